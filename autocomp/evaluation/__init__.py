@@ -1,0 +1,1 @@
+"""Evaluation of candidate kernels: sandboxed child processes, correctness checks, timing."""

@@ -1,0 +1,312 @@
+"""Generic evaluation of C kernels, shared by every C-based target (cpu, amx, gemmini).
+
+Staged, cheapest first: static policy -> compile -> verify -> time. The candidate only
+ever runs inside `sandbox.run` children; this module prepares their inputs and turns
+their outputs into one `EvalResult`. All verdicts are made here, in Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import secrets
+import shutil
+import statistics
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from autocomp.evaluation import policy as static_policy
+from autocomp.evaluation import sandbox
+from autocomp.evaluation.checks import Trial, check_not_degenerate, compare, from_bytes, poison_pattern
+from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.problem import Problem
+
+HARNESS_DIR = Path(__file__).parent / "harness"
+SIGNAL_HINTS = {
+    "SIGSEGV": "invalid memory access (out-of-bounds read/write hits a guard page) or a bad configuration",
+    "SIGBUS": "misaligned or invalid memory access",
+    "SIGILL": "illegal instruction (unsupported ISA extension, or an accelerator used before it was configured)",
+    "SIGFPE": "arithmetic exception (e.g. integer division by zero)",
+    "SIGABRT": "the kernel aborted",
+}
+
+
+class EvalSettings(BaseModel):
+    """How hard to check and how long to time. Defaults follow the hygiene rules."""
+
+    trials: int = Field(3, ge=2, description="random correctness trials, each with a fresh seed")
+    adversarial: bool = Field(True, description="add one trial drawn from the distribution's extremes")
+    time: bool = True
+    min_time_s: float = Field(0.5, gt=0, description="total measured time across candidate and baseline")
+    min_reps: int = Field(5, ge=1)
+    max_reps: int = Field(1000, ge=1)
+    warmup: int = Field(3, ge=0)
+    timeout_s: float = Field(30.0, gt=0, description="wall-clock limit for one sandboxed step")
+    core: int | None = Field(None, description="CPU core to pin timing to; default: the last allowed core")
+
+
+@dataclass(frozen=True)
+class CToolchain:
+    """How a target compiles kernels and prepares the harness process."""
+
+    cc: str = "gcc"
+    cflags: tuple[str, ...] = ("-O3", "-march=native", "-std=gnu11")
+    harness_cflags: tuple[str, ...] = ("-O2", "-std=gnu11")
+    harness_init: str = ""  # C statements run once before any kernel call (e.g. AMX permission)
+    harness_prelude: str = ""  # C includes/helpers harness_init needs
+    policy: static_policy.Policy = field(default_factory=static_policy.Policy)
+
+
+def trim(text: str, max_lines: int = 40, max_width: int = 400) -> str:
+    """Keep the useful head of compiler/runtime output for records and prompts."""
+    lines = [line[:max_width] for line in text.strip().splitlines()]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + [f"... ({len(lines) - max_lines} more lines)"]
+    return "\n".join(lines)
+
+
+class CKernelEvaluator:
+    """Evaluates candidate sources for one problem with one toolchain.
+
+    Builds the harness and the baseline (the problem's initial code) once, in a private
+    build directory; each candidate gets its own subdirectory. Timing runs are serialised
+    by a lock so only one process at a time owns the pinned core.
+    """
+
+    _timing_lock = threading.Lock()
+
+    def __init__(self, problem: Problem, toolchain: CToolchain, settings: EvalSettings, peak_flops: float | None) -> None:
+        self.problem, self.toolchain, self.settings, self.peak_flops = problem, toolchain, settings, peak_flops
+        self.workdir = Path(tempfile.mkdtemp(prefix="autocomp-eval-"))
+        self._build_lock = threading.Lock()
+        self._harness: Path | None = None
+        self._baseline: Path | None = None
+        self._checked_problem = False
+        self._seq = 0
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # ---- build -------------------------------------------------------------------
+
+    def _shim(self) -> str:
+        spec = self.problem.spec
+        tensors = {t.name: t for t in spec.inputs + spec.outputs}
+        inputs = {t.name for t in spec.inputs}
+        ptypes, calls, n = [], [], 0
+        for arg in spec.kernel.args:
+            if arg in tensors:
+                ctype = ("const " if arg in inputs else "") + tensors[arg].dt.ctype + " *"
+                ptypes.append(ctype)
+                calls.append(f"({ctype})a[{n}]")
+                n += 1
+            else:
+                ptypes.append("int")
+                calls.append(str(spec.scalars[arg]))
+        tc = self.toolchain
+        return (
+            "#include <stdint.h>\n" + tc.harness_prelude + "\n"
+            f"#define N_KERNEL_BUFS {n}\n"
+            f"typedef void (*autocomp_kernel_t)({', '.join(ptypes)});\n"
+            "static inline void call_kernel(void *fn, void **a) {\n"
+            f"  ((autocomp_kernel_t)fn)({', '.join(calls)});\n}}\n"
+            f"static inline void harness_init(void) {{\n{tc.harness_init}\n}}\n"
+        )
+
+    def _compile_so(self, code: str, directory: Path) -> tuple[Path | None, str]:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "kernel.c").write_text(code)
+        argv = [self.toolchain.cc, *self.toolchain.cflags, "-fPIC", "-shared", "-o", "kernel.so", "kernel.c"]
+        res = sandbox.run(argv, directory, sandbox.Limits(timeout_s=max(60.0, self.settings.timeout_s)))
+        if res.timed_out:
+            return None, "compilation timed out"
+        if not res.ok:
+            return None, trim(res.stderr or res.stdout)
+        return directory / "kernel.so", ""
+
+    def _ensure_built(self) -> tuple[Path, Path]:
+        with self._build_lock:
+            if self._harness is None:
+                hdir = self.workdir / "harness"
+                hdir.mkdir()
+                shutil.copy(HARNESS_DIR / "harness.c", hdir / "harness.c")
+                (hdir / "shim.h").write_text(self._shim())
+                argv = [self.toolchain.cc, *self.toolchain.harness_cflags, "-I.", "-o", "harness", "harness.c", "-ldl"]
+                res = sandbox.run(argv, hdir, sandbox.Limits(timeout_s=120))
+                if not res.ok:
+                    raise RuntimeError(f"building the evaluation harness failed:\n{trim(res.stderr)}")
+                self._harness = hdir / "harness"
+            if self._baseline is None:
+                so, err = self._compile_so(self.problem.initial_code, self.workdir / "baseline")
+                if so is None:
+                    from autocomp.errors import ProblemError
+
+                    raise ProblemError(str(self.problem.root / "initial.c"), "(code)", f"does not compile:\n{err}")
+                self._baseline = so
+            return self._harness, self._baseline
+
+    # ---- evaluate ----------------------------------------------------------------
+
+    def evaluate(self, code: str, seed: int | None = None) -> EvalResult:
+        """Run all stages on `code`; every failure is an outcome, never an exception."""
+        violations = static_policy.check(code, self.problem.spec.kernel.entry, self.toolchain.policy)
+        if violations:
+            return EvalResult(outcome=Outcome.POLICY_VIOLATION, error="; ".join(violations))
+        harness, baseline = self._ensure_built()
+        with self._build_lock:
+            self._seq += 1
+            cdir = self.workdir / f"cand-{self._seq}-{hashlib.sha256(code.encode()).hexdigest()[:10]}"
+        try:
+            so, err = self._compile_so(code, cdir)
+            if so is None:
+                return EvalResult(outcome=Outcome.COMPILE_ERROR, error=err)
+            rng = random.Random(seed if seed is not None else secrets.randbits(63))
+            trials = [Trial(self.problem, rng.getrandbits(63), extreme=False) for _ in range(self.settings.trials)]
+            if self.settings.adversarial:
+                trials.append(Trial(self.problem, rng.getrandbits(63), extreme=True))
+            if not self._checked_problem:
+                check_not_degenerate(self.problem, trials[0])
+                self._checked_problem = True
+            for i, trial in enumerate(trials):
+                trial.write_inputs(self.problem, cdir, i)
+            with self._timing_lock:
+                return self._verify_and_time(harness, so, baseline, cdir, trials)
+        finally:
+            shutil.rmtree(cdir, ignore_errors=True)
+
+    def _job(self, cdir: Path, so: Path, baseline: Path | None, ntrials: int) -> tuple[Path, str]:
+        token = secrets.token_hex(16)
+        s = self.settings
+        lines = [f"token {token}", f"entry {self.problem.spec.kernel.entry}", f"candidate {so}", f"dir {cdir}",
+                 f"trials {ntrials}", f"warmup {s.warmup}", f"min_reps {s.min_reps}", f"max_reps {s.max_reps}",
+                 f"min_time {s.min_time_s}"]
+        if baseline is not None:
+            lines.append(f"baseline {baseline}")
+        spec = self.problem.spec
+        tensors = {t.name: t for t in spec.inputs + spec.outputs}
+        outputs = {t.name for t in spec.outputs}
+        for arg in spec.kernel.args:
+            if arg in tensors:
+                t = tensors[arg]
+                kind = "out" if arg in outputs else "in"
+                lines.append(f"buf {arg} {kind} {t.nbytes} {poison_pattern(t.dt).hex()}")
+        path = cdir / f"job-{token[:8]}.txt"
+        path.write_text("\n".join(lines) + "\n")
+        return path, token
+
+    def _limits(self, timeout: float) -> sandbox.Limits:
+        core = self.settings.core
+        if core is None:
+            core = max(os.sched_getaffinity(0))
+        return sandbox.Limits(timeout_s=timeout, cpu_core=core)
+
+    def _run_failure(self, res: sandbox.SandboxResult, stage: str) -> EvalResult | None:
+        if res.timed_out:
+            return EvalResult(outcome=Outcome.TIMEOUT, error=f"{stage}: exceeded the {res.elapsed_s:.1f} s limit; the process group was killed")
+        if res.signal_name:
+            hint = SIGNAL_HINTS.get(res.signal_name, "")
+            tail = trim(res.stderr, 10)
+            return EvalResult(outcome=Outcome.CRASH, error=f"{stage}: killed by {res.signal_name}: {hint}" + (f"\n{tail}" if tail else ""))
+        if res.returncode != 0:
+            if "harness: entry function not found" in res.stderr:
+                return EvalResult(outcome=Outcome.COMPILE_ERROR, error=f"the entry function `{self.problem.spec.kernel.entry}` is not exported (is it static?)")
+            if "harness:" in res.stderr:
+                return EvalResult(outcome=Outcome.HARNESS_ERROR, error=trim(res.stderr))
+            return EvalResult(outcome=Outcome.CRASH, error=f"{stage}: exited with code {res.returncode}\n{trim(res.stderr, 10)}")
+        return None
+
+    def _verify_and_time(self, harness: Path, so: Path, baseline: Path, cdir: Path, trials: list[Trial]) -> EvalResult:
+        job, token = self._job(cdir, so, None, len(trials))
+        res = sandbox.run([str(harness), "verify", str(job)], cdir, self._limits(self.settings.timeout_s))
+        failure = self._run_failure(res, "verification")
+        if failure:
+            return failure
+        lines = [line.split()[1:] for line in res.stdout.splitlines() if line.startswith(token + " ")]
+        if ["verified", str(len(trials))] not in lines:
+            return EvalResult(outcome=Outcome.HARNESS_ERROR, error="verification did not complete\n" + trim(res.stderr))
+        problem = self._verify_outputs(cdir, trials, lines)
+        if problem:
+            return EvalResult(outcome=Outcome.WRONG_ANSWER, error=problem)
+        expected_hash = {int(f[1]): f[2] for f in lines if f[0] == "outhash"}
+        if not self.settings.time:
+            return EvalResult(outcome=Outcome.OK, details={"timed": False, "trials": len(trials)})
+        job, token = self._job(cdir, so, baseline, min(2, len(trials)))
+        budget = self.settings.timeout_s + 4 * self.settings.min_time_s
+        res = sandbox.run([str(harness), "time", str(job)], cdir, self._limits(budget))
+        failure = self._run_failure(res, "timing")
+        if failure:
+            return failure
+        return self._timing_result(res.stdout, token, expected_hash, len(trials))
+
+    def _verify_outputs(self, cdir: Path, trials: list[Trial], lines: list[list[str]]) -> str | None:
+        for fields in lines:
+            if fields[0] == "canary":
+                return f"wrote outside the bounds of buffer {fields[2]} (canary bytes next to it changed)"
+            if fields[0] == "input_modified":
+                return f"modified input {fields[2]}; inputs are read-only"
+        for i, trial in enumerate(trials):
+            for spec in self.problem.spec.outputs:
+                raw = (cdir / f"out{i}_{spec.name}.bin").read_bytes()
+                issue = compare(spec, from_bytes(spec, raw), trial.expected[spec.name])
+                if issue:
+                    kind = "adversarial trial (inputs at the distribution's extremes)" if trial.extreme else f"trial {i}"
+                    return f"{kind}: {issue}"
+                if i == 0 and raw != (cdir / f"out0_{spec.name}.call2.bin").read_bytes():
+                    second = compare(spec, from_bytes(spec, (cdir / f"out0_{spec.name}.call2.bin").read_bytes()), trial.expected[spec.name])
+                    return ("a second call on the same inputs gave a different output"
+                            + (f" ({second})" if second else " (not bit-identical)")
+                            + "; kernels must compute every call from scratch")
+        return None
+
+    def _timing_result(self, stdout: str, token: str, expected_hash: dict[int, str], ntrials: int) -> EvalResult:
+        cand: list[float] = []
+        base: list[float] = []
+        for line in stdout.splitlines():
+            fields = line.split()
+            if not fields or fields[0] != token:
+                continue
+            if fields[1] == "canary":
+                return EvalResult(outcome=Outcome.WRONG_ANSWER, error=f"timing: wrote outside the bounds of buffer {fields[3]}")
+            if fields[1] != "time":
+                continue
+            who, s, dt, h = fields[2], int(fields[3]), float(fields[4]), fields[5]
+            if who == "cand":
+                if h != expected_hash.get(s):
+                    return EvalResult(
+                        outcome=Outcome.WRONG_ANSWER,
+                        error=f"timed call {len(cand) + 1} produced a different output than the verified call on the same inputs; "
+                        "kernels must compute every call from scratch",
+                    )
+                cand.append(dt)
+            else:
+                base.append(dt)
+        if not cand or not base:
+            return EvalResult(outcome=Outcome.HARNESS_ERROR, error="timing produced no measurements")
+        return self._stats(cand, base, ntrials)
+
+    def _stats(self, cand: list[float], base: list[float], ntrials: int) -> EvalResult:
+        med, bmed = statistics.median(cand), statistics.median(base)
+        flops = self.problem.spec.flops
+        details = {
+            "reps": len(cand), "baseline_reps": len(base), "trials": ntrials,
+            "p90_s": sorted(cand)[int(0.9 * (len(cand) - 1))], "min_s": min(cand),
+            "cv": statistics.pstdev(cand) / statistics.mean(cand),
+            "gflops": flops / med / 1e9, "baseline_gflops": flops / bmed / 1e9,
+            "bytes_per_s": self.problem.spec.bytes / med,
+        }
+        speedup = bmed / med
+        util = flops / med / self.peak_flops if self.peak_flops else None
+        flags = []
+        if speedup > 10:
+            flags.append(f"speedup {speedup:.1f}x over the baseline exceeds 10x: review before trusting")
+        if util is not None and util > 1.0:
+            flags.append(f"achieved {util * 100:.0f}% of the measured peak: physically implausible")
+        if flags:
+            details["flags"] = flags
+        return EvalResult(outcome=Outcome.OK, latency_s=med, baseline_latency_s=bmed, speedup=speedup,
+                          utilization=util, details=details)

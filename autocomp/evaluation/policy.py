@@ -1,0 +1,87 @@
+"""Static policy checked before compiling a candidate (evaluation hygiene R4).
+
+The sandbox contains what a kernel can do to the machine; this catches what it could
+do to the *score*: calling libraries, spawning threads, touching timers or I/O, code
+that runs at load time, fishing for the harness. Comments and string literals are
+stripped first so prose cannot trigger a rule; each violation names the line and why,
+which is useful feedback for the model that wrote it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# identifier -> reason. Matched as a call or a reference (`name(` or `&name`).
+BANNED_CALLS: dict[str, str] = {
+    **{n: "processes and threads are not allowed" for n in (
+        "fork", "vfork", "clone", "execl", "execlp", "execle", "execv", "execvp", "execve",
+        "system", "popen", "posix_spawn", "pthread_create", "thrd_create", "kill", "raise")},
+    **{n: "file, network and terminal I/O is not allowed" for n in (
+        "fopen", "freopen", "fdopen", "open", "openat", "creat", "read", "write", "pread", "pwrite",
+        "printf", "fprintf", "dprintf", "puts", "fputs", "putchar", "fwrite", "perror",
+        "socket", "connect", "unlink", "remove", "rename")},
+    **{n: "timers and clocks are off limits to kernels" for n in (
+        "clock_gettime", "gettimeofday", "time", "clock", "__rdtsc", "__rdtscp", "_rdtsc", "rdtsc",
+        "nanosleep", "usleep", "sleep")},
+    **{n: "loading code, signals and raw system calls are not allowed" for n in (
+        "dlopen", "dlsym", "syscall", "mprotect", "signal", "sigaction", "setjmp", "longjmp",
+        "sigsetjmp", "siglongjmp", "atexit", "exit", "_exit", "abort")},
+}
+
+BANNED_PATTERNS: list[tuple[str, str]] = [
+    (r"__attribute__\s*\(\(\s*(constructor|destructor)", "load-time constructors/destructors are not allowed"),
+    (r"#\s*include\s*\"", "local #include files are not allowed; include system headers with <...>"),
+    (r"#\s*pragma\s+omp", "OpenMP is not allowed unless the problem declares threads"),
+    (r"\b(cblas_\w+|mkl_\w+|dnnl_\w+|openblas_\w+)", "vendor library calls are not allowed"),
+    (r"#\s*include\s*<\s*(pthread|omp|threads|unistd|sys/\w+|dlfcn|signal|setjmp)\.h\s*>",
+     "this header is not allowed in kernels"),
+]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Per-target policy. `required` lists regexes at least one of which must appear."""
+
+    extra_banned: tuple[tuple[str, str], ...] = ()
+    required: tuple[str, ...] = ()
+    required_reason: str = ""
+    allowed_calls: frozenset[str] = field(default_factory=frozenset)
+
+
+def strip_comments_and_strings(code: str) -> str:
+    """Blank out comments and string/char literals, keeping line structure for line numbers."""
+    pattern = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
+
+    def blank(match: re.Match[str]) -> str:
+        text = match.group(0)
+        if text.startswith('"') and re.search(r"#\s*include\s*$", code[: match.start()].rsplit("\n", 1)[-1]):
+            return text  # keep `#include "x.h"` visible so its rule can fire
+        return re.sub(r"[^\n]", " ", text)
+
+    return pattern.sub(blank, code)
+
+
+def check(code: str, entry: str, policy: Policy = Policy()) -> list[str]:
+    """Return human-readable violations (empty when the code is acceptable)."""
+    clean = strip_comments_and_strings(code)
+    problems: list[str] = []
+
+    def line_of(pos: int) -> int:
+        return clean.count("\n", 0, pos) + 1
+
+    for name, reason in BANNED_CALLS.items():
+        if name in policy.allowed_calls:
+            continue
+        for m in re.finditer(rf"(?<![\w.>])(?:&\s*)?{re.escape(name)}\s*\(|&\s*{re.escape(name)}\b", clean):
+            problems.append(f"line {line_of(m.start())}: `{name}` — {reason}")
+            break
+    for regex, reason in BANNED_PATTERNS + list(policy.extra_banned):
+        m = re.search(regex, clean)
+        if m:
+            problems.append(f"line {line_of(m.start())}: `{m.group(0).strip()}` — {reason}")
+    if not re.search(rf"\b{re.escape(entry)}\s*\([^;{{]*\)\s*\{{", clean):
+        problems.append(f"the entry function `{entry}` is not defined; keep the exact signature")
+    if policy.required and not any(re.search(r, clean) for r in policy.required):
+        problems.append(policy.required_reason)
+    return problems

@@ -1,0 +1,58 @@
+"""The outcome of evaluating one candidate: what the store keeps and the prompts show."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class Outcome(str, Enum):
+    """Distinct, recorded verdicts. Only OK candidates are correct and have a latency."""
+
+    OK = "ok"
+    POLICY_VIOLATION = "policy_violation"  # static rules fired before compiling
+    COMPILE_ERROR = "compile_error"
+    CRASH = "crash"  # a signal (SIGSEGV, SIGILL, SIGFPE, ...) or abnormal exit
+    TIMEOUT = "timeout"  # wall clock or CPU-time limit; the process group was killed
+    WRONG_ANSWER = "wrong_answer"  # includes modified inputs, broken canaries, nondeterminism
+    HARNESS_ERROR = "harness_error"  # our side failed; never the candidate's fault
+    LLM_FAILED = "llm_failed"  # the model call failed, so there was no code to evaluate
+
+
+class EvalResult(BaseModel):
+    outcome: Outcome
+    error: str | None = None
+    latency_s: float | None = None  # median of the timed calls
+    baseline_latency_s: float | None = None  # the problem's initial code, same process, interleaved
+    speedup: float | None = None  # baseline / candidate, from the same run
+    utilization: float | None = None  # achieved FLOP/s over the target's peak
+    details: dict[str, Any] = {}
+
+    @property
+    def correct(self) -> bool:
+        return self.outcome is Outcome.OK
+
+    @property
+    def score(self) -> float:
+        """Lower is better: latency relative to the initial code, measured in the same run.
+
+        A same-process ratio is far more stable on a shared machine than raw latency, so
+        candidates evaluated minutes apart stay comparable. Incorrect candidates score inf.
+        """
+        if not self.correct:
+            return float("inf")
+        if self.speedup:
+            return 1.0 / self.speedup
+        return self.latency_s if self.latency_s is not None else float("inf")
+
+    def summary(self) -> str:
+        if not self.correct:
+            return f"{self.outcome.value}: {self.error or ''}".strip()
+        parts = [f"{self.latency_s * 1e3:.3f} ms"] if self.latency_s else []
+        if self.speedup:
+            parts.append(f"{self.speedup:.2f}x vs initial")
+        if self.utilization is not None:
+            parts.append(f"{self.utilization * 100:.1f}% of peak")
+        return ", ".join(parts)

@@ -1,0 +1,120 @@
+"""Run an untrusted command in a contained child process.
+
+Everything a candidate kernel touches (the compiler included) runs through `run()`:
+its own session/process group (killed as a whole on timeout, so no grandchild
+survives), rlimits on CPU time, address space, file size, open files and core
+dumps, a scratch working directory, and an environment rebuilt from scratch so no
+API key or other secret can leak into it.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# The only variables a sandboxed child sees. Nothing is inherited from our environment.
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one child. Defaults suit compiling and running one kernel."""
+
+    timeout_s: float = 30.0
+    cpu_s: int | None = None  # defaults to timeout + 5 s
+    address_space_bytes: int = 8 << 30
+    file_size_bytes: int = 512 << 20
+    open_files: int = 256
+    max_processes: int | None = None  # not enforced for root; the static policy bans fork anyway
+    cpu_core: int | None = None  # pin to this core (timing runs)
+
+
+@dataclass
+class SandboxResult:
+    returncode: int | None  # None when killed for the timeout
+    stdout: str
+    stderr: str
+    elapsed_s: float
+    timed_out: bool = False
+    signal_name: str | None = field(default=None)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+def _preexec(limits: Limits):
+    cpu = limits.cpu_s if limits.cpu_s is not None else int(limits.timeout_s) + 5
+
+    def apply() -> None:  # runs in the child between fork and exec: keep it to syscalls
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes,) * 2)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes,) * 2)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files,) * 2)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if limits.max_processes is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes,) * 2)
+        if limits.cpu_core is not None:
+            os.sched_setaffinity(0, {limits.cpu_core})
+
+    return apply
+
+
+def scrubbed_env(workdir: Path) -> dict[str, str]:
+    """A minimal environment: no inherited variables, so no secrets."""
+    return {
+        "PATH": SAFE_PATH,
+        "LANG": "C",
+        "LC_ALL": "C",
+        "HOME": str(workdir),
+        "TMPDIR": str(workdir),
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def run(argv: list[str], workdir: Path, limits: Limits = Limits()) -> SandboxResult:
+    """Run `argv` in `workdir` under `limits`; never raises for anything the child does."""
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        cwd=workdir,
+        env=scrubbed_env(workdir),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # own session and process group
+        preexec_fn=_preexec(limits),
+        close_fds=True,
+    )
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=limits.timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc.pid)
+        out, err = proc.communicate()
+    _kill_group(proc.pid)  # also reap anything the child left behind in its group
+    code = proc.returncode
+    sig = signal.Signals(-code).name if code is not None and code < 0 else None
+    if sig in {"SIGXCPU"}:
+        timed_out = True
+    return SandboxResult(
+        returncode=None if timed_out else code,
+        stdout=out.decode(errors="replace"),
+        stderr=err.decode(errors="replace"),
+        elapsed_s=time.monotonic() - start,
+        timed_out=timed_out,
+        signal_name=None if timed_out else sig,
+    )
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,226 @@
+"""Problem folders: `problem.toml` + `initial.c` + `reference.py`.
+
+A problem is the user-facing contract (see docs/problem-format.md). Loading validates
+everything up front so a typo surfaces as `problem.toml: inputs[1].dtype: ...` instead of
+a confusing failure deep inside an evaluation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from typing import Any, Callable, Literal, Union
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on 3.10
+    import tomli as tomllib
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from autocomp.dtypes import DTYPES, DType
+from autocomp.errors import ProblemError
+
+PROBLEM_FILE, INITIAL_FILE, REFERENCE_FILE = "problem.toml", "initial.c", "reference.py"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Uniform(_Strict):
+    kind: Literal["uniform"]
+    low: float = -1.0
+    high: float = 1.0
+
+
+class Normal(_Strict):
+    kind: Literal["normal"]
+    mean: float = 0.0
+    std: float = 1.0
+
+
+class RandInt(_Strict):
+    """Integers drawn uniformly from [low, high], both inclusive."""
+
+    kind: Literal["randint"]
+    low: int
+    high: int
+
+
+Distribution = Union[Uniform, Normal, RandInt]
+
+
+class Tolerance(_Strict):
+    """Elementwise |out - ref| <= atol + rtol*|ref|, plus ||out - ref|| / ||ref|| <= norm.
+
+    Zeros everywhere mean an exact comparison (integer outputs).
+    """
+
+    rtol: float = Field(0.0, ge=0)
+    atol: float = Field(0.0, ge=0)
+    norm: float = Field(0.0, ge=0)
+
+
+class Tensor(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    dtype: str
+    shape: tuple[int, ...] = Field(min_length=1)
+    layout: Literal["row-major", "col-major"] = "row-major"
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        if value not in DTYPES:
+            raise ValueError(f"unknown dtype {value!r}; expected one of {', '.join(DTYPES)}")
+        return value
+
+    @field_validator("shape")
+    @classmethod
+    def _positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d <= 0 for d in value):
+            raise ValueError(f"every dimension must be a positive integer, got {list(value)}")
+        return value
+
+    @property
+    def dt(self) -> DType:
+        return DTYPES[self.dtype]
+
+    @property
+    def count(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.count * self.dt.storage.itemsize
+
+
+class Input(Tensor):
+    distribution: Distribution = Field(discriminator="kind")
+
+
+class Output(Tensor):
+    tolerance: Tolerance = Tolerance()
+
+
+class Kernel(_Strict):
+    entry: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    args: tuple[str, ...] = Field(min_length=1)
+
+
+class ProblemSpec(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    target: str
+    description: str
+    family: str = "generic"
+    flops: int = Field(gt=0)
+    bytes: int = Field(gt=0)
+    kernel: Kernel
+    scalars: dict[str, int] = {}
+    inputs: tuple[Input, ...] = Field(min_length=1)
+    outputs: tuple[Output, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _args_resolve(self) -> "ProblemSpec":
+        names = [t.name for t in self.inputs + self.outputs] + list(self.scalars)
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"names must be unique across inputs, outputs and scalars: {sorted(dupes)}")
+        unknown = [a for a in self.kernel.args if a not in names]
+        if unknown:
+            raise ValueError(
+                f"kernel.args names {unknown} that are not declared; expected names from {names}"
+            )
+        missing = [n for n in names if n not in self.kernel.args]
+        if missing:
+            raise ValueError(f"kernel.args must pass every declared tensor and scalar; missing {missing}")
+        return self
+
+
+class Problem:
+    """A validated problem folder, plus what is derived from it (C signature, reference)."""
+
+    def __init__(self, root: Path, spec: ProblemSpec, initial_code: str) -> None:
+        self.root, self.spec, self.initial_code = root, spec, initial_code
+        self._reference: Callable[..., Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.spec.target}/{self.spec.name}"
+
+    @property
+    def target(self) -> str:
+        return self.spec.target
+
+    def c_signature(self) -> str:
+        """The exact C prototype a kernel must define, derived from `kernel.args`."""
+        inputs = {t.name: t for t in self.spec.inputs}
+        outputs = {t.name: t for t in self.spec.outputs}
+        params = []
+        for arg in self.spec.kernel.args:
+            if arg in inputs:
+                params.append(f"const {inputs[arg].dt.ctype} *restrict {arg}")
+            elif arg in outputs:
+                params.append(f"{outputs[arg].dt.ctype} *restrict {arg}")
+            else:
+                params.append(f"int {arg}")
+        return f"void {self.spec.kernel.entry}({', '.join(params)})"
+
+    def reference(self) -> Callable[..., Any]:
+        """Load `reference(**inputs, **scalars)` from reference.py (trusted, problem-author code)."""
+        if self._reference is None:
+            path = self.root / REFERENCE_FILE
+            spec = importlib.util.spec_from_file_location(f"autocomp_reference_{id(self)}", path)
+            assert spec and spec.loader
+            module = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:  # the author's file is broken: say where
+                raise ProblemError(str(path), "reference", f"failed to import: {exc!r}") from exc
+            fn = getattr(module, "reference", None)
+            if not callable(fn):
+                raise ProblemError(str(path), "reference", "expected a function `def reference(...)`")
+            self._reference = fn
+        return self._reference
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in {"uniform", "normal", "randint"}:
+            continue  # discriminator tag pydantic inserts; not a field the user wrote
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def load_problem(root: str | Path) -> Problem:
+    """Load and validate a problem folder; every failure names file, field and expectation."""
+    root = Path(root)
+    toml_path = root / PROBLEM_FILE
+    if not toml_path.is_file():
+        raise ProblemError(str(toml_path), "(file)", "not found; a problem folder needs problem.toml, initial.c and reference.py")
+    try:
+        raw = tomllib.loads(toml_path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ProblemError(str(toml_path), "(syntax)", f"invalid TOML: {exc}") from exc
+    try:
+        spec = ProblemSpec.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "required field is missing"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown field; check the spelling against docs/problem-format.md"
+        elif err["type"] == "union_tag_invalid":
+            msg = "unknown distribution kind; expected uniform, normal or randint"
+        raise ProblemError(str(toml_path), _field_path(tuple(err["loc"])), msg) from None
+    for required in (INITIAL_FILE, REFERENCE_FILE):
+        if not (root / required).is_file():
+            raise ProblemError(str(root / required), "(file)", f"not found; every problem folder needs {required}")
+    return Problem(root.resolve(), spec, (root / INITIAL_FILE).read_text())

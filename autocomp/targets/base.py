@@ -1,0 +1,120 @@
+"""The Target seam: knowledge pack + evaluator + hardware facts.
+
+Adding a target means adding a folder and one `autocomp.targets` entry point; nothing in
+the search or the CLI names a target.
+"""
+
+from __future__ import annotations
+
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
+from autocomp.evaluation.result import EvalResult
+from autocomp.problem import Problem
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class KnowledgePack:
+    """What the planning/implementation prompts are filled from. All of it is data files."""
+
+    architecture: str
+    menu: tuple[MenuItem, ...]
+    rules: tuple[str, ...]
+
+    @classmethod
+    def load(cls, directory: Path) -> "KnowledgePack":
+        menu = tomllib.loads((directory / "menu.toml").read_text())
+        rules = tomllib.loads((directory / "rules.toml").read_text())
+        return cls(
+            architecture=(directory / "architecture.md").read_text(),
+            menu=tuple(MenuItem(i["name"], i.get("description", "")) for i in menu["item"]),
+            rules=tuple(rules["rules"]),
+        )
+
+
+@dataclass(frozen=True)
+class HardwareFacts:
+    """Measured facts used for utilization and prompts (never nominal datasheet numbers)."""
+
+    description: str
+    peak_flops: dict[str, float]  # dtype family (e.g. "f32") -> FLOP/s per core
+
+    def peak_for(self, problem: Problem) -> float | None:
+        dtype = problem.spec.inputs[0].dtype
+        return self.peak_flops.get(dtype) or self.peak_flops.get("default")
+
+
+class Evaluator(Protocol):
+    def evaluate(self, code: str, seed: int | None = None) -> EvalResult: ...
+
+    def close(self) -> None: ...
+
+
+class Target(ABC):
+    """A kind of hardware autocomp can optimize for."""
+
+    name: str
+    root: Path  # the target's folder: knowledge/ and problems/ live here
+
+    @cached_property
+    def knowledge(self) -> KnowledgePack:
+        return KnowledgePack.load(self.root / "knowledge")
+
+    @property
+    def problems_dir(self) -> Path:
+        return self.root / "problems"
+
+    def unavailable_reason(self) -> str | None:
+        """None when this machine can run the target; else one line saying what is missing."""
+        return None
+
+    @abstractmethod
+    def hardware(self) -> HardwareFacts: ...
+
+    @abstractmethod
+    def evaluator(self, problem: Problem, settings: EvalSettings) -> Evaluator: ...
+
+    @abstractmethod
+    def feedback(self, problem: Problem, result: EvalResult) -> str:
+        """Performance feedback for the planning prompt, in plain words."""
+
+
+class CTarget(Target):
+    """A target whose kernels are C compiled with gcc and run by the shared harness."""
+
+    toolchain: CToolchain = CToolchain()
+
+    def evaluator(self, problem: Problem, settings: EvalSettings) -> Evaluator:
+        return CKernelEvaluator(problem, self.toolchain, settings, self.hardware().peak_for(problem))
+
+    def feedback(self, problem: Problem, result: EvalResult) -> str:
+        if not result.correct:
+            return f"The code is incorrect: {result.summary()}"
+        d = result.details
+        hw = self.hardware()
+        lines = [f"Latency: {result.latency_s * 1e3:.4g} ms (median of {d.get('reps', '?')} timed calls, one pinned core)."]
+        lines.append(f"Throughput: {d.get('gflops', 0):.4g} GFLOP/s.")
+        if result.utilization is not None:
+            peak = hw.peak_for(problem) or 0
+            lines.append(f"Utilization: {result.utilization * 100:.1f}% of this core's measured peak ({peak / 1e9:.0f} GFLOP/s).")
+        if result.speedup:
+            lines.append(f"Speedup over the initial code: {result.speedup:.2f}x (measured in the same process).")
+        intensity = problem.spec.flops / problem.spec.bytes
+        lines.append(f"Arithmetic intensity (minimum traffic): {intensity:.1f} FLOP/byte.")
+        return "\n".join(lines)

@@ -1,0 +1,41 @@
+"""The `cpu` target: plain C (SIMD intrinsics allowed) on any x86-64 core."""
+
+from __future__ import annotations
+
+import platform
+from functools import lru_cache
+from pathlib import Path
+
+from autocomp.evaluation.c_kernel import CToolchain
+from autocomp.targets.base import CTarget, HardwareFacts
+from autocomp.targets.peak import measured_peak
+
+HERE = Path(__file__).parent
+
+
+class CpuTarget(CTarget):
+    name = "cpu"
+    root = HERE
+    toolchain = CToolchain(cflags=("-O3", "-march=native", "-std=gnu11"))
+
+    def hardware(self) -> HardwareFacts:
+        return _hardware()
+
+
+@lru_cache(maxsize=1)
+def _hardware() -> HardwareFacts:
+    flops = measured_peak("cpu-f32", HERE / "peak_f32.c", ["-O2", "-march=native", "-ffp-contract=fast"])
+    return HardwareFacts(
+        description=f"{platform.machine()} core ({_cpu_model()}), fp32 FMA peak measured at {flops / 1e9:.0f} GFLOP/s",
+        peak_flops={"f32": flops, "default": flops},
+    )
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"

@@ -1,0 +1,49 @@
+"""Target lookup through the `autocomp.targets` entry-point group, and problem lookup."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from autocomp.errors import UserError
+from autocomp.problem import Problem, load_problem
+from autocomp.targets.base import Target
+
+GROUP = "autocomp.targets"
+
+
+@lru_cache(maxsize=None)
+def available_targets() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+@lru_cache(maxsize=None)
+def get_target(name: str) -> Target:
+    eps = available_targets()
+    if name not in eps:
+        known = ", ".join(sorted(eps)) or "none (is autocomp installed with `pip install -e .`?)"
+        raise UserError(f"unknown target {name!r}; installed targets: {known}")
+    return eps[name].load()()  # type: ignore[attr-defined]
+
+
+def builtin_problems() -> list[Problem]:
+    problems = []
+    for name in sorted(available_targets()):
+        pdir = get_target(name).problems_dir
+        if pdir.is_dir():
+            problems += [load_problem(p) for p in sorted(pdir.iterdir()) if (p / "problem.toml").is_file()]
+    return problems
+
+
+def resolve_problem(ref: str) -> Problem:
+    """A built-in name like `cpu/gemm-f32-256`, or a path to a problem folder."""
+    path = Path(ref)
+    if path.is_dir():
+        return load_problem(path)
+    target, _, name = ref.partition("/")
+    if name and target in available_targets():
+        folder = get_target(target).problems_dir / name
+        if folder.is_dir():
+            return load_problem(folder)
+    raise UserError(f"no problem {ref!r}: give a built-in name (see `autocomp problems`) or a path to a problem folder")
