@@ -1,0 +1,83 @@
+"""The Agent protocol and the work items the search hands to agents.
+
+An ensemble mixes agents freely because they all answer the same three questions:
+propose a plan for this parent, implement this plan, or (single-call mode) both.
+Failures are values (`error` set), never exceptions and never text posing as output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from autocomp.llm.base import ProviderError
+from autocomp.problem import Problem
+from autocomp.store.runstore import RunStore
+from autocomp.targets.base import KnowledgePack, MenuItem, Target
+
+__all__ = ["Agent", "AgentContext", "Code", "CodeJob", "Parent", "Plan", "PlanJob", "ProviderError"]
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A beam member as agents see it: its code and what was measured about it."""
+
+    id: int
+    code: str
+    feedback: str
+
+
+@dataclass(frozen=True)
+class PlanJob:
+    parent: Parent
+    menu: tuple[MenuItem, ...]  # already thinned by dropout, in prompt order
+    sample_index: int
+    seq: int
+    seed: int  # for agents that make random choices; derived from the job's position
+
+
+@dataclass(frozen=True)
+class CodeJob:
+    parent: Parent
+    plan_text: str
+    sample_index: int
+    seq: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    text: str | None
+    menu_item: str | None = None
+    error: str | None = None
+    llm_call_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str | None
+    error: str | None = None
+    llm_call_id: int | None = None
+    plan: Plan | None = field(default=None)  # single-call mode: the plan the reply contained
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """What every agent may use. Built once per run."""
+
+    problem: Problem
+    target: Target
+    knowledge: KnowledgePack
+    store: RunStore
+    temperature: float | None
+    max_tokens: int | None
+
+
+class Agent(Protocol):
+    name: str  # the model string; recorded as plan_model / code_model
+
+    def plan(self, job: PlanJob) -> Plan: ...
+
+    def implement(self, job: CodeJob) -> Code: ...
+
+    def direct(self, job: PlanJob) -> Code: ...

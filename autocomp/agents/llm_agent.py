@@ -1,0 +1,89 @@
+"""An agent backed by a language model (or a scripted stand-in for one).
+
+Prompts are jinja2 templates (StrictUndefined, so a missing variable is an error, not
+an empty string) filled from the target's knowledge pack and the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+from autocomp.agents.base import AgentContext, Code, CodeJob, Plan, PlanJob
+from autocomp.agents.parsing import extract_code, extract_plan, strip_reasoning
+from autocomp.llm.base import Message, Phase, ProviderError, Request
+from autocomp.llm.client import LLMClient
+from autocomp.llm.registry import make_provider
+
+PROMPTS = Path(__file__).parent / "prompts"
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(PROMPTS), undefined=jinja2.StrictUndefined,
+    autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+)
+
+
+def render(template: str, **values: object) -> str:
+    return _env.get_template(template).render(**values)
+
+
+class LLMAgent:
+    def __init__(self, model: str, ctx: AgentContext) -> None:
+        self.name, self.ctx = model, ctx
+        self.client = LLMClient(ctx.store, make_provider(model))
+
+    def _context(self) -> dict[str, object]:
+        ctx = self.ctx
+        return dict(
+            target=ctx.target.name, architecture=ctx.knowledge.architecture,
+            description=ctx.problem.spec.description, signature=ctx.problem.c_signature(),
+            hardware=ctx.target.hardware().description, rules=list(ctx.knowledge.rules),
+        )
+
+    def _ask(self, phase: Phase, prompt: str, sample_index: int, seq: int) -> tuple[str | None, str | None, int | None]:
+        """(reply text, error, llm_call_id). A failed or truncated call is an error, never a reply."""
+        request = Request(
+            model=self.name, messages=[Message(role="user", content=prompt)], phase=phase,
+            temperature=self.ctx.temperature, max_tokens=self.ctx.max_tokens, sample_index=sample_index, seq=seq,
+        )
+        try:
+            response, call_id = self.client.complete(request)
+        except ProviderError as exc:
+            return None, f"LLM call failed: {exc}", None
+        if response.finish_reason == "length":
+            return None, "the reply was truncated (max tokens reached)", call_id
+        if not response.text.strip():
+            return None, "the model returned an empty reply", call_id
+        return response.text, None, call_id
+
+    def plan(self, job: PlanJob) -> Plan:
+        prompt = render("plan.j2", **self._context(), parent_code=job.parent.code, feedback=job.parent.feedback, menu=job.menu)
+        reply, error, call_id = self._ask("plan", prompt, job.sample_index, job.seq)
+        if reply is None:
+            return Plan(text=None, error=error, llm_call_id=call_id)
+        text, item = extract_plan(reply, job.menu)
+        if not text:
+            return Plan(text=None, error="the reply contained no plan", llm_call_id=call_id)
+        return Plan(text=text, menu_item=item, llm_call_id=call_id)
+
+    def implement(self, job: CodeJob) -> Code:
+        prompt = render("implement.j2", **self._context(), parent_code=job.parent.code, plan=job.plan_text)
+        return self._parse_code(*self._ask("code", prompt, job.sample_index, job.seq))
+
+    def direct(self, job: PlanJob) -> Code:
+        prompt = render("direct.j2", **self._context(), parent_code=job.parent.code, feedback=job.parent.feedback, menu=job.menu)
+        reply, error, call_id = self._ask("direct", prompt, job.sample_index, job.seq)
+        code = self._parse_code(reply, error, call_id)
+        if code.code is None:
+            return code
+        prose = strip_reasoning(reply or "").split("```", 1)[0].strip()
+        text, item = extract_plan(prose or "(the reply had no plan text)", job.menu)
+        return Code(code=code.code, llm_call_id=call_id, plan=Plan(text=text, menu_item=item, llm_call_id=call_id))
+
+    def _parse_code(self, reply: str | None, error: str | None, call_id: int | None) -> Code:
+        if reply is None:
+            return Code(code=None, error=error, llm_call_id=call_id)
+        code = extract_code(reply, self.ctx.problem.spec.kernel.entry)
+        if code is None:
+            return Code(code=None, error="no C code block found in the reply", llm_call_id=call_id)
+        return Code(code=code, llm_call_id=call_id)

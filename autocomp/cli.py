@@ -1,0 +1,139 @@
+"""The `autocomp` command. Thin: parse, call autocomp.runner, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from autocomp.errors import UserError
+
+
+def _emit(as_json: bool, row: Any, render) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        click.echo(json.dumps(row, default=str))
+    else:
+        render(row)
+
+
+def _log(as_json: bool):  # type: ignore[no-untyped-def]
+    from autocomp.report.console import errors
+
+    return (lambda msg: errors.print(msg, markup=False)) if as_json else (lambda msg: click.echo(msg))
+
+
+@click.group()
+@click.version_option(package_name="autocomp")
+def cli() -> None:
+    """Optimize accelerator kernels by LLM-guided beam search, verified on real hardware."""
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="print one JSON list")
+def problems(as_json: bool) -> None:
+    """List the built-in problems."""
+    from autocomp.report.console import problems_table
+    from autocomp.targets.registry import builtin_problems
+
+    rows = [{"name": p.name, "target": p.target, "description": p.spec.description, "family": p.spec.family,
+             "path": str(p.root)} for p in builtin_problems()]
+    _emit(as_json, rows, problems_table)
+
+
+@cli.command("eval")
+@click.argument("problem")
+@click.argument("code_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML config (the [eval] table applies)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, as_json: bool) -> None:
+    """Compile, verify and time CODE_FILE (default: the problem's initial code)."""
+    from autocomp.config import RunConfig, load_config
+    from autocomp.report.console import eval_report
+    from autocomp.runner import evaluate_code
+    from autocomp.targets.registry import resolve_problem
+
+    prob = resolve_problem(problem)
+    config = load_config(config_file) if config_file else RunConfig()
+    code = code_file.read_text() if code_file else prob.initial_code
+    _emit(as_json, evaluate_code(prob, code, config), eval_report)
+
+
+@cli.command()
+@click.argument("problem")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML config file (flags override it)")
+@click.option("--models", help="comma-separated plan models, e.g. replay::replies.toml")
+@click.option("--code-models", help="comma-separated code models (default: --models)")
+@click.option("--iterations", type=int)
+@click.option("--beam", type=int)
+@click.option("--plans", type=int, help="plans per beam member")
+@click.option("--codes", type=int, help="implementations per plan")
+@click.option("--menu-keep", type=float, help="menu dropout keep probability")
+@click.option("--early-stop", type=int, help="stop after N iterations without improvement")
+@click.option("--skip-planning", is_flag=True, default=None, help="one call plans and writes code")
+@click.option("--seed", type=int)
+@click.option("--run-dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def optimize(problem: str, config_file: Path | None, run_dir: Path | None, as_json: bool, **flags: Any) -> None:
+    """Run a beam search on PROBLEM (a built-in name or a folder)."""
+    from autocomp.config import load_config
+    from autocomp.report.console import optimize_report
+    from autocomp.runner import start_run
+    from autocomp.targets.registry import resolve_problem
+
+    overrides: dict[str, Any] = {}
+    for key in ("models", "code_models"):
+        value = flags.pop(key)
+        if value is not None:
+            overrides[key] = value
+    search = {k: v for k, v in flags.items() if v is not None}
+    if search:
+        overrides["search"] = search
+    config = load_config(config_file, overrides)
+    prob = resolve_problem(problem)
+    _emit(as_json, start_run(prob, config, run_dir, _log(as_json)), optimize_report)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def resume(run_dir: Path, as_json: bool) -> None:
+    """Continue a run that was interrupted (nothing already asked or measured is repeated)."""
+    from autocomp.report.console import optimize_report
+    from autocomp.runner import resume_run
+
+    _emit(as_json, resume_run(run_dir, _log(as_json)), optimize_report)
+
+
+@cli.command()
+@click.argument("root", required=False, default="runs", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print one JSON list")
+def runs(root: Path, as_json: bool) -> None:
+    """List the runs stored under ROOT (default: ./runs)."""
+    from autocomp.report.console import runs_table
+    from autocomp.runner import list_runs
+
+    _emit(as_json, list_runs(root), runs_table)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted; continue with `autocomp resume RUN_DIR`", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

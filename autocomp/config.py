@@ -1,0 +1,145 @@
+"""Run configuration: TOML file < AUTOCOMP_* environment < command-line flags.
+
+One validated object (`RunConfig`) drives a run and is stored, as JSON, in the run
+store, so `autocomp resume` continues with exactly the settings the run started with.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from autocomp.errors import UserError
+from autocomp.evaluation.c_kernel import EvalSettings
+
+
+class SearchConfig(BaseModel):
+    """Beam-search parameters; defaults follow the method's upstream defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = Field(8, ge=1)
+    beam: int = Field(4, ge=1, description="beam width B")
+    plans: int = Field(4, ge=1, description="plans per beam member P")
+    codes: int = Field(2, ge=1, description="implementations per plan C")
+    menu_keep: float = Field(0.25, gt=0, le=1, description="probability each menu item survives dropout")
+    regression_slack: float = Field(0.10, ge=0, description="children may be this much slower than their parent ...")
+    slack_iterations: int = Field(2, ge=0, description="... during the first this-many iterations")
+    early_stop: int = Field(0, ge=0, description="stop after this many iterations without improvement (0: off)")
+    skip_planning: bool = Field(False, description="one call plans and codes at once")
+    seed: int = 1111
+
+
+class LLMConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = Field(1.0, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+
+
+class RunConfig(BaseSettings):
+    """Everything a run needs besides the problem."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTOCOMP_", env_nested_delimiter="__", extra="forbid")
+
+    models: list[str] = Field(default_factory=list, description="plan models (and code models unless code_models)")
+    code_models: list[str] | None = None
+    search: SearchConfig = SearchConfig()
+    llm: LLMConfig = LLMConfig()
+    eval: EvalSettings = EvalSettings()
+
+    @field_validator("models", "code_models", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [m.strip() for m in value.split(",") if m.strip()]
+        return value
+
+    @property
+    def coders(self) -> list[str]:
+        return self.code_models or self.models
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        # flags (init kwargs) beat the environment, which beats the config file
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+
+_toml_data: ContextVar[dict[str, Any]] = ContextVar("autocomp_toml_data", default={})
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field, field_name):  # pragma: no cover - __call__ is used instead
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return _toml_data.get()
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown setting; check the spelling (see README, 'Configuration')"
+    return f"{source}: {field}: {msg}"
+
+
+def load_config(file: Path | None = None, flags: dict[str, Any] | None = None, stored: dict[str, Any] | None = None) -> RunConfig:
+    """Build the run config. `stored` (a resumed run's config) replaces file and environment."""
+    if stored is not None:
+        return RunConfig.model_validate(stored)
+    data: dict[str, Any] = {}
+    source = "environment/flags"
+    if file is not None:
+        source = str(file)
+        try:
+            data = tomllib.loads(Path(file).read_text())
+        except FileNotFoundError:
+            raise UserError(f"config file {file} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"{file}: invalid TOML: {exc}") from None
+    token = _toml_data.set(data)
+    try:
+        config = RunConfig(**_deep_merge({}, flags or {}))
+    except ValidationError as exc:
+        raise UserError(_describe(exc, source)) from None
+    finally:
+        _toml_data.reset(token)
+    check_consistency(config)
+    return config
+
+
+def check_consistency(config: RunConfig) -> None:
+    """Combinations that would silently waste work (the original tool accepted them)."""
+    s = config.search
+    if not config.models:
+        raise UserError("no models given: pass --models (e.g. --models replay::replies.toml) or set `models` in the config file")
+    if not s.skip_planning and s.plans < len(config.models):
+        raise UserError(
+            f"--plans {s.plans} is smaller than the {len(config.models)} plan models, so some would get no work; raise --plans"
+        )
+    if s.codes < len(config.coders) and not s.skip_planning:
+        raise UserError(
+            f"--codes {s.codes} is smaller than the {len(config.coders)} code models, so some would get no work; raise --codes"
+        )

@@ -1,0 +1,35 @@
+"""The Executor seam: submit an evaluation, get a future.
+
+The local executor uses a small thread pool driving sandboxed child processes: while
+one candidate is timed on the pinned core, the next one compiles. Timing itself is
+serialised inside the evaluator. A Ray executor for clusters plugs in here later.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from autocomp.errors import ProblemError
+from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.targets.base import Evaluator
+
+
+class LocalExecutor:
+    def __init__(self, evaluator: Evaluator, workers: int | None = None) -> None:
+        self.evaluator = evaluator
+        self._pool = ThreadPoolExecutor(max_workers=workers or min(2, os.cpu_count() or 1))
+
+    def submit(self, code: str) -> "Future[EvalResult]":
+        return self._pool.submit(self._safe_evaluate, code)
+
+    def _safe_evaluate(self, code: str) -> EvalResult:
+        try:
+            return self.evaluator.evaluate(code)
+        except ProblemError:
+            raise  # the problem itself is broken: stop the run with the user-facing message
+        except Exception as exc:  # our bug, not the candidate's: record it, keep the run going
+            return EvalResult(outcome=Outcome.HARNESS_ERROR, error=f"{type(exc).__name__}: {exc}")
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

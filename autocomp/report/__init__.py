@@ -1,0 +1,1 @@
+"""Human-facing output: console tables now, an HTML report later."""

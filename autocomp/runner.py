@@ -1,0 +1,115 @@
+"""What the commands do, without the command-line parsing: evaluate, optimize, resume, list.
+
+Each function returns a plain dict — the `--json` output of its command — so the CLI
+stays a thin shell and tests can call these directly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from autocomp.config import RunConfig, check_consistency, load_config
+from autocomp.errors import UserError
+from autocomp.llm.registry import check_model_string
+from autocomp.problem import Problem, load_problem
+from autocomp.search.beam import Log, Search, SearchSummary
+from autocomp.search.schedule import lineage
+from autocomp.store.runstore import DB_NAME, RunStore
+from autocomp.targets.registry import get_target
+
+
+def evaluate_code(problem: Problem, code: str, config: RunConfig) -> dict[str, Any]:
+    target = get_target(problem.target)
+    reason = target.unavailable_reason()
+    if reason:
+        raise UserError(reason)
+    evaluator = target.evaluator(problem, config.eval)
+    try:
+        result = evaluator.evaluate(code)
+    finally:
+        evaluator.close()
+    d = result.details
+    return {
+        "problem": problem.name, "correct": result.correct, "outcome": result.outcome.value, "error": result.error,
+        "metric": "latency_s", "value": result.latency_s, "baseline_value": result.baseline_latency_s,
+        "speedup": result.speedup, "utilization": result.utilization, "gflops": d.get("gflops"),
+        "baseline_gflops": d.get("baseline_gflops"), "flags": d.get("flags", []), "details": d,
+    }
+
+
+def default_run_dir(problem: Problem) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{re.sub(r'[^A-Za-z0-9._-]+', '-', problem.name)}-{stamp}"
+
+
+def start_run(problem: Problem, config: RunConfig, run_dir: Path | None, log: Log) -> dict[str, Any]:
+    for model in config.models + config.coders:
+        check_model_string(model)
+    target = get_target(problem.target)
+    reason = target.unavailable_reason()
+    if reason:
+        raise UserError(reason)
+    run_dir = run_dir or default_run_dir(problem)
+    store = RunStore.create(run_dir, problem.name, str(problem.root), problem.target, config.model_dump(mode="json"))
+    log(f"run folder: {run_dir}")
+    return _run(problem, config, store, log)
+
+
+def resume_run(run_dir: Path, log: Log) -> dict[str, Any]:
+    store = RunStore.open(run_dir)
+    info = store.run_info()
+    problem = load_problem(info["problem_dir"])
+    config = load_config(stored=info["config"])
+    check_consistency(config)
+    store.event("resumed")
+    log(f"resuming {run_dir} ({problem.name}, status {info['status']})")
+    return _run(problem, config, store, log)
+
+
+def _run(problem: Problem, config: RunConfig, store: RunStore, log: Log) -> dict[str, Any]:
+    try:
+        summary = Search(problem, get_target(problem.target), config, store, log).run()
+        return summary_dict(summary, store)
+    finally:
+        store.close()
+
+
+def summary_dict(summary: SearchSummary, store: RunStore) -> dict[str, Any]:
+    best = summary.best
+    result = best.result
+    schedule = [step.__dict__ for step in lineage(store, best.id)]
+    row = {
+        "run_dir": summary.run_dir,
+        "problem": store.run_info()["problem"],
+        "best": {
+            "candidate_id": best.id, "value": result.latency_s if result else None,
+            "speedup_vs_initial": 1.0 / best.score if best.score else None,
+            "menu_item": best.menu_item, "iteration": best.iteration,
+        },
+        "iterations": summary.iterations, "candidates": summary.candidates, "llm_calls": summary.llm_calls,
+        "stopped": summary.stopped, "best_score_history": summary.history, "schedule": schedule,
+    }
+    (Path(summary.run_dir) / "summary.json").write_text(json.dumps(row, indent=2))
+    return row
+
+
+def list_runs(root: Path) -> list[dict[str, Any]]:
+    rows = []
+    for db in sorted(root.glob(f"**/{DB_NAME}")):
+        store = RunStore.open(db.parent)
+        try:
+            info = store.run_info()
+            beams = store.beams()
+            best = min((b["best_score"] for b in beams), default=None)
+            rows.append({
+                "run_dir": str(db.parent), "problem": info["problem"], "status": info["status"],
+                "created": info["created"], "iterations": len(beams), "candidates": len(store.candidates()),
+                "best_speedup": (1.0 / best) if best else None,
+            })
+        finally:
+            store.close()
+    return rows

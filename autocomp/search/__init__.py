@@ -1,0 +1,1 @@
+"""The beam search: expand (plan, implement) -> evaluate -> select."""

@@ -1,0 +1,224 @@
+"""The search loop: expand -> evaluate -> select, one iteration at a time.
+
+Read this file top to bottom to know what a run does. Everything is deterministic given
+the seed, the model replies and the measurements, and all three are in the run store,
+so `resume` simply runs the loop again: stored plans, candidates and evaluations are
+reused by their position key, and only the missing work is done.
+"""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from autocomp.agents.base import Agent, AgentContext, Code, CodeJob, Parent, Plan, PlanJob
+from autocomp.agents.llm_agent import LLMAgent
+from autocomp.config import RunConfig
+from autocomp.errors import UserError
+from autocomp.evaluation.executor import LocalExecutor
+from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.llm.registry import make_agent_class, split_model
+from autocomp.problem import Problem
+from autocomp.search.candidate import Candidate, code_hash
+from autocomp.search.selection import select, should_stop_early
+from autocomp.store.runstore import RunStore
+from autocomp.targets.base import MenuItem, Target
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class SearchSummary:
+    run_dir: str
+    best: Candidate
+    iterations: int
+    candidates: int
+    llm_calls: int
+    stopped: str
+    history: list[float] = field(default_factory=list)
+
+
+def split_work(count: int, models: list[str]) -> list[str]:
+    """Divide `count` samples across models: floor(count/m) each, the first count % m get one more."""
+    base, extra = divmod(count, len(models))
+    return [m for i, m in enumerate(models) for _ in range(base + (1 if i < extra else 0))]
+
+
+def thin_menu(menu: tuple[MenuItem, ...], keep: float, rng: random.Random) -> tuple[MenuItem, ...]:
+    """Menu dropout: each item survives with probability `keep`; never leave the menu empty."""
+    kept = tuple(item for item in menu if rng.random() < keep)
+    return kept or (rng.choice(menu),)
+
+
+class Search:
+    def __init__(self, problem: Problem, target: Target, config: RunConfig, store: RunStore, log: Log = lambda _: None) -> None:
+        self.problem, self.target, self.config, self.store, self.log = problem, target, config, store, log
+        self.cfg = config.search
+        ctx = AgentContext(problem, target, target.knowledge, store, config.llm.temperature, config.llm.max_tokens)
+        self.agents: dict[str, Agent] = {}
+        for model in dict.fromkeys(config.models + config.coders):
+            cls = LLMAgent if split_model(model)[0] else make_agent_class(model)
+            self.agents[model] = cls(model, ctx)
+        self.evaluator = target.evaluator(problem, config.eval)
+        self.executor = LocalExecutor(self.evaluator)
+        self._seq: dict[tuple[str, str], int] = {}
+
+    # ---- the loop ------------------------------------------------------------------
+
+    def run(self) -> SearchSummary:
+        try:
+            root = self._root()
+            beam, history, stopped = [root], [root.score], "completed all iterations"
+            self.log(f"initial code: {root.result.summary() if root.result else ''}")
+            for iteration in range(1, self.cfg.iterations + 1):
+                if should_stop_early(history, self.cfg.early_stop):
+                    stopped = f"no improvement in {self.cfg.early_stop} iterations"
+                    break
+                children = self._expand(beam, iteration)
+                self._evaluate(children)
+                beam = select(beam, children, iteration, self.cfg)
+                history.append(beam[0].score)
+                self.store.record_beam(iteration, [c.id for c in beam], beam[0].id, beam[0].score)
+                self._log_iteration(iteration, children, beam)
+            self.store.set_status("finished")
+            self.store.event("finished", stopped=stopped, best_id=beam[0].id)
+            calls = sum(1 for c in self.store.llm_calls() if c["status"] == "ok")
+            return SearchSummary(str(self.store.run_dir), beam[0], len(history) - 1,
+                                 len(self.store.candidates()), calls, stopped, history)
+        finally:
+            self.executor.shutdown()
+            self.evaluator.close()
+
+    def _root(self) -> Candidate:
+        root = self._candidate("root", iteration=0, code=self.problem.initial_code, origin="initial")
+        self._evaluate([root])
+        if not root.correct:
+            raise UserError(f"the initial code of {self.problem.name} is not correct, so there is nothing to optimize: {root.result.summary() if root.result else root.error}")
+        return root
+
+    # ---- expand: plans, then implementations -------------------------------------------
+
+    def _expand(self, beam: list[Candidate], iteration: int) -> list[Candidate]:
+        jobs: list[tuple[Candidate, str, str, PlanJob]] = []  # parent, key, model, job
+        for parent in beam:
+            for p, model in enumerate(split_work(self.cfg.plans, self.config.models)):
+                key = f"i{iteration}/c{parent.id}/p{p}"
+                rng = random.Random(f"{self.cfg.seed}/{key}")
+                menu = thin_menu(self.target.knowledge.menu, self.cfg.menu_keep, rng)
+                phase = "direct" if self.cfg.skip_planning else "plan"
+                job = PlanJob(Parent(parent.id, parent.code or "", parent.feedback), menu, p,
+                              self._next_seq(model, phase), rng.getrandbits(32))
+                jobs.append((parent, key, model, job))
+        if self.cfg.skip_planning:
+            return self._direct(jobs, iteration)
+        plans = self._map(lambda item: self._plan(*item, iteration=iteration), jobs)
+        code_jobs = []
+        for (parent, key, model, job), (plan_id, plan) in zip(jobs, plans):
+            if plan.text is None:
+                continue
+            for k, coder in enumerate(split_work(self.cfg.codes, self.config.coders)):
+                cjob = CodeJob(job.parent, plan.text, k, self._next_seq(coder, "code"), job.seed + k)
+                code_jobs.append((parent, f"{key}/k{k}", model, coder, plan_id, plan, cjob))
+        return self._map(lambda item: self._implement(*item, iteration=iteration), code_jobs)
+
+    def _plan(self, parent: Candidate, key: str, model: str, job: PlanJob, iteration: int) -> tuple[int, Plan]:
+        row = self.store.plan_by_key(key)
+        if row is not None:
+            return row["id"], Plan(row["text"], row["menu_item"], row["error"], row["llm_call_id"])
+        plan = self.agents[model].plan(job)
+        plan_id = self.store.add_plan(
+            key=key, iteration=iteration, parent_id=parent.id, model=model, menu_item=plan.menu_item,
+            text=plan.text, status="ok" if plan.text is not None else "failed", error=plan.error,
+            llm_call_id=plan.llm_call_id,
+        )
+        return plan_id, plan
+
+    def _implement(self, parent: Candidate, key: str, model: str, coder: str, plan_id: int, plan: Plan,
+                   job: CodeJob, iteration: int) -> Candidate:
+        existing = self._existing(key)
+        if existing:
+            return existing
+        code = self.agents[coder].implement(job)
+        return self._candidate(key, iteration, code.code, "planned", parent_id=parent.id, plan_id=plan_id,
+                               plan=plan, plan_model=model, code_model=coder, error=code.error,
+                               llm_call_id=code.llm_call_id)
+
+    def _direct(self, jobs: list[tuple[Candidate, str, str, PlanJob]], iteration: int) -> list[Candidate]:
+        def one(parent: Candidate, key: str, model: str, job: PlanJob) -> Candidate:
+            existing = self._existing(key)
+            if existing:
+                return existing
+            code: Code = self.agents[model].direct(job)
+            return self._candidate(key, iteration, code.code, "direct", parent_id=parent.id, plan=code.plan,
+                                   plan_model=model, code_model=model, error=code.error, llm_call_id=code.llm_call_id)
+        return self._map(lambda item: one(*item), jobs)
+
+    # ---- evaluate ----------------------------------------------------------------------
+
+    def _evaluate(self, candidates: list[Candidate]) -> None:
+        """Evaluate every candidate with code; identical code is evaluated once per run."""
+        pending: dict[str, object] = {}
+        for cand in candidates:
+            if cand.code is None:
+                cand.result = EvalResult(outcome=Outcome.LLM_FAILED, error=cand.error)
+                continue
+            h = code_hash(cand.code)
+            stored = self.store.evaluation(h)
+            if stored is not None:
+                cand.result, cand.feedback = stored
+            elif h not in pending:
+                pending[h] = self.executor.submit(cand.code)
+        for h, future in pending.items():
+            result: EvalResult = future.result()  # type: ignore[attr-defined]
+            feedback = self.target.feedback(self.problem, result)
+            self.store.add_evaluation(h, result, feedback)
+        for cand in candidates:
+            if cand.code is not None and cand.result is None:
+                cand.result, cand.feedback = self.store.evaluation(code_hash(cand.code))  # type: ignore[misc]
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    def _candidate(self, key: str, iteration: int, code: str | None, origin: str, parent_id: int | None = None,
+                   plan_id: int | None = None, plan: Plan | None = None, plan_model: str | None = None,
+                   code_model: str | None = None, error: str | None = None, llm_call_id: int | None = None) -> Candidate:
+        existing = self._existing(key)
+        if existing:
+            return existing
+        plan_text, menu_item = (plan.text, plan.menu_item) if plan else (None, None)
+        cid = self.store.add_candidate(
+            key=key, iteration=iteration, parent_id=parent_id, plan_id=plan_id, menu_item=menu_item,
+            plan_text=plan_text, plan_model=plan_model, code_model=code_model, origin=origin, code=code,
+            code_hash=code_hash(code) if code is not None else None, error=error, llm_call_id=llm_call_id,
+        )
+        return Candidate(cid, key, iteration, code, parent_id, plan_text, menu_item, plan_model, code_model, error)
+
+    def _existing(self, key: str) -> Candidate | None:
+        row = self.store.candidate_by_key(key)
+        if row is None:
+            return None
+        return Candidate(row["id"], key, row["iteration"], row["code"], row["parent_id"], row["plan_text"],
+                         row["menu_item"], row["plan_model"], row["code_model"], row["error"])
+
+    def _next_seq(self, model: str, phase: str) -> int:
+        seq = self._seq.get((model, phase), 0)
+        self._seq[(model, phase)] = seq + 1
+        return seq
+
+    def _map(self, fn, items: list) -> list:  # type: ignore[no-untyped-def]
+        """Run agent work concurrently (model calls are I/O bound); results keep job order."""
+        if not items:
+            return []
+        with ThreadPoolExecutor(max_workers=min(8, len(items))) as pool:
+            return list(pool.map(fn, items))
+
+    def _log_iteration(self, iteration: int, children: list[Candidate], beam: list[Candidate]) -> None:
+        outcomes: dict[str, int] = {}
+        for c in children:
+            name = c.result.outcome.value if c.result else "none"
+            outcomes[name] = outcomes.get(name, 0) + 1
+        best = beam[0]
+        self.store.event("iteration", iteration, outcomes=outcomes, beam=[c.id for c in beam], best_score=best.score)
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+        self.log(f"iteration {iteration}: {len(children)} candidates ({shown}); best #{best.id}: {best.result.summary() if best.result else ''}")

@@ -1,0 +1,190 @@
+"""SQLite run store (WAL). The search coordinator is the only writer.
+
+Everything the search learns is appended here the moment it is known: LLM replies are
+stored before they are used, candidates when they are created, evaluations when they
+finish. Resume works by re-running the (deterministic) search against this store:
+cached replies and stored evaluations are reused, so nothing is asked or measured twice.
+State is stored as plain columns and JSON; nothing is ever eval()'d or unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from autocomp.errors import UserError
+from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.store.migrations import MIGRATIONS
+
+DB_NAME = "run.db"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class RunStore:
+    def __init__(self, run_dir: Path, conn: sqlite3.Connection) -> None:
+        self.run_dir, self._conn = run_dir, conn
+        self._lock = threading.Lock()
+
+    # ---- opening ---------------------------------------------------------------
+
+    @classmethod
+    def _connect(cls, run_dir: Path) -> "RunStore":
+        conn = sqlite3.connect(run_dir / DB_NAME, check_same_thread=False, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        return cls(run_dir, conn)
+
+    @classmethod
+    def create(cls, run_dir: Path, problem: str, problem_dir: str, target: str, config: dict[str, Any]) -> "RunStore":
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if (run_dir / DB_NAME).exists():
+            raise UserError(f"{run_dir} already holds a run; use `autocomp resume {run_dir}` or choose another --run-dir")
+        store = cls._connect(run_dir)
+        store._write(
+            "INSERT INTO run (id, created, problem, problem_dir, target, config_json, status) VALUES (1, ?, ?, ?, ?, ?, 'running')",
+            (_now(), problem, problem_dir, target, json.dumps(config, sort_keys=True)),
+        )
+        (run_dir / "candidates").mkdir(exist_ok=True)
+        return store
+
+    @classmethod
+    def open(cls, run_dir: Path) -> "RunStore":
+        if not (run_dir / DB_NAME).is_file():
+            raise UserError(f"{run_dir} is not a run folder (no {DB_NAME}); `autocomp runs` lists runs")
+        return cls._connect(run_dir)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        with self._lock:
+            cur = self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._conn.execute(sql, params)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            return int(cur.lastrowid or 0)
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # ---- run -------------------------------------------------------------------
+
+    def run_info(self) -> dict[str, Any]:
+        row = self._one("SELECT * FROM run WHERE id = 1")
+        assert row is not None
+        info = dict(row)
+        info["config"] = json.loads(info.pop("config_json"))
+        return info
+
+    def set_status(self, status: str) -> None:
+        finished = _now() if status != "running" else None
+        self._write("UPDATE run SET status = ?, finished = ? WHERE id = 1", (status, finished))
+
+    def event(self, kind: str, iteration: int | None = None, **data: Any) -> None:
+        self._write(
+            "INSERT INTO events (iteration, kind, data_json, created) VALUES (?, ?, ?, ?)",
+            (iteration, kind, json.dumps(data, sort_keys=True, default=str), _now()),
+        )
+
+    # ---- LLM calls and the reply cache ---------------------------------------------
+
+    def cached_reply(self, request_hash: str, sample_index: int) -> sqlite3.Row | None:
+        return self._one(
+            "SELECT * FROM llm_calls WHERE request_hash = ? AND sample_index = ? AND status = 'ok'",
+            (request_hash, sample_index),
+        )
+
+    def record_llm_call(self, **row: Any) -> int:
+        row.setdefault("created", _now())
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        return self._write(f"INSERT INTO llm_calls ({cols}) VALUES ({marks})", tuple(row.values()))
+
+    def llm_calls(self) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM llm_calls ORDER BY id")
+
+    # ---- plans and candidates --------------------------------------------------------
+
+    def plan_by_key(self, key: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM plans WHERE key = ?", (key,))
+
+    def add_plan(self, **row: Any) -> int:
+        row.setdefault("created", _now())
+        return self._write(f"INSERT INTO plans ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))
+
+    def candidate_by_key(self, key: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM candidates WHERE key = ?", (key,))
+
+    def candidate(self, candidate_id: int) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM candidates WHERE id = ?", (candidate_id,))
+
+    def add_candidate(self, **row: Any) -> int:
+        row.setdefault("created", _now())
+        cid = self._write(
+            f"INSERT INTO candidates ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values())
+        )
+        if row.get("code"):
+            (self.run_dir / "candidates" / f"{cid:05d}.c").write_text(row["code"])
+        return cid
+
+    def candidates(self) -> list[sqlite3.Row]:
+        return self._all(
+            "SELECT c.*, e.outcome, e.score, e.latency_s, e.speedup, e.utilization, e.error AS eval_error "
+            "FROM candidates c LEFT JOIN evaluations e ON e.code_hash = c.code_hash ORDER BY c.id"
+        )
+
+    # ---- evaluations -----------------------------------------------------------------
+
+    def evaluation(self, code_hash: str) -> tuple[EvalResult, str] | None:
+        row = self._one("SELECT * FROM evaluations WHERE code_hash = ?", (code_hash,))
+        if row is None:
+            return None
+        result = EvalResult(
+            outcome=Outcome(row["outcome"]), error=row["error"], latency_s=row["latency_s"],
+            baseline_latency_s=row["baseline_latency_s"], speedup=row["speedup"],
+            utilization=row["utilization"], details=json.loads(row["details_json"]),
+        )
+        return result, row["feedback"] or ""
+
+    def add_evaluation(self, code_hash: str, result: EvalResult, feedback: str) -> None:
+        score = result.score if result.correct else None
+        self._write(
+            "INSERT OR IGNORE INTO evaluations (code_hash, outcome, score, latency_s, baseline_latency_s, speedup, "
+            "utilization, error, details_json, feedback, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (code_hash, result.outcome.value, score, result.latency_s, result.baseline_latency_s, result.speedup,
+             result.utilization, result.error, json.dumps(result.details, default=str), feedback, _now()),
+        )
+
+    # ---- beams -----------------------------------------------------------------------
+
+    def record_beam(self, iteration: int, candidate_ids: list[int], best_id: int, best_score: float) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO beams (iteration, candidate_ids, best_id, best_score, created) VALUES (?, ?, ?, ?, ?)",
+            (iteration, json.dumps(candidate_ids), best_id, best_score, _now()),
+        )
+        best = self.candidate(best_id)
+        if best is not None and best["code"]:
+            (self.run_dir / "best.c").write_text(best["code"])
+
+    def beams(self) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM beams ORDER BY iteration")
