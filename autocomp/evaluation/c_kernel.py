@@ -56,6 +56,7 @@ class CToolchain:
 
     cc: str = "gcc"
     cflags: tuple[str, ...] = ("-O3", "-march=native", "-std=gnu11")
+    ldflags: tuple[str, ...] = ("-lm",)  # after the source: libm for expf & co.
     harness_cflags: tuple[str, ...] = ("-O2", "-std=gnu11")
     harness_init: str = ""  # C statements run once before any kernel call (e.g. AMX permission)
     harness_prelude: str = ""  # C includes/helpers harness_init needs
@@ -121,7 +122,7 @@ class CKernelEvaluator:
     def _compile_so(self, code: str, directory: Path) -> tuple[Path | None, str]:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "kernel.c").write_text(code)
-        argv = [self.toolchain.cc, *self.toolchain.cflags, "-fPIC", "-shared", "-o", "kernel.so", "kernel.c"]
+        argv = [self.toolchain.cc, *self.toolchain.cflags, "-fPIC", "-shared", "-o", "kernel.so", "kernel.c", *self.toolchain.ldflags]
         res = sandbox.run(argv, directory, sandbox.Limits(timeout_s=max(60.0, self.settings.timeout_s)))
         if res.timed_out:
             return None, "compilation timed out"

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from autocomp.agents.base import Agent, AgentContext, Code, CodeJob, Parent, Plan, PlanJob
+from autocomp.agents.base import Agent, AgentContext, CodeJob, Parent, Plan, PlanJob
 from autocomp.agents.llm_agent import LLMAgent
 from autocomp.config import RunConfig
 from autocomp.errors import UserError
@@ -113,47 +113,42 @@ class Search:
                 jobs.append((parent, key, model, job))
         if self.cfg.skip_planning:
             return self._direct(jobs, iteration)
-        plans = self._map(lambda item: self._plan(*item, iteration=iteration), jobs)
+        plans = self._map(lambda item: self._plan(item[1], self.agents[item[2]], item[3]), jobs)
         code_jobs = []
         for (parent, key, model, job), (plan_id, plan) in zip(jobs, plans):
+            if plan_id is None:  # new plan: record it (sequentially, so ids follow job order)
+                plan_id = self.store.add_plan(
+                    key=key, iteration=iteration, parent_id=parent.id, model=model, menu_item=plan.menu_item,
+                    text=plan.text, status="ok" if plan.text is not None else "failed", error=plan.error,
+                    llm_call_id=plan.llm_call_id)
             if plan.text is None:
                 continue
             for k, coder in enumerate(split_work(self.cfg.codes, self.config.coders)):
                 cjob = CodeJob(job.parent, plan.text, k, self._next_seq(coder, "code"), job.seed + k)
                 code_jobs.append((parent, f"{key}/k{k}", model, coder, plan_id, plan, cjob))
-        return self._map(lambda item: self._implement(*item, iteration=iteration), code_jobs)
+        codes = self._map(lambda item: self._existing(item[1]) or self.agents[item[3]].implement(item[6]), code_jobs)
+        return [
+            code if isinstance(code, Candidate) else self._candidate(
+                key, iteration, code.code, "planned", parent_id=parent.id, plan_id=plan_id, plan=plan,
+                plan_model=model, code_model=coder, error=code.error, llm_call_id=code.llm_call_id)
+            for (parent, key, model, coder, plan_id, plan, _), code in zip(code_jobs, codes)
+        ]
 
-    def _plan(self, parent: Candidate, key: str, model: str, job: PlanJob, iteration: int) -> tuple[int, Plan]:
+    def _plan(self, key: str, agent: Agent, job: PlanJob) -> tuple[int | None, Plan]:
+        """A stored plan (with its id) if this position was planned before, else a new one (id None)."""
         row = self.store.plan_by_key(key)
         if row is not None:
             return row["id"], Plan(row["text"], row["menu_item"], row["error"], row["llm_call_id"])
-        plan = self.agents[model].plan(job)
-        plan_id = self.store.add_plan(
-            key=key, iteration=iteration, parent_id=parent.id, model=model, menu_item=plan.menu_item,
-            text=plan.text, status="ok" if plan.text is not None else "failed", error=plan.error,
-            llm_call_id=plan.llm_call_id,
-        )
-        return plan_id, plan
-
-    def _implement(self, parent: Candidate, key: str, model: str, coder: str, plan_id: int, plan: Plan,
-                   job: CodeJob, iteration: int) -> Candidate:
-        existing = self._existing(key)
-        if existing:
-            return existing
-        code = self.agents[coder].implement(job)
-        return self._candidate(key, iteration, code.code, "planned", parent_id=parent.id, plan_id=plan_id,
-                               plan=plan, plan_model=model, code_model=coder, error=code.error,
-                               llm_call_id=code.llm_call_id)
+        return None, agent.plan(job)
 
     def _direct(self, jobs: list[tuple[Candidate, str, str, PlanJob]], iteration: int) -> list[Candidate]:
-        def one(parent: Candidate, key: str, model: str, job: PlanJob) -> Candidate:
-            existing = self._existing(key)
-            if existing:
-                return existing
-            code: Code = self.agents[model].direct(job)
-            return self._candidate(key, iteration, code.code, "direct", parent_id=parent.id, plan=code.plan,
-                                   plan_model=model, code_model=model, error=code.error, llm_call_id=code.llm_call_id)
-        return self._map(lambda item: one(*item), jobs)
+        codes = self._map(lambda item: self._existing(item[1]) or self.agents[item[2]].direct(item[3]), jobs)
+        return [
+            code if isinstance(code, Candidate) else self._candidate(
+                key, iteration, code.code, "direct", parent_id=parent.id, plan=code.plan, plan_model=model,
+                code_model=model, error=code.error, llm_call_id=code.llm_call_id)
+            for (parent, key, model, _), code in zip(jobs, codes)
+        ]
 
     # ---- evaluate ----------------------------------------------------------------------
 

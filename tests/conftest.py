@@ -1,0 +1,59 @@
+"""Shared fixtures: real problems, real gcc, scripted (replay) model files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+KERNELS = DATA / "kernels"
+ADVERSARIAL = DATA / "adversarial"
+
+# Fast, still-honest evaluation settings for search tests (timing shortened, small timeout).
+FAST_EVAL = """
+[eval]
+min_time_s = 0.1
+timeout_s = 4
+trials = 2
+"""
+
+
+def kernel(name: str) -> str:
+    path = KERNELS / name if (KERNELS / name).exists() else ADVERSARIAL / name
+    return path.read_text()
+
+
+def reply_with_code(code: str) -> str:
+    """A realistic model reply: prose, a fenced block, more prose."""
+    return f"Here is the optimized kernel.\n\n```c\n{code.strip()}\n```\n\nThis should be faster because of the plan."
+
+
+def write_replay(path: Path, plans: list[str], codes: list[str], direct: list[str] | None = None) -> Path:
+    """Write a replay:: file (TOML arrays of multi-line literal strings)."""
+
+    def arr(name: str, items: list[str]) -> str:
+        for item in items:
+            assert "'''" not in item
+        return f"{name} = [\n" + ",\n".join(f"'''\n{item}'''" for item in items) + "\n]\n"
+
+    text = arr("plan", plans) + arr("code", codes) + (arr("direct", direct) if direct else "")
+    path.write_text(text)
+    return path
+
+
+def autocomp(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the real `autocomp` command in a child process."""
+    env = dict(os.environ)
+    return subprocess.run([sys.executable, "-m", "autocomp.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def fast_config(tmp_path: Path) -> Path:
+    path = tmp_path / "fast.toml"
+    path.write_text(FAST_EVAL)
+    return path

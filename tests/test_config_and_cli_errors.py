@@ -1,0 +1,104 @@
+"""Configuration precedence and the one-line, exit-code-2 errors users see."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autocomp.config import load_config
+from autocomp.errors import UserError
+from autocomp.targets.registry import get_target
+from conftest import autocomp
+
+
+def test_precedence_file_then_env_then_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('models = ["replay::a.toml"]\n[search]\nbeam = 3\nplans = 5\ncodes = 3\n[eval]\ntrials = 4\n')
+    config = load_config(cfg)
+    assert (config.search.beam, config.search.plans, config.search.codes, config.eval.trials) == (3, 5, 3, 4)
+    monkeypatch.setenv("AUTOCOMP_SEARCH__PLANS", "7")
+    config = load_config(cfg)
+    assert (config.search.beam, config.search.plans) == (3, 7)  # env beats the file, siblings kept
+    config = load_config(cfg, {"search": {"plans": 9}})
+    assert (config.search.beam, config.search.plans, config.search.codes) == (3, 9, 3)  # flags beat env
+
+
+@pytest.mark.parametrize("text, field", [
+    ("[search]\nbeem = 3\n", "search.beem"),
+    ("[search]\nbeam = 0\n", "search.beam"),
+    ("[search]\nmenu_keep = 2\n", "search.menu_keep"),
+    ("[eval]\ntrials = 'many'\n", "eval.trials"),
+])
+def test_bad_config_names_the_field(tmp_path: Path, text: str, field: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('models = ["replay::x.toml"]\n' + text)
+    with pytest.raises(UserError, match=field.replace(".", r"\.")) as err:
+        load_config(cfg)
+    assert str(cfg) in str(err.value)
+
+
+def test_inconsistent_work_split_is_refused() -> None:
+    with pytest.raises(UserError, match="--plans 1 is smaller than the 2 plan models"):
+        load_config(None, {"models": "replay::a.toml,replay::b.toml", "search": {"plans": 1}})
+    with pytest.raises(UserError, match="no models given"):
+        load_config(None, {})
+
+
+def _assert_one_line_error(proc, *needles: str) -> None:  # type: ignore[no-untyped-def]
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_cli_malformed_problem(tmp_path: Path) -> None:
+    src = get_target("cpu").problems_dir / "gemm-f32-256"
+    bad = tmp_path / "bad"
+    shutil.copytree(src, bad)
+    toml = (bad / "problem.toml").read_text().replace('dtype = "f32"', 'dtype = "float32"', 1)
+    (bad / "problem.toml").write_text(toml)
+    _assert_one_line_error(autocomp("eval", str(bad)), "problem.toml", "inputs[0].dtype", "expected one of")
+
+
+def test_cli_malformed_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[search]\nbeam = -1\n")
+    _assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--config", str(cfg), "--models", "replay::x"),
+                           "search.beam", "greater than or equal to 1")
+    cfg.write_text("[search\n")
+    _assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--config", str(cfg), "--models", "replay::x"),
+                           "invalid TOML")
+
+
+def test_cli_unknown_model_string(tmp_path: Path) -> None:
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--models", "gpt-7-ultra", "--run-dir", str(tmp_path / "r"))
+    _assert_one_line_error(proc, "unknown model string 'gpt-7-ultra'", "replay::MODEL")
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_unknown_problem_and_bad_resume(tmp_path: Path) -> None:
+    _assert_one_line_error(autocomp("eval", "cpu/no-such-problem"), "autocomp problems")
+    _assert_one_line_error(autocomp("resume", str(tmp_path)), "not a run folder")
+
+
+def test_cli_problems_json() -> None:
+    proc = autocomp("problems", "--json")
+    assert proc.returncode == 0
+    rows = json.loads(proc.stdout)
+    names = {r["name"] for r in rows}
+    assert {"cpu/gemm-f32-256", "cpu/gemm-f32-512", "cpu/conv2d-f32", "cpu/softmax-f32"} <= names
+    assert all(r["target"] and r["description"] for r in rows)
+
+
+def test_cli_eval_json_initial_code() -> None:
+    proc = autocomp("eval", "cpu/softmax-f32", "--json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    for key in ("problem", "correct", "outcome", "error", "metric", "value", "baseline_value", "speedup", "utilization"):
+        assert key in row
+    assert row["correct"] is True and row["outcome"] == "ok" and row["value"] > 0 and 0.5 < row["speedup"] < 2

@@ -1,0 +1,73 @@
+"""End to end: `autocomp optimize` on a real cpu problem with a scripted model.
+
+The scripted replies include a faster correct kernel and every kind of failure; the run
+must finish, record each outcome, and pick the fast correct kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from conftest import autocomp, kernel, reply_with_code, write_replay
+
+CASES = [  # (code file, expected outcome)
+    ("gemm256_fast.c", "ok"),
+    ("compile_error.c", "compile_error"),
+    ("null_deref.c", "crash"),
+    ("returns_zeros.c", "wrong_answer"),
+    ("infinite_loop.c", "timeout"),
+    ("first_call_only.c", "wrong_answer"),
+]
+
+
+def test_optimize_records_every_outcome_and_picks_the_fast_kernel(tmp_path: Path, fast_config: Path) -> None:
+    plans = [f"Chosen item: 1\nPlan number {i}: restructure the loops." for i in range(len(CASES))]
+    codes = [reply_with_code(kernel(name)) for name, _ in CASES]
+    replay = write_replay(tmp_path / "replies.toml", plans, codes)
+    run_dir = tmp_path / "run"
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--config", str(fast_config), "--models", f"replay::{replay}",
+                    "--iterations", "1", "--plans", str(len(CASES)), "--codes", "1", "--run-dir", str(run_dir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["run_dir"] == str(run_dir)
+    assert out["iterations"] == 1 and out["candidates"] == len(CASES) + 1 and out["llm_calls"] == 2 * len(CASES)
+    assert out["best"]["speedup_vs_initial"] > 1.5
+
+    db = sqlite3.connect(run_dir / "run.db")
+    rows = db.execute(
+        "SELECT c.code, e.outcome, e.error FROM candidates c JOIN evaluations e ON e.code_hash = c.code_hash "
+        "WHERE c.origin = 'planned' ORDER BY c.id").fetchall()
+    assert [r[1] for r in rows] == [outcome for _, outcome in CASES]
+    errors = {outcome: err for _, outcome, err in rows}
+    assert "SIGSEGV" in errors["crash"] and "limit" in errors["timeout"]
+    first_call = rows[-1][2]
+    assert "second call" in first_call or "different output" in first_call
+    best_code = db.execute("SELECT code FROM candidates WHERE id = ?", (out["best"]["candidate_id"],)).fetchone()[0]
+    assert best_code.strip() == kernel("gemm256_fast.c").strip()
+    assert (run_dir / "best.c").read_text().strip() == best_code.strip()
+    # lineage: the winner records its parent, plan, menu item and models
+    parent, plan_text, plan_model, code_model, menu_item = db.execute(
+        "SELECT parent_id, plan_text, plan_model, code_model, menu_item FROM candidates WHERE id = ?",
+        (out["best"]["candidate_id"],)).fetchone()
+    assert parent == 1 and plan_text.startswith("Chosen item: 1") and menu_item
+    assert plan_model == code_model == f"replay::{replay}"
+    # every LLM call is stored with its reply
+    calls = db.execute("SELECT phase, status, reply FROM llm_calls").fetchall()
+    assert sorted({c[0] for c in calls}) == ["code", "plan"] and all(c[1] == "ok" and c[2] for c in calls)
+    assert len(list((run_dir / "candidates").glob("*.c"))) == len(CASES) + 1
+
+
+def test_exhausted_script_fails_candidates_not_the_run(tmp_path: Path, fast_config: Path) -> None:
+    """A model that stops answering (here: the script runs out) fails its plans; the run still ends well."""
+    replay = write_replay(tmp_path / "r.toml", ["Chosen item: 2\nUnroll."], [reply_with_code(kernel("gemm256_fast.c"))])
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--config", str(fast_config), "--models", f"replay::{replay}",
+                    "--iterations", "2", "--plans", "2", "--codes", "1", "--run-dir", str(tmp_path / "run"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["best"]["speedup_vs_initial"] > 1.5
+    db = sqlite3.connect(tmp_path / "run" / "run.db")
+    failed = db.execute("SELECT error FROM plans WHERE status = 'failed'").fetchall()
+    assert failed and all("replay script has no plan reply" in f[0] for f in failed)
+    assert db.execute("SELECT count(*) FROM llm_calls WHERE status = 'error'").fetchone()[0] == len(failed)
