@@ -1,0 +1,13 @@
+/* Adds a tiny, call-dependent amount to C[0]: within tolerance, but not
+ * bit-identical from one call to the next. */
+void gemm(const float *restrict A, const float *restrict B, float *restrict C) {
+  static int calls = 0;
+  calls++;
+  for (int i = 0; i < 256; i++)
+    for (int j = 0; j < 256; j++) {
+      float acc = 0.0f;
+      for (int k = 0; k < 256; k++) acc += A[i * 256 + k] * B[k * 256 + j];
+      C[i * 256 + j] = acc;
+    }
+  C[0] += 1e-5f * (float)calls;
+}

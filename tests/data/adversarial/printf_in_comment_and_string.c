@@ -1,0 +1,14 @@
+/* Mentions printf( and fopen( only in a comment and in string literals: not violations.
+ * printf("debug"); exit(0); */
+static const char note[] = "printf(\"%d\") and system(\"rm\") are banned";
+
+void gemm(const float *restrict A, const float *restrict B, float *restrict C) {
+  // fopen("x", "r");
+  (void)note;
+  for (int i = 0; i < 256; i++)
+    for (int j = 0; j < 256; j++) {
+      float acc = 0.0f;
+      for (int k = 0; k < 256; k++) acc += A[i * 256 + k] * B[k * 256 + j];
+      C[i * 256 + j] = acc;
+    }
+}

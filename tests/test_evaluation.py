@@ -1,0 +1,457 @@
+"""Adversarial self-test suite for the C-kernel evaluator (evaluation hygiene R7.3).
+
+Every kernel in tests/data/adversarial/ tries one of the known ways to fool a kernel
+evaluator (see /work/shared/reference/evaluation-hygiene.md, section 1). Each test runs it
+through the real `cpu` target (gcc + the sandboxed harness) on `cpu/gemm-f32-256` and
+asserts the exact verdict and the specific feedback text. A few kernels run on a tiny
+tmp-path problem whose buffers are not a multiple of 64 bytes, the only way to reach
+the canary checks (a 256x256 f32 buffer ends exactly at its guard page).
+
+Tests marked xfail(strict=True) document evaluator weaknesses found while writing this
+suite; they start passing (and must then lose the mark) once the evaluator is fixed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from autocomp.evaluation import sandbox
+from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.problem import load_problem
+from autocomp.targets.registry import get_target, resolve_problem
+
+ADVERSARIAL = Path(__file__).parent / "data" / "adversarial"
+SIGSEGV_TEXT = "killed by SIGSEGV: invalid memory access"
+NAN_TEXT = "outputs are poisoned with NaN before each call, so unwritten elements show as NaN"
+
+GEMM_BODY = """\
+  for (int i = 0; i < 256; i++)
+    for (int j = 0; j < 256; j++) {
+      float acc = 0.0f;
+      for (int k = 0; k < 256; k++) acc += A[i * 256 + k] * B[k * 256 + j];
+      C[i * 256 + j] = acc;
+    }
+"""
+SIGNATURE = "void gemm(const float *restrict A, const float *restrict B, float *restrict C)"
+
+
+def kernel(name: str) -> str:
+    return (ADVERSARIAL / f"{name}.c").read_text()
+
+
+def gemm_with(before: str = "", inside: str = "") -> str:
+    """A correct gemm with extra top-level code `before` it and statements `inside` it."""
+    return f"{before}\n{SIGNATURE} {{\n{GEMM_BODY}{inside}\n}}\n"
+
+
+def line_of(code: str, needle: str) -> int:
+    return next(i for i, line in enumerate(code.splitlines(), 1) if needle in line)
+
+
+def assert_rejected(result: EvalResult, outcome: Outcome, *fragments: str) -> None:
+    assert result.outcome is outcome, result
+    assert not result.correct
+    assert math.isinf(result.score)
+    assert result.speedup is None and result.latency_s is None
+    for fragment in fragments:
+        assert fragment in (result.error or ""), f"{fragment!r} not in {result.error!r}"
+
+
+def child_pids() -> list[int]:
+    """Live (non-zombie) children of this test process: the sandbox must leave none."""
+    me, found = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == me and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return resolve_problem("cpu/gemm-f32-256")
+
+
+@pytest.fixture(scope="module")
+def ev(problem):
+    evaluator = get_target("cpu").evaluator(problem, EvalSettings(min_time_s=0.1, timeout_s=5, trials=2))
+    yield evaluator
+    evaluator.close()
+    assert not evaluator.workdir.exists()
+
+
+# ---- the baseline and a legitimate optimisation ----------------------------------------
+
+
+def test_initial_code_is_ok(ev, problem) -> None:
+    r = ev.evaluate(problem.initial_code)
+    assert r.outcome is Outcome.OK, r.error
+    assert r.correct and r.error is None
+    assert 0.5 <= r.speedup <= 2.0
+    assert r.utilization is not None and 0 < r.utilization < 1
+    assert r.latency_s > 0 and r.baseline_latency_s > 0
+    assert r.score == pytest.approx(1 / r.speedup)
+    assert r.details["reps"] >= 5 and r.details["baseline_reps"] >= 5
+    assert r.details["trials"] == 3  # 2 random trials + 1 adversarial were verified before timing
+    assert "flags" not in r.details
+
+
+def test_legitimate_optimisation_is_ok_and_faster(ev) -> None:
+    r = ev.evaluate(kernel("correct_ikj"))
+    assert r.outcome is Outcome.OK, r.error
+    assert r.speedup > 1.2
+    assert r.latency_s < r.baseline_latency_s
+
+
+# ---- build and crash failures -------------------------------------------------------------
+
+
+def test_compile_error_shows_the_compiler_message(ev) -> None:
+    r = ev.evaluate(kernel("compile_error"))
+    assert_rejected(r, Outcome.COMPILE_ERROR, "kernel.c:3:", "error: 'undeclared_scale' undeclared")
+
+
+def test_static_entry_function_is_not_exported(ev) -> None:
+    r = ev.evaluate(kernel("static_entry"))
+    assert_rejected(r, Outcome.COMPILE_ERROR, "the entry function `gemm` is not exported (is it static?)")
+
+
+def test_null_dereference_is_a_sigsegv_crash(ev) -> None:
+    r = ev.evaluate(kernel("null_deref"))
+    assert_rejected(r, Outcome.CRASH, "verification: " + SIGSEGV_TEXT)
+
+
+def test_infinite_loop_times_out(ev) -> None:
+    start = time.monotonic()
+    r = ev.evaluate(kernel("infinite_loop"))
+    assert_rejected(r, Outcome.TIMEOUT, "verification: exceeded the", "the process group was killed")
+    assert 5.0 <= time.monotonic() - start < 15.0
+
+
+def test_crash_that_only_happens_during_timing(ev) -> None:
+    r = ev.evaluate(kernel("crash_during_timing"))
+    assert_rejected(r, Outcome.CRASH, "timing: " + SIGSEGV_TEXT)
+
+
+# ---- out-of-bounds writes (guard pages; see the small problem below for canaries) -----------
+
+
+def test_write_one_past_the_end_of_c_hits_the_guard_page(ev) -> None:
+    # C is 256 KiB, a whole number of pages, so C[65536] is the first byte of the guard page.
+    r = ev.evaluate(kernel("write_one_past_end"))
+    assert_rejected(r, Outcome.CRASH, "verification: " + SIGSEGV_TEXT)
+
+
+def test_write_before_the_start_of_c_is_detected(ev) -> None:
+    r = ev.evaluate(kernel("write_before_start"))
+    assert_rejected(r, Outcome.CRASH, "verification: " + SIGSEGV_TEXT)
+
+
+def test_write_far_past_the_end_of_c_is_rejected(ev) -> None:
+    r = ev.evaluate(kernel("write_far_past_end"))
+    assert r.outcome in (Outcome.CRASH, Outcome.WRONG_ANSWER), r
+    assert not r.correct and math.isinf(r.score)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "harness.c guarded_alloc (lines 101-112) puts a single PROT_NONE page after each buffer and the buffers "
+    "are consecutive mmaps, so C[65536 + 2048] (8 KiB past C) skips C's guard page and B's lower guard page "
+    "and lands inside input B: the verdict is wrong_answer 'modified input B; inputs are read-only', which "
+    "blames an input the kernel never indexed instead of reporting an out-of-bounds write to C"))
+def test_write_far_past_the_end_of_c_is_reported_as_out_of_bounds(ev) -> None:
+    r = ev.evaluate(kernel("write_far_past_end"))
+    assert r.outcome in (Outcome.CRASH, Outcome.WRONG_ANSWER), r
+    assert SIGSEGV_TEXT in r.error or "outside the bounds of buffer C" in r.error
+
+
+# ---- wrong answers ---------------------------------------------------------------------------
+
+
+def test_does_nothing_is_wrong_answer_with_nan(ev) -> None:
+    r = ev.evaluate(kernel("does_nothing"))
+    assert_rejected(r, Outcome.WRONG_ANSWER, "trial 0: output C: 65536 of 65536 elements are NaN/Inf", NAN_TEXT)
+
+
+def test_returns_zeros_is_wrong_answer(ev) -> None:
+    r = ev.evaluate(kernel("returns_zeros"))
+    # (a handful of reference values can be within atol of zero, hence no exact count)
+    assert_rejected(r, Outcome.WRONG_ANSWER, "trial 0: output C: ", " of 65536 elements outside tolerance",
+                    "got 0, expected")
+
+
+def test_first_row_only_is_wrong_answer(ev) -> None:
+    r = ev.evaluate(kernel("first_row_only"))
+    assert_rejected(r, Outcome.WRONG_ANSWER, "65280 of 65536 elements are NaN/Inf", "first at index (1, 0)")
+
+
+def test_modified_input_is_wrong_answer(ev) -> None:
+    r = ev.evaluate(kernel("modifies_input"))
+    assert_rejected(r, Outcome.WRONG_ANSWER, "modified input A; inputs are read-only")
+
+
+def test_first_call_only_fails_the_second_call(ev) -> None:
+    r = ev.evaluate(kernel("first_call_only"))
+    assert_rejected(r, Outcome.WRONG_ANSWER, "a second call on the same inputs gave a different output",
+                    "65536 of 65536 elements are NaN/Inf", "kernels must compute every call from scratch")
+
+
+def test_cache_keyed_by_pointer_fails_a_timed_call(ev) -> None:
+    # Verification calls trial 0 twice on the same pointers (a cache hit is still correct);
+    # timing refills the same buffers with the other input set, so the cache goes stale.
+    r = ev.evaluate(kernel("cache_by_pointer"))
+    assert_rejected(r, Outcome.WRONG_ANSWER, "produced a different output than the verified call on the same inputs")
+    assert r.error.startswith("timed call ")
+
+
+def test_no_op_after_verification_fails_a_timed_call(ev) -> None:
+    r = ev.evaluate(kernel("works_for_first_calls"))
+    assert_rejected(r, Outcome.WRONG_ANSWER,
+                    "timed call 1 produced a different output than the verified call on the same inputs")
+
+
+def test_slightly_wrong_numerics_are_outside_tolerance(ev) -> None:
+    r = ev.evaluate(kernel("slightly_wrong"))
+    assert_rejected(r, Outcome.WRONG_ANSWER, "output C: 1 of 65536 elements outside tolerance",
+                    "(rtol=0.0001, atol=0.0001)", "first at index (3, 232)", "max abs error 0.01")
+
+
+def test_saturating_kernel_fails_only_the_adversarial_trial(ev) -> None:
+    r = ev.evaluate(kernel("saturating"))
+    assert_rejected(r, Outcome.WRONG_ANSWER, "adversarial trial (inputs at the distribution's extremes)",
+                    "outside tolerance")
+
+
+def test_nondeterminism_is_wrong_answer(ev) -> None:
+    r = ev.evaluate(kernel("nondeterministic"))
+    assert_rejected(r, Outcome.WRONG_ANSWER, "a second call on the same inputs gave a different output (not bit-identical)")
+
+
+def test_blatant_value_keyed_cache_is_at_least_flagged(ev) -> None:
+    # Defence in depth: even where a cache keyed by input *values* passes (see the xfail
+    # below), a 100x+ "speedup" must carry the plausibility flag.
+    r = ev.evaluate(kernel("cache_by_value"))
+    flags = r.details.get("flags", [])
+    assert r.outcome is not Outcome.OK or any("exceeds 10x: review before trusting" in f for f in flags), r
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "c_kernel.py _verify_and_time / harness.c time_kernels: timing only reuses input sets 0 and 1, which the "
+    "candidate already saw during verification, and each timed output is only compared with the candidate's own "
+    "verified hash; a cache keyed by a few input values returns correct outputs, so the kernel is OK with a fake "
+    "~4x speedup and no plausibility flag (exploit #1, caching keyed by input values)"))
+def test_subtle_value_keyed_cache_is_rejected(ev) -> None:
+    r = ev.evaluate(kernel("cache_by_value_subtle"))
+    assert not (r.outcome is Outcome.OK and r.speedup > 1.5), r
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "harness.c prints results (lines 193-206, 259) on the stdout the kernel shares, and the 'secret' token is "
+    "a static array (line 54) in the same address space; the kernel finds it via dl_iterate_phdr and prints "
+    "forged '<token> time cand ...' lines, which c_kernel.py _timing_result (lines 272-287) accepts "
+    "alongside the real ones, so the median is the forged latency (exploit #7)"))
+def test_forged_timing_lines_are_rejected(ev) -> None:
+    r = ev.evaluate(kernel("forge_timing_lines"))
+    assert not (r.outcome is Outcome.OK and r.speedup > 1.5), r
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "policy.py BANNED_CALLS (line 29) bans exit/_exit/abort but not _Exit or quick_exit; the harness then exits 0 "
+    "without its 'verified' line and c_kernel.py line 231 reports HARNESS_ERROR ('our side failed; never the "
+    "candidate's fault') for a kernel that killed the process"))
+def test_underscore_exit_is_blamed_on_the_kernel(ev) -> None:
+    r = ev.evaluate(kernel("underscore_exit_zero"))
+    assert r.outcome in (Outcome.CRASH, Outcome.POLICY_VIOLATION), r
+
+
+# ---- static policy, end to end ---------------------------------------------------------------
+
+POLICY_CASES = [
+    ("printf", gemm_with("#include <stdio.h>", '  printf("%f\\n", C[0]);'), "printf(",
+     "`printf` — file, network and terminal I/O is not allowed"),
+    ("fopen", gemm_with("#include <stdio.h>", '  FILE *f = fopen("/tmp/x", "w"); (void)f;'), "fopen(",
+     "`fopen` — file, network and terminal I/O is not allowed"),
+    ("clock_gettime", gemm_with("#include <time.h>", "  struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);"),
+     "clock_gettime(", "`clock_gettime` — timers and clocks are off limits to kernels"),
+    ("pthread_create", gemm_with("", "  pthread_create(0, 0, 0, 0);"), "pthread_create(",
+     "`pthread_create` — processes and threads are not allowed"),
+    ("fork", gemm_with("", "  if (fork() == 0) return;"), "fork(", "`fork` — processes and threads are not allowed"),
+    ("pragma omp", f"{SIGNATURE} {{\n#pragma omp parallel for\n{GEMM_BODY}}}\n", "#pragma omp",
+     "`#pragma omp` — OpenMP is not allowed unless the problem declares threads"),
+    ("constructor", gemm_with("__attribute__((constructor)) static void warm(void) {}"), "__attribute__",
+     "`__attribute__((constructor` — load-time constructors/destructors are not allowed"),
+    ("cblas_sgemm", gemm_with("", "  cblas_sgemm(101, 111, 111, 256, 256, 256, 1.0f, A, 256, B, 256, 0.0f, C, 256);"),
+     "cblas_sgemm", "`cblas_sgemm` — vendor library calls are not allowed"),
+    ("local include", gemm_with('#include "local.h"'), "local.h",
+     '`#include "` — local #include files are not allowed'),
+    ("pthread header", gemm_with("#include <pthread.h>"), "pthread.h",
+     "`#include <pthread.h>` — this header is not allowed in kernels"),
+    ("exit(0)", kernel("exit_zero"), "  exit(0);", "`exit` — loading code, signals and raw system calls are not allowed"),
+]
+
+
+@pytest.mark.parametrize("code, needle, message", [c[1:] for c in POLICY_CASES], ids=[c[0] for c in POLICY_CASES])
+def test_policy_violation_names_the_rule_and_line(ev, code: str, needle: str, message: str) -> None:
+    r = ev.evaluate(code)
+    assert_rejected(r, Outcome.POLICY_VIOLATION, f"line {line_of(code, needle)}: {message}")
+
+
+def test_banned_words_in_comments_and_strings_are_not_violations(ev) -> None:
+    code = kernel("printf_in_comment_and_string")
+    assert "printf(" in code and "fopen(" in code and "exit(0)" in code
+    r = ev.evaluate(code)
+    assert r.outcome is Outcome.OK, r.error
+    assert 0.5 <= r.speedup <= 2.0
+
+
+def test_wrong_entry_function_name_is_a_policy_violation(ev) -> None:
+    r = ev.evaluate(kernel("wrong_entry_name"))
+    assert_rejected(r, Outcome.POLICY_VIOLATION, "the entry function `gemm` is not defined; keep the exact signature")
+
+
+# ---- secrets -----------------------------------------------------------------------------------
+
+
+def test_scrubbed_env_has_no_inherited_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-secret-123")
+    env = sandbox.scrubbed_env(tmp_path)
+    assert "ANTHROPIC_API_KEY" not in env and "sk-secret-123" not in env.values()
+    assert set(env) == {"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "OMP_NUM_THREADS"}
+    assert not set(env) & (set(os.environ) - {"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "OMP_NUM_THREADS"})
+
+
+def test_kernel_cannot_see_api_keys(ev, monkeypatch: pytest.MonkeyPatch) -> None:
+    # getenv is not banned, so a kernel can look: it corrupts its output if the key is visible.
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-secret-123")
+    code = gemm_with("#include <stdlib.h>", '  if (getenv("ANTHROPIC_API_KEY")) C[0] = 1e30f;')
+    r = ev.evaluate(code)
+    assert r.outcome is Outcome.OK, r.error
+
+
+# ---- canaries: a problem whose buffers are not a multiple of 64 bytes ------------------------
+
+SMALL_TOML = """\
+name = "gemm-f32-10"
+target = "cpu"
+description = "10x10x10 fp32 gemm: 400-byte buffers leave 48 bytes of canary slack after each buffer"
+flops = 2000
+bytes = 1200
+
+[kernel]
+entry = "gemm10"
+args = ["A", "B", "C"]
+
+[[inputs]]
+name = "A"
+dtype = "f32"
+shape = [10, 10]
+distribution = { kind = "uniform", low = -1.0, high = 1.0 }
+
+[[inputs]]
+name = "B"
+dtype = "f32"
+shape = [10, 10]
+distribution = { kind = "uniform", low = -1.0, high = 1.0 }
+
+[[outputs]]
+name = "C"
+dtype = "f32"
+shape = [10, 10]
+tolerance = { rtol = 1e-4, atol = 1e-4, norm = 1e-5 }
+"""
+SMALL_SIGNATURE = "void gemm10(const float *restrict A, const float *restrict B, float *restrict C)"
+SMALL_BODY = """\
+  for (int i = 0; i < 10; i++)
+    for (int j = 0; j < 10; j++) {
+      float acc = 0.0f;
+      for (int k = 0; k < 10; k++) acc += A[i * 10 + k] * B[k * 10 + j];
+      C[i * 10 + j] = acc;
+    }
+"""
+
+
+def small_kernel(before: str = "", after: str = "") -> str:
+    return f"{SMALL_SIGNATURE} {{\n{before}{SMALL_BODY}{after}\n}}\n"
+
+
+@pytest.fixture(scope="module")
+def small_ev(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gemm-f32-10")
+    (root / "problem.toml").write_text(SMALL_TOML)
+    (root / "initial.c").write_text(small_kernel())
+    (root / "reference.py").write_text(
+        "import numpy as np\n\ndef reference(A, B):\n    return A.astype(np.float64) @ B.astype(np.float64)\n")
+    problem = load_problem(root)
+    evaluator = get_target("cpu").evaluator(problem, EvalSettings(min_time_s=0.05, timeout_s=5, trials=2))
+    yield evaluator
+    evaluator.close()
+
+
+def test_small_problem_initial_code_is_ok(small_ev) -> None:
+    r = small_ev.evaluate(small_ev.problem.initial_code)
+    assert r.outcome is Outcome.OK, r.error
+    assert 0.5 <= r.speedup <= 2.0
+
+
+def test_one_past_the_end_breaks_the_canary(small_ev) -> None:
+    r = small_ev.evaluate(small_kernel(after="  C[100] = 0.0f;"))
+    assert_rejected(r, Outcome.WRONG_ANSWER, "wrote outside the bounds of buffer C (canary bytes next to it changed)")
+
+
+def test_one_before_the_start_breaks_the_canary(small_ev) -> None:
+    r = small_ev.evaluate(small_kernel(after="  C[-1] = 0.0f;"))
+    assert_rejected(r, Outcome.WRONG_ANSWER, "wrote outside the bounds of buffer C (canary bytes next to it changed)")
+
+
+def test_past_the_canary_slack_is_the_guard_page(small_ev) -> None:
+    # 400 bytes round up to 448 (64-byte alignment): C[112] is the first byte of the guard page.
+    r = small_ev.evaluate(small_kernel(after="  C[112] = 0.0f;"))
+    assert_rejected(r, Outcome.CRASH, "verification: " + SIGSEGV_TEXT)
+
+
+def test_canary_broken_only_during_timing(small_ev) -> None:
+    # Verification never calls a kernel three times on the same C; timing does.
+    before = "  static float *last; static int same;\n  same = (C == last) ? same + 1 : 1; last = C;\n"
+    r = small_ev.evaluate(small_kernel(before=before, after="  if (same >= 3) C[101] = 0.0f;"))
+    assert_rejected(r, Outcome.WRONG_ANSWER, "timing: wrote outside the bounds of buffer C")
+
+
+def test_input_overrun_into_canary_is_reported_for_that_input(small_ev) -> None:
+    r = small_ev.evaluate(small_kernel(after="  ((float *)B)[100] = 0.0f;"))
+    assert_rejected(r, Outcome.WRONG_ANSWER, "wrote outside the bounds of buffer B")
+
+
+def test_untimed_settings_verify_only(small_ev) -> None:
+    from autocomp.evaluation.c_kernel import CKernelEvaluator
+
+    ev2 = CKernelEvaluator(small_ev.problem, small_ev.toolchain, EvalSettings(time=False, trials=2), None)
+    try:
+        r = ev2.evaluate(small_ev.problem.initial_code)
+        assert r.outcome is Outcome.OK, r.error
+        assert r.details == {"timed": False, "trials": 3}  # 2 random trials + 1 adversarial
+        assert r.speedup is None and r.latency_s is None
+    finally:
+        ev2.close()
+
+
+# ---- keep last: the evaluator survives everything above ------------------------------------
+
+
+def test_evaluator_survives_the_adversarial_kernels(ev, problem) -> None:
+    r = ev.evaluate(problem.initial_code)
+    assert r.outcome is Outcome.OK, r.error
+    assert 0.5 <= r.speedup <= 2.0
+    # every candidate's build directory was removed; only the shared harness and baseline remain
+    assert sorted(p.name for p in ev.workdir.iterdir()) == ["baseline", "harness"]
+    # and no sandboxed process (hung kernel, compiler, harness) outlived its evaluation
+    assert child_pids() == []
