@@ -7,8 +7,8 @@ asserts the exact verdict and the specific feedback text. A few kernels run on a
 tmp-path problem whose buffers are not a multiple of 64 bytes, the only way to reach
 the canary checks (a 256x256 f32 buffer ends exactly at its guard page).
 
-Tests marked xfail(strict=True) document evaluator weaknesses found while writing this
-suite; they start passing (and must then lose the mark) once the evaluator is fixed.
+Tests marked xfail(strict=True) document known evaluator weaknesses; they start passing
+(and must then lose the mark) once the evaluator is fixed.
 """
 
 from __future__ import annotations
@@ -164,11 +164,6 @@ def test_write_far_past_the_end_of_c_is_rejected(ev) -> None:
     assert not r.correct and math.isinf(r.score)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "harness.c guarded_alloc (lines 101-112) puts a single PROT_NONE page after each buffer and the buffers "
-    "are consecutive mmaps, so C[65536 + 2048] (8 KiB past C) skips C's guard page and B's lower guard page "
-    "and lands inside input B: the verdict is wrong_answer 'modified input B; inputs are read-only', which "
-    "blames an input the kernel never indexed instead of reporting an out-of-bounds write to C"))
 def test_write_far_past_the_end_of_c_is_reported_as_out_of_bounds(ev) -> None:
     r = ev.evaluate(kernel("write_far_past_end"))
     assert r.outcome in (Outcome.CRASH, Outcome.WRONG_ANSWER), r
@@ -208,16 +203,18 @@ def test_first_call_only_fails_the_second_call(ev) -> None:
 
 def test_cache_keyed_by_pointer_fails_a_timed_call(ev) -> None:
     # Verification calls trial 0 twice on the same pointers (a cache hit is still correct);
-    # timing refills the same buffers with the other input set, so the cache goes stale.
+    # timing refills the same buffers with new, per-call perturbed inputs, so the cache goes stale
+    # and a timed call picked at random after the run is checked against the reference.
     r = ev.evaluate(kernel("cache_by_pointer"))
-    assert_rejected(r, Outcome.WRONG_ANSWER, "produced a different output than the verified call on the same inputs")
+    assert_rejected(r, Outcome.WRONG_ANSWER, "(picked at random for checking)", "outside tolerance",
+                    "every call must compute its outputs from its current inputs")
     assert r.error.startswith("timed call ")
 
 
 def test_no_op_after_verification_fails_a_timed_call(ev) -> None:
     r = ev.evaluate(kernel("works_for_first_calls"))
-    assert_rejected(r, Outcome.WRONG_ANSWER,
-                    "timed call 1 produced a different output than the verified call on the same inputs")
+    assert_rejected(r, Outcome.WRONG_ANSWER, "(picked at random for checking)", "are NaN/Inf")
+    assert r.error.startswith("timed call ")
 
 
 def test_slightly_wrong_numerics_are_outside_tolerance(ev) -> None:
@@ -238,40 +235,27 @@ def test_nondeterminism_is_wrong_answer(ev) -> None:
 
 
 def test_blatant_value_keyed_cache_is_at_least_flagged(ev) -> None:
-    # Defence in depth: even where a cache keyed by input *values* passes (see the xfail
-    # below), a 100x+ "speedup" must carry the plausibility flag.
+    # Timed calls see perturbed inputs and random ones are checked, so a value-keyed cache fails;
+    # and even if one slipped through, a 100x+ "speedup" must carry the plausibility flag.
     r = ev.evaluate(kernel("cache_by_value"))
     flags = r.details.get("flags", [])
     assert r.outcome is not Outcome.OK or any("exceeds 10x: review before trusting" in f for f in flags), r
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "c_kernel.py _verify_and_time / harness.c time_kernels: timing only reuses input sets 0 and 1, which the "
-    "candidate already saw during verification, and each timed output is only compared with the candidate's own "
-    "verified hash; a cache keyed by a few input values returns correct outputs, so the kernel is OK with a fake "
-    "~4x speedup and no plausibility flag (exploit #1, caching keyed by input values)"))
 def test_subtle_value_keyed_cache_is_rejected(ev) -> None:
     r = ev.evaluate(kernel("cache_by_value_subtle"))
-    assert not (r.outcome is Outcome.OK and r.speedup > 1.5), r
+    assert_rejected(r, Outcome.WRONG_ANSWER, "(picked at random for checking)")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "harness.c prints results (lines 193-206, 259) on the stdout the kernel shares, and the 'secret' token is "
-    "a static array (line 54) in the same address space; the kernel finds it via dl_iterate_phdr and prints "
-    "forged '<token> time cand ...' lines, which c_kernel.py _timing_result (lines 272-287) accepts "
-    "alongside the real ones, so the median is the forged latency (exploit #7)"))
 def test_forged_timing_lines_are_rejected(ev) -> None:
     r = ev.evaluate(kernel("forge_timing_lines"))
     assert not (r.outcome is Outcome.OK and r.speedup > 1.5), r
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "policy.py BANNED_CALLS (line 29) bans exit/_exit/abort but not _Exit or quick_exit; the harness then exits 0 "
-    "without its 'verified' line and c_kernel.py line 231 reports HARNESS_ERROR ('our side failed; never the "
-    "candidate's fault') for a kernel that killed the process"))
 def test_underscore_exit_is_blamed_on_the_kernel(ev) -> None:
     r = ev.evaluate(kernel("underscore_exit_zero"))
     assert r.outcome in (Outcome.CRASH, Outcome.POLICY_VIOLATION), r
+    assert "_Exit" in r.error or "the process ended before the harness finished" in r.error
 
 
 # ---- static policy, end to end ---------------------------------------------------------------
@@ -289,14 +273,14 @@ POLICY_CASES = [
     ("pragma omp", f"{SIGNATURE} {{\n#pragma omp parallel for\n{GEMM_BODY}}}\n", "#pragma omp",
      "`#pragma omp` — OpenMP is not allowed unless the problem declares threads"),
     ("constructor", gemm_with("__attribute__((constructor)) static void warm(void) {}"), "__attribute__",
-     "`__attribute__((constructor` — load-time constructors/destructors are not allowed"),
+     "`__attribute__((constructor` — load-time code (constructors, destructors, custom sections, ifunc/alias) is not allowed"),
     ("cblas_sgemm", gemm_with("", "  cblas_sgemm(101, 111, 111, 256, 256, 256, 1.0f, A, 256, B, 256, 0.0f, C, 256);"),
      "cblas_sgemm", "`cblas_sgemm` — vendor library calls are not allowed"),
     ("local include", gemm_with('#include "local.h"'), "local.h",
      '`#include "` — local #include files are not allowed'),
     ("pthread header", gemm_with("#include <pthread.h>"), "pthread.h",
      "`#include <pthread.h>` — this header is not allowed in kernels"),
-    ("exit(0)", kernel("exit_zero"), "  exit(0);", "`exit` — loading code, signals and raw system calls are not allowed"),
+    ("exit(0)", kernel("exit_zero"), "  exit(0);", "`exit` — loading code, signals, memory mapping and raw system calls are not allowed"),
 ]
 
 

@@ -102,7 +102,7 @@ def test_several_rules_are_all_reported_in_order() -> None:
     problems = check(code, "gemm")
     assert problems == [
         "line 8: `fork` — processes and threads are not allowed",
-        "line 3: `__attribute__((destructor` — load-time constructors/destructors are not allowed",
+        "line 3: `__attribute__((destructor` — load-time code (constructors, destructors, custom sections, ifunc/alias) is not allowed",
         'line 2: `#include "` — local #include files are not allowed; include system headers with <...>',
         "line 5: `#pragma omp` — OpenMP is not allowed unless the problem declares threads",
         "line 7: `mkl_free` — vendor library calls are not allowed",
@@ -130,7 +130,7 @@ def test_vendor_libraries_are_banned(call: str) -> None:
 
 def test_constructor_attribute_with_spaces_is_flagged() -> None:
     code = "__attribute__ (( constructor )) static void early(void) {}\n" + kernel()
-    assert check(code, "gemm") == ["line 1: `__attribute__ (( constructor` — load-time constructors/destructors are not allowed"]
+    assert check(code, "gemm") == ["line 1: `__attribute__ (( constructor` — load-time code (constructors, destructors, custom sections, ifunc/alias) is not allowed"]
 
 
 # ---- check: what is not flagged ----------------------------------------------------------------
@@ -207,19 +207,11 @@ def test_extra_banned_patterns() -> None:
 # ---- known bypasses (each gives a kernel what the policy says it bans) ---------------------
 
 BYPASSES = [
-    pytest.param("  __builtin_printf(\"%f\", C[0]);", id="__builtin_printf",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "policy.py line 76: the (?<![\\w.>]) lookbehind means __builtin_printf/__builtin_puts/"
-                     "__builtin_fwrite are never matched; tests/data/adversarial/forge_timing_lines.c uses it"))),
-    pytest.param("  _Exit(0);", id="_Exit",
-                 marks=pytest.mark.xfail(strict=True, reason="policy.py line 29 lists exit/_exit/abort but not _Exit")),
-    pytest.param("  quick_exit(0);", id="quick_exit",
-                 marks=pytest.mark.xfail(strict=True, reason="policy.py line 29 lists exit/_exit/abort but not quick_exit")),
+    pytest.param("  __builtin_printf(\"%f\", C[0]);", id="__builtin_printf"),
+    pytest.param("  _Exit(0);", id="_Exit"),
+    pytest.param("  quick_exit(0);", id="quick_exit"),
     pytest.param("  void *(*f)(const char *, const char *) = (void *(*)(const char *, const char *))fopen;\n"
-                 "  f(\"/etc/passwd\", \"r\");", id="fopen-via-pointer",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "policy.py line 76 only matches `name(` or `&name`; a function designator decays to a pointer "
-                     "without `&`, so `(cast)fopen` then calling through the pointer is not flagged"))),
+                 "  f(\"/etc/passwd\", \"r\");", id="fopen-via-pointer"),
 ]
 
 
@@ -229,13 +221,10 @@ def test_banned_behaviour_through_aliases_is_flagged(body: str) -> None:
 
 
 LOAD_TIME_BYPASSES = [
-    pytest.param("__attribute__((used, constructor)) static void early(void) {}\n", id="attribute-list",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "policy.py line 33 requires `constructor` to be the first attribute inside (( ))"))),
+    pytest.param("__attribute__((used, constructor)) static void early(void) {}\n", id="attribute-list"),
     pytest.param("static void early(void) {}\n"
                  "__attribute__((section(\".init_array\"), used)) static void (*run_early)(void) = early;\n",
-                 id="init_array", marks=pytest.mark.xfail(strict=True, reason=(
-                     "policy.py has no rule for .init_array/.ctors sections, which run code at dlopen like constructors"))),
+                 id="init_array"),
 ]
 
 
@@ -243,3 +232,18 @@ LOAD_TIME_BYPASSES = [
 def test_load_time_code_in_other_spellings_is_flagged(before: str) -> None:
     problems = check(before + kernel(), "gemm")
     assert any(re.search("load-time|init_array", p) for p in problems), problems
+
+
+@pytest.mark.parametrize("body", [
+    '  __asm__ volatile("syscall");',
+    '  unsigned lo, hi; __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));',
+    '  _Pragma("omp parallel for") for (int i = 0; i < 4; i++) C[i] = 0;',
+    "  void *p = mmap(0, 4096, 3, 34, -1, 0); (void)p;",
+    "  sched_setaffinity(0, 0, 0);",
+])
+def test_escape_hatches_are_flagged(body: str) -> None:
+    assert check(kernel(body), "gemm") != []
+
+
+def test_plain_inline_asm_is_allowed() -> None:
+    assert check(kernel('  __asm__ volatile("" ::: "memory");'), "gemm") == []

@@ -222,7 +222,7 @@ def test_degenerate_reference_is_rejected(folder: Path, body: str, scale: str) -
 def test_reference_with_wrong_shape_is_rejected(folder: Path) -> None:
     (folder / "reference.py").write_text("import numpy as np\n\ndef reference(A, B):\n    return np.ones((4, 4))\n")
     with pytest.raises(ProblemError, match=r"output 'C' has shape \(4, 4\), problem.toml declares \[256, 256\]"):
-        trial(folder)
+        trial(folder).expected
 
 
 # ---- bf16 ------------------------------------------------------------------------------------------

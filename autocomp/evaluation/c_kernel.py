@@ -173,7 +173,9 @@ class CKernelEvaluator:
             if not self._checked_problem:
                 check_not_degenerate(self.problem, trials[0])
                 self._checked_problem = True
-            for i, trial in enumerate(trials):
+            # inputs the kernel never sees before timing: caches keyed by earlier inputs miss
+            timing_sets = [Trial(self.problem, rng.getrandbits(63), extreme=False) for _ in range(2)]
+            for i, trial in enumerate(trials + timing_sets):
                 trial.write_inputs(self.problem, cdir, i)
             with self._timing_lock:
                 return self._verify_and_time(harness, so, baseline, cdir, trials)
@@ -184,7 +186,7 @@ class CKernelEvaluator:
         token = secrets.token_hex(16)
         s = self.settings
         lines = [f"token {token}", f"entry {self.problem.spec.kernel.entry}", f"candidate {so}", f"dir {cdir}",
-                 f"trials {ntrials}", f"warmup {s.warmup}", f"min_reps {s.min_reps}", f"max_reps {s.max_reps}",
+                 f"trials {ntrials}", f"timing_base {ntrials}", "timing_sets 2", f"warmup {s.warmup}", f"min_reps {s.min_reps}", f"max_reps {s.max_reps}",
                  f"min_time {s.min_time_s}"]
         if baseline is not None:
             lines.append(f"baseline {baseline}")
@@ -224,25 +226,35 @@ class CKernelEvaluator:
     def _verify_and_time(self, harness: Path, so: Path, baseline: Path, cdir: Path, trials: list[Trial]) -> EvalResult:
         job, token = self._job(cdir, so, None, len(trials))
         res = sandbox.run([str(harness), "verify", str(job)], cdir, self._limits(self.settings.timeout_s))
-        failure = self._run_failure(res, "verification")
+        lines = self._result_lines(res, token)
+        failure = self._run_failure(res, "verification") or self._unfinished(lines, "verified", str(len(trials)))
         if failure:
             return failure
-        lines = [line.split()[1:] for line in res.stdout.splitlines() if line.startswith(token + " ")]
-        if ["verified", str(len(trials))] not in lines:
-            return EvalResult(outcome=Outcome.HARNESS_ERROR, error="verification did not complete\n" + trim(res.stderr))
         problem = self._verify_outputs(cdir, trials, lines)
         if problem:
             return EvalResult(outcome=Outcome.WRONG_ANSWER, error=problem)
-        expected_hash = {int(f[1]): f[2] for f in lines if f[0] == "outhash"}
         if not self.settings.time:
             return EvalResult(outcome=Outcome.OK, details={"timed": False, "trials": len(trials)})
-        job, token = self._job(cdir, so, baseline, min(2, len(trials)))
+        job, token = self._job(cdir, so, baseline, len(trials))
         budget = self.settings.timeout_s + 4 * self.settings.min_time_s
         res = sandbox.run([str(harness), "time", str(job)], cdir, self._limits(budget))
-        failure = self._run_failure(res, "timing")
+        lines = self._result_lines(res, token)
+        failure = self._run_failure(res, "timing") or self._unfinished(lines, "end")
         if failure:
             return failure
-        return self._timing_result(res.stdout, token, expected_hash, len(trials))
+        return self._timing_result(cdir, lines, len(trials))
+
+    @staticmethod
+    def _result_lines(res: sandbox.SandboxResult, token: str) -> list[list[str]]:
+        return [line.split()[1:] for line in res.stdout.splitlines() if line.startswith(token + " ")]
+
+    @staticmethod
+    def _unfinished(lines: list[list[str]], *final: str) -> EvalResult | None:
+        """The process exited 0 without the harness's closing line: the kernel ended it."""
+        if any(f[: len(final)] == list(final) for f in lines):
+            return None
+        return EvalResult(outcome=Outcome.CRASH, error="the process ended before the harness finished; "
+                          "kernels must return normally (exiting the process is not allowed)")
 
     def _verify_outputs(self, cdir: Path, trials: list[Trial], lines: list[list[str]]) -> str | None:
         for fields in lines:
@@ -264,28 +276,29 @@ class CKernelEvaluator:
                             + "; kernels must compute every call from scratch")
         return None
 
-    def _timing_result(self, stdout: str, token: str, expected_hash: dict[int, str], ntrials: int) -> EvalResult:
-        cand: list[float] = []
-        base: list[float] = []
-        for line in stdout.splitlines():
-            fields = line.split()
-            if not fields or fields[0] != token:
-                continue
-            if fields[1] == "canary":
-                return EvalResult(outcome=Outcome.WRONG_ANSWER, error=f"timing: wrote outside the bounds of buffer {fields[3]}")
-            if fields[1] != "time":
-                continue
-            who, s, dt, h = fields[2], int(fields[3]), float(fields[4]), fields[5]
-            if who == "cand":
-                if h != expected_hash.get(s):
-                    return EvalResult(
-                        outcome=Outcome.WRONG_ANSWER,
-                        error=f"timed call {len(cand) + 1} produced a different output than the verified call on the same inputs; "
-                        "kernels must compute every call from scratch",
-                    )
-                cand.append(dt)
-            else:
-                base.append(dt)
+    def _timing_result(self, cdir: Path, lines: list[list[str]], ntrials: int) -> EvalResult:
+        cand = [float(f[2]) for f in lines if f[0] == "time" and f[1] == "cand"]
+        base = [float(f[2]) for f in lines if f[0] == "time" and f[1] == "base"]
+        end = next(f for f in lines if f[0] == "end")
+        if [len(cand), len(base)] != [int(end[1]), int(end[2])]:
+            return EvalResult(outcome=Outcome.WRONG_ANSWER, error="timing: the harness's result stream was tampered with")
+        for fields in lines:
+            if fields[0] == "canary":
+                return EvalResult(outcome=Outcome.WRONG_ANSWER, error=f"timing: wrote outside the bounds of buffer {fields[2]}")
+            if fields[0] == "input_modified":
+                return EvalResult(outcome=Outcome.WRONG_ANSWER, error=f"timing: modified input {fields[2]}; inputs are read-only")
+        checked = [f for f in lines if f[0] == "checked"]
+        if len(checked) != int(end[3]) or not checked:
+            return EvalResult(outcome=Outcome.HARNESS_ERROR, error="timing: no timed call was kept for checking")
+        for _, slot, call in checked:
+            trial = Trial.from_files(self.problem, cdir, f"chk{slot}")
+            for spec in self.problem.spec.outputs:
+                got = from_bytes(spec, (cdir / f"chk{slot}_{spec.name}.bin").read_bytes())
+                issue = compare(spec, got, trial.expected[spec.name])
+                if issue:
+                    return EvalResult(outcome=Outcome.WRONG_ANSWER,
+                                      error=f"timed call {call} (picked at random for checking): {issue}; "
+                                      "every call must compute its outputs from its current inputs")
         if not cand or not base:
             return EvalResult(outcome=Outcome.HARNESS_ERROR, error="timing produced no measurements")
         return self._stats(cand, base, ntrials)

@@ -8,6 +8,7 @@ elementwise + relative-norm tolerance for floats, no NaN/Inf, inputs unmodified.
 from __future__ import annotations
 
 import struct
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -60,14 +61,28 @@ class Trial:
 
     def __init__(self, problem: Problem, seed: int, extreme: bool) -> None:
         rng = np.random.default_rng(seed)
-        self.seed, self.extreme = seed, extreme
+        self.problem, self.seed, self.extreme = problem, seed, extreme
         self.stored: dict[str, np.ndarray] = {}
         self.logical: dict[str, np.ndarray] = {}
         for spec in problem.spec.inputs:
             stored = to_storage(spec.dt, draw(spec, rng, extreme))
             self.stored[spec.name] = stored
             self.logical[spec.name] = to_logical(spec.dt, stored)
-        self.expected = reference_outputs(problem, self.logical)
+
+    @classmethod
+    def from_files(cls, problem: Problem, directory: Path, prefix: str) -> "Trial":
+        """The inputs a harness dumped (e.g. a timed call checked after the run)."""
+        trial = cls.__new__(cls)
+        trial.problem, trial.seed, trial.extreme = problem, -1, False
+        trial.stored, trial.logical = {}, {}
+        for spec in problem.spec.inputs:
+            stored = from_bytes(spec, (directory / f"{prefix}_{spec.name}.bin").read_bytes())
+            trial.stored[spec.name], trial.logical[spec.name] = stored, to_logical(spec.dt, stored)
+        return trial
+
+    @cached_property
+    def expected(self) -> dict[str, np.ndarray]:
+        return reference_outputs(self.problem, self.logical)
 
     def write_inputs(self, problem: Problem, directory: Path, index: int) -> None:
         for spec in problem.spec.inputs:

@@ -24,19 +24,26 @@ BANNED_CALLS: dict[str, str] = {
     **{n: "timers and clocks are off limits to kernels" for n in (
         "clock_gettime", "gettimeofday", "time", "clock", "__rdtsc", "__rdtscp", "_rdtsc", "rdtsc",
         "nanosleep", "usleep", "sleep")},
-    **{n: "loading code, signals and raw system calls are not allowed" for n in (
-        "dlopen", "dlsym", "syscall", "mprotect", "signal", "sigaction", "setjmp", "longjmp",
-        "sigsetjmp", "siglongjmp", "atexit", "exit", "_exit", "abort")},
+    **{n: "loading code, signals, memory mapping and raw system calls are not allowed" for n in (
+        "dlopen", "dlsym", "dl_iterate_phdr", "syscall", "mprotect", "mmap", "mremap", "munmap",
+        "signal", "sigaction", "setjmp", "longjmp", "sigsetjmp", "siglongjmp", "sched_setaffinity",
+        "atexit", "at_quick_exit", "exit", "_exit", "_Exit", "quick_exit", "abort")},
 }
 
 BANNED_PATTERNS: list[tuple[str, str]] = [
-    (r"__attribute__\s*\(\(\s*(constructor|destructor)", "load-time constructors/destructors are not allowed"),
+    (r"__attribute__\s*\(\([^;{]*\b(constructor|destructor|section|ifunc|alias)\b",
+     "load-time code (constructors, destructors, custom sections, ifunc/alias) is not allowed"),
+    (r"\b_Pragma\s*\(", "_Pragma is not allowed; write plain C"),
     (r"#\s*include\s*\"", "local #include files are not allowed; include system headers with <...>"),
     (r"#\s*pragma\s+omp", "OpenMP is not allowed unless the problem declares threads"),
     (r"\b(cblas_\w+|mkl_\w+|dnnl_\w+|openblas_\w+)", "vendor library calls are not allowed"),
     (r"#\s*include\s*<\s*(pthread|omp|threads|unistd|sys/\w+|dlfcn|signal|setjmp)\.h\s*>",
      "this header is not allowed in kernels"),
+    (r"#\s*include\s*<\s*link\.h\s*>", "this header is not allowed in kernels"),
 ]
+
+# Checked on code with comments removed but string literals kept, i.e. inside inline asm.
+BANNED_ASM = (r"\b(syscall|sysenter|int\s*\$?0x80|rdtsc|rdtscp|rdpmc)\b", "system calls and time-stamp reads in inline asm are not allowed")
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,11 @@ def strip_comments_and_strings(code: str) -> str:
     return pattern.sub(blank, code)
 
 
+def strip_comments(code: str) -> str:
+    """Blank out comments only (inline asm lives in string literals)."""
+    return re.sub(r"//[^\n]*|/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), code, flags=re.S)
+
+
 def check(code: str, entry: str, policy: Policy = Policy()) -> list[str]:
     """Return human-readable violations (empty when the code is acceptable)."""
     clean = strip_comments_and_strings(code)
@@ -73,8 +85,16 @@ def check(code: str, entry: str, policy: Policy = Policy()) -> list[str]:
     for name, reason in BANNED_CALLS.items():
         if name in policy.allowed_calls:
             continue
-        for m in re.finditer(rf"(?<![\w.>])(?:&\s*)?{re.escape(name)}\s*\(|&\s*{re.escape(name)}\b", clean):
+        # a call, an address-of, or any use as a value (e.g. a cast function pointer); also __builtin_NAME
+        ident = rf"(?<![\w.>])(?:__builtin_)?{re.escape(name)}\b"
+        for m in re.finditer(rf"{ident}\s*\(|&\s*{ident}|\(\s*[\w\s\*\(\),]*\)\s*{ident}|=\s*{ident}\s*;", clean):
             problems.append(f"line {line_of(m.start())}: `{name}` — {reason}")
+            break
+    with_strings = strip_comments(code)
+    for m in re.finditer(r"\b(?:__asm__|asm)\b[^;]*", with_strings):
+        bad = re.search(BANNED_ASM[0], m.group(0))
+        if bad:
+            problems.append(f"line {with_strings.count(chr(10), 0, m.start()) + 1}: `{bad.group(0)}` — {BANNED_ASM[1]}")
             break
     for regex, reason in BANNED_PATTERNS + list(policy.extra_banned):
         m = re.search(regex, clean)

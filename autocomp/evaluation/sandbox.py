@@ -10,7 +10,7 @@ API key or other secret can leak into it.
 from __future__ import annotations
 
 import os
-import resource
+import shutil
 import signal
 import subprocess
 import time
@@ -19,6 +19,8 @@ from pathlib import Path
 
 # The only variables a sandboxed child sees. Nothing is inherited from our environment.
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+PRLIMIT = shutil.which("prlimit", path=SAFE_PATH) or "prlimit"
+TASKSET = shutil.which("taskset", path=SAFE_PATH) or "taskset"
 
 
 @dataclass(frozen=True)
@@ -48,21 +50,24 @@ class SandboxResult:
         return self.returncode == 0 and not self.timed_out
 
 
-def _preexec(limits: Limits):
+def _wrapped(argv: list[str], limits: Limits) -> list[str]:
+    """Apply limits and pinning with util-linux's prlimit/taskset around the command.
+
+    No `preexec_fn`: running Python between fork and exec in a multi-threaded process
+    can deadlock (we saw it with a BLAS call in another thread), while a plain spawn
+    is safe. The wrappers exec the command, so it keeps their pid and process group.
+    """
     cpu = limits.cpu_s if limits.cpu_s is not None else int(limits.timeout_s) + 5
-
-    def apply() -> None:  # runs in the child between fork and exec: keep it to syscalls
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes,) * 2)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes,) * 2)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files,) * 2)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if limits.max_processes is not None:
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes,) * 2)
-        if limits.cpu_core is not None:
-            os.sched_setaffinity(0, {limits.cpu_core})
-
-    return apply
+    wrapped = [
+        PRLIMIT, f"--cpu={cpu}:{cpu + 1}", f"--as={limits.address_space_bytes}", f"--fsize={limits.file_size_bytes}",
+        f"--nofile={limits.open_files}", "--core=0",
+    ]
+    if limits.max_processes is not None:
+        wrapped.append(f"--nproc={limits.max_processes}")
+    wrapped.append("--")
+    if limits.cpu_core is not None:
+        wrapped += [TASKSET, "-c", str(limits.cpu_core)]
+    return wrapped + argv
 
 
 def scrubbed_env(workdir: Path) -> dict[str, str]:
@@ -81,14 +86,13 @@ def run(argv: list[str], workdir: Path, limits: Limits = Limits()) -> SandboxRes
     """Run `argv` in `workdir` under `limits`; never raises for anything the child does."""
     start = time.monotonic()
     proc = subprocess.Popen(
-        argv,
+        _wrapped(argv, limits),
         cwd=workdir,
         env=scrubbed_env(workdir),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # own session and process group
-        preexec_fn=_preexec(limits),
         close_fds=True,
     )
     timed_out = False
@@ -97,7 +101,7 @@ def run(argv: list[str], workdir: Path, limits: Limits = Limits()) -> SandboxRes
     except subprocess.TimeoutExpired:
         timed_out = True
         _kill_group(proc.pid)
-        out, err = proc.communicate()
+        out, err = proc.communicate(timeout=30)
     _kill_group(proc.pid)  # also reap anything the child left behind in its group
     code = proc.returncode
     sig = signal.Signals(-code).name if code is not None and code < 0 else None

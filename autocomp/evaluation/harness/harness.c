@@ -3,21 +3,25 @@
  *
  * Runs inside the sandboxed child process. It dlopens the candidate (and, for
  * timing, the baseline) shared objects, so helper symbols of the two never clash,
- * and calls them through `call_kernel`, generated per problem in shim.c.
+ * and calls them through `call_kernel`, generated per problem in shim.h.
  *
- * Every buffer gets its own mapping with a PROT_NONE guard page on both sides; the
- * buffer ends exactly at the upper guard and the 64-byte-alignment slack plus the
- * rest of the page below it are filled with canary bytes, so overruns either fault
- * (SIGSEGV) or are reported. Outputs are poisoned before every call.
+ * Memory: every buffer gets its own mapping between two wide PROT_NONE guard
+ * regions; the buffer ends exactly at the upper guard and the alignment slack plus
+ * the rest of the page below it hold canary bytes, so overruns fault (SIGSEGV) or
+ * are reported. Outputs are poisoned before every call.
  *
- * Usage:  harness verify JOB   |   harness time JOB   (JOB is deleted once read)
- * The JOB file is written by autocomp/evaluation/c_kernel.py; see that module for
- * its format. Results go to stdout as whitespace-separated lines; the Python side
- * owns every verdict.
+ * Results: written to a private copy of stdout; the kernel's own stdout goes to
+ * /dev/null. Every result line starts with a per-run secret from the job file (which
+ * is deleted once read), and each mode ends with a line of counts Python checks.
+ *
+ * Usage:  harness verify JOB   |   harness time JOB
+ * The JOB format is written by autocomp/evaluation/c_kernel.py. The Python side owns
+ * every verdict; this program only runs kernels and reports what happened.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,28 +34,30 @@
 
 #define MAX_BUFS 32
 #define CANARY 0xA5
+#define GUARD_BYTES (256 * 1024) /* each side: a stray write must travel far to miss it */
+#define CHECKED_CALLS 2          /* timed candidate calls verified against the reference */
 
 typedef struct {
   char name[64];
   int is_output;
   size_t nbytes;
-  size_t elem;                 /* poison element size in bytes */
+  size_t elem;                 /* element size in bytes (= poison pattern size) */
   unsigned char poison[16];    /* one poison element */
 } bufspec_t;
 
 typedef struct {
-  unsigned char *ptr;          /* 64-byte aligned, ends at the upper guard page */
+  unsigned char *ptr;          /* 64-byte aligned, ends at the upper guard */
   unsigned char *region;       /* first writable byte of the mapping */
   size_t region_len;
 } guarded_t;
 
 static bufspec_t specs[MAX_BUFS];
-static int nbufs, trials, warmup = 3, min_reps = 5, max_reps = 1000;
+static int nbufs, trials, timing_base, timing_sets = 1, warmup = 3, min_reps = 5, max_reps = 1000;
 static double min_time = 0.5;
 static char entry[128], candidate[4096], baseline[4096], dir[4096];
-/* Every result line starts with this per-run secret from the job file, which is
- * deleted once read, so a kernel printing look-alike lines cannot forge results. */
 static char token[64];
+static FILE *results;
+static uint64_t rng_state;
 
 static void die(const char *what, const char *detail) {
   fprintf(stderr, "harness: %s: %s\n", what, detail);
@@ -60,15 +66,20 @@ static void die(const char *what, const char *detail) {
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
-static int hexval(char c) {
-  return c <= '9' ? c - '0' : (c | 32) - 'a' + 10;
+static int hexval(char c) { return c <= '9' ? c - '0' : (c | 32) - 'a' + 10; }
+
+/* splitmix64, seeded from the kernel-independent /dev/urandom */
+static uint64_t next_random(void) {
+  uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
 }
 
 static void read_job(const char *path) {
   FILE *f = fopen(path, "r");
   if (!f) die("cannot open job", path);
-  char key[64], b[64], c[64], d[64];
-  char line[8192];
+  char key[64], b[64], c[64], d[64], line[8192];
   while (fgets(line, sizeof line, f)) {
     if (sscanf(line, "%63s", key) != 1) continue;
     if (!strcmp(key, "entry")) sscanf(line, "%*s %127s", entry);
@@ -77,6 +88,8 @@ static void read_job(const char *path) {
     else if (!strcmp(key, "dir")) sscanf(line, "%*s %4095s", dir);
     else if (!strcmp(key, "token")) sscanf(line, "%*s %63s", token);
     else if (!strcmp(key, "trials")) sscanf(line, "%*s %d", &trials);
+    else if (!strcmp(key, "timing_base")) sscanf(line, "%*s %d", &timing_base);
+    else if (!strcmp(key, "timing_sets")) sscanf(line, "%*s %d", &timing_sets);
     else if (!strcmp(key, "warmup")) sscanf(line, "%*s %d", &warmup);
     else if (!strcmp(key, "min_reps")) sscanf(line, "%*s %d", &min_reps);
     else if (!strcmp(key, "max_reps")) sscanf(line, "%*s %d", &max_reps);
@@ -96,17 +109,31 @@ static void read_job(const char *path) {
   unlink(path);
   if (!token[0]) die("job", "missing token");
   if (nbufs != N_KERNEL_BUFS) die("job", "buffer count does not match the compiled shim");
+  if (timing_sets < 1 || timing_sets > 8) die("job", "timing_sets must be 1..8");
+}
+
+/* Keep a private handle on stdout for results; the kernel's prints go to /dev/null. */
+static void take_stdout(void) {
+  int fd = dup(1), null = open("/dev/null", O_WRONLY);
+  if (fd < 0 || null < 0 || dup2(null, 1) < 0) die("stdout", strerror(errno));
+  close(null);
+  results = fdopen(fd, "w");
+  if (!results) die("stdout", strerror(errno));
+  setvbuf(results, NULL, _IOLBF, 0);
+  FILE *u = fopen("/dev/urandom", "rb");
+  if (!u || fread(&rng_state, sizeof rng_state, 1, u) != 1) die("urandom", strerror(errno));
+  fclose(u);
 }
 
 static guarded_t guarded_alloc(size_t n) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t guard = round_up(GUARD_BYTES, page);
   size_t body = round_up(n ? n : 1, 64), span = round_up(body, page);
-  unsigned char *base = mmap(NULL, span + 2 * page, PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  unsigned char *base = mmap(NULL, span + 2 * guard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) die("mmap", strerror(errno));
-  if (mprotect(base, page, PROT_NONE) || mprotect(base + page + span, page, PROT_NONE))
+  if (mprotect(base, guard, PROT_NONE) || mprotect(base + guard + span, guard, PROT_NONE))
     die("mprotect", strerror(errno));
-  guarded_t g = {base + page + span - body, base + page, span};
+  guarded_t g = {base + guard + span - body, base + guard, span};
   memset(g.region, CANARY, span);
   return g;
 }
@@ -144,32 +171,19 @@ static void *load_kernel(const char *so) {
   return fn;
 }
 
-/* FNV-1a, continued across buffers; evaluation/c_kernel.py computes the same. */
-static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
-  for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 1099511628211ULL; }
-  return h;
-}
-
-static uint64_t outputs_hash(const guarded_t *g) {
-  uint64_t h = 1469598103934665603ULL;
-  for (int i = 0; i < nbufs; i++)
-    if (specs[i].is_output) h = fnv1a(h, g[i].ptr, specs[i].nbytes);
-  return h;
-}
-
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void trial_path(char *out, size_t cap, const char *kind, int t, const char *name, const char *suffix) {
+static void file_path(char *out, size_t cap, const char *kind, int t, const char *name, const char *suffix) {
   snprintf(out, cap, "%s/%s%d_%s%s.bin", dir, kind, t, name, suffix);
 }
 
-/* Verification: per trial, fresh guarded buffers, poisoned outputs, one call;
- * trial 0 is called a second time on the same inputs to expose nondeterminism
- * and "work only on the first call" kernels. */
+/* Verification: per trial, fresh guarded buffers (new addresses), poisoned outputs,
+ * one call; trial 0 is called a second time on the same inputs to expose
+ * nondeterminism and kernels that only work on their first call. */
 static int verify(void) {
   void *fn = load_kernel(candidate);
   char path[8192];
@@ -181,7 +195,7 @@ static int verify(void) {
       g[i] = guarded_alloc(specs[i].nbytes);
       args[i] = g[i].ptr;
       if (!specs[i].is_output) {
-        trial_path(path, sizeof path, "in", t, specs[i].name, "");
+        file_path(path, sizeof path, "in", t, specs[i].name, "");
         load_file(path, g[i].ptr, specs[i].nbytes);
         pristine[i] = malloc(specs[i].nbytes);
         memcpy(pristine[i], g[i].ptr, specs[i].nbytes);
@@ -190,55 +204,68 @@ static int verify(void) {
     for (int call = 0; call < (t == 0 ? 2 : 1); call++) {
       for (int i = 0; i < nbufs; i++) if (specs[i].is_output) poison(&specs[i], g[i].ptr);
       call_kernel(fn, args);
-      if (!call) printf("%s outhash %d %016llx\n", token, t, (unsigned long long)outputs_hash(g));
       for (int i = 0; i < nbufs; i++) {
-        if (canary_broken(&g[i], specs[i].nbytes)) printf("%s canary %d %s\n", token, t, specs[i].name);
+        if (canary_broken(&g[i], specs[i].nbytes)) fprintf(results, "%s canary %d %s\n", token, t, specs[i].name);
         if (specs[i].is_output) {
-          trial_path(path, sizeof path, "out", t, specs[i].name, call ? ".call2" : "");
+          file_path(path, sizeof path, "out", t, specs[i].name, call ? ".call2" : "");
           save_file(path, g[i].ptr, specs[i].nbytes);
         } else if (memcmp(pristine[i], g[i].ptr, specs[i].nbytes)) {
-          printf("%s input_modified %d %s\n", token, t, specs[i].name);
+          fprintf(results, "%s input_modified %d %s\n", token, t, specs[i].name);
         }
       }
     }
     for (int i = 0; i < nbufs; i++) free(pristine[i]);
   }
-  printf("%s verified %d\n", token, trials);
+  fprintf(results, "%s verified %d\n", token, trials);
   return 0;
 }
 
-/* Timing: candidate and baseline share one buffer set; before every call the
- * inputs are refilled from one of two verified trials (alternating, so a cache
- * keyed by pointer returns stale data) and outputs are poisoned, both untimed.
- * Calls are interleaved, always running whichever kernel has less measured time,
- * so both get a similar share of a noisy machine. Each call reports its time and
- * the hash of its outputs; Python checks every hash against the verified output. */
+/* Before every call: refill inputs from one of the (never verified, so unseen)
+ * timing sets, swap two random elements of one input so no two calls see the same
+ * values (a cache keyed by pointer or by input values misses), poison outputs. */
+static void prepare_call(guarded_t *g, unsigned char *inputs[][MAX_BUFS], int set) {
+  int nin = 0, ins[MAX_BUFS];
+  for (int i = 0; i < nbufs; i++)
+    if (specs[i].is_output) poison(&specs[i], g[i].ptr);
+    else { memcpy(g[i].ptr, inputs[set][i], specs[i].nbytes); ins[nin++] = i; }
+  if (!nin) return;
+  const bufspec_t *s = &specs[ins[next_random() % nin]];
+  unsigned char *p = g[s - specs].ptr, tmp[16];
+  size_t n = s->nbytes / s->elem, a = next_random() % n, b = next_random() % n;
+  memcpy(tmp, p + a * s->elem, s->elem);
+  memcpy(p + a * s->elem, p + b * s->elem, s->elem);
+  memcpy(p + b * s->elem, tmp, s->elem);
+}
+
+/* Timing: candidate and baseline share one buffer set and are interleaved, always
+ * running whichever has less measured time. CHECKED_CALLS candidate calls, drawn by
+ * reservoir sampling (so no call can know it is checked), keep copies of their inputs
+ * and outputs, which Python verifies against the reference after the run. */
 static int time_kernels(void) {
   void *fns[2] = {load_kernel(candidate), baseline[0] ? load_kernel(baseline) : NULL};
-  int sets = trials < 2 ? 1 : 2;
   char path[8192];
-  unsigned char *inputs[2][MAX_BUFS];
+  unsigned char *inputs[8][MAX_BUFS], *kept[CHECKED_CALLS][MAX_BUFS];
+  long kept_call[CHECKED_CALLS];
   guarded_t g[MAX_BUFS];
   void *args[MAX_BUFS];
   for (int i = 0; i < nbufs; i++) {
     g[i] = guarded_alloc(specs[i].nbytes);
     args[i] = g[i].ptr;
-    for (int s = 0; s < sets; s++) {
+    for (int r = 0; r < CHECKED_CALLS; r++) kept[r][i] = malloc(specs[i].nbytes);
+    for (int s = 0; s < timing_sets; s++) {
       inputs[s][i] = NULL;
       if (specs[i].is_output) continue;
       inputs[s][i] = malloc(specs[i].nbytes);
-      trial_path(path, sizeof path, "in", s, specs[i].name, "");
+      file_path(path, sizeof path, "in", timing_base + s, specs[i].name, "");
       load_file(path, inputs[s][i], specs[i].nbytes);
     }
   }
-  int nfn = fns[1] ? 2 : 1, reps[2] = {0, 0}, calls = 0;
+  int nfn = fns[1] ? 2 : 1, reps[2] = {0, 0};
+  long calls = 0;
   double spent[2] = {0, 0};
   for (int w = 0; w < warmup * nfn; w++) {
-    int k = w % nfn, s = w % sets;
-    for (int i = 0; i < nbufs; i++)
-      if (specs[i].is_output) poison(&specs[i], g[i].ptr);
-      else memcpy(g[i].ptr, inputs[s][i], specs[i].nbytes);
-    call_kernel(fns[k], args);
+    prepare_call(g, inputs, w % timing_sets);
+    call_kernel(fns[w % nfn], args);
   }
   for (;;) {
     int done = 1;
@@ -247,26 +274,47 @@ static int time_kernels(void) {
     if (done) break;
     int k = (nfn == 2 && spent[1] < spent[0]) ? 1 : 0;
     if (reps[k] >= max_reps && reps[k] >= min_reps) k = 1 - k;
-    int s = calls++ % sets;
-    for (int i = 0; i < nbufs; i++)
-      if (specs[i].is_output) poison(&specs[i], g[i].ptr);
-      else memcpy(g[i].ptr, inputs[s][i], specs[i].nbytes);
+    prepare_call(g, inputs, (int)(calls++ % timing_sets));
+    long slot = CHECKED_CALLS; /* reservoir sampling over candidate calls, decided before the call */
+    if (k == 0) {
+      long seen = reps[0] + 1;
+      slot = seen <= CHECKED_CALLS ? seen - 1 : (long)(next_random() % (uint64_t)seen);
+      if (slot < CHECKED_CALLS) {
+        for (int i = 0; i < nbufs; i++)
+          if (!specs[i].is_output) memcpy(kept[slot][i], g[i].ptr, specs[i].nbytes);
+        kept_call[slot] = seen;
+      }
+    }
     double t0 = now();
     call_kernel(fns[k], args);
     double dt = now() - t0;
     spent[k] += dt;
     reps[k]++;
-    printf("%s time %s %d %.9e %016llx\n", token, k ? "base" : "cand", s, dt,
-           (unsigned long long)outputs_hash(g));
+    fprintf(results, "%s time %s %.9e\n", token, k ? "base" : "cand", dt);
+    if (slot < CHECKED_CALLS)
+      for (int i = 0; i < nbufs; i++) {
+        if (specs[i].is_output) memcpy(kept[slot][i], g[i].ptr, specs[i].nbytes);
+        else if (memcmp(kept[slot][i], g[i].ptr, specs[i].nbytes))
+          fprintf(results, "%s input_modified - %s\n", token, specs[i].name);
+      }
   }
   for (int i = 0; i < nbufs; i++)
-    if (canary_broken(&g[i], specs[i].nbytes)) printf("%s canary - %s\n", token, specs[i].name);
+    if (canary_broken(&g[i], specs[i].nbytes)) fprintf(results, "%s canary - %s\n", token, specs[i].name);
+  int nkept = reps[0] < CHECKED_CALLS ? reps[0] : CHECKED_CALLS;
+  for (int r = 0; r < nkept; r++) {
+    for (int i = 0; i < nbufs; i++) {
+      file_path(path, sizeof path, "chk", r, specs[i].name, "");
+      save_file(path, kept[r][i], specs[i].nbytes);
+    }
+    fprintf(results, "%s checked %d %ld\n", token, r, kept_call[r]);
+  }
+  fprintf(results, "%s end %d %d %d\n", token, reps[0], reps[1], nkept);
   return 0;
 }
 
 int main(int argc, char **argv) {
   if (argc != 3) die("usage", "harness verify|time JOB");
-  setvbuf(stdout, NULL, _IOLBF, 0);
+  take_stdout();
   read_job(argv[2]);
   harness_init();
   if (!strcmp(argv[1], "verify")) return verify();
