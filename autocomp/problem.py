@@ -119,6 +119,7 @@ class ProblemSpec(_Strict):
     bytes: int = Field(gt=0)
     kernel: Kernel
     scalars: dict[str, int] = {}
+    params: dict[str, int] = Field(default_factory=dict, description="integer facts about the problem (e.g. M, N, K) that templates and the tuner use")
     inputs: tuple[Input, ...] = Field(min_length=1)
     outputs: tuple[Output, ...] = Field(min_length=1)
 
