@@ -71,6 +71,7 @@ class AgentContext:
     store: RunStore
     temperature: float | None
     max_tokens: int | None
+    seed: int = 0  # the run's seed, for agents whose choices must be reproducible
 
 
 class Agent(Protocol):

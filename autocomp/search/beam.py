@@ -56,7 +56,8 @@ class Search:
     def __init__(self, problem: Problem, target: Target, config: RunConfig, store: RunStore, log: Log = lambda _: None) -> None:
         self.problem, self.target, self.config, self.store, self.log = problem, target, config, store, log
         self.cfg = config.search
-        ctx = AgentContext(problem, target, target.knowledge, store, config.llm.temperature, config.llm.max_tokens)
+        ctx = AgentContext(problem, target, target.knowledge, store, config.llm.temperature, config.llm.max_tokens,
+                           self.cfg.seed)
         self.agents: dict[str, Agent] = {}
         for model in dict.fromkeys(config.models + config.coders):
             cls = LLMAgent if split_model(model)[0] else make_agent_class(model)

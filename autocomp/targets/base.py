@@ -80,6 +80,11 @@ class Target(ABC):
     def problems_dir(self) -> Path:
         return self.root / "problems"
 
+    def templates(self) -> dict[str, Path]:
+        """Parameterized kernels (C files with knobs) shipped in the target's templates/ folder."""
+        folder = self.root / "templates"
+        return {p.stem: p for p in sorted(folder.glob("*.c"))} if folder.is_dir() else {}
+
     def unavailable_reason(self) -> str | None:
         """None when this machine can run the target; else one line saying what is missing."""
         return None

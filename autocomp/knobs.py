@@ -1,0 +1,186 @@
+"""Knobs: tunable parameters a kernel declares in its own source.
+
+    #define M 256 /* @param M */                                  problem fact, set per problem
+    #define MB 2  /* @knob values=1,2,4 menu="register blocking" */   tunable, with its menu item
+    #define KC 256 /* @knob range=64..1024 step=64 menu="cache blocking" */
+    /* @constraint K % KC == 0 && MB * NB <= 4 */                 must hold for every setting
+
+Any code can declare knobs: shipped templates, a user's kernel or an LLM-written
+candidate. Constraints are C-like integer expressions over knobs and any
+`#define NAME <int>` in the file; they are evaluated by a small whitelist interpreter
+(never `eval`). Every malformed declaration is reported with its line number.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+DEFINE = re.compile(r"^\s*#\s*define\s+([A-Za-z_]\w*)\s+(-?\d+)\b(.*)$")
+MARKER = re.compile(r"@(knob|param|constraint)\b")
+KNOB_ATTR = re.compile(r'(\w+)\s*=\s*("([^"]*)"|[^\s*]+)')
+DEFAULT_MENU = "try new parameter values"
+
+
+class KnobError(ValueError):
+    """A malformed knob declaration; the message starts with `line N:`."""
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    value: int
+    values: tuple[int, ...]
+    menu: str
+    line: int
+
+
+@dataclass
+class KnobSpec:
+    knobs: dict[str, Knob] = field(default_factory=dict)
+    params: dict[str, int] = field(default_factory=dict)
+    constants: dict[str, int] = field(default_factory=dict)  # every `#define NAME <int>`
+    constraints: list[tuple[str, int]] = field(default_factory=list)  # (expression, line)
+
+    def setting(self) -> dict[str, int]:
+        return {name: knob.value for name, knob in self.knobs.items()}
+
+    def violated(self, values: dict[str, int]) -> str | None:
+        """The first constraint `values` break (None if all hold)."""
+        env = {**self.constants, **values}
+        for expr, line in self.constraints:
+            if not _evaluate(expr, env, line):
+                return expr
+        return None
+
+
+def _parse_values(attr: str, raw: str, line: int) -> tuple[int, ...]:
+    try:
+        if attr == "values":
+            values = tuple(int(v) for v in raw.split(",") if v.strip())
+        else:  # range=LO..HI, with an optional step=S handled by the caller
+            lo, hi = (int(v) for v in raw.split(".."))
+            values = (lo, hi)
+    except ValueError:
+        raise KnobError(f"line {line}: {attr}={raw!r} must be integers (values=1,2,4 or range=64..1024)") from None
+    if not values:
+        raise KnobError(f"line {line}: {attr}= lists no values")
+    return values
+
+
+def _parse_knob(name: str, value: int, text: str, line: int) -> Knob:
+    attrs = {m.group(1): (m.group(3) if m.group(3) is not None else m.group(2)) for m in KNOB_ATTR.finditer(text)}
+    unknown = set(attrs) - {"values", "range", "step", "menu"}
+    if unknown:
+        raise KnobError(f"line {line}: unknown knob attribute(s) {sorted(unknown)}; use values=, range=, step=, menu=")
+    if ("values" in attrs) == ("range" in attrs):
+        raise KnobError(f"line {line}: knob {name} needs exactly one of values=a,b,c or range=LO..HI")
+    if "values" in attrs:
+        values = _parse_values("values", attrs["values"], line)
+    else:
+        lo, hi = _parse_values("range", attrs["range"], line)
+        step = int(attrs.get("step", "1")) if attrs.get("step", "1").lstrip("-").isdigit() else 0
+        if step <= 0 or hi < lo:
+            raise KnobError(f"line {line}: knob {name} range={lo}..{hi} step={attrs.get('step')} is empty or invalid")
+        values = tuple(range(lo, hi + 1, step))
+    if value not in values:
+        raise KnobError(f"line {line}: knob {name} = {value} is not one of its allowed values {list(values)}")
+    return Knob(name, value, tuple(sorted(set(values))), attrs.get("menu") or DEFAULT_MENU, line)
+
+
+def parse_knobs(code: str) -> KnobSpec:
+    spec = KnobSpec()
+    for number, text in enumerate(code.splitlines(), start=1):
+        marker = MARKER.search(text)
+        define = DEFINE.match(text)
+        if define:
+            spec.constants[define.group(1)] = int(define.group(2))
+        if not marker:
+            continue
+        kind = marker.group(1)
+        if kind == "constraint":
+            expr = text[marker.end():].split("*/")[0].strip()
+            if not expr:
+                raise KnobError(f"line {number}: empty @constraint")
+            spec.constraints.append((expr, number))
+            continue
+        if not define:
+            raise KnobError(f"line {number}: @{kind} must mark a line of the form `#define NAME <integer>`")
+        name, value = define.group(1), int(define.group(2))
+        if kind == "param":
+            spec.params[name] = value
+        else:
+            if name in spec.knobs:
+                raise KnobError(f"line {number}: knob {name} is declared twice (first on line {spec.knobs[name].line})")
+            spec.knobs[name] = _parse_knob(name, value, text[marker.end():].split("*/")[0], number)
+    for expr, line in spec.constraints:  # names and syntax are checked up front, not at tuning time
+        _evaluate(expr, {**spec.constants}, line)
+    return spec
+
+
+def set_defines(code: str, values: dict[str, int]) -> str:
+    """Rewrite the integer of `#define NAME <int>` for each given name (knobs or params)."""
+    remaining = dict(values)
+
+    def rewrite(line: str) -> str:
+        m = DEFINE.match(line)
+        if not m or m.group(1) not in remaining:
+            return line
+        return line[: m.start(2)] + str(remaining.pop(m.group(1))) + line[m.end(2):]
+
+    out = "\n".join(rewrite(line) for line in code.split("\n"))
+    if remaining:
+        raise KnobError(f"no `#define` found for {sorted(remaining)}")
+    return out
+
+
+# ---- constraint expressions: a tiny, safe integer interpreter ---------------------------------
+
+_C_TO_PY = [(r"&&", " and "), (r"\|\|", " or "), (r"!(?!=)", " not "), (r"/", "//")]
+
+
+def _evaluate(expr: str, env: dict[str, int], line: int) -> bool:
+    text = expr
+    for pattern, repl in _C_TO_PY:
+        text = re.sub(pattern, repl, text)
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        raise KnobError(f"line {line}: cannot parse @constraint {expr!r}") from None
+    try:
+        return bool(_eval_node(tree.body, env))
+    except KeyError as exc:
+        raise KnobError(f"line {line}: @constraint {expr!r} uses {exc.args[0]!r}, which is not a knob or #define") from None
+    except ZeroDivisionError:
+        return False
+
+
+_BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+        ast.FloorDiv: lambda a, b: int(a / b), ast.Mod: lambda a, b: a - b * int(a / b)}
+_CMP = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt: lambda a, b: a < b,
+        ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
+
+
+def _eval_node(node: ast.AST, env: dict[str, int]) -> int:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return node.value
+    if isinstance(node, ast.Name):
+        return env[node.id]
+    if isinstance(node, ast.BinOp) and type(node.op) in _BIN:
+        return _BIN[type(node.op)](_eval_node(node.left, env), _eval_node(node.right, env))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
+        value = _eval_node(node.operand, env)
+        return int(not value) if isinstance(node.op, ast.Not) else -value
+    if isinstance(node, ast.BoolOp):
+        values = [_eval_node(v, env) for v in node.values]
+        return int(all(values) if isinstance(node.op, ast.And) else any(values))
+    if isinstance(node, ast.Compare):
+        left = _eval_node(node.left, env)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = _eval_node(comparator, env)
+            if type(op) not in _CMP or not _CMP[type(op)](left, right):
+                return 0
+            left = right
+        return 1
+    raise KnobError(f"unsupported syntax in @constraint: {ast.dump(node)[:60]}")

@@ -1,0 +1,153 @@
+"""The `amx` target: Intel AMX tile intrinsics (bf16 and int8 TMUL) on one core.
+
+Kernels are C with `_tile_*` intrinsics (plus AVX-512 for epilogues), compiled with
+`-march=sapphirerapids`. The harness requests the AMX permission (arch_prctl) once per
+process before any kernel runs; kernels configure their own tiles.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import platform
+from functools import lru_cache
+from pathlib import Path
+
+from autocomp.evaluation.c_kernel import CToolchain
+from autocomp.evaluation.policy import Policy
+from autocomp.evaluation.result import EvalResult
+from autocomp.problem import Problem
+from autocomp.targets.base import CTarget, HardwareFacts
+from autocomp.targets.peak import measured_peak
+
+HERE = Path(__file__).parent
+
+# Sustained single-core read bandwidth from L3 / a warm 8-64 MB working set, measured with
+# AVX-512 loads on our development machines (/work/shared/reference/amx.md, section 4:
+# 28.9 GB/s read, 28.7 GB/s write at 8 MB). It is the memory side of the roofline used in
+# feedback: a problem cannot beat BYTES_PER_S_CEILING * (flops / minimum bytes).
+BYTES_PER_S_CEILING = 28.8e9
+
+CFLAGS = ("-O3", "-march=sapphirerapids", "-std=gnu11")
+PEAK_CFLAGS = ["-O2", "-march=sapphirerapids"]
+
+SYS_ARCH_PRCTL = 158  # x86-64
+ARCH_GET_XCOMP_SUPP = 0x1021
+XFEATURE_XTILEDATA = 18
+
+HARNESS_PRELUDE = """\
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+"""
+
+# Runs once in the harness process before any kernel is loaded or called.
+HARNESS_INIT = """\
+  /* ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18: allow AMX tile data in this process */
+  if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) {
+    fprintf(stderr, "harness: requesting AMX permission (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) failed: %s; "
+            "AMX needs a CPU with amx_tile and Linux >= 5.16\\n", strerror(errno));
+    exit(3);
+  }
+"""
+
+POLICY = Policy(
+    required=(r"\b_tile_\w+\s*\(",),
+    required_reason=(
+        "the kernel uses no AMX tile intrinsics: the `amx` target measures code that runs on the AMX tile unit, "
+        "so the main computation must use _tile_loadconfig, _tile_loadd, _tile_dpbf16ps / _tile_dpbssd and _tile_stored "
+        "(AVX-512 is fine for packing and epilogues, not as a replacement)"
+    ),
+)
+
+
+class AmxTarget(CTarget):
+    name = "amx"
+    root = HERE
+    toolchain = CToolchain(
+        cflags=CFLAGS,
+        harness_cflags=("-O2", "-std=gnu11", "-march=sapphirerapids"),
+        harness_prelude=HARNESS_PRELUDE,
+        harness_init=HARNESS_INIT,
+        policy=POLICY,
+    )
+
+    def unavailable_reason(self) -> str | None:
+        return _unavailable_reason()
+
+    def hardware(self) -> HardwareFacts:
+        return _hardware()
+
+    def feedback(self, problem: Problem, result: EvalResult) -> str:
+        text = super().feedback(problem, result)
+        if not result.correct or not result.latency_s:
+            return text
+        spec = problem.spec
+        achieved = spec.flops / result.latency_s
+        intensity = spec.flops / spec.bytes
+        memory_bound = BYTES_PER_S_CEILING * intensity
+        peak = self.hardware().peak_for(problem)
+        bound = min(peak, memory_bound) if peak else memory_bound
+        kind = "memory" if not peak or memory_bound < peak else "compute"
+        return text + (
+            f"\nRoofline bound for this problem: {bound / 1e9:.0f} GFLOP/s ({kind}-bound: min of the AMX peak"
+            f"{f' {peak / 1e9:.0f} GFLOP/s' if peak else ''} and {BYTES_PER_S_CEILING / 1e9:.1f} GB/s x {intensity:.1f} FLOP/byte). "
+            f"This code reaches {achieved / bound * 100:.1f}% of that bound."
+        )
+
+
+def _unavailable_reason() -> str | None:
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return f"the amx target needs an x86-64 CPU with Intel AMX; this machine is {platform.machine()}"
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "the amx target needs Linux with /proc/cpuinfo to detect Intel AMX"
+    missing = [f for f in ("amx_tile", "amx_bf16", "amx_int8") if f not in flags]
+    if missing:
+        return (f"this CPU lacks Intel AMX ({', '.join(missing)} missing from /proc/cpuinfo); "
+                "check with `grep -o 'amx_[a-z0-9]*' /proc/cpuinfo` (needs Sapphire Rapids or newer, and Linux >= 5.16)")
+    if not _kernel_supports_amx():
+        return (f"the CPU has AMX but the Linux kernel ({platform.release()}) does not offer AMX tile data to processes "
+                "(arch_prctl ARCH_GET_XCOMP_SUPP lacks XTILEDATA); AMX needs Linux >= 5.16; check with `uname -r`")
+    return None
+
+
+def _kernel_supports_amx() -> bool:
+    """Read-only query: does the kernel let processes request XTILEDATA? (Linux >= 5.16)"""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        mask = ctypes.c_ulong(0)
+        if libc.syscall(SYS_ARCH_PRCTL, ARCH_GET_XCOMP_SUPP, ctypes.byref(mask)) != 0:
+            return False
+        return bool(mask.value & (1 << XFEATURE_XTILEDATA))
+    except OSError:
+        return False
+
+
+@lru_cache(maxsize=1)
+def _hardware() -> HardwareFacts:
+    bf16 = measured_peak("amx-bf16", HERE / "peak_bf16.c", PEAK_CFLAGS)
+    i8 = measured_peak("amx-int8", HERE / "peak_int8.c", PEAK_CFLAGS)
+    return HardwareFacts(
+        description=(
+            f"one {_cpu_model()} core with Intel AMX (8 tile registers of 16 rows x 64 bytes), single thread; "
+            f"measured peaks: bf16 _tile_dpbf16ps {bf16 / 1e12:.2f} TFLOP/s, int8 _tile_dpbssd {i8 / 1e12:.2f} TOP/s "
+            f"(one core); memory roofline ceiling {BYTES_PER_S_CEILING / 1e9:.1f} GB/s (warm L3)"
+        ),
+        peak_flops={"bf16": bf16, "i8": i8},
+    )
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return os.uname().machine
