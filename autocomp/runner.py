@@ -89,9 +89,13 @@ def summary_dict(summary: SearchSummary, store: RunStore) -> dict[str, Any]:
             "candidate_id": best.id, "value": result.latency_s if result else None,
             "speedup_vs_initial": 1.0 / best.score if best.score else None,
             "menu_item": best.menu_item, "iteration": best.iteration,
+            "gflops": result.details.get("gflops") if result else None,
+            "utilization": result.utilization if result else None,
+            "initial_value": result.baseline_latency_s if result else None,
         },
         "iterations": summary.iterations, "candidates": summary.candidates, "llm_calls": summary.llm_calls,
         "stopped": summary.stopped, "best_score_history": summary.history, "schedule": schedule,
+        "validation": summary.validation.model_dump(mode="json") if summary.validation else None,
     }
     (Path(summary.run_dir) / "summary.json").write_text(json.dumps(row, indent=2))
     return row

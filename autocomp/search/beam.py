@@ -38,6 +38,7 @@ class SearchSummary:
     llm_calls: int
     stopped: str
     history: list[float] = field(default_factory=list)
+    validation: EvalResult | None = None  # the winner re-evaluated on fresh inputs after the search
 
 
 def split_work(count: int, models: list[str]) -> list[str]:
@@ -83,14 +84,24 @@ class Search:
                 history.append(beam[0].score)
                 self.store.record_beam(iteration, [c.id for c in beam], beam[0].id, beam[0].score)
                 self._log_iteration(iteration, children, beam)
+            validation = self._validate(beam[0])
             self.store.set_status("finished")
             self.store.event("finished", stopped=stopped, best_id=beam[0].id)
             calls = sum(1 for c in self.store.llm_calls() if c["status"] == "ok")
             return SearchSummary(str(self.store.run_dir), beam[0], len(history) - 1,
-                                 len(self.store.candidates()), calls, stopped, history)
+                                 len(self.store.candidates()), calls, stopped, history, validation)
         finally:
             self.executor.shutdown()
             self.evaluator.close()
+
+    def _validate(self, best: Candidate) -> EvalResult | None:
+        """Re-check and re-time the winner on fresh inputs in a new process (hygiene R7)."""
+        if best.code is None or best.key == "root":
+            return best.result
+        result = self.executor.submit(best.code).result()
+        self.store.event("final_validation", candidate_id=best.id, result=result.model_dump(mode="json"))
+        self.log(f"final validation of #{best.id} on fresh inputs: {result.summary()}")
+        return result
 
     def _root(self) -> Candidate:
         root = self._candidate("root", iteration=0, code=self.problem.initial_code, origin="initial")
