@@ -145,7 +145,7 @@ def _evaluate(expr: str, env: dict[str, int], line: int) -> bool:
     for pattern, repl in _C_TO_PY:
         text = re.sub(pattern, repl, text)
     try:
-        tree = ast.parse(text, mode="eval")
+        tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:
         raise KnobError(f"line {line}: cannot parse @constraint {expr!r}") from None
     try:
@@ -154,6 +154,8 @@ def _evaluate(expr: str, env: dict[str, int], line: int) -> bool:
         raise KnobError(f"line {line}: @constraint {expr!r} uses {exc.args[0]!r}, which is not a knob or #define") from None
     except ZeroDivisionError:
         return False
+    except KnobError as exc:
+        raise KnobError(f"line {line}: {exc}") from None
 
 
 _BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,

@@ -1,0 +1,72 @@
+"""The knob convention: parsing (good and malformed), constraints, rewriting."""
+
+from __future__ import annotations
+
+import pytest
+
+from autocomp.knobs import KnobError, parse_knobs, set_defines
+from autocomp.targets.registry import get_target
+
+GOOD = """#include <stddef.h>
+#define M 256 /* @param M */
+#define K 512 /* @param K */
+#define MR 4 /* @knob values=1,2,4,8 menu="register blocking" */
+#define KC 128 /* @knob range=64..512 step=64 menu="cache blocking" */
+#define PF 1 /* @knob values=0,1 */
+/* @constraint M % MR == 0 && K % KC == 0 */
+/* @constraint !(PF == 1 && KC > 256) || MR >= 4 */
+void gemm(void) {}
+"""
+
+
+def test_good_declarations() -> None:
+    spec = parse_knobs(GOOD)
+    assert spec.params == {"M": 256, "K": 512}
+    assert spec.knobs["MR"].values == (1, 2, 4, 8) and spec.knobs["MR"].menu == "register blocking"
+    assert spec.knobs["KC"].values == (64, 128, 192, 256, 320, 384, 448, 512) and spec.knobs["KC"].line == 5
+    assert spec.knobs["PF"].menu == "try new parameter values"
+    assert spec.setting() == {"MR": 4, "KC": 128, "PF": 1}
+
+
+def test_constraints() -> None:
+    spec = parse_knobs(GOOD)
+    assert spec.violated({"MR": 4, "KC": 128, "PF": 1}) is None
+    assert spec.violated({"MR": 4, "KC": 192, "PF": 1}) == "M % MR == 0 && K % KC == 0"  # 512 % 192 != 0
+    assert spec.violated({"MR": 2, "KC": 512, "PF": 1}) == "!(PF == 1 && KC > 256) || MR >= 4"
+    assert spec.violated({"MR": 2, "KC": 512, "PF": 0}) is None
+    c_division = parse_knobs("#define A 7 /* @knob values=7,-7 */\n/* @constraint A / 2 == -3 || A / 2 == 3 */\n")
+    assert c_division.violated({"A": -7}) is None  # C truncates toward zero
+
+
+@pytest.mark.parametrize("text, message", [
+    ("#define X 3 /* @knob values=1,2 */", "line 1: knob X = 3 is not one of its allowed values [1, 2]"),
+    ("\n#define X 1 /* @knob values=1,a */", "line 2: values='1,a' must be integers"),
+    ("#define X 1 /* @knob range=8..1 */", "line 1: knob X range=8..1"),
+    ("#define X 1 /* @knob values=1 range=1..2 */", "line 1: knob X needs exactly one of"),
+    ("#define X 1 /* @knob values=1 colour=red */", "line 1: unknown knob attribute(s) ['colour']"),
+    ("int x = 1; /* @knob values=1 */", "line 1: @knob must mark a line of the form `#define NAME <integer>`"),
+    ("#define X 1 /* @knob values=1 */\n#define X 1 /* @knob values=1 */", "line 2: knob X is declared twice (first on line 1)"),
+    ("#define X 1 /* @knob values=1 */\n/* @constraint X +* */", "line 2: cannot parse @constraint"),
+    ("#define X 1 /* @knob values=1 */\n/* @constraint X < Y */", "line 2: @constraint 'X < Y' uses 'Y'"),
+    ("/* @constraint __import__('os') */", "line 1:"),
+])
+def test_malformed_declarations_name_the_line(text: str, message: str) -> None:
+    with pytest.raises(KnobError) as err:
+        parse_knobs(text)
+    assert message in str(err.value)
+
+
+def test_set_defines_rewrites_only_the_number() -> None:
+    out = set_defines(GOOD, {"MR": 8, "M": 512})
+    assert '#define MR 8 /* @knob values=1,2,4,8 menu="register blocking" */' in out
+    assert "#define M 512 /* @param M */" in out and out.count("\n") == GOOD.count("\n")
+    with pytest.raises(KnobError, match="no `#define` found for \\['NOPE'\\]"):
+        set_defines(GOOD, {"NOPE": 1})
+
+
+def test_shipped_templates_parse_and_their_defaults_satisfy_constraints() -> None:
+    for target in ("cpu", "amx"):
+        for path in get_target(target).templates().values():
+            spec = parse_knobs(path.read_text())
+            assert spec.knobs and spec.params, path
+            assert spec.violated(spec.setting()) is None, path

@@ -1,0 +1,104 @@
+"""The offline tuner: determinism, constraints, a real run that improves, a mixed ensemble."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from autocomp.agents.base import AgentContext, CodeJob, Parent, PlanJob
+from autocomp.agents.tuner import TunerAgent
+from autocomp.knobs import parse_knobs
+from autocomp.store.runstore import RunStore
+from autocomp.targets.base import MenuItem
+from autocomp.targets.registry import get_target, resolve_problem
+from conftest import autocomp, kernel, reply_with_code, write_replay
+
+KNOBBED = """#define M 64 /* @param M */
+#define A 1 /* @knob values=1,2,4,8 menu="register blocking" */
+#define B 16 /* @knob values=16,32,64 menu="cache blocking" */
+/* @constraint A * B <= 128 */
+void gemm(const float *restrict A_, const float *restrict B_, float *restrict C) { (void)A_; (void)B_; (void)C; }
+"""
+
+
+def _agent(tmp_path: Path, seed: int = 1) -> TunerAgent:
+    problem = resolve_problem("cpu/gemm-f32-256")
+    target = get_target("cpu")
+    store = RunStore.create(tmp_path / f"run{seed}", problem.name, str(problem.root), "cpu", {})
+    return TunerAgent("tuner", AgentContext(problem, target, target.knowledge, store, None, None, seed))
+
+
+def _plans(agent: TunerAgent, code: str, n: int, menu_names: tuple[str, ...] = ("other",)) -> list[str | None]:
+    menu = tuple(MenuItem(name, "") for name in menu_names)
+    return [agent.plan(PlanJob(Parent(7, code, ""), menu, p, p, 0)).text for p in range(n)]
+
+
+def test_plans_are_deterministic_distinct_and_respect_constraints(tmp_path: Path) -> None:
+    # moves: A 1->2|4|8 and B 16->32|64 (A=8 with B=32 would break A * B <= 128, but only one knob moves)
+    a, b = _plans(_agent(tmp_path, 1), KNOBBED, 5), _plans(_agent(tmp_path / "x", 1), KNOBBED, 5)
+    assert a == b and len(set(a)) == 5
+    spec = parse_knobs(KNOBBED)
+    agent = _agent(tmp_path / "y", 1)
+    for text in a:
+        code = agent.implement(CodeJob(Parent(7, KNOBBED, ""), text or "", 0, 0, 0)).code
+        assert code is not None
+        assert spec.violated(parse_knobs(code).setting()) is None  # 8 * 32 > 128 is never proposed
+    assert _plans(_agent(tmp_path / "z", 2), KNOBBED, 5) != a  # another seed, another order
+    moved = parse_knobs(agent.implement(CodeJob(Parent(7, KNOBBED.replace("#define A 1 ", "#define A 8 "), ""),
+                                                "menu item: cache blocking; knob B 16 -> 32", 0, 0, 0)).code or "")
+    assert moved.setting() == {"A": 8, "B": 32}  # implementing applies exactly what the plan says
+
+
+def test_offered_menu_items_steer_the_move(tmp_path: Path) -> None:
+    agent = _agent(tmp_path)
+    plans = _plans(agent, KNOBBED, 2, ("cache blocking",))
+    assert all(p and p.startswith("menu item: cache blocking; knob B ") for p in plans)
+
+
+def test_evaluated_settings_are_not_proposed_again(tmp_path: Path) -> None:
+    agent = _agent(tmp_path)
+    first = _plans(agent, KNOBBED, 1)[0]
+    code = agent.implement(CodeJob(Parent(7, KNOBBED, ""), first or "", 0, 0, 0)).code
+    agent.ctx.store.add_candidate(key="x", iteration=1, origin="planned", code=code)
+    assert first not in _plans(agent, KNOBBED, 8)
+
+
+def test_template_plan_and_failures_are_recorded_not_raised(tmp_path: Path) -> None:
+    agent = _agent(tmp_path)
+    plan = agent.plan(PlanJob(Parent(1, kernel("gemm256_fast.c"), ""), agent.ctx.knowledge.menu, 0, 0, 0))
+    assert plan.text == "menu item: use a tuned template; rewrite as template gemm_f32"
+    code = agent.implement(CodeJob(Parent(1, "", ""), plan.text, 0, 0, 0)).code
+    assert code and "#define M 256 /* @param M */" in code
+    bad = agent.plan(PlanJob(Parent(1, "#define X 1 /* @knob values=2 */", ""), agent.ctx.knowledge.menu, 0, 0, 0))
+    assert bad.text is None and "line 1" in (bad.error or "")
+    none = agent.implement(CodeJob(Parent(1, KNOBBED, ""), "make it faster", 0, 0, 0))
+    assert none.code is None and "names no knob change" in (none.error or "")
+
+
+def test_real_tuner_run_improves_and_records_plans_like_a_model(tmp_path: Path, fast_config: Path) -> None:
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--config", str(fast_config),
+                    "--iterations", "2", "--beam", "2", "--plans", "3", "--codes", "1",
+                    "--run-dir", str(tmp_path / "run"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["best"]["speedup_vs_initial"] > 3 and out["llm_calls"] == 0
+    assert out["schedule"][0]["menu_item"] == "use a tuned template"
+    db = sqlite3.connect(tmp_path / "run" / "run.db")
+    knob_plans = [r[0] for r in db.execute("SELECT text FROM plans WHERE iteration = 2")]
+    assert knob_plans and all("; knob " in p and " -> " in p for p in knob_plans)
+    assert out["validation"]["outcome"] == "ok"
+
+
+def test_mixed_ensemble_with_a_replay_model(tmp_path: Path, fast_config: Path) -> None:
+    replay = write_replay(tmp_path / "r.toml", ["Chosen item: 1\nReorder to i-k-j."] * 2,
+                          [reply_with_code(kernel("gemm256_fast.c"))] * 4)
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--models", f"tuner,replay::{replay}", "--config", str(fast_config),
+                    "--iterations", "1", "--plans", "4", "--codes", "2", "--run-dir", str(tmp_path / "run"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    db = sqlite3.connect(tmp_path / "run" / "run.db")
+    by_model = dict(db.execute("SELECT plan_model, count(*) FROM candidates WHERE origin = 'planned' GROUP BY plan_model"))
+    coders = {r[0] for r in db.execute("SELECT DISTINCT code_model FROM candidates WHERE origin = 'planned'")}
+    assert by_model == {"tuner": 4, f"replay::{replay}": 4} and coders == {"tuner", f"replay::{replay}"}
+    outcomes = dict(db.execute("SELECT c.code_model, e.outcome FROM candidates c JOIN evaluations e USING (code_hash) WHERE c.origin='planned' AND c.plan_model = c.code_model"))
+    assert outcomes["tuner"] == "ok" and outcomes[f"replay::{replay}"] == "ok"
