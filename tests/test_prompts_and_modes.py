@@ -1,0 +1,64 @@
+"""Prompt contents, single-call mode, and listing runs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from autocomp.agents.llm_agent import render
+from autocomp.targets.base import MenuItem
+from autocomp.targets.registry import get_target, resolve_problem
+from conftest import autocomp, kernel, reply_with_code, write_replay
+
+
+def _context() -> dict[str, object]:
+    target, problem = get_target("cpu"), resolve_problem("cpu/gemm-f32-256")
+    return dict(target="cpu", architecture=target.knowledge.architecture, description=problem.spec.description,
+                signature=problem.c_signature(), hardware="a test core", rules=list(target.knowledge.rules))
+
+
+def test_plan_prompt_carries_isa_code_feedback_menu_and_rules() -> None:
+    menu = (MenuItem("loop tiling", "tile i and j"), MenuItem("loop unrolling", ""))
+    prompt = render("plan.j2", **_context(), parent_code="void gemm(){/*PARENT*/}", feedback="Latency: 1.7 ms", menu=menu)
+    ctx = _context()
+    assert str(ctx["architecture"]).splitlines()[0] in prompt
+    assert "/*PARENT*/" in prompt and "Latency: 1.7 ms" in prompt
+    assert "1. loop tiling: tile i and j" in prompt and "2. loop unrolling" in prompt
+    assert all(rule in prompt for rule in ctx["rules"])  # type: ignore[union-attr]
+    assert "exactly ONE" in prompt and "Chosen item: N" in prompt and "planning phase (1 of 2)" in prompt
+
+
+def test_implementation_prompt_carries_the_plan_but_no_score_or_menu() -> None:
+    prompt = render("implement.j2", **_context(), parent_code="void gemm(){}", plan="PLAN-TEXT-42")
+    assert "PLAN-TEXT-42" in prompt and "Optimization menu" not in prompt and "Latency" not in prompt
+    assert "void gemm(const float *restrict A, const float *restrict B, float *restrict C)" in prompt
+
+
+def test_templates_are_strict_about_missing_values() -> None:
+    with pytest.raises(jinja2.UndefinedError):
+        render("plan.j2", **_context(), parent_code="x", menu=())  # no feedback
+
+
+def test_skip_planning_mode_records_each_reply_plan(tmp_path: Path, fast_config: Path) -> None:
+    direct = [f"Chosen item: 1\nPlan {i}: reorder loops.\n\n```c\n{kernel('gemm256_fast.c').strip()}\n```" for i in range(2)]
+    direct.append("Chosen item: 2\nI could not produce code, sorry.")
+    replay = write_replay(tmp_path / "r.toml", [], [], direct=direct)
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--models", f"replay::{replay}", "--skip-planning", "--config",
+                    str(fast_config), "--iterations", "1", "--plans", "3", "--run-dir", str(tmp_path / "run"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["llm_calls"] == 3 and out["best"]["speedup_vs_initial"] > 1.5
+    db = sqlite3.connect(tmp_path / "run" / "run.db")
+    rows = db.execute("SELECT plan_text, error, origin FROM candidates WHERE origin = 'direct' ORDER BY id").fetchall()
+    assert [r[0].splitlines()[1] for r in rows[:2]] == ["Plan 0: reorder loops.", "Plan 1: reorder loops."]  # distinct plans
+    assert rows[2][0] is None and rows[2][1] == "no C code block found in the reply"
+
+    listing = autocomp("runs", str(tmp_path), "--json")
+    assert listing.returncode == 0
+    runs = json.loads(listing.stdout)
+    assert [r["problem"] for r in runs] == ["cpu/gemm-f32-256"] and runs[0]["status"] == "finished"
+    assert runs[0]["best_speedup"] > 1.5 and runs[0]["candidates"] == 4
