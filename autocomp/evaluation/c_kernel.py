@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from autocomp.evaluation import policy as static_policy
 from autocomp.evaluation import sandbox
-from autocomp.evaluation.checks import Trial, check_not_degenerate, compare, from_bytes, poison_pattern
+from autocomp.evaluation.checks import Trial, check_not_degenerate, compare, from_bytes, poison_patterns
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.problem import Problem
 
@@ -197,7 +197,8 @@ class CKernelEvaluator:
             if arg in tensors:
                 t = tensors[arg]
                 kind = "out" if arg in outputs else "in"
-                lines.append(f"buf {arg} {kind} {t.nbytes} {poison_pattern(t.dt).hex()}")
+                first, second = poison_patterns(t.dt)
+                lines.append(f"buf {arg} {kind} {t.nbytes} {first.hex()} {second.hex()}")
         path = cdir / f"job-{token[:8]}.txt"
         path.write_text("\n".join(lines) + "\n")
         return path, token

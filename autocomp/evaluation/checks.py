@@ -17,16 +17,19 @@ from autocomp.dtypes import DType, to_logical, to_storage
 from autocomp.errors import ProblemError
 from autocomp.problem import Input, Normal, Output, Problem, RandInt, Tensor, Uniform
 
-POISON_F32 = struct.pack("<I", 0x7FC0A5A5)  # a quiet NaN with a recognisable payload
-POISON_F64 = struct.pack("<Q", 0x7FF8A5A5A5A5A5A5)
-POISON_BF16 = struct.pack("<H", 0x7FC1)
+# Two poison elements per dtype (quiet NaNs with recognisable payloads for floats). The harness
+# alternates them, so an integer output a kernel never writes cannot pass by equalling the poison.
+POISONS = {
+    "f32": (struct.pack("<I", 0x7FC0A5A5), struct.pack("<I", 0x7FC05A5A)),
+    "f64": (struct.pack("<Q", 0x7FF8A5A5A5A5A5A5), struct.pack("<Q", 0x7FF85A5A5A5A5A5A)),
+    "bf16": (struct.pack("<H", 0x7FC1), struct.pack("<H", 0x7FC2)),
+}
 
 
-def poison_pattern(dtype: DType) -> bytes:
-    """One element of poison: NaN for floats, 0x7F bytes (a sentinel) for integers."""
-    return {"f32": POISON_F32, "f64": POISON_F64, "bf16": POISON_BF16}.get(
-        dtype.name, b"\x7f" * dtype.storage.itemsize
-    )
+def poison_patterns(dtype: DType) -> tuple[bytes, bytes]:
+    """Two poison elements: NaNs for floats, 0x7F.. and 0x80.. bytes (sentinels) for integers."""
+    size = dtype.storage.itemsize
+    return POISONS.get(dtype.name, (b"\x7f" * size, b"\x80" * size))
 
 
 def draw(spec: Input, rng: np.random.Generator, extreme: bool) -> np.ndarray:

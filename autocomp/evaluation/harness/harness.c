@@ -42,7 +42,7 @@ typedef struct {
   int is_output;
   size_t nbytes;
   size_t elem;                 /* element size in bytes (= poison pattern size) */
-  unsigned char poison[16];    /* one poison element */
+  unsigned char poison[2][16]; /* two different poison elements, alternated between calls */
 } bufspec_t;
 
 typedef struct {
@@ -79,7 +79,7 @@ static uint64_t next_random(void) {
 static void read_job(const char *path) {
   FILE *f = fopen(path, "r");
   if (!f) die("cannot open job", path);
-  char key[64], b[64], c[64], d[64], line[8192];
+  char key[64], b[64], c[64], d[64], e[64], line[8192];
   while (fgets(line, sizeof line, f)) {
     if (sscanf(line, "%63s", key) != 1) continue;
     if (!strcmp(key, "entry")) sscanf(line, "%*s %127s", entry);
@@ -97,12 +97,15 @@ static void read_job(const char *path) {
     else if (!strcmp(key, "buf")) {
       if (nbufs == MAX_BUFS) die("job", "too many buffers");
       bufspec_t *s = &specs[nbufs++];
-      if (sscanf(line, "%*s %63s %63s %63s %63s", s->name, b, c, d) != 4) die("bad buf line", line);
+      if (sscanf(line, "%*s %63s %63s %63s %63s %63s", s->name, b, c, d, e) != 5) die("bad buf line", line);
       s->is_output = !strcmp(b, "out");
       s->nbytes = strtoull(c, NULL, 10);
       s->elem = strlen(d) / 2;
-      if (s->elem == 0 || s->elem > sizeof s->poison) die("bad poison", d);
-      for (size_t i = 0; i < s->elem; i++) s->poison[i] = (unsigned char)(hexval(d[2 * i]) * 16 + hexval(d[2 * i + 1]));
+      if (s->elem == 0 || s->elem > sizeof s->poison[0] || strlen(e) != strlen(d)) die("bad poison", d);
+      for (size_t i = 0; i < s->elem; i++) {
+        s->poison[0][i] = (unsigned char)(hexval(d[2 * i]) * 16 + hexval(d[2 * i + 1]));
+        s->poison[1][i] = (unsigned char)(hexval(e[2 * i]) * 16 + hexval(e[2 * i + 1]));
+      }
     }
   }
   fclose(f);
@@ -145,8 +148,9 @@ static int canary_broken(const guarded_t *g, size_t n) {
   return 0;
 }
 
-static void poison(const bufspec_t *s, unsigned char *p) {
-  for (size_t i = 0; i + s->elem <= s->nbytes; i += s->elem) memcpy(p + i, s->poison, s->elem);
+/* Two patterns: an element a kernel never writes cannot match the answer under both. */
+static void poison(const bufspec_t *s, unsigned char *p, int which) {
+  for (size_t i = 0; i + s->elem <= s->nbytes; i += s->elem) memcpy(p + i, s->poison[which], s->elem);
 }
 
 static void load_file(const char *path, unsigned char *dst, size_t n) {
@@ -202,7 +206,7 @@ static int verify(void) {
       }
     }
     for (int call = 0; call < (t == 0 ? 2 : 1); call++) {
-      for (int i = 0; i < nbufs; i++) if (specs[i].is_output) poison(&specs[i], g[i].ptr);
+      for (int i = 0; i < nbufs; i++) if (specs[i].is_output) poison(&specs[i], g[i].ptr, call);
       call_kernel(fn, args);
       for (int i = 0; i < nbufs; i++) {
         if (canary_broken(&g[i], specs[i].nbytes)) fprintf(results, "%s canary %d %s\n", token, t, specs[i].name);
@@ -225,8 +229,9 @@ static int verify(void) {
  * values (a cache keyed by pointer or by input values misses), poison outputs. */
 static void prepare_call(guarded_t *g, unsigned char *inputs[][MAX_BUFS], int set) {
   int nin = 0, ins[MAX_BUFS];
+  int which = (int)(next_random() & 1);
   for (int i = 0; i < nbufs; i++)
-    if (specs[i].is_output) poison(&specs[i], g[i].ptr);
+    if (specs[i].is_output) poison(&specs[i], g[i].ptr, which);
     else { memcpy(g[i].ptr, inputs[set][i], specs[i].nbytes); ins[nin++] = i; }
   if (!nin) return;
   const bufspec_t *s = &specs[ins[next_random() % nin]];

@@ -23,7 +23,7 @@
  * fused B packing of PACKB 3.
  *
  * Packed B layout (a "strip" = 16*NB columns): [strip][k-step][nb][kk 0..15][n 0..15][pair 0..1],
- * i.e. each k-step of a strip is NB contiguous 1 KB VNNI tiles. Packing uses AVX-512 vpermt2w.
+ * i.e. each k-step of a strip is NB contiguous 1 KB VNNI tiles. Packing uses AVX-512 vpermt2b.
  * Requirements: M % 16 == 0, N % 32 == 0, K % 32 == 0.
  */
 #include <immintrin.h>
@@ -47,7 +47,7 @@
 #define NTB 0 /* @knob values=0,1 menu="cache blocking" */
 #define PFA 0 /* @knob values=0,1,2,4 menu="software prefetching" */
 #define PFB 0 /* @knob values=0,1,2,4 menu="software prefetching" */
-#define PFC 1 /* @knob values=0,1 menu="software prefetching" */
+#define PFC 0 /* @knob values=0,1 menu="software prefetching" */
 #define PFN 0 /* @knob values=0,1 menu="software prefetching" */
 #define PFP 8 /* @knob values=0,4,8,16 menu="software prefetching" */
 
@@ -98,16 +98,19 @@ static uint16_t Ap[(long)MCE * KC] __attribute__((aligned(64)));
 
 /* ---------------------------------------------------------------------------------------------
  * B packing. One "pack step" interleaves two B rows (k, k+1) x 32 columns into two 64 B VNNI
- * rows: columns 0..15 go to tile jt0, 16..31 to tile jt1 (vpermt2w). */
+ * rows: columns 0..15 go to tile jt0, 16..31 to tile jt1. */
 static inline __attribute__((always_inline)) void pack_step(const uint16_t *r0, uint16_t *d0, uint16_t *d1) {
-  const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
-                                      39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
-  const __m512i hi = _mm512_set_epi16(63, 31, 62, 30, 61, 29, 60, 28, 59, 27, 58, 26, 57, 25, 56, 24,
-                                      55, 23, 54, 22, 53, 21, 52, 20, 51, 19, 50, 18, 49, 17, 48, 16);
+  /* byte-granular vpermt2b (1 uop) instead of vpermt2w (3 uops): output word w of the low half
+   * is word w/2 of row k (w even) or of row k+1 (w odd); the high half is columns 16..31 */
+  const __m512i lo = _mm512_set_epi8(
+      95, 94, 31, 30, 93, 92, 29, 28, 91, 90, 27, 26, 89, 88, 25, 24, 87, 86, 23, 22, 85, 84, 21, 20,
+      83, 82, 19, 18, 81, 80, 17, 16, 79, 78, 15, 14, 77, 76, 13, 12, 75, 74, 11, 10, 73, 72, 9, 8,
+      71, 70, 7, 6, 69, 68, 5, 4, 67, 66, 3, 2, 65, 64, 1, 0);
+  const __m512i hi = _mm512_add_epi8(lo, _mm512_set1_epi8(32));
   __m512i x0 = _mm512_loadu_si512(r0);
   __m512i x1 = _mm512_loadu_si512(r0 + N);
-  _mm512_store_si512(d0, _mm512_permutex2var_epi16(x0, lo, x1));
-  _mm512_store_si512(d1, _mm512_permutex2var_epi16(x0, hi, x1));
+  _mm512_store_si512(d0, _mm512_permutex2var_epi8(x0, lo, x1));
+  _mm512_store_si512(d1, _mm512_permutex2var_epi8(x0, hi, x1));
 }
 
 /* destination of 32-column group g, k-step kt, row kk inside a packed buffer of nkt k-steps */
@@ -152,6 +155,7 @@ typedef struct {
   uint16_t *dst;       /* the other half of the double buffer */
   int q, qend, rate;
 } side_t;
+
 
 #define PF_L1(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 #define PF_L2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
@@ -311,7 +315,8 @@ void gemm(const uint16_t *restrict A, const uint16_t *restrict B, float *restric
   cfg.palette_id = 1;
   for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
   _tile_loadconfig(&cfg);
-  side_t sd = {0, 0, 0, 0, 0, 0};
+  side_t sd;
+  __builtin_memset(&sd, 0, sizeof sd);
 
 #if PACKA
 #define A_STRIP(i) (Ap + (long)((i) - ic) * KC)
