@@ -118,6 +118,33 @@ def runs(root: Path, as_json: bool) -> None:
     _emit(as_json, list_runs(root), runs_table)
 
 
+@cli.command()
+@click.argument("problem")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def baseline(problem: str, as_json: bool) -> None:
+    """Measure the best available vendor library on PROBLEM (same shapes, same pinned core)."""
+    from autocomp.report.console import baseline_report
+    from autocomp.targets.registry import get_target, resolve_problem
+
+    prob = resolve_problem(problem)
+    row = {"problem": prob.name, **get_target(prob.target).baselines(prob)}
+    _emit(as_json, row, baseline_report)
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--runs", "root", default="runs", type=click.Path(path_type=Path), help="where stored runs are searched")
+@click.option("--family", "families", multiple=True, help="only problems of this family (repeatable)")
+@click.option("--no-vendor", is_flag=True, help="skip vendor baselines")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def bench(target: str, root: Path, families: tuple[str, ...], no_vendor: bool, as_json: bool) -> None:
+    """Initial code, best stored result and vendor baseline for every TARGET problem, side by side."""
+    from autocomp.bench import bench as run_bench
+    from autocomp.report.console import bench_table
+
+    _emit(as_json, run_bench(target, root, list(families), not no_vendor, _log(as_json)), bench_table)
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

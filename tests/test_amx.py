@@ -155,3 +155,36 @@ def test_evaluator_still_works_after_crashes(gemm256):
     """Run last in this file: the same evaluator, after all the crashes above, still judges correctly."""
     result = gemm256.evaluate(gemm256.problem.initial_code)
     assert result.outcome is Outcome.OK, result.error
+
+
+def test_vendor_baseline_is_measured_or_reported_unavailable():
+    import json
+
+    from conftest import autocomp
+
+    proc = autocomp("baseline", "amx/gemm-i8-256", "--json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert row["available"] is False and "pip install" in row["reason"]
+        return
+    assert row["available"] is True and row["best"]["rel_err"] == 0.0  # int8 paths are exact
+    assert row["best"]["latency_s"] > 0 and {p["name"] for p in row["paths"]} >= {"oneDNN qlinear s8s8"}
+    requant = json.loads(autocomp("baseline", "amx/gemm-i8-requant", "--json").stdout)
+    assert requant["available"] is False and "no vendor path" in requant["reason"]
+
+
+def test_bench_reports_initial_best_and_vendor(tmp_path):
+    import json
+
+    from conftest import autocomp
+
+    proc = autocomp("bench", "amx", "--family", "bmm-bf16", "--runs", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    (row,) = out["problems"]
+    assert row["problem"] == "amx/bmm-bf16-attn-scores" and row["initial_latency_s"] > 0
+    assert row["best_latency_s"] is None  # no stored runs under tmp_path
+    assert "TFLOP/s" in out["machine"]

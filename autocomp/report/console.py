@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False)
+# wide enough for the bench table when output goes to a file or CI log
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, highlight=False)
 
 
@@ -52,3 +55,34 @@ def optimize_report(row: dict[str, Any]) -> None:
             console.print(f"  iteration {step['iteration']}: {step['menu_item'] or '(unspecified)'} -> "
                           f"{step['speedup']:.2f}x" if step["speedup"] else f"  iteration {step['iteration']}: {step['menu_item']}")
     console.print(f"run stored in {row['run_dir']} (best code: {row['run_dir']}/best.c)")
+
+
+def baseline_report(row: dict[str, Any]) -> None:
+    console.print(f"[bold]{row['problem']}[/]: vendor baselines" + (f" (torch {row['torch']})" if row.get("torch") else ""))
+    if not row["paths"]:
+        console.print(f"unavailable: {row['reason']}")
+    table = Table("path", "latency (median)", "GFLOP/s", "rel. error", "note", box=None)
+    for p in row["paths"]:
+        if p["available"]:
+            table.add_row(p["name"], f"{p['latency_s'] * 1e3:.4g} ms", f"{p['gflops']:.0f}", f"{p['rel_err']:.1e}", p["note"])
+        else:
+            table.add_row(p["name"], "-", "-", "-", f"unavailable: {p['reason']}")
+    console.print(table)
+
+
+def bench_table(row: dict[str, Any]) -> None:
+    def fmt(value: Any, spec: str) -> str:
+        return format(value, spec) if value is not None else "-"
+
+    table = Table("problem", "initial ms", "best ms", "best TFLOP/s", "% peak", "vs initial", "vendor ms",
+                  "vendor TFLOP/s", "vs vendor", box=None)
+    for r in row["problems"]:
+        table.add_row(r["problem"], fmt(r["initial_latency_s"] and r["initial_latency_s"] * 1e3, ".4g"),
+                      fmt(r["best_latency_s"] and r["best_latency_s"] * 1e3, ".4g"), fmt(r["best_tflops"], ".3f"),
+                      fmt(r["best_pct_peak"], ".1f"), fmt(r["speedup_vs_initial"], ".2f"),
+                      fmt(r["vendor_latency_s"] and r["vendor_latency_s"] * 1e3, ".4g"), fmt(r["vendor_tflops"], ".3f"),
+                      fmt(r["speedup_vs_vendor"], ".2f"))
+    console.print(table)
+    console.print(f"machine: {row['machine']}")
+    console.print(f"geomean speedup vs vendor: {fmt(row['geomean_speedup_vs_vendor'], '.2f')}x; "
+                  f"vs initial code: {fmt(row['geomean_speedup_vs_initial'], '.2f')}x (medians, one pinned core)")

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -88,6 +88,13 @@ class Target(ABC):
     def unavailable_reason(self) -> str | None:
         """None when this machine can run the target; else one line saying what is missing."""
         return None
+
+    def baselines(self, problem: Problem) -> dict[str, Any]:
+        """The best vendor-library result on this problem, measured like our kernels.
+
+        Returns {"available": bool, "reason": str | None, "paths": [...], "best": {...} | None}.
+        """
+        return {"available": False, "reason": f"the {self.name} target has no vendor baselines", "paths": [], "best": None}
 
     @abstractmethod
     def hardware(self) -> HardwareFacts: ...

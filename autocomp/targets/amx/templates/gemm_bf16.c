@@ -38,7 +38,7 @@
 #define KC 256 /* @knob values=64,128,256,512,1024,2048 menu="cache blocking" */
 #define MC 16384 /* @knob values=32,64,128,256,512,1024,2048,4096,16384 menu="cache blocking" */
 #define NC 256 /* @knob values=32,64,128,256,512,1024,2048 menu="cache blocking" */
-#define ORDER 0 /* @knob values=0,1 menu="loop reordering" */
+#define ORDER 0 /* @knob values=0,1,2 menu="loop reordering" */
 #define G 1 /* @knob values=1,2,4 menu="loop reordering" */
 #define PACKA 0 /* @knob values=0,1 menu="packing into contiguous panels" */
 #define PACKB 3 /* @knob values=1,2,3 menu="packing into contiguous panels" */
@@ -57,9 +57,9 @@
 /* @constraint MC % (16 * MB) == 0 */
 /* @constraint MB * NB + MB + NB <= 8 */
 /* @constraint PACKB == 1 || ORDER == 0 */
-/* @constraint ORDER == 1 || NC % (16 * NB * G) == 0 */
+/* @constraint ORDER != 0 || NC % (16 * NB * G) == 0 */
 /* @constraint PACKB == 1 || (NB * G) % 2 == 0 */
-/* @constraint PFN == 0 || ORDER == 1 */
+/* @constraint PFN == 0 || ORDER != 0 */
 
 #define KSTEP 32          /* bf16 elements of K per tile dot product */
 #define TE 512            /* elements per 1 KB tile (16 rows x 32 bf16) */
@@ -68,7 +68,6 @@
 #define BS (NB * TE)      /* packed B elements per k-step of a strip */
 #define GW (16 * NB * G)  /* columns per strip group (ORDER 0) */
 #define MCE (MC < M ? MC : M)
-#define LDC_B (N * 4)     /* C row stride in bytes */
 
 #if (M % 16) || (N % 32) || (K % 32) || (N % NC) || (K % KC) || (NC % (16 * NB)) || (MC % (16 * MB))
 #error "gemm_bf16: knob/param constraint violated"
@@ -90,8 +89,14 @@ static uint16_t Bp[(long)KC * GW] __attribute__((aligned(64)));
 #else
 static uint16_t Bp[2][(long)KC * GW] __attribute__((aligned(64)));
 #endif
-#if PACKA
+#if PACKA && ORDER == 2
+static uint16_t Ap[(long)16 * MB * G * KC] __attribute__((aligned(64)));
+#elif PACKA
 static uint16_t Ap[(long)MCE * KC] __attribute__((aligned(64)));
+#endif
+#if ORDER == 2
+#define CSLD (NC + 16) /* padded row stride (floats) of the C scratch: not a power of two */
+static float Cs[16 * MB * G * CSLD] __attribute__((aligned(64)));
 #endif
 
 #define BARRIER() __asm__ volatile("" ::: "memory")
@@ -161,7 +166,7 @@ typedef struct {
 #define PF_L2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
 
 static inline __attribute__((always_inline)) void side(side_t *sd, int kt, int nk, int mb, const uint16_t *a,
-                                                       long as, const uint16_t *b, float *c) {
+                                                       long as, const uint16_t *b, float *c, long ldc) {
 #if PFA
   { /* A stream: the tiles PFA k-steps ahead */
     if (kt + PFA < nk) {
@@ -189,14 +194,14 @@ static inline __attribute__((always_inline)) void side(side_t *sd, int kt, int n
   { /* prefetchw of the C block, spread over the first k-steps */
     const int lines = 16 * mb * NB, per = (lines + nk - 1) / nk;
     for (int l = kt * per; l < (kt + 1) * per && l < lines; l++)
-      _m_prefetchw((void *)(c + (long)(l / NB) * N + (l % NB) * 16));
+      _m_prefetchw((void *)(c + (long)(l / NB) * ldc + (l % NB) * 16));
   }
 #else
-  (void)c;
+  (void)c; (void)ldc;
 #endif
 #if PFN
   if (sd->pfn) { /* next row strip of A into L2 */
-#if PACKA
+#if PACKA && ORDER != 2
     const char *p = (const char *)(sd->pfn + (long)kt * mb * TE);
     for (int l = 0; l < 16 * mb; l++) PF_L2(p + 64 * l);
 #else
@@ -237,17 +242,18 @@ static inline __attribute__((always_inline)) void side(side_t *sd, int kt, int n
  * a: A strip at k-step 0, a1: element offset of its second tile, lda: A row stride in bytes,
  * as: A elements per k-step; b: B strip at k-step 0; c: C block; first: zero C, else load it. */
 static inline __attribute__((always_inline)) void mk(int mb, const uint16_t *a, long a1, long lda, long as,
-                                                     const uint16_t *b, float *c, int nk, int first, side_t *sd) {
-  if (first) {
+                                                     const uint16_t *b, const float *ci, long ldi, float *c, long ldc,
+                                                     int nk, side_t *sd) {
+  if (!ci) {
     _tile_zero(0);
     if (NB == 2) _tile_zero(1);
     if (mb == 2) _tile_zero(2);
     if (mb == 2 && NB == 2) _tile_zero(3);
   } else {
-    _tile_loadd(0, c, LDC_B);
-    if (NB == 2) _tile_loadd(1, c + 16, LDC_B);
-    if (mb == 2) _tile_loadd(2, c + 16 * N, LDC_B);
-    if (mb == 2 && NB == 2) _tile_loadd(3, c + 16 * N + 16, LDC_B);
+    _tile_loadd(0, ci, ldi * 4);
+    if (NB == 2) _tile_loadd(1, ci + 16, ldi * 4);
+    if (mb == 2) _tile_loadd(2, ci + 16 * ldi, ldi * 4);
+    if (mb == 2 && NB == 2) _tile_loadd(3, ci + 16 * ldi + 16, ldi * 4);
   }
 #if PIPE
   /* loads for k-step kt+1 are issued as soon as the register they overwrite has been consumed */
@@ -258,7 +264,7 @@ static inline __attribute__((always_inline)) void mk(int mb, const uint16_t *a, 
   int kt = 0;
   for (; kt < nk - 1; kt++) {
     const uint16_t *an = a + (kt + 1) * as, *bn = b + (kt + 1) * BS;
-    side(sd, kt, nk, mb, a, as, b, c);
+    side(sd, kt, nk, mb, a, as, b, c, ldc);
     _tile_dpbf16ps(0, 4, 6);
     if (NB == 2) _tile_dpbf16ps(1, 4, 7);
     LOAD_A(4, an, lda);
@@ -268,14 +274,14 @@ static inline __attribute__((always_inline)) void mk(int mb, const uint16_t *a, 
     if (mb == 2) LOAD_A(5, an + a1, lda);
     if (NB == 2) LOAD_B(7, bn + TE, 64);
   }
-  side(sd, kt, nk, mb, a, as, b, c);
+  side(sd, kt, nk, mb, a, as, b, c, ldc);
   _tile_dpbf16ps(0, 4, 6);
   if (NB == 2) _tile_dpbf16ps(1, 4, 7);
   if (mb == 2) _tile_dpbf16ps(2, 5, 6);
   if (mb == 2 && NB == 2) _tile_dpbf16ps(3, 5, 7);
 #else
   for (int kt = 0; kt < nk; kt++) {
-    side(sd, kt, nk, mb, a, as, b, c);
+    side(sd, kt, nk, mb, a, as, b, c, ldc);
     LOAD_A(4, a + kt * as, lda);
     LOAD_B(6, b + kt * BS, 64);
     _tile_dpbf16ps(0, 4, 6);
@@ -284,29 +290,29 @@ static inline __attribute__((always_inline)) void mk(int mb, const uint16_t *a, 
     if (mb == 2 && NB == 2) _tile_dpbf16ps(3, 5, 7);
   }
 #endif
-  _tile_stored(0, c, LDC_B);
-  if (NB == 2) _tile_stored(1, c + 16, LDC_B);
-  if (mb == 2) _tile_stored(2, c + 16 * N, LDC_B);
-  if (mb == 2 && NB == 2) _tile_stored(3, c + 16 * N + 16, LDC_B);
+  _tile_stored(0, c, ldc * 4);
+  if (NB == 2) _tile_stored(1, c + 16, ldc * 4);
+  if (mb == 2) _tile_stored(2, c + 16 * ldc, ldc * 4);
+  if (mb == 2 && NB == 2) _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
 }
 
-/* one register block: rows [i, i + 16*mb), columns [j, j + 16*NB), k-steps [pc, pc + KC);
- * b: packed B strip of these columns at k-step pc */
-static inline __attribute__((always_inline)) void block(const uint16_t *restrict A, float *restrict C, int ic,
-                                                        int i, int mb, int j, int pc, const uint16_t *b,
-                                                        int first, side_t *sd) {
+/* one register block: rows [i, i + 16*mb) (of Ap packed from row a0 when PACKA, else of A),
+ * k-steps [pc, pc + KC); b: packed B strip of the block's columns at k-step pc;
+ * ci/ldi: C input (NULL: start from zero), c/ldc: C output (row strides in floats) */
+static inline __attribute__((always_inline)) void block(const uint16_t *restrict A, int a0, int i, int mb, int pc,
+                                                        const uint16_t *b, const float *ci, long ldi, float *c,
+                                                        long ldc, side_t *sd) {
 #if PACKA
-  const uint16_t *a = Ap + (long)(i - ic) * KC;
+  const uint16_t *a = Ap + (long)(i - a0) * KC;
   const long lda = 64, as = (long)mb * TE, a1 = TE;
   (void)A; (void)pc;
 #else
   const uint16_t *a = A + (long)i * K + pc;
   const long lda = K * 2, as = KSTEP, a1 = 16L * K;
-  (void)ic;
+  (void)a0;
 #endif
-  float *c = C + (long)i * N + j;
-  if (MB == 2 && mb == 2) mk(2, a, a1, lda, as, b, c, KCT, first, sd);
-  else mk(1, a, a1, lda, as, b, c, KCT, first, sd);
+  if (MB == 2 && mb == 2) mk(2, a, a1, lda, as, b, ci, ldi, c, ldc, KCT, sd);
+  else mk(1, a, a1, lda, as, b, ci, ldi, c, ldc, KCT, sd);
 }
 
 void gemm(const uint16_t *restrict A, const uint16_t *restrict B, float *restrict C) {
@@ -318,36 +324,59 @@ void gemm(const uint16_t *restrict A, const uint16_t *restrict B, float *restric
   side_t sd;
   __builtin_memset(&sd, 0, sizeof sd);
 
-#if PACKA
-#define A_STRIP(i) (Ap + (long)((i) - ic) * KC)
-#else
-#define A_STRIP(i) (A + (long)(i) * K + pc)
-#endif
   for (int jc = 0; jc < N; jc += NC) {
 #if PACKB == 1
     pack_b(B, 0, KT, jc, NC, Bp);
     BARRIER();
+#define B_PANEL(j, pc) (Bp + ((long)((j) - jc) / (16 * NB) * KT + (pc) / KSTEP) * BS)
 #endif
     for (int ic = 0; ic < M; ic += MC) {
       const int mrows = (M - ic < MC) ? (M - ic) : MC;
       const int mfull = mrows - mrows % (16 * MB); /* rows covered by full MB blocks */
+#if ORDER == 2
+      /* C-panel resident: for each group of G row strips the K loop runs inside, and partial
+       * sums of the strip x NC panel live in the L1 scratch Cs (padded rows) between K blocks */
+      for (int ig = ic; ig < ic + mrows; ig += 16 * MB * G) {
+        const int iend = (ig + 16 * MB * G < ic + mrows) ? ig + 16 * MB * G : ic + mrows;
+        for (int pc = 0; pc < K; pc += KC) {
+#if PACKA
+          pack_a(A, ig, iend - ig, pc);
+          BARRIER();
+#endif
+          for (int j = jc; j < jc + NC; j += 16 * NB)
+            for (int i = ig; i < iend; i += 16 * MB) {
+              const int mb = (i < ic + mfull) ? MB : 1;
+              float *cs = Cs + (long)(i - ig) * CSLD + (j - jc);
+              const int last = (pc + KC == K);
+              /* PFN: the first column strip prefetches this strip's next K block (or the next group) */
+              const uint16_t *nx = (pc + KC < K) ? A + (long)i * K + pc + KC
+                                   : (i + 16 * MB * G < ic + mrows) ? A + (long)(i + 16 * MB * G) * K : 0;
+              sd.pfn = (PFN && j == jc) ? nx : 0;
+              block(A, ig, i, mb, pc, B_PANEL(j, pc), pc == 0 ? 0 : cs, CSLD,
+                    last ? C + (long)i * N + j : cs, last ? N : CSLD, &sd);
+            }
+        }
+      }
+#else
       for (int pc = 0; pc < K; pc += KC) {
         const int first = (pc == 0);
 #if PACKA
         pack_a(A, ic, mrows, pc);
         BARRIER();
+#define A_STRIP(i) (Ap + (long)((i) - ic) * KC)
+#else
+#define A_STRIP(i) (A + (long)(i) * K + pc)
 #endif
+#define C_IN(i, j) (first ? 0 : C + (long)(i) * N + (j))
 #if ORDER == 0
 #if PACKB == 3
         int buf = 0;
         pack_b(B, pc, KCT, jc, GW, Bp[0]);
         BARRIER();
-#elif PACKB == 1
-        (void)mfull;
 #endif
         for (int jg = jc; jg < jc + NC; jg += GW) {
 #if PACKB == 1
-#define B_STRIP(j) (Bp + ((long)((j) - jc) / (16 * NB) * KT + pc / KSTEP) * BS)
+#define B_STRIP(j) B_PANEL(j, pc)
 #elif PACKB == 2
           pack_b(B, pc, KCT, jg, GW, Bp);
           BARRIER();
@@ -366,7 +395,7 @@ void gemm(const uint16_t *restrict A, const uint16_t *restrict B, float *restric
           for (int i = ic; i < ic + mrows; i += 16 * MB) {
             const int mb = (i < ic + mfull) ? MB : 1;
             for (int j = jg; j < jg + GW; j += 16 * NB)
-              block(A, C, ic, i, mb, j, pc, B_STRIP(j), first, &sd);
+              block(A, ic, i, mb, pc, B_STRIP(j), C_IN(i, j), N, C + (long)i * N + j, N, &sd);
           }
 #if PACKB == 3
           buf ^= 1;
@@ -375,7 +404,6 @@ void gemm(const uint16_t *restrict A, const uint16_t *restrict B, float *restric
         }
 #undef B_STRIP
 #else /* ORDER 1 */
-#define B_STRIP(j) (Bp + ((long)((j) - jc) / (16 * NB) * KT + pc / KSTEP) * BS)
         for (int ig = ic; ig < ic + mrows; ig += 16 * MB * G) {
           const int iend = (ig + 16 * MB * G < ic + mrows) ? ig + 16 * MB * G : ic + mrows;
           for (int j = jc; j < jc + NC; j += 16 * NB)
@@ -384,12 +412,14 @@ void gemm(const uint16_t *restrict A, const uint16_t *restrict B, float *restric
               /* PFN: the first column strip prefetches the matching row strip of the next group */
               const int inext = i + 16 * MB * G;
               sd.pfn = (PFN && j == jc && inext < ic + mrows) ? A_STRIP(inext) : 0;
-              block(A, C, ic, i, mb, j, pc, B_STRIP(j), first, &sd);
+              block(A, ic, i, mb, pc, B_PANEL(j, pc), C_IN(i, j), N, C + (long)i * N + j, N, &sd);
             }
         }
-#undef B_STRIP
 #endif
+#undef A_STRIP
+#undef C_IN
       }
+#endif
     }
   }
   _tile_release();
