@@ -12,7 +12,7 @@ import pytest
 from autocomp.agents.llm_agent import render
 from autocomp.targets.base import MenuItem
 from autocomp.targets.registry import get_target, resolve_problem
-from conftest import autocomp, kernel, reply_with_code, write_replay
+from conftest import autocomp, kernel, write_replay
 
 
 def _context() -> dict[str, object]:

@@ -26,6 +26,17 @@ def machine_key() -> str:
     return hashlib.sha256((platform.machine() + info).encode()).hexdigest()[:16]
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name (for descriptions; the masked VM model shows as is)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def cache_dir() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "autocomp"

@@ -25,7 +25,7 @@ from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult
 from autocomp.problem import Problem
 from autocomp.targets.base import CTarget, HardwareFacts
-from autocomp.targets.peak import measured_peak
+from autocomp.targets.peak import cpu_model, measured_peak
 
 HERE = Path(__file__).parent
 
@@ -153,19 +153,9 @@ def _hardware() -> HardwareFacts:
     i8 = measured_peak("amx-int8", HERE / "peak_int8.c", PEAK_CFLAGS)
     return HardwareFacts(
         description=(
-            f"one {_cpu_model()} core with Intel AMX (8 tile registers of 16 rows x 64 bytes), single thread; "
+            f"one {cpu_model()} core with Intel AMX (8 tile registers of 16 rows x 64 bytes), single thread; "
             f"measured peaks: bf16 _tile_dpbf16ps {bf16 / 1e12:.2f} TFLOP/s, int8 _tile_dpbssd {i8 / 1e12:.2f} TOP/s "
             f"(one core); memory roofline ceiling {BYTES_PER_S_CEILING / 1e9:.1f} GB/s (warm L3)"
         ),
         peak_flops={"bf16": bf16, "i8": i8},
     )
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return os.uname().machine

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from autocomp.evaluation.c_kernel import CToolchain
 from autocomp.targets.base import CTarget, HardwareFacts
-from autocomp.targets.peak import measured_peak
+from autocomp.targets.peak import cpu_model, measured_peak
 
 HERE = Path(__file__).parent
 
@@ -26,16 +26,6 @@ class CpuTarget(CTarget):
 def _hardware() -> HardwareFacts:
     flops = measured_peak("cpu-f32", HERE / "peak_f32.c", ["-O2", "-march=native", "-ffp-contract=fast"])
     return HardwareFacts(
-        description=f"{platform.machine()} core ({_cpu_model()}), fp32 FMA peak measured at {flops / 1e9:.0f} GFLOP/s",
+        description=f"{platform.machine()} core ({cpu_model()}), fp32 FMA peak measured at {flops / 1e9:.0f} GFLOP/s",
         peak_flops={"f32": flops, "default": flops},
     )
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"

@@ -49,6 +49,7 @@
 #define PFB 0 /* @knob values=0,1,2,4 menu="software prefetching" */
 #define PFC 0 /* @knob values=0,1 menu="software prefetching" */
 #define PFN 0 /* @knob values=0,1 menu="software prefetching" */
+#define CNT 0 /* @knob values=0,1 menu="software pipelining" */
 #define PFP 8 /* @knob values=0,4,8,16 menu="software prefetching" */
 
 /* @constraint M % 16 == 0 && N % 32 == 0 && K % 32 == 0 */
@@ -290,6 +291,19 @@ static inline __attribute__((always_inline)) void mk(int mb, const uint16_t *a, 
     if (mb == 2 && NB == 2) _tile_dpbf16ps(3, 5, 7);
   }
 #endif
+#if CNT
+  if (ldc == N) { /* final result: stage in L1, then non-temporal (streaming) stores, no RFO of C */
+    static float st[4 * 256] __attribute__((aligned(64)));
+    _tile_stored(0, st, 64);
+    if (NB == 2) _tile_stored(1, st + 256, 64);
+    if (mb == 2) _tile_stored(2, st + 512, 64);
+    if (mb == 2 && NB == 2) _tile_stored(3, st + 768, 64);
+    for (int r = 0; r < 16 * mb; r++)
+      for (int n = 0; n < NB; n++)
+        _mm512_stream_ps(c + (long)r * ldc + 16 * n, _mm512_load_ps(st + ((r >> 4) * 2 + n) * 256 + (r & 15) * 16));
+    return;
+  }
+#endif
   _tile_stored(0, c, ldc * 4);
   if (NB == 2) _tile_stored(1, c + 16, ldc * 4);
   if (mb == 2) _tile_stored(2, c + 16 * ldc, ldc * 4);
@@ -422,5 +436,8 @@ void gemm(const uint16_t *restrict A, const uint16_t *restrict B, float *restric
 #endif
     }
   }
+#if CNT
+  _mm_sfence();
+#endif
   _tile_release();
 }
