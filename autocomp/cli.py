@@ -25,6 +25,26 @@ def _log(as_json: bool):  # type: ignore[no-untyped-def]
     return (lambda msg: errors.print(msg, markup=False)) if as_json else (lambda msg: click.echo(msg))
 
 
+def _budget_options(command):  # type: ignore[no-untyped-def]
+    """--max-cost, --max-llm-calls, --no-cache: shared by optimize and resume."""
+    for option in reversed([
+        click.option("--max-cost", type=float, help="USD; stop at the iteration boundary that would exceed it"),
+        click.option("--max-llm-calls", type=int, help="stop at the iteration boundary that would exceed N calls"),
+        click.option("--no-cache", "no_cache", is_flag=True, default=None, help="ask models again even for stored replies"),
+    ]):
+        command = option(command)
+    return command
+
+
+def _llm_flags(flags: dict[str, Any]) -> dict[str, Any]:
+    """Pop the [llm] flags that were given, under their config names."""
+    names = {"max_cost": "max_cost", "max_llm_calls": "max_calls", "edits": "edits"}
+    llm = {names[k]: flags.pop(k) for k in list(flags) if k in names and flags[k] is not None}
+    if flags.pop("no_cache", None):
+        llm["cache"] = False
+    return llm
+
+
 @click.group()
 @click.version_option(package_name="autocomp")
 def cli() -> None:
@@ -74,6 +94,8 @@ def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, as_
 @click.option("--early-stop", type=int, help="stop after N iterations without improvement")
 @click.option("--skip-planning", is_flag=True, default=None, help="one call plans and writes code")
 @click.option("--seed", type=int)
+@click.option("--edits", is_flag=True, default=None, help="code calls return old/new edits to the parent, not whole files")
+@_budget_options
 @click.option("--run-dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def optimize(problem: str, config_file: Path | None, run_dir: Path | None, as_json: bool, **flags: Any) -> None:
@@ -88,6 +110,9 @@ def optimize(problem: str, config_file: Path | None, run_dir: Path | None, as_js
         value = flags.pop(key)
         if value is not None:
             overrides[key] = value
+    llm = _llm_flags(flags)
+    if llm:
+        overrides["llm"] = llm
     search = {k: v for k, v in flags.items() if v is not None}
     if search:
         overrides["search"] = search
@@ -98,13 +123,14 @@ def optimize(problem: str, config_file: Path | None, run_dir: Path | None, as_js
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
+@_budget_options
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def resume(run_dir: Path, as_json: bool) -> None:
-    """Continue a run that was interrupted (nothing already asked or measured is repeated)."""
+def resume(run_dir: Path, as_json: bool, **flags: Any) -> None:
+    """Continue a run, interrupted or finished (nothing already asked or measured is repeated)."""
     from autocomp.report.console import optimize_report
     from autocomp.runner import resume_run
 
-    _emit(as_json, resume_run(run_dir, _log(as_json)), optimize_report)
+    _emit(as_json, resume_run(run_dir, _log(as_json), _llm_flags(flags)), optimize_report)
 
 
 @cli.command()

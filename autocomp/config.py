@@ -21,6 +21,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from autocomp.errors import UserError
 from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.llm.base import ProviderConfig, RetryConfig
+from autocomp.llm.pricing import Price
 
 
 class SearchConfig(BaseModel):
@@ -41,10 +43,19 @@ class SearchConfig(BaseModel):
 
 
 class LLMConfig(BaseModel):
+    """[llm]: how models are asked, reached, retried, priced and budgeted. Never holds a key."""
+
     model_config = ConfigDict(extra="forbid")
 
     temperature: float | None = Field(1.0, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1)
+    edits: bool = Field(False, description="code calls return old/new string edits applied to the parent")
+    cache: bool = Field(True, description="reuse replies stored in the run for identical requests")
+    max_cost: float | None = Field(None, ge=0, description="USD; stop at the iteration boundary that would exceed it")
+    max_calls: int | None = Field(None, ge=0, description="stop at the iteration boundary that would exceed this")
+    retry: RetryConfig = RetryConfig()
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict, description="[llm.providers.NAME]")
+    prices: dict[str, Price] = Field(default_factory=dict, description="USD per million tokens, by model string")
 
 
 class RunConfig(BaseSettings):
@@ -139,6 +150,8 @@ def check_consistency(config: RunConfig) -> None:
         raise UserError(
             f"--plans {s.plans} is smaller than the {len(config.models)} plan models, so some would get no work; raise --plans"
         )
+    if config.llm.edits and s.skip_planning:
+        raise UserError("--edits applies to the separate implementation call, which --skip-planning removes; drop one")
     if s.codes < len(config.coders) and not s.skip_planning:
         raise UserError(
             f"--codes {s.codes} is smaller than the {len(config.coders)} code models, so some would get no work; raise --codes"

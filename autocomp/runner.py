@@ -14,7 +14,8 @@ from typing import Any
 
 from autocomp.config import RunConfig, check_consistency, load_config
 from autocomp.errors import UserError
-from autocomp.llm.registry import check_model_string
+from autocomp.llm.pricing import PriceTable
+from autocomp.llm.registry import check_model_string, make_provider, split_model
 from autocomp.problem import Problem, load_problem
 from autocomp.search.beam import Log, Search, SearchSummary
 from autocomp.search.schedule import lineage
@@ -46,9 +47,22 @@ def default_run_dir(problem: Problem) -> Path:
     return Path("runs") / f"{re.sub(r'[^A-Za-z0-9._-]+', '-', problem.name)}-{stamp}"
 
 
-def start_run(problem: Problem, config: RunConfig, run_dir: Path | None, log: Log) -> dict[str, Any]:
-    for model in config.models + config.coders:
+def check_models(config: RunConfig) -> None:
+    """Fail before anything is created: unknown model strings, missing SDK extras or keys, and
+    models a cost budget cannot count (no known price)."""
+    prices = PriceTable(config.llm.prices)
+    for model in dict.fromkeys(config.models + config.coders):
         check_model_string(model)
+        if not split_model(model)[0]:
+            continue
+        provider = make_provider(model, config.llm)
+        if config.llm.max_cost is not None and provider.is_llm and prices.lookup(model) is None:
+            raise UserError(f"--max-cost needs a price for {model}: add [llm.prices.\"{model}\"] with input = ... and "
+                            f"output = ... (USD per million tokens) to the config file")
+
+
+def start_run(problem: Problem, config: RunConfig, run_dir: Path | None, log: Log) -> dict[str, Any]:
+    check_models(config)
     target = get_target(problem.target)
     reason = target.unavailable_reason()
     if reason:
@@ -59,13 +73,18 @@ def start_run(problem: Problem, config: RunConfig, run_dir: Path | None, log: Lo
     return _run(problem, config, store, log)
 
 
-def resume_run(run_dir: Path, log: Log) -> dict[str, Any]:
+def resume_run(run_dir: Path, log: Log, llm_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Continue a run with its stored settings; `llm_overrides` may raise budgets or turn the cache off."""
     store = RunStore.open(run_dir)
     info = store.run_info()
     problem = load_problem(info["problem_dir"])
-    config = load_config(stored=info["config"])
+    stored = info["config"]
+    if llm_overrides:
+        stored = {**stored, "llm": {**stored.get("llm", {}), **llm_overrides}}
+    config = load_config(stored=stored)
     check_consistency(config)
-    store.event("resumed")
+    check_models(config)
+    store.event("resumed", **({"overrides": llm_overrides} if llm_overrides else {}))
     log(f"resuming {run_dir} ({problem.name}, status {info['status']})")
     return _run(problem, config, store, log)
 
@@ -95,6 +114,7 @@ def summary_dict(summary: SearchSummary, store: RunStore) -> dict[str, Any]:
         },
         "iterations": summary.iterations, "candidates": summary.candidates, "llm_calls": summary.llm_calls,
         "stopped": summary.stopped, "best_score_history": summary.history, "schedule": schedule,
+        "llm": store.llm_usage(),
         "validation": summary.validation.model_dump(mode="json") if summary.validation else None,
     }
     (Path(summary.run_dir) / "summary.json").write_text(json.dumps(row, indent=2))

@@ -1,7 +1,9 @@
 """An agent backed by a language model (or a scripted stand-in for one).
 
 Prompts are jinja2 templates (StrictUndefined, so a missing variable is an error, not
-an empty string) filled from the target's knowledge pack and the problem.
+an empty string) filled from the target's knowledge pack and the problem. Every failure
+(a call that failed for good, a truncated, empty or unusable reply, edits that do not
+apply) comes back as a Plan/Code with `error` set, never as text posing as output.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from pathlib import Path
 import jinja2
 
 from autocomp.agents.base import AgentContext, Code, CodeJob, Plan, PlanJob
-from autocomp.agents.parsing import extract_code, extract_plan, strip_reasoning
+from autocomp.agents.parsing import EditError, apply_edits, extract_code, extract_edits, extract_plan, strip_reasoning
+from autocomp.config import LLMConfig
 from autocomp.llm.base import Message, Phase, ProviderError, Request
 from autocomp.llm.client import LLMClient
+from autocomp.llm.pricing import PriceTable
 from autocomp.llm.registry import make_provider
 
 PROMPTS = Path(__file__).parent / "prompts"
@@ -28,9 +32,10 @@ def render(template: str, **values: object) -> str:
 
 
 class LLMAgent:
-    def __init__(self, model: str, ctx: AgentContext) -> None:
-        self.name, self.ctx = model, ctx
-        self.client = LLMClient(ctx.store, make_provider(model))
+    def __init__(self, model: str, ctx: AgentContext, llm: LLMConfig | None = None) -> None:
+        self.name, self.ctx, self.llm = model, ctx, llm or LLMConfig()
+        provider = make_provider(model, self.llm)
+        self.client = LLMClient(ctx.store, provider, PriceTable(self.llm.prices), cache=self.llm.cache)
 
     def _context(self) -> dict[str, object]:
         ctx = self.ctx
@@ -54,6 +59,8 @@ class LLMAgent:
             return None, "the reply was truncated (max tokens reached)", call_id
         if not response.text.strip():
             return None, "the model returned an empty reply", call_id
+        if not strip_reasoning(response.text):
+            return None, "the reply held only reasoning (<think>), no answer", call_id
         return response.text, None, call_id
 
     def plan(self, job: PlanJob) -> Plan:
@@ -67,8 +74,22 @@ class LLMAgent:
         return Plan(text=text, menu_item=item, llm_call_id=call_id)
 
     def implement(self, job: CodeJob) -> Code:
-        prompt = render("implement.j2", **self._context(), parent_code=job.parent.code, plan=job.plan_text)
-        return self._parse_code(*self._ask("code", prompt, job.sample_index, job.seq))
+        template = "implement_edits.j2" if self.llm.edits else "implement.j2"
+        prompt = render(template, **self._context(), parent_code=job.parent.code, plan=job.plan_text)
+        reply, error, call_id = self._ask("code", prompt, job.sample_index, job.seq)
+        if reply is None or not self.llm.edits:
+            return self._parse_code(reply, error, call_id)
+        return self._apply_edits(job.parent.code, reply, call_id)
+
+    def _apply_edits(self, parent_code: str, reply: str, call_id: int | None) -> Code:
+        """Edits applied to the parent; failing that, a full code block in the reply; else a failure."""
+        try:
+            return Code(code=apply_edits(parent_code, extract_edits(reply)), llm_call_id=call_id)
+        except EditError as exc:
+            whole = extract_code(reply, self.ctx.problem.spec.kernel.entry)
+            if whole is not None:
+                return Code(code=whole, llm_call_id=call_id)
+            return Code(code=None, error=f"the edits could not be applied: {exc}", llm_call_id=call_id)
 
     def direct(self, job: PlanJob) -> Code:
         prompt = render("direct.j2", **self._context(), parent_code=job.parent.code, feedback=job.parent.feedback, menu=job.menu)

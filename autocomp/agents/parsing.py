@@ -2,17 +2,20 @@
 
 Replies come with reasoning sections, several code blocks, missing language tags and
 prose after the code. We take the text after the last reasoning close tag, then the
-last fenced block; failing that, the entry function if it is clearly there. A reply with
-no recognisable code is a failure: we never compile prose.
+last fenced block that defines the entry function; failing that, the entry function if it
+is clearly there. A reply with no recognisable code is a failure: we never compile prose.
+In edits mode the reply holds old/new string pairs instead, applied to the parent here.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 from autocomp.targets.base import MenuItem
 
 THINK_CLOSE = re.compile(r"</(think|thinking|reasoning|plan_thinking)>", re.I)
+JSON_FENCE = re.compile(r"```[ \t]*json[^\n]*\n(.*?)(?:```|\Z)", re.S | re.I)
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 ITEM = re.compile(r"(?im)^[\s*#>_-]*(?:chosen\s+)?(?:menu\s+)?(?:item|option|strategy)\s*(?:number|no\.?)?\s*[:#]?\s*\**\s*(\d+)")
 
@@ -27,12 +30,17 @@ def strip_reasoning(reply: str) -> str:
 
 
 def extract_code(reply: str, entry: str) -> str | None:
-    text = strip_reasoning(reply)
+    """The last fenced block that defines `entry` (a block that only calls it, like a usage
+    example, is a fallback), else unfenced code that clearly defines it. JSON is never code."""
+    text = JSON_FENCE.sub("", strip_reasoning(reply))
     blocks = [(lang.lower(), body) for lang, body in FENCE.findall(text)]
     c_like = [body for lang, body in blocks if lang in {"", "c", "cpp", "c++", "h"}]
-    for body in reversed(c_like or [b for _, b in blocks]):
-        if re.search(rf"\b{re.escape(entry)}\s*\(", body):
-            return body.strip() + "\n"
+    defines = re.compile(rf"\b{re.escape(entry)}\s*\([^;{{}}]*\)\s*\{{")
+    mentions = re.compile(rf"\b{re.escape(entry)}\s*\(")
+    for pattern in (defines, mentions):
+        for body in reversed(c_like or [b for _, b in blocks]):
+            if pattern.search(body):
+                return body.strip() + "\n"
     if re.search(rf"\bvoid\s+{re.escape(entry)}\s*\(", text) and "{" in text:
         return _from_first_c_line(text)
     return None
@@ -60,3 +68,84 @@ def extract_plan(reply: str, menu: tuple[MenuItem, ...]) -> tuple[str, str | Non
         named = [m.name for m in menu if m.name.lower() in lowered]
         item = named[0] if named else None
     return text, item
+
+
+# ---- edits mode -------------------------------------------------------------------------
+
+
+class EditError(ValueError):
+    """The reply's edits could not be read or applied; the message says which and why."""
+
+
+_OLD_KEYS, _NEW_KEYS = ("old_str", "old", "search"), ("new_str", "new", "replace")
+
+
+def extract_edits(reply: str) -> list[tuple[str, str]]:
+    """(old, new) pairs from `{"edits": [{"old_str": ..., "new_str": ...}, ...]}` in the reply.
+
+    The JSON may sit in a ```json block or bare in the text; a bare list of edits is accepted.
+    """
+    text = strip_reasoning(reply)
+    candidates = list(reversed(JSON_FENCE.findall(text)))
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if not candidates and starts:
+        candidates = [text[min(starts): max(text.rfind("}"), text.rfind("]")) + 1]]
+    problem = "no JSON object with edits found in the reply"
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate)
+        except json.JSONDecodeError as exc:
+            problem = f"the edits are not valid JSON ({exc})"
+            continue
+        edits = data.get("edits") if isinstance(data, dict) else data
+        if not isinstance(edits, list) or not edits:
+            problem = 'the JSON has no non-empty "edits" list'
+            continue
+        return [_edit_pair(i, item, len(edits)) for i, item in enumerate(edits)]
+    raise EditError(problem)
+
+
+def _edit_pair(i: int, item: object, total: int) -> tuple[str, str]:
+    if isinstance(item, dict):
+        old = next((item[k] for k in _OLD_KEYS if k in item), None)
+        new = next((item[k] for k in _NEW_KEYS if k in item), None)
+        if isinstance(old, str) and isinstance(new, str) and old:
+            return old, new
+    raise EditError(f"edit {i + 1} of {total} needs a non-empty old_str and a new_str")
+
+
+def apply_edits(code: str, edits: list[tuple[str, str]]) -> str:
+    """Apply edits in order; each old string replaces all its occurrences.
+
+    An old string that is not in the code verbatim is matched again line by line with
+    whitespace normalised (models often re-indent); if that fails too, the edit fails.
+    """
+    for i, (old, new) in enumerate(edits):
+        if old in code:
+            code = code.replace(old, new)
+            continue
+        replaced = _replace_normalised(code, old, new)
+        if replaced is None:
+            first = old.strip().splitlines()[0][:80] if old.strip() else old
+            raise EditError(f"edit {i + 1} of {len(edits)}: old_str not found in the current code (it starts {first!r})")
+        code = replaced
+    return code
+
+
+def _replace_normalised(code: str, old: str, new: str) -> str | None:
+    def norm(line: str) -> str:
+        return " ".join(line.split())
+
+    target = [norm(line) for line in old.strip("\n").splitlines()]
+    if not any(target):
+        return None
+    lines = code.splitlines()
+    out, i, found = [], 0, False
+    while i < len(lines):
+        if [norm(line) for line in lines[i:i + len(target)]] == target:
+            out.extend(new.strip("\n").splitlines())
+            i, found = i + len(target), True
+        else:
+            out.append(lines[i])
+            i += 1
+    return "\n".join(out) + "\n" if found else None

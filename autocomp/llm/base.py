@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal, Protocol
+from typing import Callable, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Phase = Literal["plan", "code", "direct", "repair"]
 
@@ -36,22 +36,79 @@ class Request(BaseModel):
 
 
 class Usage(BaseModel):
+    """Tokens as the provider reported them.
+
+    `input_tokens` counts every prompt token, cached ones included; `output_tokens` counts every
+    generated token, reasoning included. `cached_tokens` and `reasoning_tokens` are the parts of
+    those totals that are billed differently (or just worth knowing), 0 where not reported.
+    """
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+FinishReason = str  # normalised: "stop", "length" (truncated), "content_filter", or the provider's own word
 
 
 class Response(BaseModel):
     text: str
     usage: Usage = Usage()
-    finish_reason: str | None = None
+    finish_reason: FinishReason | None = None
 
 
 class ProviderError(Exception):
-    """A model call failed. `retryable` tells the retry policy whether to try again."""
+    """A model call failed. `retryable` tells the retry policy whether to try again.
 
-    def __init__(self, message: str, retryable: bool = False) -> None:
+    `retry_after` is the wait the server asked for (seconds), and `rejected_param` names a request
+    parameter the model refused (e.g. "temperature"), so the caller can drop it and ask again.
+    """
+
+    def __init__(self, message: str, retryable: bool = False, *, status: int | None = None,
+                 retry_after: float | None = None, rejected_param: str | None = None) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable, self.status = retryable, status
+        self.retry_after, self.rejected_param = retry_after, rejected_param
+
+
+class RetryConfig(BaseModel):
+    """[llm.retry]: one policy for every provider (the SDKs' own retries are off)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(6, ge=1, description="tries per request, the first included")
+    initial_s: float = Field(1.0, ge=0, description="first backoff; doubles each retry, with jitter")
+    max_wait_s: float = Field(60.0, ge=0, description="longest single wait, a server's Retry-After included")
+    total_s: float = Field(600.0, gt=0, description="no new attempt starts after this long")
+
+
+class ProviderConfig(BaseModel):
+    """[llm.providers.NAME]: how to reach one provider.
+
+    Holds the *name* of the variable a key is read from, never a key: this object is stored
+    with the run's config.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key_env: str | None = Field(None, description="read the key from this variable instead of the usual one")
+    base_url: str | None = None
+    region: str | None = Field(None, description="bedrock: AWS region (default: AWS_REGION / the AWS profile)")
+    project: str | None = Field(None, description="gemini: Google Cloud project; set it to use Vertex AI")
+    location: str | None = Field(None, description="gemini on Vertex AI: region, default us-central1")
+    timeout_s: float = Field(600.0, gt=0, description="per HTTP attempt")
+    concurrency: int = Field(8, ge=1, description="requests in flight at once to this provider")
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_minute: int | None = Field(None, ge=1)
+
+
+class ProviderSettings(ProviderConfig):
+    """What a provider factory receives: its config plus the parts the model string and [llm] add."""
+
+    name: str  # the provider's registered name, e.g. "openai"
+    endpoint_in_model: bool = Field(False, description="base_url came from NAME@URL::MODEL")
+    retry: RetryConfig = RetryConfig()
 
 
 class Provider(Protocol):
@@ -60,3 +117,7 @@ class Provider(Protocol):
     is_llm: bool  # False for scripted providers; reports label them
 
     def complete(self, request: Request) -> Response: ...
+
+
+ProviderFactory = Callable[[str, ProviderSettings], Provider]
+"""What an `autocomp.providers` entry point loads: called with (model name, settings)."""

@@ -1,7 +1,8 @@
 """Model strings -> agents and providers, through entry points.
 
 `provider::model` names an LLM reached through a provider registered in the
-`autocomp.providers` group (the built-in ones register exactly like a plugin would).
+`autocomp.providers` group (the built-in ones register exactly like a plugin would);
+`provider@BASE_URL::model` sends it to another server speaking the same API.
 A bare name (e.g. `tuner`) names an agent registered in `autocomp.agents`.
 """
 
@@ -9,9 +10,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 from autocomp.errors import UserError
-from autocomp.llm.base import Provider
+from autocomp.llm.base import Provider, ProviderConfig, ProviderFactory, ProviderSettings, RetryConfig
+
+if TYPE_CHECKING:
+    from autocomp.config import LLMConfig
 
 PROVIDERS, AGENTS = "autocomp.providers", "autocomp.agents"
 
@@ -21,36 +26,62 @@ def _group(name: str) -> dict[str, object]:
     return {ep.name: ep for ep in entry_points(group=name)}
 
 
-def split_model(model: str) -> tuple[str, str]:
-    provider, sep, rest = model.partition("::")
+def parse_model(model: str) -> tuple[str, str | None, str]:
+    """'openai@http://h:8000/v1::m' -> ('openai', 'http://h:8000/v1', 'm'); 'tuner' -> ('', None, 'tuner')."""
+    head, sep, rest = model.partition("::")
     if not sep:
-        return "", model
+        return "", None, model
+    provider, at, _ = head.partition("@")
+    if not at:
+        return provider, None, rest
+    base_url, _, rest = model[len(provider) + 1:].rpartition("::")  # a URL may hold "::" ([::1])
+    return provider, base_url, rest
+
+
+def split_model(model: str) -> tuple[str, str]:
+    provider, _, rest = parse_model(model)
     return provider, rest
 
 
 def check_model_string(model: str) -> None:
     """Fail fast, with the list of what is known, on a model string we cannot serve."""
-    provider, rest = split_model(model)
+    provider, base_url, rest = parse_model(model)
     if not provider:
         if rest not in _group(AGENTS):
             raise UserError(_unknown(model))
         return
-    if provider not in _group(PROVIDERS) or not rest:
+    if provider not in _group(PROVIDERS) or not rest or base_url == "":
         raise UserError(_unknown(model))
 
 
 def _unknown(model: str) -> str:
     providers = ", ".join(f"{p}::MODEL" for p in sorted(_group(PROVIDERS)))
     agents = ", ".join(sorted(_group(AGENTS)))
-    return f"unknown model string {model!r}; expected one of: {providers}" + (f", or an agent: {agents}" if agents else "")
+    return (f"unknown model string {model!r}; expected one of: {providers} (or NAME@BASE_URL::MODEL)"
+            + (f", or an agent: {agents}" if agents else ""))
 
 
-def make_provider(model: str) -> Provider:
+def provider_class(model: str) -> type:
     check_model_string(model)
-    provider, rest = split_model(model)
-    return _group(PROVIDERS)[provider].load()(rest)  # type: ignore[attr-defined]
+    return _group(PROVIDERS)[split_model(model)[0]].load()  # type: ignore[attr-defined,no-any-return]
+
+
+def provider_settings(model: str, llm: "LLMConfig | None" = None) -> ProviderSettings:
+    """[llm.providers.NAME] and [llm.retry] for this model, with the model string's base URL on top."""
+    name, base_url, _ = parse_model(model)
+    config = (llm.providers.get(name) if llm else None) or ProviderConfig()
+    settings = ProviderSettings(**config.model_dump(), name=name, retry=llm.retry if llm else RetryConfig())
+    if base_url:
+        settings.base_url, settings.endpoint_in_model = base_url, True
+    return settings
+
+
+def make_provider(model: str, llm: "LLMConfig | None" = None) -> Provider:
+    """Build the provider for `model`; raises UserError for a missing SDK extra or key."""
+    factory: ProviderFactory = provider_class(model)
+    return factory(split_model(model)[1], provider_settings(model, llm))
 
 
 def make_agent_class(name: str) -> type:
     check_model_string(name)
-    return _group(AGENTS)[name].load()  # type: ignore[attr-defined]
+    return _group(AGENTS)[name].load()  # type: ignore[attr-defined,no-any-return]

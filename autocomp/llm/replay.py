@@ -17,14 +17,14 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from autocomp.errors import UserError
-from autocomp.llm.base import ProviderError, Request, Response, Usage
+from autocomp.llm.base import ProviderError, ProviderSettings, Request, Response, Usage
 
 
 class ReplayProvider:
     is_llm = False
     label = "scripted replies (not an LLM)"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, settings: ProviderSettings | None = None) -> None:
         file = Path(path)
         try:
             data = tomllib.loads(file.read_text())

@@ -54,7 +54,28 @@ def optimize_report(row: dict[str, Any]) -> None:
         for step in row["schedule"]:
             console.print(f"  iteration {step['iteration']}: {step['menu_item'] or '(unspecified)'} -> "
                           f"{step['speedup']:.2f}x" if step["speedup"] else f"  iteration {step['iteration']}: {step['menu_item']}")
+    if row.get("llm", {}).get("calls"):
+        llm_usage(row["llm"])
     console.print(f"run stored in {row['run_dir']} (best code: {row['run_dir']}/best.c)")
+
+
+def _dollars(value: float | None) -> str:
+    return f"${value:.4f}" if value is not None else "unknown"
+
+
+def llm_usage(llm: dict[str, Any]) -> None:
+    """Model calls, tokens and cost of a run, per model and per phase."""
+    table = Table("model calls", "calls", "failed", "tokens in", "tokens out", "cost", box=None)
+    for group, prefix in (("by_model", ""), ("by_phase", "phase: ")):
+        for name, r in llm[group].items():
+            table.add_row(prefix + name, str(r["calls"]), str(r["failed"]), str(r["input_tokens"]), str(r["output_tokens"]),
+                          _dollars(r["cost_usd"]))
+    table.add_row("total", str(llm["calls"]), str(llm["failed"]), str(llm["input_tokens"]), str(llm["output_tokens"]),
+                  _dollars(llm["cost_usd"]))
+    console.print(table)
+    if llm["unpriced_calls"]:
+        console.print(f"{llm['unpriced_calls']} calls to models without a known price are not in the cost "
+                      "(add them under [llm.prices] in the config)")
 
 
 def baseline_report(row: dict[str, Any]) -> None:

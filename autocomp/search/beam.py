@@ -19,6 +19,7 @@ from autocomp.config import RunConfig
 from autocomp.errors import UserError
 from autocomp.evaluation.executor import LocalExecutor
 from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.llm.budget import budget_stop
 from autocomp.llm.registry import make_agent_class, split_model
 from autocomp.problem import Problem
 from autocomp.search.candidate import Candidate, code_hash
@@ -61,8 +62,8 @@ class Search:
                            self.cfg.seed)
         self.agents: dict[str, Agent] = {}
         for model in dict.fromkeys(config.models + config.coders):
-            cls = LLMAgent if split_model(model)[0] else make_agent_class(model)
-            self.agents[model] = cls(model, ctx)
+            llm = bool(split_model(model)[0])
+            self.agents[model] = LLMAgent(model, ctx, config.llm) if llm else make_agent_class(model)(model, ctx)
         self.evaluator = target.evaluator(problem, config.eval)
         self.executor = LocalExecutor(self.evaluator)
         self._seq: dict[tuple[str, str], int] = {}
@@ -78,6 +79,11 @@ class Search:
                 if should_stop_early(history, self.cfg.early_stop):
                     stopped = f"no improvement in {self.cfg.early_stop} iterations"
                     break
+                over_budget = self._over_budget(iteration)
+                if over_budget:
+                    stopped = over_budget
+                    break
+                self.store.iteration = iteration
                 children = self._expand(beam, iteration)
                 self._evaluate(children)
                 beam = select(beam, children, iteration, self.cfg)
@@ -85,7 +91,7 @@ class Search:
                 self.store.record_beam(iteration, [c.id for c in beam], beam[0].id, beam[0].score)
                 self._log_iteration(iteration, children, beam)
             validation = self._validate(beam[0])
-            self.store.set_status("finished")
+            self.store.set_status("finished", stop_reason=stopped)
             self.store.event("finished", stopped=stopped, best_id=beam[0].id)
             calls = sum(1 for c in self.store.llm_calls() if c["status"] == "ok")
             return SearchSummary(str(self.store.run_dir), beam[0], len(history) - 1,
@@ -93,6 +99,14 @@ class Search:
         finally:
             self.executor.shutdown()
             self.evaluator.close()
+
+    def _over_budget(self, iteration: int) -> str | None:
+        """Stop before an iteration that would take the run past --max-cost / --max-llm-calls."""
+        llm = self.config.llm
+        if llm.max_cost is None and llm.max_calls is None:
+            return None
+        spent, last = self.store.spend(0, iteration - 1), self.store.spend(iteration - 1, iteration - 1)
+        return budget_stop(spent, last, llm.max_cost, llm.max_calls)
 
     def _validate(self, best: Candidate) -> EvalResult | None:
         """Re-check and re-time the winner on fresh inputs in a new process (hygiene R7)."""

@@ -92,4 +92,17 @@ MIGRATIONS: list[str] = [
         created TEXT NOT NULL
     );
     """,
+    # 2: usage and cost per model call; the iteration a call belongs to (for budgets); the run's
+    #    stop reason. The reply cache index stops being unique, so --no-cache can store a fresh
+    #    reply next to an old one (the newest is used).
+    """
+    ALTER TABLE llm_calls ADD COLUMN cached_tokens INTEGER;
+    ALTER TABLE llm_calls ADD COLUMN reasoning_tokens INTEGER;
+    ALTER TABLE llm_calls ADD COLUMN cost_usd REAL;         -- NULL: no price known for the model
+    ALTER TABLE llm_calls ADD COLUMN iteration INTEGER;
+    ALTER TABLE run ADD COLUMN stop_reason TEXT;
+    DROP INDEX llm_cache;
+    CREATE INDEX llm_cache ON llm_calls (request_hash, sample_index, status);
+    CREATE INDEX llm_calls_iteration ON llm_calls (iteration);
+    """,
 ]

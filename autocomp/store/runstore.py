@@ -18,6 +18,7 @@ from typing import Any
 
 from autocomp.errors import UserError
 from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.llm.budget import Spend
 from autocomp.store.migrations import MIGRATIONS
 
 DB_NAME = "run.db"
@@ -27,10 +28,18 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _usage_row(row: sqlite3.Row) -> dict[str, Any]:
+    keys = ("calls", "failed", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cost_usd",
+            "unpriced_calls")
+    return {k: (row[k] or 0) if k != "cost_usd" else row[k] for k in keys}
+
+
 class RunStore:
     def __init__(self, run_dir: Path, conn: sqlite3.Connection) -> None:
         self.run_dir, self._conn = run_dir, conn
         self._lock = threading.Lock()
+        # the iteration the coordinator is in; model calls recorded meanwhile are tagged with it
+        self.iteration: int | None = None
 
     # ---- opening ---------------------------------------------------------------
 
@@ -96,9 +105,9 @@ class RunStore:
         info["config"] = json.loads(info.pop("config_json"))
         return info
 
-    def set_status(self, status: str) -> None:
+    def set_status(self, status: str, stop_reason: str | None = None) -> None:
         finished = _now() if status != "running" else None
-        self._write("UPDATE run SET status = ?, finished = ? WHERE id = 1", (status, finished))
+        self._write("UPDATE run SET status = ?, finished = ?, stop_reason = ? WHERE id = 1", (status, finished, stop_reason))
 
     def event(self, kind: str, iteration: int | None = None, **data: Any) -> None:
         self._write(
@@ -110,18 +119,38 @@ class RunStore:
 
     def cached_reply(self, request_hash: str, sample_index: int) -> sqlite3.Row | None:
         return self._one(
-            "SELECT * FROM llm_calls WHERE request_hash = ? AND sample_index = ? AND status = 'ok'",
+            "SELECT * FROM llm_calls WHERE request_hash = ? AND sample_index = ? AND status = 'ok' ORDER BY id DESC LIMIT 1",
             (request_hash, sample_index),
         )
 
     def record_llm_call(self, **row: Any) -> int:
         row.setdefault("created", _now())
+        row.setdefault("iteration", self.iteration)
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         return self._write(f"INSERT INTO llm_calls ({cols}) VALUES ({marks})", tuple(row.values()))
 
     def llm_calls(self) -> list[sqlite3.Row]:
         return self._all("SELECT * FROM llm_calls ORDER BY id")
+
+    def spend(self, first: int, last: int) -> Spend:
+        """Model calls made in iterations first..last (failed ones included: they may be billed) and
+        their known cost. By iteration, so a resumed run replaying stored iterations sees the same
+        numbers as the original run did at each boundary."""
+        row = self._one("SELECT count(*) AS calls, coalesce(sum(cost_usd), 0) AS cost FROM llm_calls "
+                        "WHERE coalesce(iteration, 0) BETWEEN ? AND ?", (first, last))
+        return Spend(row["calls"], row["cost"]) if row else Spend()
+
+    def llm_usage(self) -> dict[str, Any]:
+        """Run totals of calls, tokens and cost, overall and per model and per phase."""
+        sums = ("count(*) AS calls, sum(status != 'ok') AS failed, coalesce(sum(input_tokens), 0) AS input_tokens, "
+                "coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cached_tokens), 0) AS cached_tokens, "
+                "coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens, sum(cost_usd) AS cost_usd, "
+                "sum(cost_usd IS NULL AND status = 'ok') AS unpriced_calls")
+        total = self._one(f"SELECT {sums} FROM llm_calls")
+        by = {col: {r[col]: _usage_row(r) for r in self._all(f"SELECT {col}, {sums} FROM llm_calls GROUP BY {col} ORDER BY {col}")}
+              for col in ("model", "phase")}
+        return {**(_usage_row(total) if total else {}), "by_model": by["model"], "by_phase": by["phase"]}
 
     # ---- plans and candidates --------------------------------------------------------
 
