@@ -102,3 +102,18 @@ def test_mixed_ensemble_with_a_replay_model(tmp_path: Path, fast_config: Path) -
     assert by_model == {"tuner": 4, f"replay::{replay}": 4} and coders == {"tuner", f"replay::{replay}"}
     outcomes = dict(db.execute("SELECT c.code_model, e.outcome FROM candidates c JOIN evaluations e USING (code_hash) WHERE c.origin='planned' AND c.plan_model = c.code_model"))
     assert outcomes["tuner"] == "ok" and outcomes[f"replay::{replay}"] == "ok"
+
+
+def test_template_defaults_that_break_a_constraint_are_replaced_by_a_valid_setting(tmp_path: Path) -> None:
+    problem, target = resolve_problem("amx/gemm-bf16-12544x64x256"), get_target("amx")
+    store = RunStore.create(tmp_path / "run", problem.name, str(problem.root), "amx", {})
+    agent = TunerAgent("tuner", AgentContext(problem, target, target.knowledge, store, None, None, 3))
+    texts = set()
+    for p in range(4):
+        plan = agent.plan(PlanJob(Parent(1, problem.initial_code, ""), target.knowledge.menu, p, p, 1000 + p))
+        assert plan.text and plan.text.startswith("menu item: use a tuned template; rewrite as template gemm_bf16")
+        code = agent.implement(CodeJob(Parent(1, "", ""), plan.text, 0, 0, 0)).code
+        spec = parse_knobs(code or "")
+        assert spec.params == {"M": 12544, "N": 64, "K": 256} and spec.violated(spec.setting()) is None
+        texts.add(plan.text)
+    assert len(texts) == 4  # different slots explore different settings

@@ -95,15 +95,22 @@ class TunerAgent:
             family = self.ctx.problem.spec.family
             return Plan(text=None, error=f"tuner: the code declares no knobs and {self.ctx.target.name} has no template for family {family!r}")
         name = sorted(templates)[job.sample_index % len(templates)]
+        spec = parse_knobs(self._instantiate(templates[name], {}))
+        defaults = spec.setting()
+        rng = random.Random(f"{self.ctx.seed}/template/{job.seed}")
+        # slot 0 keeps the template's defaults where this problem allows them; other slots
+        # (and defaults that break a constraint for this shape) start from a random valid setting
+        setting = defaults if job.sample_index < len(templates) and not spec.violated(defaults) else None
+        for _ in range(2000 if setting is None else 0):
+            trial = {k: rng.choice(knob.values) for k, knob in spec.knobs.items()}
+            if not spec.violated(trial):
+                setting = trial
+                break
+        if setting is None:
+            return Plan(text=None, error=f"tuner: no knob setting of template {name} satisfies its constraints for this problem")
         text = f"menu item: use a tuned template; rewrite as template {name}"
-        if job.sample_index >= len(templates):  # further slots start from a random valid setting
-            spec = parse_knobs(self._instantiate(templates[name], {}))
-            rng = random.Random(f"{self.ctx.seed}/template/{job.sample_index}")
-            for _ in range(200):
-                setting = {k: rng.choice(knob.values) for k, knob in spec.knobs.items()}
-                if not spec.violated(setting):
-                    text += " with knobs " + ", ".join(f"{k}={v}" for k, v in setting.items())
-                    break
+        if setting != defaults:
+            text += " with knobs " + ", ".join(f"{k}={v}" for k, v in setting.items())
         return Plan(text=text, menu_item="use a tuned template")
 
     def _matching_templates(self) -> dict[str, Path]:
