@@ -1,29 +1,45 @@
-/* Parameterized single-core AMX bf16 GEMM:  C[M][N] (fp32) = A[M][K] (bf16) @ B[K][N] (bf16).
+/* @template family=gemm-bf16 */
+/* Parameterized single-core AMX bf16 GEMM:  C[M][N] (fp32) = A[M][K] (bf16) x B[K][N] (bf16).
  *
- * A and B are plain row-major bf16 bit patterns; all packing happens inside the call (and is timed).
+ * A and B are plain row-major bf16 bit patterns (uint16_t); every packing happens inside the call (and is timed).
+ * (Generated from benchmarks/amx_templates/master.c by gen.py: the bf16 and int8 templates share
+ * all code except the element types, the dot-product instruction and the VNNI packing step.)
  *
- *   for jc in N step NC                          N panel
- *     [PACKB 1] pack B[:, jc:jc+NC] -> Bp        whole panel, VNNI pairs, tile-contiguous
- *     for ic in M step MC                        M block
- *       for pc in K step KC                      K block (C stays in tile registers when KC == K)
- *         [PACKA] pack A[ic:+MC, pc:+KC] -> Ap   tile-contiguous 1 KB tiles (row stride 64 B)
- *         ORDER 0: for each group of G column strips (16*NB columns each):
- *                    [PACKB 2] pack the group's KC x 16*NB*G slice of B into a small L1 buffer
- *                    [PACKB 3] same, but the NEXT group is packed inside the microkernels of the
- *                              current group (double buffer; AVX-512 work hidden under TMUL)
- *                    for each row strip (16*MB rows): for each strip of the group: microkernel
- *         ORDER 1: for each group of G row strips: for each column strip: for each row strip:
- *                    microkernel (the group's A stays in L1 while the B panel streams)
+ * Loop structure (GotoBLAS-like, adapted to AMX tiles):
  *
- * Microkernel: MB x NB block of 16x16 fp32 C tiles (tmm0..3), A tiles tmm4..5, B tiles tmm6..7.
- * MB = NB = 2 gives one tile load per tdpbf16ps. If M is not a multiple of 16*MB (784 = 16*49)
- * the last row strip runs a 1 x NB block. Per k-step "side work" is interleaved with the tile
- * instructions: software prefetch of the A / B streams (distance PFA / PFB k-steps) into L1,
- * prefetchw of the C block (PFC), prefetch of the next row strip of A into L2 (PFN), and the
- * fused B packing of PACKB 3.
+ *   for jc in N step NC                            N panel
+ *     [PACKB 1] pack B[:, jc:jc+NC] -> Bp          whole K x NC panel: VNNI pairs, tile-contiguous
+ *                                                  (1 KB tiles, row stride 64 B), rows of B read sequentially
+ *     for ic in M step MC                          M block
+ *       ORDER 0: for pc in K step KC:              B-resident: for each group of G column strips
+ *                  [PACKB 2] pack the group's KC x 16*NB*G slice of B into a small L1 buffer
+ *                  [PACKB 3] same, but the NEXT group is packed a few rows per k-step inside the
+ *                            microkernels of the current group (double buffer, AVX-512 work
+ *                            overlapping TMUL)
+ *                  for each row strip (16*MB rows): for each strip of the group: microkernel
+ *       ORDER 1: for pc in K step KC:              A-resident: for each group of G row strips:
+ *                  for each column strip: for each row strip of the group: microkernel
+ *       ORDER 2: for each group of G row strips:   C-panel resident: the K loop runs inside;
+ *                  for pc in K step KC:            partial sums of the group x NC panel live in
+ *                    [PACKA] pack the A chunk      the L1 scratch Cs (padded rows) between K
+ *                    for each column strip: for each row strip of the group: microkernel
+ *       [PACKA, ORDER 0/1] the MC x KC block of A is packed tile-contiguous before its use
  *
- * Packed B layout (a "strip" = 16*NB columns): [strip][k-step][nb][kk 0..15][n 0..15][pair 0..1],
- * i.e. each k-step of a strip is NB contiguous 1 KB VNNI tiles. Packing uses AVX-512 vpermt2b.
+ * Microkernel: MB x NB register block of 16x16 fp32 C tiles (tmm0..3) fed by A tiles tmm4..5 and
+ * B tiles tmm6..7; MB = NB = 2 gives one tile load per tdpbf16ps. Inside a block the loads of
+ * k-step k+1 are issued as soon as the register they overwrite has been consumed. XPIPE 1
+ * pipelines across blocks as well: a block leaves its C tiles in the registers, the next block
+ * stores them while its own first dot products run, and the last k-step of a block already
+ * loads the first operands of the next one, so the TMUL pipeline never drains between blocks.
+ * If M is not a multiple of 16*MB (784 = 16*49) the last row strip runs a 1 x NB block.
+ *
+ * Per k-step "side work" is interleaved with the tile instructions: prefetchw of the C block
+ * (PFC), prefetch of the next A rows into L2 (PFN), the fused B packing of PACKB 3 and its
+ * source prefetch (PFP). NTA / NTB load the streamed operand with tileloaddt1. CNT writes the
+ * final C through an L1 staging buffer with non-temporal stores (no read-for-ownership of C).
+ *
+ * Packed B (a "strip" = 16*NB columns): [strip][k-step][nb][kk 0..15][n 0..15][2 x bf16]: each
+ * k-step of a strip is NB contiguous 1 KB VNNI tiles. Packing uses AVX-512 vpermt2b.
  * Requirements: M % 16 == 0, N % 32 == 0, K % 32 == 0.
  */
 #include <immintrin.h>
@@ -38,43 +54,52 @@
 #define KC 256 /* @knob values=64,128,256,512,1024,2048 menu="cache blocking" */
 #define MC 16384 /* @knob values=32,64,128,256,512,1024,2048,4096,16384 menu="cache blocking" */
 #define NC 256 /* @knob values=32,64,128,256,512,1024,2048 menu="cache blocking" */
+#define NTA 1 /* @knob values=0,1 menu="cache blocking" */
+#define NTB 0 /* @knob values=0,1 menu="cache blocking" */
 #define ORDER 0 /* @knob values=0,1,2 menu="loop reordering" */
 #define G 1 /* @knob values=1,2,4 menu="loop reordering" */
-#define PACKA 0 /* @knob values=0,1 menu="packing into contiguous panels" */
+#define PACKA 0 /* @knob values=0,1,2 menu="packing into contiguous panels" */
 #define PACKB 3 /* @knob values=1,2,3 menu="packing into contiguous panels" */
-#define PIPE 1 /* @knob values=0,1 menu="software pipelining" */
-#define NTA 0 /* @knob values=0,1 menu="cache blocking" */
-#define NTB 0 /* @knob values=0,1 menu="cache blocking" */
-#define PFA 0 /* @knob values=0,1,2,4 menu="software prefetching" */
-#define PFB 0 /* @knob values=0,1,2,4 menu="software prefetching" */
+#define XPIPE 1 /* @knob values=0,1 menu="software pipelining" */
+#define CNT 0 /* @knob values=0,1 menu="software pipelining" */
 #define PFC 0 /* @knob values=0,1 menu="software prefetching" */
 #define PFN 0 /* @knob values=0,1 menu="software prefetching" */
-#define CNT 0 /* @knob values=0,1 menu="software pipelining" */
-#define PFP 8 /* @knob values=0,4,8,16 menu="software prefetching" */
+#define PFP 0 /* @knob values=0,4,8,16 menu="software prefetching" */
+#define BPAD 1 /* @knob values=0,1 menu="avoid power-of-two stride aliasing" */
 
 /* @constraint M % 16 == 0 && N % 32 == 0 && K % 32 == 0 */
 /* @constraint N % NC == 0 && K % KC == 0 */
-/* @constraint NC % (16 * NB) == 0 */
+/* @constraint NC % (16 * NB) == 0 && NC % 32 == 0 */
 /* @constraint MC % (16 * MB) == 0 */
 /* @constraint MB * NB + MB + NB <= 8 */
 /* @constraint PACKB == 1 || ORDER == 0 */
 /* @constraint ORDER != 0 || NC % (16 * NB * G) == 0 */
 /* @constraint PACKB == 1 || (NB * G) % 2 == 0 */
 /* @constraint PFN == 0 || ORDER != 0 */
+/* @constraint PFP == 0 || PACKB == 3 */
+/* @constraint PACKA != 2 || ORDER == 2 */
 
-#define KSTEP 32          /* bf16 elements of K per tile dot product */
-#define TE 512            /* elements per 1 KB tile (16 rows x 32 bf16) */
-#define KT (K / KSTEP)    /* k-steps over the whole K */
-#define KCT (KC / KSTEP)  /* k-steps per K block */
-#define BS (NB * TE)      /* packed B elements per k-step of a strip */
-#define GW (16 * NB * G)  /* columns per strip group (ORDER 0) */
+typedef uint16_t T; /* bf16 bits */
+typedef float TO;
+#define KSTEP 32 /* K elements per tile dot product */
+#define RPS 2    /* B rows per VNNI group (pairs) */
+#define DP(c, a, b) _tile_dpbf16ps(c, a, b)
+#define TE (1024 / (int)sizeof(T)) /* elements per 1 KB tile (16 rows x 64 bytes) */
+#define KT (K / KSTEP)             /* k-steps over the whole K */
+#define KCT (KC / KSTEP)           /* k-steps per K block */
+#define BS (NB * TE)               /* packed B elements per k-step of a strip */
+#define GW (16 * NB * G)           /* columns per strip group (ORDER 0) */
+#define UPS (KC / RPS)             /* B pack units (RPS rows x 32 columns) per 32 columns of a K block */
 #define MCE (MC < M ? MC : M)
 
-#if (M % 16) || (N % 32) || (K % 32) || (N % NC) || (K % KC) || (NC % (16 * NB)) || (MC % (16 * MB))
-#error "gemm_bf16: knob/param constraint violated"
+#if (M % 16) || (N % 32) || (K % KSTEP) || (N % NC) || (K % KC) || (NC % (16 * NB)) || (NC % 32) || (MC % (16 * MB))
+#error "gemm: knob/param constraint violated"
 #endif
 #if PACKB != 1 && (ORDER != 0 || (NC % GW) || ((NB * G) % 2))
-#error "gemm_bf16: PACKB 2/3 needs ORDER 0, NC % (16*NB*G) == 0 and an even NB*G"
+#error "gemm: PACKB 2/3 needs ORDER 0, NC % (16*NB*G) == 0 and an even NB*G"
+#endif
+#if PACKA == 2 && ORDER != 2
+#error "gemm: PACKA 2 (fused A packing) needs ORDER 2"
 #endif
 
 typedef struct __attribute__((packed)) {
@@ -84,149 +109,171 @@ typedef struct __attribute__((packed)) {
 } tilecfg_t;
 
 #if PACKB == 1
-static uint16_t Bp[(long)K * NC] __attribute__((aligned(64)));
+/* whole-panel layout: strip s starts at s * SSTR; BPAD adds one 64 B line per strip so the
+ * strips (a power of two apart otherwise) do not map to the same L1/L2 sets while packing */
+#define SSTR ((long)KT * BS + BPAD * 64 / (int)sizeof(T))
+static T Bp[(NC / (16 * NB)) * SSTR] __attribute__((aligned(64)));
 #elif PACKB == 2
-static uint16_t Bp[(long)KC * GW] __attribute__((aligned(64)));
+static T Bp[(long)KC * GW] __attribute__((aligned(64)));
 #else
-static uint16_t Bp[2][(long)KC * GW] __attribute__((aligned(64)));
+static T Bp[2][(long)KC * GW] __attribute__((aligned(64)));
 #endif
-#if PACKA && ORDER == 2
-static uint16_t Ap[(long)16 * MB * G * KC] __attribute__((aligned(64)));
+/* PACKA 1 uses one buffer (the scheduler is drained before it is refilled: a second buffer
+ * costs more L1 capacity than the drain costs), PACKA 2 a double buffer filled by the fused job */
+#if PACKA == 2
+static T Ap2[2][(long)16 * MB * G * KC] __attribute__((aligned(64)));
+#elif PACKA && ORDER == 2
+static T Ap[(long)16 * MB * G * KC] __attribute__((aligned(64)));
 #elif PACKA
-static uint16_t Ap[(long)MCE * KC] __attribute__((aligned(64)));
+static T Ap[(long)MCE * KC] __attribute__((aligned(64)));
 #endif
 #if ORDER == 2
-#define CSLD (NC + 16) /* padded row stride (floats) of the C scratch: not a power of two */
-static float Cs[16 * MB * G * CSLD] __attribute__((aligned(64)));
+#define CSLD (NC + 16) /* padded row stride (elements) of the C scratch: not a power of two */
+static TO Cs[16 * MB * G * CSLD] __attribute__((aligned(64)));
+#endif
+#if CNT
+static TO Cst[4 * 256] __attribute__((aligned(64))); /* staging of one C block for streaming stores */
 #endif
 
 #define BARRIER() __asm__ volatile("" ::: "memory")
 
 /* ---------------------------------------------------------------------------------------------
- * B packing. One "pack step" interleaves two B rows (k, k+1) x 32 columns into two 64 B VNNI
- * rows: columns 0..15 go to tile jt0, 16..31 to tile jt1. */
-static inline __attribute__((always_inline)) void pack_step(const uint16_t *r0, uint16_t *d0, uint16_t *d1) {
-  /* byte-granular vpermt2b (1 uop) instead of vpermt2w (3 uops): output word w of the low half
-   * is word w/2 of row k (w even) or of row k+1 (w odd); the high half is columns 16..31 */
-  const __m512i lo = _mm512_set_epi8(
-      95, 94, 31, 30, 93, 92, 29, 28, 91, 90, 27, 26, 89, 88, 25, 24, 87, 86, 23, 22, 85, 84, 21, 20,
-      83, 82, 19, 18, 81, 80, 17, 16, 79, 78, 15, 14, 77, 76, 13, 12, 75, 74, 11, 10, 73, 72, 9, 8,
-      71, 70, 7, 6, 69, 68, 5, 4, 67, 66, 3, 2, 65, 64, 1, 0);
-  const __m512i hi = _mm512_add_epi8(lo, _mm512_set1_epi8(32));
-  __m512i x0 = _mm512_loadu_si512(r0);
-  __m512i x1 = _mm512_loadu_si512(r0 + N);
+ * B packing. One "pack step" turns RPS consecutive rows of B x 32 columns into two 64 B VNNI
+ * rows: columns 0..15 go to tile d0, columns 16..31 to tile d1. */
+static const uint8_t PIDX_LO[64] __attribute__((aligned(64))) = {0, 1, 64, 65, 2, 3, 66, 67, 4, 5, 68, 69, 6, 7, 70, 71, 8, 9, 72, 73, 10, 11, 74, 75, 12, 13, 76, 77, 14, 15, 78, 79, 16, 17, 80, 81, 18, 19, 82, 83, 20, 21, 84, 85, 22, 23, 86, 87, 24, 25, 88, 89, 26, 27, 90, 91, 28, 29, 92, 93, 30, 31, 94, 95};
+static const uint8_t PIDX_HI[64] __attribute__((aligned(64))) = {32, 33, 96, 97, 34, 35, 98, 99, 36, 37, 100, 101, 38, 39, 102, 103, 40, 41, 104, 105, 42, 43, 106, 107, 44, 45, 108, 109, 46, 47, 110, 111, 48, 49, 112, 113, 50, 51, 114, 115, 52, 53, 116, 117, 54, 55, 118, 119, 56, 57, 120, 121, 58, 59, 122, 123, 60, 61, 124, 125, 62, 63, 126, 127};
+static inline __attribute__((always_inline)) void pack_step(const T *r0, T *d0, T *d1) {
+  /* rows k, k+1 (32 bf16 each): byte-granular vpermt2b (1 uop; vpermt2w is 3) interleaves the pairs */
+  const __m512i lo = _mm512_load_si512(PIDX_LO), hi = _mm512_load_si512(PIDX_HI);
+  const __m512i x0 = _mm512_loadu_si512(r0), x1 = _mm512_loadu_si512(r0 + N);
   _mm512_store_si512(d0, _mm512_permutex2var_epi8(x0, lo, x1));
   _mm512_store_si512(d1, _mm512_permutex2var_epi8(x0, hi, x1));
 }
 
-/* destination of 32-column group g, k-step kt, row kk inside a packed buffer of nkt k-steps */
-#define PB_D0(dst, g, nkt, kt, kk) ((dst) + ((long)((2 * (g)) / NB * (nkt) + (kt)) * NB + (2 * (g)) % NB) * TE + (kk) * 32)
-#define PB_D1(dst, g, nkt, kt, kk) ((dst) + ((long)((2 * (g) + 1) / NB * (nkt) + (kt)) * NB + (2 * (g) + 1) % NB) * TE + (kk) * 32)
+/* destination of 32-column group g, k-step kt, tile row kk inside a strip-contiguous buffer of
+ * nkt k-steps per strip (tiles 2g and 2g+1) */
+#define PB_D0(dst, g, nkt, kt, kk) ((dst) + ((long)((2 * (g)) / NB * (nkt) + (kt)) * NB + (2 * (g)) % NB) * TE + (kk) * (64 / (int)sizeof(T)))
+#define PB_D1(dst, g, nkt, kt, kk) ((dst) + ((long)((2 * (g) + 1) / NB * (nkt) + (kt)) * NB + (2 * (g) + 1) % NB) * TE + (kk) * (64 / (int)sizeof(T)))
 
-/* pack B[k0 : k0 + 32*nkt, j0 : j0 + ncols] into dst; column group outer, k inner, so the
- * destination is written sequentially (a scattered order maps the stores to one L1 set) */
-static inline __attribute__((always_inline)) void pack_b(const uint16_t *restrict B, int k0, int nkt, int j0,
-                                                         int ncols, uint16_t *restrict dst) {
+/* pack B[k0 : k0 + KSTEP*nkt, j0 : j0 + ncols] into dst (strip-contiguous); column group outer,
+ * k inner, so the destination is written sequentially (the small buffers of PACKB 2/3) */
+static inline __attribute__((always_inline)) void pack_b(const T *restrict B, int k0, int nkt, int j0,
+                                                         int ncols, T *restrict dst) {
   for (int g = 0; g < ncols / 32; g++) {
-    const uint16_t *src = B + (long)k0 * N + j0 + 32 * g;
+    const T *src = B + (long)k0 * N + j0 + 32 * g;
     for (int kt = 0; kt < nkt; kt++)
       for (int kk = 0; kk < 16; kk++)
-        pack_step(src + (long)(kt * 32 + 2 * kk) * N, PB_D0(dst, g, nkt, kt, kk), PB_D1(dst, g, nkt, kt, kk));
+        pack_step(src + (long)(kt * KSTEP + RPS * kk) * N, PB_D0(dst, g, nkt, kt, kk), PB_D1(dst, g, nkt, kt, kk));
   }
 }
 
+#if PACKB == 1
+/* whole K x NC panel; rows of B are read sequentially (hardware-prefetch friendly) and every
+ * group of RPS rows is scattered over the NC/32 column groups (strips SSTR apart) */
+static inline __attribute__((always_inline)) void pack_panel(const T *restrict B, int jc) {
+  for (int kt = 0; kt < KT; kt++)
+    for (int kk = 0; kk < 16; kk++) {
+      const T *r0 = B + (long)(kt * KSTEP + RPS * kk) * N + jc;
+      T *d = Bp + (long)kt * BS + kk * (64 / (int)sizeof(T));
+      for (int g = 0; g < NC / 32; g++) {
+        if (NB == 2) pack_step(r0 + 32 * g, d + g * SSTR, d + g * SSTR + TE);
+        else pack_step(r0 + 32 * g, d + 2 * g * SSTR, d + (2 * g + 1) * SSTR);
+      }
+    }
+}
+#endif
+
 #if PACKA
-/* A packing of one M x KC block: strips of 16*mb rows, Ap[strip][kt][m][r][32] (1 KB tiles). */
-static inline __attribute__((always_inline)) void pack_a(const uint16_t *restrict A, int ic, int mrows, int pc) {
-  for (int s0 = 0; s0 < mrows; s0 += 16 * MB) {
-    const int mb = (mrows - s0 >= 16 * MB) ? MB : 1;
-    uint16_t *dst = Ap + (long)s0 * KC;
+/* A packing of rows [r0, r0 + rows) x k-steps [pc, pc + KC): strips of 16*mb rows,
+ * Ap[strip][kt][m][r][64 B] (1 KB tiles, row stride 64 B) */
+static inline __attribute__((always_inline)) void pack_a(T *restrict ap, const T *restrict A, int r0, int rows,
+                                                         int pc) {
+  for (int s0 = 0; s0 < rows; s0 += 16 * MB) {
+    const int mb = (rows - s0 >= 16 * MB) ? MB : 1;
+    T *dst = ap + (long)s0 * KC;
     for (int m = 0; m < mb; m++)
       for (int r = 0; r < 16; r++) {
-        const uint16_t *src = A + (long)(ic + s0 + m * 16 + r) * K + pc;
-        uint16_t *d = dst + m * TE + r * 32;
+        const T *src = A + (long)(r0 + s0 + m * 16 + r) * K + pc;
+        T *d = dst + m * TE + r * KSTEP;
         for (int kt = 0; kt < KCT; kt++)
-          _mm512_store_si512(d + (long)kt * mb * TE, _mm512_loadu_si512(src + kt * 32));
+          _mm512_store_si512(d + (long)kt * mb * TE, _mm512_loadu_si512(src + kt * KSTEP));
       }
   }
 }
 #endif
 
 /* ---------------------------------------------------------------------------------------------
- * Side work done once per k-step inside the microkernel. */
+ * Block descriptor, including the block's share of a fused packing job (PACKB 3: pack steps of
+ * the next B strip group; PACKA 2: 64 B lines of the next A chunk), done a few units per k-step */
 typedef struct {
-  const uint16_t *pfn; /* PFN: next row strip of A (L2), NULL if none */
-  /* PACKB 3: fused packing of the next strip group: pack steps [q, qend), `rate` per k-step */
-  const uint16_t *src; /* B + pc*N + first column of the next group */
-  uint16_t *dst;       /* the other half of the double buffer */
-  int q, qend, rate;
-} side_t;
+  const T *a;       /* A tile (row strip, k-step 0) */
+  long a1, lda, as; /* element offset of the 2nd A tile, A row stride (bytes), A elements per k-step */
+  const T *b;       /* B strip at k-step 0 (NB tiles per k-step, contiguous) */
+  const TO *ci;     /* C input (NULL: start from zero) */
+  long ldi;         /* its row stride (elements) */
+  TO *c;            /* C output */
+  long ldc;         /* its row stride (elements) */
+  const T *pfn;     /* PFN: A rows to prefetch into L2 (row stride K), NULL: none */
+  const T *js;      /* fused job source (B: first column of the next group at row pc; A: first row at pc) */
+  T *jd;            /* fused job destination buffer */
+  int jq0, jq1;     /* this block's units of the job */
+  int jrows;        /* PACKA 2: rows of the chunk being packed */
+  int mb, fin;      /* row tiles (1 or 2); fin: c is the final C (CNT applies) */
+} blk_t;
 
+/* C tiles of the previous block still in the registers (XPIPE) */
+typedef struct {
+  TO *c;
+  long ldc;
+  int mb, fin;
+} pend_t;
 
 #define PF_L1(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 #define PF_L2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
 
-static inline __attribute__((always_inline)) void side(side_t *sd, int kt, int nk, int mb, const uint16_t *a,
-                                                       long as, const uint16_t *b, float *c, long ldc) {
-#if PFA
-  { /* A stream: the tiles PFA k-steps ahead */
-    if (kt + PFA < nk) {
-#if PACKA
-      const char *p = (const char *)(a + (long)(kt + PFA) * as);
-      for (int l = 0; l < 16 * mb; l++) PF_L1(p + 64 * l);
-#else
-      const char *p = (const char *)(a + (long)(kt + PFA) * as);
-      for (int l = 0; l < 16 * mb; l++) PF_L1(p + (long)l * K * 2);
-#endif
-    }
-  }
-#else
-  (void)a; (void)as;
-#endif
-#if PFB
-  { /* B stream (contiguous); past the end of the block it runs into the next strip */
-    const char *p = (const char *)(b + (long)(kt + PFB) * BS);
-    for (int l = 0; l < 16 * NB; l++) PF_L1(p + 64 * l);
-  }
-#else
-  (void)b;
-#endif
+/* per k-step side work (inlined into the microkernel) */
+static inline __attribute__((always_inline)) void side(const blk_t *d, int kt, int mb) {
 #if PFC
-  { /* prefetchw of the C block, spread over the first k-steps */
-    const int lines = 16 * mb * NB, per = (lines + nk - 1) / nk;
+  { /* prefetchw of the block's C output, spread over the k-steps */
+    const int lines = 16 * mb * NB, per = (lines + KCT - 1) / KCT;
     for (int l = kt * per; l < (kt + 1) * per && l < lines; l++)
-      _m_prefetchw((void *)(c + (long)(l / NB) * ldc + (l % NB) * 16));
+      _m_prefetchw((void *)(d->c + (long)(l / NB) * d->ldc + (l % NB) * 16));
   }
-#else
-  (void)c; (void)ldc;
 #endif
 #if PFN
-  if (sd->pfn) { /* next row strip of A into L2 */
-#if PACKA && ORDER != 2
-    const char *p = (const char *)(sd->pfn + (long)kt * mb * TE);
-    for (int l = 0; l < 16 * mb; l++) PF_L2(p + 64 * l);
-#else
-    const char *p = (const char *)(sd->pfn + (long)kt * KSTEP);
-    for (int l = 0; l < 16 * mb; l++) PF_L2(p + (long)l * K * 2);
-#endif
+  if (d->pfn) { /* A rows for a later block into L2: one 64 B line of each of the 16*mb rows */
+    const char *p = (const char *)(d->pfn + (long)kt * KSTEP);
+    for (int l = 0; l < 16 * mb; l++) PF_L2(p + (long)l * K * (int)sizeof(T));
   }
 #endif
+#if PACKB == 3 || PACKA == 2
+  if (d->jq1 > d->jq0) {
+    const int n = d->jq1 - d->jq0, q0 = d->jq0 + kt * n / KCT, q1 = d->jq0 + (kt + 1) * n / KCT;
+    for (int q = q0; q < q1; q++) {
 #if PACKB == 3
-  for (int r = 0; r < sd->rate && sd->q < sd->qend; r++, sd->q++) {
-    const int q = sd->q, g = q / (KC / 2), kp = q % (KC / 2), kt2 = kp / 16, kk = kp % 16;
-    if (PFP) { /* source rows of the pack step PFP steps ahead */
-      const int qf = q + PFP, gf = qf / (KC / 2), kf = qf % (KC / 2);
-      PF_L1(sd->src + (long)(2 * kf) * N + 32 * gf);
-      PF_L1(sd->src + (long)(2 * kf + 1) * N + 32 * gf);
+      const int g = q / UPS, u = q % UPS, kt2 = u / 16, kk = u % 16;
+#if PFP
+      { /* source rows of the pack step PFP steps ahead */
+        const int qf = q + PFP, gf = qf / UPS, uf = qf % UPS;
+        for (int rr = 0; rr < RPS; rr++) PF_L1(d->js + (long)(RPS * uf + rr) * N + 32 * gf);
+      }
+#endif
+      pack_step(d->js + (long)(RPS * u) * N + 32 * g, PB_D0(d->jd, g, KCT, kt2, kk), PB_D1(d->jd, g, KCT, kt2, kk));
+#else
+      /* one 64 B line of the next A chunk: row r, k-step k (layout of pack_a) */
+      const int r = q / KCT, k = q % KCT, s0 = r - r % (16 * MB);
+      const int smb = (d->jrows - s0 >= 16 * MB) ? MB : 1, m = (r - s0) >> 4;
+      _mm512_store_si512(d->jd + (long)s0 * KC + ((long)k * smb + m) * TE + (r & 15) * KSTEP,
+                         _mm512_loadu_si512(d->js + (long)r * K + k * KSTEP));
+#endif
     }
-    pack_step(sd->src + (long)(2 * kp) * N + 32 * g, PB_D0(sd->dst, g, KCT, kt2, kk), PB_D1(sd->dst, g, KCT, kt2, kk));
   }
 #endif
-  (void)sd; (void)kt; (void)nk; (void)mb;
+  (void)d; (void)kt; (void)mb;
 }
 
-/* NTA / NTB: load the streamed operand with tileloaddt1 (non-temporal hint) so it does not
- * evict the L1-resident operand */
+/* ---------------------------------------------------------------------------------------------
+ * Storing C tiles */
 #if NTA
 #define LOAD_A(t, p, s) _tile_stream_loadd(t, p, s)
 #else
@@ -238,153 +285,242 @@ static inline __attribute__((always_inline)) void side(side_t *sd, int kt, int n
 #define LOAD_B(t, p, s) _tile_loadd(t, p, s)
 #endif
 
-/* ---------------------------------------------------------------------------------------------
- * Microkernel: mb (1 or 2, a literal after inlining) x NB tiles of C over nk k-steps.
- * a: A strip at k-step 0, a1: element offset of its second tile, lda: A row stride in bytes,
- * as: A elements per k-step; b: B strip at k-step 0; c: C block; first: zero C, else load it. */
-static inline __attribute__((always_inline)) void mk(int mb, const uint16_t *a, long a1, long lda, long as,
-                                                     const uint16_t *b, const float *ci, long ldi, float *c, long ldc,
-                                                     int nk, side_t *sd) {
-  if (!ci) {
-    _tile_zero(0);
-    if (NB == 2) _tile_zero(1);
-    if (mb == 2) _tile_zero(2);
-    if (mb == 2 && NB == 2) _tile_zero(3);
-  } else {
-    _tile_loadd(0, ci, ldi * 4);
-    if (NB == 2) _tile_loadd(1, ci + 16, ldi * 4);
-    if (mb == 2) _tile_loadd(2, ci + 16 * ldi, ldi * 4);
-    if (mb == 2 && NB == 2) _tile_loadd(3, ci + 16 * ldi + 16, ldi * 4);
-  }
-#if PIPE
-  /* loads for k-step kt+1 are issued as soon as the register they overwrite has been consumed */
-  LOAD_A(4, a, lda);
-  LOAD_B(6, b, 64);
-  if (NB == 2) LOAD_B(7, b + TE, 64);
-  if (mb == 2) LOAD_A(5, a + a1, lda);
-  int kt = 0;
-  for (; kt < nk - 1; kt++) {
-    const uint16_t *an = a + (kt + 1) * as, *bn = b + (kt + 1) * BS;
-    side(sd, kt, nk, mb, a, as, b, c, ldc);
-    _tile_dpbf16ps(0, 4, 6);
-    if (NB == 2) _tile_dpbf16ps(1, 4, 7);
-    LOAD_A(4, an, lda);
-    if (mb == 2) _tile_dpbf16ps(2, 5, 6);
-    LOAD_B(6, bn, 64);
-    if (mb == 2 && NB == 2) _tile_dpbf16ps(3, 5, 7);
-    if (mb == 2) LOAD_A(5, an + a1, lda);
-    if (NB == 2) LOAD_B(7, bn + TE, 64);
-  }
-  side(sd, kt, nk, mb, a, as, b, c, ldc);
-  _tile_dpbf16ps(0, 4, 6);
-  if (NB == 2) _tile_dpbf16ps(1, 4, 7);
-  if (mb == 2) _tile_dpbf16ps(2, 5, 6);
-  if (mb == 2 && NB == 2) _tile_dpbf16ps(3, 5, 7);
-#else
-  for (int kt = 0; kt < nk; kt++) {
-    side(sd, kt, nk, mb, a, as, b, c, ldc);
-    LOAD_A(4, a + kt * as, lda);
-    LOAD_B(6, b + kt * BS, 64);
-    _tile_dpbf16ps(0, 4, 6);
-    if (NB == 2) { LOAD_B(7, b + kt * BS + TE, 64); _tile_dpbf16ps(1, 4, 7); }
-    if (mb == 2) { LOAD_A(5, a + kt * as + a1, lda); _tile_dpbf16ps(2, 5, 6); }
-    if (mb == 2 && NB == 2) _tile_dpbf16ps(3, 5, 7);
-  }
-#endif
 #if CNT
-  if (ldc == N) { /* final result: stage in L1, then non-temporal (streaming) stores, no RFO of C */
-    static float st[4 * 256] __attribute__((aligned(64)));
-    _tile_stored(0, st, 64);
-    if (NB == 2) _tile_stored(1, st + 256, 64);
-    if (mb == 2) _tile_stored(2, st + 512, 64);
-    if (mb == 2 && NB == 2) _tile_stored(3, st + 768, 64);
-    for (int r = 0; r < 16 * mb; r++)
-      for (int n = 0; n < NB; n++)
-        _mm512_stream_ps(c + (long)r * ldc + 16 * n, _mm512_load_ps(st + ((r >> 4) * 2 + n) * 256 + (r & 15) * 16));
-    return;
-  }
+/* final C block through the L1 staging buffer with non-temporal stores */
+static inline __attribute__((always_inline)) void store_nt(const pend_t *p) {
+  _tile_stored(0, Cst, 64);
+  if (NB == 2) _tile_stored(1, Cst + 256, 64);
+  if (p->mb == 2) _tile_stored(2, Cst + 512, 64);
+  if (p->mb == 2 && NB == 2) _tile_stored(3, Cst + 768, 64);
+  for (int r = 0; r < 16 * p->mb; r++)
+    for (int n = 0; n < NB; n++)
+      _mm512_stream_si512((void *)(p->c + (long)r * p->ldc + 16 * n),
+                          _mm512_load_si512(Cst + ((r >> 4) * 2 + n) * 256 + (r & 15) * 16));
+}
 #endif
-  _tile_stored(0, c, ldc * 4);
-  if (NB == 2) _tile_stored(1, c + 16, ldc * 4);
-  if (mb == 2) _tile_stored(2, c + 16 * ldc, ldc * 4);
-  if (mb == 2 && NB == 2) _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
+
+/* store all pending C tiles */
+static inline __attribute__((always_inline)) void flush_c(pend_t *p) {
+  if (!p->c) return;
+#if CNT
+  if (p->fin) { store_nt(p); p->c = 0; return; }
+#endif
+  _tile_stored(0, p->c, p->ldc * (int)sizeof(TO));
+  if (NB == 2) _tile_stored(1, p->c + 16, p->ldc * (int)sizeof(TO));
+  if (p->mb == 2) _tile_stored(2, p->c + 16 * p->ldc, p->ldc * (int)sizeof(TO));
+  if (p->mb == 2 && NB == 2) _tile_stored(3, p->c + 16 * p->ldc + 16, p->ldc * (int)sizeof(TO));
+  p->c = 0;
 }
 
-/* one register block: rows [i, i + 16*mb) (of Ap packed from row a0 when PACKA, else of A),
- * k-steps [pc, pc + KC); b: packed B strip of the block's columns at k-step pc;
- * ci/ldi: C input (NULL: start from zero), c/ldc: C output (row strides in floats) */
-static inline __attribute__((always_inline)) void block(const uint16_t *restrict A, int a0, int i, int mb, int pc,
-                                                        const uint16_t *b, const float *ci, long ldi, float *c,
-                                                        long ldc, side_t *sd) {
+/* C hand-over of tile t (row tile mi, column tile nj) at the start of a block: store the
+ * previous block's tile (if pending), then load / zero this block's */
+#define HANDOVER(t, mi, nj)                                                                     \
+  do {                                                                                          \
+    if (p->c && (mi) < p->mb) _tile_stored(t, p->c + (mi) * 16 * p->ldc + (nj) * 16, p->ldc * (int)sizeof(TO)); \
+    if (d->ci) _tile_loadd(t, d->ci + (mi) * 16 * d->ldi + (nj) * 16, d->ldi * (int)sizeof(TO));            \
+    else _tile_zero(t);                                                                         \
+  } while (0)
+
+/* ---------------------------------------------------------------------------------------------
+ * Microkernel: mb (1 or 2, a literal after inlining) x NB tiles of C over KCT k-steps.
+ * pre: the operands of k-step 0 are already in tmm4..7 (loaded by the previous block);
+ * nx: the next block (XPIPE: its k-step 0 operands are loaded in the last k-step), or NULL.
+ * p: C tiles pending from the previous block (stored here); on return p describes this block. */
+static inline __attribute__((always_inline)) void mk(int mb, const blk_t *d, const blk_t *nx, int pre, pend_t *p) {
+  const T *a = d->a, *b = d->b;
+  const long a1 = d->a1, lda = d->lda, as = d->as;
+#if CNT
+  if (p->c && p->fin) flush_c(p); /* streaming stores are not interleaved */
+#endif
+  if (!pre) {
+    LOAD_A(4, a, lda);
+    LOAD_B(6, b, 64);
+    if (NB == 2) LOAD_B(7, b + TE, 64);
+    if (mb == 2) LOAD_A(5, a + a1, lda);
+  }
+  for (int kt = 0; kt < KCT; kt++) {
+    const T *an = 0, *bn = 0;
+    long ldan = lda, a1n = a1;
+    int mbn = mb;
+    if (kt + 1 < KCT) { an = a + (kt + 1) * as; bn = b + (kt + 1) * BS; }
+    else if (nx) {
+      an = nx->a; bn = nx->b; ldan = nx->lda; a1n = nx->a1; mbn = nx->mb;
+#if PACKB == 3 || PACKA == 2
+      BARRIER(); /* this block's fused packing stores must precede the next block's tile loads */
+#endif
+    }
+    side(d, kt, mb);
+    if (kt == 0) HANDOVER(0, 0, 0);
+    DP(0, 4, 6);
+    if (NB == 2) {
+      if (kt == 0) HANDOVER(1, 0, 1);
+      DP(1, 4, 7);
+    }
+    if (an) LOAD_A(4, an, ldan);
+    if (kt == 0 && mb == 1 && p->c && p->mb == 2) { /* previous block had two row tiles */
+      _tile_stored(2, p->c + 16 * p->ldc, p->ldc * (int)sizeof(TO));
+      if (NB == 2) _tile_stored(3, p->c + 16 * p->ldc + 16, p->ldc * (int)sizeof(TO));
+    }
+    if (mb == 2) {
+      if (kt == 0) HANDOVER(2, 1, 0);
+      DP(2, 5, 6);
+    }
+    if (bn) LOAD_B(6, bn, 64);
+    if (mb == 2 && NB == 2) {
+      if (kt == 0) HANDOVER(3, 1, 1);
+      DP(3, 5, 7);
+    }
+    if (an && mbn == 2) LOAD_A(5, an + a1n, ldan);
+    if (bn && NB == 2) LOAD_B(7, bn + TE, 64);
+    if (kt == 0) p->c = 0;
+  }
+  p->c = d->c; p->ldc = d->ldc; p->mb = mb; p->fin = d->fin;
+#if !XPIPE
+  flush_c(p);
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Block scheduling: blocks are issued one behind, so each block knows its successor. */
+typedef struct {
+  blk_t cur;
+  int have, pre;
+  pend_t p;
+} sched_t;
+
+static inline __attribute__((always_inline)) void run_cur(sched_t *s, const blk_t *nx) {
+  if (MB == 2 && s->cur.mb == 2) mk(2, &s->cur, nx, s->pre, &s->p);
+  else mk(1, &s->cur, nx, s->pre, &s->p);
+  s->pre = (nx != 0);
+}
+
+static inline __attribute__((always_inline)) void emit(sched_t *s, const blk_t *d) {
+  if (s->have) run_cur(s, XPIPE ? d : 0);
+  s->cur = *d;
+  s->have = 1;
+}
+
+/* run the held-back block without a successor (before packing overwrites operand buffers) */
+static inline __attribute__((always_inline)) void drain(sched_t *s) {
+  if (s->have) run_cur(s, 0);
+  s->have = 0;
+  s->pre = 0;
+}
+
+/* block descriptor for rows [i, i + 16*mb) (of Ap packed from row a0 when PACKA), k-steps
+ * [pc, pc + KC), packed B strip b */
+static inline __attribute__((always_inline)) blk_t mkblk(const T *restrict A, const T *ap, int a0, int i, int mb,
+                                                         int pc, const T *b, const TO *ci, long ldi, TO *c, long ldc,
+                                                         int fin, const T *pfn) {
+  blk_t d;
+  __builtin_memset(&d, 0, sizeof d);
 #if PACKA
-  const uint16_t *a = Ap + (long)(i - a0) * KC;
-  const long lda = 64, as = (long)mb * TE, a1 = TE;
+  d.a = ap + (long)(i - a0) * KC;
+  d.lda = 64; d.as = (long)mb * TE; d.a1 = TE;
   (void)A; (void)pc;
 #else
-  const uint16_t *a = A + (long)i * K + pc;
-  const long lda = K * 2, as = KSTEP, a1 = 16L * K;
-  (void)a0;
+  d.a = A + (long)i * K + pc;
+  d.lda = K * (long)sizeof(T); d.as = KSTEP; d.a1 = 16L * K;
+  (void)a0; (void)ap;
 #endif
-  if (MB == 2 && mb == 2) mk(2, a, a1, lda, as, b, ci, ldi, c, ldc, KCT, sd);
-  else mk(1, a, a1, lda, as, b, ci, ldi, c, ldc, KCT, sd);
+  d.b = b; d.ci = ci; d.ldi = ldi; d.c = c; d.ldc = ldc; d.pfn = pfn; d.mb = mb; d.fin = fin;
+  return d;
 }
 
-void gemm(const uint16_t *restrict A, const uint16_t *restrict B, float *restrict C) {
+void gemm(const T *restrict A, const T *restrict B, TO *restrict C) {
   tilecfg_t cfg __attribute__((aligned(64)));
   __builtin_memset(&cfg, 0, sizeof cfg);
   cfg.palette_id = 1;
   for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
   _tile_loadconfig(&cfg);
-  side_t sd;
-  __builtin_memset(&sd, 0, sizeof sd);
+  sched_t s;
+  __builtin_memset(&s, 0, sizeof s);
+#if PACKA == 2
+  int abuf = 0; /* A chunk buffer in use (the job fills the other one) */
+#endif
 
   for (int jc = 0; jc < N; jc += NC) {
 #if PACKB == 1
-    pack_b(B, 0, KT, jc, NC, Bp);
+    drain(&s);
+    pack_panel(B, jc);
     BARRIER();
-#define B_PANEL(j, pc) (Bp + ((long)((j) - jc) / (16 * NB) * KT + (pc) / KSTEP) * BS)
+#define B_PANEL(j, pc) (Bp + (long)((j) - jc) / (16 * NB) * SSTR + (long)(pc) / KSTEP * BS)
 #endif
     for (int ic = 0; ic < M; ic += MC) {
       const int mrows = (M - ic < MC) ? (M - ic) : MC;
       const int mfull = mrows - mrows % (16 * MB); /* rows covered by full MB blocks */
 #if ORDER == 2
-      /* C-panel resident: for each group of G row strips the K loop runs inside, and partial
-       * sums of the strip x NC panel live in the L1 scratch Cs (padded rows) between K blocks */
-      for (int ig = ic; ig < ic + mrows; ig += 16 * MB * G) {
-        const int iend = (ig + 16 * MB * G < ic + mrows) ? ig + 16 * MB * G : ic + mrows;
-        for (int pc = 0; pc < K; pc += KC) {
-#if PACKA
-          pack_a(A, ig, iend - ig, pc);
-          BARRIER();
+      const int GR = 16 * MB * G; /* rows per group */
+#if PACKA == 2
+      int primed = 0;
 #endif
+      for (int ig = ic; ig < ic + mrows; ig += GR) {
+        const int iend = (ig + GR < ic + mrows) ? ig + GR : ic + mrows;
+        for (int pc = 0; pc < K; pc += KC) {
+          const int last = (pc + KC == K);
+          /* the chunk after this one (same rows, next K block; or the next group at pc 0) and the
+           * one after that: targets of the fused packing (PACKA 2) and of PFN */
+          const int n1i = last ? ig + GR : ig, n1p = last ? 0 : pc + KC;
+          const int has1 = n1i < ic + mrows;
+          const int n2i = (n1p + KC == K) ? n1i + GR : n1i, n2p = (n1p + KC == K) ? 0 : n1p + KC;
+#if PACKA == 1
+          drain(&s);
+          pack_a(Ap, A, ig, iend - ig, pc);
+          BARRIER();
+          const T *ap = Ap;
+          const T *pfa = has1 ? A + (long)n1i * K + n1p : 0;
+#elif PACKA == 2
+          if (!primed) { pack_a(Ap2[abuf], A, ig, iend - ig, pc); BARRIER(); primed = 1; }
+          const T *ap = Ap2[abuf];
+          const T *pfa = (n2i < ic + mrows) ? A + (long)n2i * K + n2p : 0;
+          const int jrows = has1 ? ((n1i + GR < ic + mrows) ? GR : ic + mrows - n1i) : 0;
+          const int units = jrows * KCT;
+          const int nblk = (NC / (16 * NB)) * ((iend - ig + 16 * MB - 1) / (16 * MB));
+          int bi = 0;
+#else
+          const T *ap = 0;
+          const T *pfa = has1 ? A + (long)n1i * K + n1p : 0;
+#endif
+          (void)n2i; (void)n2p;
           for (int j = jc; j < jc + NC; j += 16 * NB)
             for (int i = ig; i < iend; i += 16 * MB) {
               const int mb = (i < ic + mfull) ? MB : 1;
-              float *cs = Cs + (long)(i - ig) * CSLD + (j - jc);
-              const int last = (pc + KC == K);
-              /* PFN: the first column strip prefetches this strip's next K block (or the next group) */
-              const uint16_t *nx = (pc + KC < K) ? A + (long)i * K + pc + KC
-                                   : (i + 16 * MB * G < ic + mrows) ? A + (long)(i + 16 * MB * G) * K : 0;
-              sd.pfn = (PFN && j == jc) ? nx : 0;
-              block(A, ig, i, mb, pc, B_PANEL(j, pc), pc == 0 ? 0 : cs, CSLD,
-                    last ? C + (long)i * N + j : cs, last ? N : CSLD, &sd);
+              TO *cs = Cs + (long)(i - ig) * CSLD + (j - jc);
+              /* PFN: during the first column strip, prefetch the same rows of the target chunk */
+              blk_t d = mkblk(A, ap, ig, i, mb, pc, B_PANEL(j, pc), pc == 0 ? 0 : cs, CSLD,
+                              last ? C + (long)i * N + j : cs, last ? N : CSLD, last,
+                              (PFN && j == jc && pfa) ? pfa + (long)(i - ig) * K : 0);
+#if PACKA == 2
+              if (units) {
+                d.js = A + (long)n1i * K + n1p; d.jd = Ap2[abuf ^ 1]; d.jrows = jrows;
+                d.jq0 = bi * units / nblk; d.jq1 = (bi + 1) * units / nblk;
+              }
+              bi++;
+#endif
+              emit(&s, &d);
             }
+#if PACKA == 2
+          abuf ^= 1;
+          primed = has1;
+#endif
         }
       }
 #else
       for (int pc = 0; pc < K; pc += KC) {
-        const int first = (pc == 0);
+        const int first = (pc == 0), last = (pc + KC == K);
 #if PACKA
-        pack_a(A, ic, mrows, pc);
+        drain(&s);
+        pack_a(Ap, A, ic, mrows, pc);
         BARRIER();
-#define A_STRIP(i) (Ap + (long)((i) - ic) * KC)
+        const T *ap = Ap;
 #else
-#define A_STRIP(i) (A + (long)(i) * K + pc)
+        const T *ap = 0;
 #endif
 #define C_IN(i, j) (first ? 0 : C + (long)(i) * N + (j))
 #if ORDER == 0
 #if PACKB == 3
         int buf = 0;
+        drain(&s);
         pack_b(B, pc, KCT, jc, GW, Bp[0]);
         BARRIER();
 #endif
@@ -392,28 +528,33 @@ void gemm(const uint16_t *restrict A, const uint16_t *restrict B, float *restric
 #if PACKB == 1
 #define B_STRIP(j) B_PANEL(j, pc)
 #elif PACKB == 2
+          drain(&s);
           pack_b(B, pc, KCT, jg, GW, Bp);
           BARRIER();
 #define B_STRIP(j) (Bp + (long)((j) - jg) / (16 * NB) * KCT * BS)
 #else
 #define B_STRIP(j) (Bp[buf] + (long)((j) - jg) / (16 * NB) * KCT * BS)
-          { /* fused packing of the next group, spread evenly over this group's k-steps */
-            const int nblk = (mrows / (16 * MB) + (mfull < mrows)) * G;
-            sd.q = 0;
-            sd.qend = (jg + GW < jc + NC) ? (GW / 32) * (KC / 2) : 0;
-            sd.rate = (sd.qend + nblk * KCT - 1) / (nblk * KCT);
-            sd.src = B + (long)pc * N + jg + GW;
-            sd.dst = Bp[buf ^ 1];
-          }
+          /* fused packing of the next group, spread evenly over this group's blocks */
+          const int nblk = (mrows / (16 * MB) + (mfull < mrows)) * G;
+          const int units = (jg + GW < jc + NC) ? (GW / 32) * UPS : 0;
+          int bi = 0;
 #endif
           for (int i = ic; i < ic + mrows; i += 16 * MB) {
             const int mb = (i < ic + mfull) ? MB : 1;
-            for (int j = jg; j < jg + GW; j += 16 * NB)
-              block(A, ic, i, mb, pc, B_STRIP(j), C_IN(i, j), N, C + (long)i * N + j, N, &sd);
+            for (int j = jg; j < jg + GW; j += 16 * NB) {
+              blk_t d = mkblk(A, ap, ic, i, mb, pc, B_STRIP(j), C_IN(i, j), N, C + (long)i * N + j, N, last, 0);
+#if PACKB == 3
+              if (units) {
+                d.js = B + (long)pc * N + jg + GW; d.jd = Bp[buf ^ 1];
+                d.jq0 = bi * units / nblk; d.jq1 = (bi + 1) * units / nblk;
+              }
+              bi++;
+#endif
+              emit(&s, &d);
+            }
           }
 #if PACKB == 3
           buf ^= 1;
-          BARRIER();
 #endif
         }
 #undef B_STRIP
@@ -425,17 +566,20 @@ void gemm(const uint16_t *restrict A, const uint16_t *restrict B, float *restric
               const int mb = (i < ic + mfull) ? MB : 1;
               /* PFN: the first column strip prefetches the matching row strip of the next group */
               const int inext = i + 16 * MB * G;
-              sd.pfn = (PFN && j == jc && inext < ic + mrows) ? A_STRIP(inext) : 0;
-              block(A, ic, i, mb, pc, B_PANEL(j, pc), C_IN(i, j), N, C + (long)i * N + j, N, &sd);
+              blk_t d = mkblk(A, ap, ic, i, mb, pc, B_PANEL(j, pc), C_IN(i, j), N, C + (long)i * N + j, N, last,
+                              (PFN && j == jc && inext < ic + mrows) ? A + (long)inext * K + pc : 0);
+              emit(&s, &d);
             }
         }
 #endif
-#undef A_STRIP
 #undef C_IN
+        if (!last) { drain(&s); flush_c(&s.p); } /* the next K block reloads C */
       }
 #endif
     }
   }
+  drain(&s);
+  flush_c(&s.p);
 #if CNT
   _mm_sfence();
 #endif
