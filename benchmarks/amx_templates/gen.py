@@ -1,0 +1,66 @@
+"""Generate autocomp/targets/amx/templates/gemm_bf16.c and gemm_i8.c from master.c."""
+import os
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = '/work/main/autocomp/targets/amx/templates'
+
+def arr(name, vals):
+    body = ', '.join(str(v) for v in vals)
+    return f'static const uint8_t {name}[64] __attribute__((aligned(64))) = {{{body}}};'
+
+# bf16: output word w (0..31) of the low half = word w/2 of row k (w even) or row k+1 (w odd)
+bf_lo = []
+for w in range(32):
+    src = (64 if w % 2 else 0) + 2 * (w // 2)   # byte index into [x0 | x1]
+    bf_lo += [src, src + 1]
+bf_hi = [v + 32 for v in bf_lo]
+BF_PACK = f'''{arr('PIDX_LO', bf_lo)}
+{arr('PIDX_HI', bf_hi)}
+static inline __attribute__((always_inline)) void pack_step(const T *r0, T *d0, T *d1) {{
+  /* rows k, k+1 (32 bf16 each): byte-granular vpermt2b (1 uop; vpermt2w is 3) interleaves the pairs */
+  const __m512i lo = _mm512_load_si512(PIDX_LO), hi = _mm512_load_si512(PIDX_HI);
+  const __m512i x0 = _mm512_loadu_si512(r0), x1 = _mm512_loadu_si512(r0 + N);
+  _mm512_store_si512(d0, _mm512_permutex2var_epi8(x0, lo, x1));
+  _mm512_store_si512(d1, _mm512_permutex2var_epi8(x0, hi, x1));
+}}'''
+# int8: x01 = [r0 (32 B) | r1 (32 B)], x23 = [r2 | r3]; output byte 4c+i = row i, column c
+i8_lo = [i * 32 + c for c in range(16) for i in range(4)]
+i8_hi = [v + 16 for v in i8_lo]
+I8_PACK = f'''{arr('PIDX_LO', i8_lo)}
+{arr('PIDX_HI', i8_hi)}
+static inline __attribute__((always_inline)) void pack_step(const T *r0, T *d0, T *d1) {{
+  /* rows k..k+3 (32 int8 each) -> quads: two 256-bit loads per zmm, then one vpermt2b per tile row */
+  const __m512i lo = _mm512_load_si512(PIDX_LO), hi = _mm512_load_si512(PIDX_HI);
+  const __m512i x01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)r0)),
+                                         _mm256_loadu_si256((const __m256i *)(r0 + N)), 1);
+  const __m512i x23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(r0 + 2 * N))),
+                                         _mm256_loadu_si256((const __m256i *)(r0 + 3 * N)), 1);
+  _mm512_store_si512(d0, _mm512_permutex2var_epi8(x01, lo, x23));
+  _mm512_store_si512(d1, _mm512_permutex2var_epi8(x01, hi, x23));
+}}'''
+
+VARIANTS = {
+    'bf16': dict(TITLE='bf16', TO_NAME='fp32', T_NAME='bf16', T_DESC='bf16 bit patterns (uint16_t)', VNNI_WORD='pairs',
+                 VNNI_N='2', DP_NAME='tdpbf16ps', KSTEP='32', KC_VALUES='64,128,256,512,1024,2048',
+                 TYPES='typedef uint16_t T; /* bf16 bits */\ntypedef float TO;\n#define KSTEP 32 /* K elements per tile dot product */\n#define RPS 2    /* B rows per VNNI group (pairs) */\n#define DP(c, a, b) _tile_dpbf16ps(c, a, b)',
+                 PACK_STEP=BF_PACK),
+    'i8': dict(TITLE='int8', TO_NAME='int32', T_NAME='int8', T_DESC='signed int8', VNNI_WORD='quads',
+               VNNI_N='4', DP_NAME='tdpbssd', KSTEP='64', KC_VALUES='64,128,256,512,1024,2048',
+               TYPES='typedef int8_t T;\ntypedef int32_t TO;\n#define KSTEP 64 /* K elements per tile dot product */\n#define RPS 4    /* B rows per VNNI group (quads) */\n#define DP(c, a, b) _tile_dpbssd(c, a, b)',
+               PACK_STEP=I8_PACK),
+}
+
+def generate(master=None, out=OUT, suffix=''):
+    src = open(master or os.path.join(HERE, 'master.c')).read()
+    paths = {}
+    for v, subs in VARIANTS.items():
+        s = src
+        for k, val in subs.items():
+            s = s.replace('@' + k + '@', val)
+        assert '@' not in s.replace('@param', '').replace('@knob', '').replace('@constraint', ''), [l for l in s.splitlines() if '@' in l.replace('@param', '').replace('@knob', '').replace('@constraint', '')]
+        p = os.path.join(out, f'gemm_{v}{suffix}.c')
+        open(p, 'w').write(s)
+        paths[v] = p
+    return paths
+
+if __name__ == '__main__':
+    print(generate())
