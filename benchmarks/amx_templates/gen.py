@@ -57,6 +57,7 @@ def generate(master=None, out=OUT, suffix=''):
         for k, val in subs.items():
             s = s.replace('@' + k + '@', val)
         assert '@' not in s.replace('@param', '').replace('@knob', '').replace('@constraint', ''), [l for l in s.splitlines() if '@' in l.replace('@param', '').replace('@knob', '').replace('@constraint', '')]
+        s = f'/* @template family=gemm-{v} */\n' + s  # the tuner matches templates to problems by family
         p = os.path.join(out, f'gemm_{v}{suffix}.c')
         open(p, 'w').write(s)
         paths[v] = p

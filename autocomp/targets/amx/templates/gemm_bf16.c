@@ -21,9 +21,11 @@
  *                  for each column strip: for each row strip of the group: microkernel
  *       ORDER 2: for each group of G row strips:   C-panel resident: the K loop runs inside;
  *                  for pc in K step KC:            partial sums of the group x NC panel live in
- *                    [PACKA] pack the A chunk      the L1 scratch Cs (padded rows) between K
+ *                    [PACKA 1] pack the A chunk    the L1 scratch Cs (padded rows) between K
  *                    for each column strip: for each row strip of the group: microkernel
- *       [PACKA, ORDER 0/1] the MC x KC block of A is packed tile-contiguous before its use
+ *       [PACKA 1, ORDER 0/1] the MC x KC block of A is packed tile-contiguous before its use
+ *       [PACKA 2, ORDER 2] the next A chunk is packed a few lines per k-step inside the current
+ *                          chunk's microkernels (double buffer)
  *
  * Microkernel: MB x NB register block of 16x16 fp32 C tiles (tmm0..3) fed by A tiles tmm4..5 and
  * B tiles tmm6..7; MB = NB = 2 gives one tile load per tdpbf16ps. Inside a block the loads of
@@ -34,8 +36,8 @@
  * If M is not a multiple of 16*MB (784 = 16*49) the last row strip runs a 1 x NB block.
  *
  * Per k-step "side work" is interleaved with the tile instructions: prefetchw of the C block
- * (PFC), prefetch of the next A rows into L2 (PFN), the fused B packing of PACKB 3 and its
- * source prefetch (PFP). NTA / NTB load the streamed operand with tileloaddt1. CNT writes the
+ * (PFC), prefetch of later A rows into L2 (PFN), the fused packing jobs of PACKB 3 / PACKA 2 and
+ * the source prefetch of the fused B packer (PFP). NTA / NTB load the streamed operand with tileloaddt1. CNT writes the
  * final C through an L1 staging buffer with non-temporal stores (no read-for-ownership of C).
  *
  * Packed B (a "strip" = 16*NB columns): [strip][k-step][nb][kk 0..15][n 0..15][2 x bf16]: each
@@ -59,7 +61,7 @@
 #define ORDER 0 /* @knob values=0,1,2 menu="loop reordering" */
 #define G 1 /* @knob values=1,2,4 menu="loop reordering" */
 #define PACKA 0 /* @knob values=0,1,2 menu="packing into contiguous panels" */
-#define PACKB 3 /* @knob values=1,2,3 menu="packing into contiguous panels" */
+#define PACKB 2 /* @knob values=1,2,3 menu="packing into contiguous panels" */
 #define XPIPE 1 /* @knob values=0,1 menu="software pipelining" */
 #define CNT 0 /* @knob values=0,1 menu="software pipelining" */
 #define PFC 0 /* @knob values=0,1 menu="software prefetching" */
