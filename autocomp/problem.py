@@ -11,7 +11,7 @@ import importlib.util
 import math
 import sys
 from pathlib import Path
-from typing import Any, Callable, Literal, Union
+from typing import Any, Callable, Literal, NamedTuple, Union
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -140,6 +140,21 @@ class ProblemSpec(_Strict):
         return self
 
 
+class Argument(NamedTuple):
+    """One parameter of the kernel, in `kernel.args` order."""
+
+    name: str
+    tensor: Tensor | None  # None for an int scalar
+    is_output: bool
+
+    @property
+    def ctype(self) -> str:
+        """The C parameter type: `const T *` for inputs, `T *` for outputs, `int` for scalars."""
+        if self.tensor is None:
+            return "int"
+        return ("" if self.is_output else "const ") + self.tensor.dt.ctype + " *"
+
+
 class Problem:
     """A validated problem folder, plus what is derived from it (C signature, reference)."""
 
@@ -155,18 +170,19 @@ class Problem:
     def target(self) -> str:
         return self.spec.target
 
-    def c_signature(self) -> str:
-        """The exact C prototype a kernel must define, derived from `kernel.args`."""
+    def arguments(self) -> list[Argument]:
+        """The kernel's parameters in call order: the one place that maps `kernel.args` to tensors.
+
+        The C signature, the harness's generated call shim and the job's buffer list all follow
+        it, so they cannot disagree about which buffer is which.
+        """
         inputs = {t.name: t for t in self.spec.inputs}
         outputs = {t.name: t for t in self.spec.outputs}
-        params = []
-        for arg in self.spec.kernel.args:
-            if arg in inputs:
-                params.append(f"const {inputs[arg].dt.ctype} *restrict {arg}")
-            elif arg in outputs:
-                params.append(f"{outputs[arg].dt.ctype} *restrict {arg}")
-            else:
-                params.append(f"int {arg}")
+        return [Argument(a, inputs.get(a) or outputs.get(a), a in outputs) for a in self.spec.kernel.args]
+
+    def c_signature(self) -> str:
+        """The exact C prototype a kernel must define, derived from `kernel.args`."""
+        params = [f"{arg.ctype}restrict {arg.name}" if arg.tensor else f"int {arg.name}" for arg in self.arguments()]
         return f"void {self.spec.kernel.entry}({', '.join(params)})"
 
     def reference(self) -> Callable[..., Any]:

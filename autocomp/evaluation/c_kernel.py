@@ -96,19 +96,14 @@ class CKernelEvaluator:
     # ---- build -------------------------------------------------------------------
 
     def _shim(self) -> str:
-        spec = self.problem.spec
-        tensors = {t.name: t for t in spec.inputs + spec.outputs}
-        inputs = {t.name for t in spec.inputs}
         ptypes, calls, n = [], [], 0
-        for arg in spec.kernel.args:
-            if arg in tensors:
-                ctype = ("const " if arg in inputs else "") + tensors[arg].dt.ctype + " *"
-                ptypes.append(ctype)
-                calls.append(f"({ctype})a[{n}]")
+        for arg in self.problem.arguments():
+            ptypes.append(arg.ctype)
+            if arg.tensor:
+                calls.append(f"({arg.ctype})a[{n}]")
                 n += 1
             else:
-                ptypes.append("int")
-                calls.append(str(spec.scalars[arg]))
+                calls.append(str(self.problem.spec.scalars[arg.name]))
         tc = self.toolchain
         return (
             "#include <stdint.h>\n" + tc.harness_prelude + "\n"
@@ -190,15 +185,11 @@ class CKernelEvaluator:
                  f"min_time {s.min_time_s}"]
         if baseline is not None:
             lines.append(f"baseline {baseline}")
-        spec = self.problem.spec
-        tensors = {t.name: t for t in spec.inputs + spec.outputs}
-        outputs = {t.name for t in spec.outputs}
-        for arg in spec.kernel.args:
-            if arg in tensors:
-                t = tensors[arg]
-                kind = "out" if arg in outputs else "in"
-                first, second = poison_patterns(t.dt)
-                lines.append(f"buf {arg} {kind} {t.nbytes} {first.hex()} {second.hex()}")
+        for arg in self.problem.arguments():
+            if arg.tensor:
+                first, second = poison_patterns(arg.tensor.dt)
+                kind = "out" if arg.is_output else "in"
+                lines.append(f"buf {arg.name} {kind} {arg.tensor.nbytes} {first.hex()} {second.hex()}")
         path = cdir / f"job-{token[:8]}.txt"
         path.write_text("\n".join(lines) + "\n")
         return path, token
