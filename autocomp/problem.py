@@ -120,6 +120,7 @@ class ProblemSpec(_Strict):
     kernel: Kernel
     scalars: dict[str, int] = {}
     params: dict[str, int] = Field(default_factory=dict, description="integer facts about the problem (e.g. M, N, K) that templates and the tuner use")
+    config: str | None = Field(None, description="name of a target configuration (e.g. gemmini's int8_16x16); the target validates it")
     inputs: tuple[Input, ...] = Field(min_length=1)
     outputs: tuple[Output, ...] = Field(min_length=1)
 

@@ -37,6 +37,7 @@ def evaluate_code(problem: Problem, code: str, config: RunConfig) -> dict[str, A
     return {
         "problem": problem.name, "correct": result.correct, "outcome": result.outcome.value, "error": result.error,
         "metric": "latency_s", "value": result.latency_s, "baseline_value": result.baseline_latency_s,
+        "cycles": d.get("cycles"), "baseline_cycles": d.get("baseline_cycles"),
         "speedup": result.speedup, "utilization": result.utilization, "gflops": d.get("gflops"),
         "baseline_gflops": d.get("baseline_gflops"), "flags": d.get("flags", []), "details": d,
     }
@@ -111,6 +112,8 @@ def summary_dict(summary: SearchSummary, store: RunStore) -> dict[str, Any]:
             "gflops": result.details.get("gflops") if result else None,
             "utilization": result.utilization if result else None,
             "initial_value": result.baseline_latency_s if result else None,
+            "cycles": result.details.get("cycles") if result else None,
+            "initial_cycles": result.details.get("baseline_cycles") if result else None,
         },
         "iterations": summary.iterations, "candidates": summary.candidates, "llm_calls": summary.llm_calls,
         "stopped": summary.stopped, "best_score_history": summary.history, "schedule": schedule,

@@ -283,3 +283,16 @@ def test_storage_and_logical_conversions() -> None:
 def test_bf16_nan_payloads_stay_nan() -> None:
     nans = np.array([0x7FFFFFFF, 0x7F800001, 0xFFFFFFFF], dtype=np.uint32).view(np.float32)
     assert np.isnan(bf16_values(bf16_bits(nans))).all()
+
+
+def test_a_target_without_configurations_rejects_the_config_field(tmp_path):
+    from autocomp.evaluation.c_kernel import EvalSettings
+
+    folder = tmp_path / "p"
+    shutil.copytree(resolve_problem("cpu/gemm-f32-256").root, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    toml = folder / "problem.toml"
+    toml.write_text('config = "int8_16x16"\n' + toml.read_text())
+    problem = load_problem(folder)
+    assert problem.spec.config == "int8_16x16"
+    with pytest.raises(ProblemError, match="config: the cpu target has no configurations"):
+        get_target("cpu").evaluator(problem, EvalSettings())

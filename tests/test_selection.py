@@ -71,3 +71,14 @@ def test_menu_dropout_is_seeded_and_never_empty() -> None:
     sizes = [len(thin_menu(menu, 0.25, random.Random(f"s/{i}"))) for i in range(200)]
     assert min(sizes) >= 1 and 2 <= sum(sizes) / len(sizes) <= 6
     assert len(thin_menu(menu, 0.0001, random.Random(1))) == 1
+
+
+def test_menu_items_tagged_with_families_reach_only_those_families():
+    from autocomp.targets.base import KnowledgePack, MenuItem
+
+    pack = KnowledgePack(architecture="", rules=(), menu=(
+        MenuItem("tiling", "for everyone"), MenuItem("fuse small matmuls", "admm only", ("admm",)),
+        MenuItem("double buffering", "gemm and conv", ("gemm", "conv"))))
+    assert [m.name for m in pack.menu_for("admm")] == ["tiling", "fuse small matmuls"]
+    assert [m.name for m in pack.menu_for("gemm")] == ["tiling", "double buffering"]
+    assert [m.name for m in pack.menu_for("generic")] == ["tiling"]

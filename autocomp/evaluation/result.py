@@ -50,7 +50,10 @@ class EvalResult(BaseModel):
     def summary(self) -> str:
         if not self.correct:
             return f"{self.outcome.value}: {self.error or ''}".strip()
-        parts = [f"{self.latency_s * 1e3:.3f} ms"] if self.latency_s else []
+        if "cycles" in self.details:  # modeled accelerators (gemmini) report cycles, not wall time
+            parts = [f"{self.details['cycles']:,} cycles"]
+        else:
+            parts = [f"{self.latency_s * 1e3:.3f} ms"] if self.latency_s else []
         if self.speedup:
             parts.append(f"{self.speedup:.2f}x vs initial")
         if self.utilization is not None:

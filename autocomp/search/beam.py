@@ -132,7 +132,7 @@ class Search:
             for p, model in enumerate(split_work(self.cfg.plans, self.config.models)):
                 key = f"i{iteration}/c{parent.id}/p{p}"
                 rng = random.Random(f"{self.cfg.seed}/{key}")
-                menu = thin_menu(self.target.knowledge.menu, self.cfg.menu_keep, rng)
+                menu = thin_menu(self.target.knowledge.menu_for(self.problem.spec.family), self.cfg.menu_keep, rng)
                 phase = "direct" if self.cfg.skip_planning else "plan"
                 job = PlanJob(Parent(parent.id, parent.code or "", parent.feedback), menu, p,
                               self._next_seq(model, phase), rng.getrandbits(32))

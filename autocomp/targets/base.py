@@ -18,6 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from autocomp.errors import ProblemError
 from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
 from autocomp.evaluation.result import EvalResult
 from autocomp.problem import Problem
@@ -27,6 +28,7 @@ from autocomp.problem import Problem
 class MenuItem:
     name: str
     description: str
+    families: tuple[str, ...] = ()  # problem families the item applies to; empty = every family
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,13 @@ class KnowledgePack:
         rules = tomllib.loads((directory / "rules.toml").read_text())
         return cls(
             architecture=(directory / "architecture.md").read_text(),
-            menu=tuple(MenuItem(i["name"], i.get("description", "")) for i in menu["item"]),
+            menu=tuple(MenuItem(i["name"], i.get("description", ""), tuple(i.get("families", ()))) for i in menu["item"]),
             rules=tuple(rules["rules"]),
         )
+
+    def menu_for(self, family: str) -> tuple[MenuItem, ...]:
+        """The menu items that apply to a problem family (e.g. ADMM items stay out of GEMM plans)."""
+        return tuple(item for item in self.menu if not item.families or family in item.families)
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,8 @@ class CTarget(Target):
     toolchain: CToolchain = CToolchain()
 
     def evaluator(self, problem: Problem, settings: EvalSettings) -> Evaluator:
+        if problem.spec.config is not None:
+            raise ProblemError(str(problem.root / "problem.toml"), "config", f"the {self.name} target has no configurations; remove the field")
         return CKernelEvaluator(problem, self.toolchain, settings, self.hardware().peak_for(problem))
 
     def feedback(self, problem: Problem, result: EvalResult) -> str:

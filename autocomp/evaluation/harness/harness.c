@@ -167,12 +167,32 @@ static void save_file(const char *path, const unsigned char *src, size_t n) {
   fclose(f);
 }
 
+/* Optional per-call metrics exported by a target's runtime linked into the kernel (e.g. the
+ * Gemmini emulator's modeled cycles): begin() before the call, end() after it writes
+ * "key value ..." pairs. Absent for plain C targets. */
+typedef void (*metrics_begin_t)(void);
+typedef int (*metrics_end_t)(char *buf, int cap);
+static metrics_begin_t metrics_begin;
+static metrics_end_t metrics_end;
+
 static void *load_kernel(const char *so) {
   void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
   if (!h) die("dlopen", dlerror());
   void *fn = dlsym(h, entry);
   if (!fn) die("entry function not found", entry);
+  metrics_begin = (metrics_begin_t)dlsym(h, "autocomp_metrics_begin");
+  metrics_end = (metrics_end_t)dlsym(h, "autocomp_metrics_end");
   return fn;
+}
+
+static void report_metrics(int t, int call) {
+  char buf[4096];
+  if (!metrics_end) return;
+  int n = metrics_end(buf, (int)sizeof buf);
+  if (n < 0 || n >= (int)sizeof buf) n = 0;
+  buf[n] = 0;
+  for (char *c = buf; *c; c++) if (*c == '\n' || *c == '\r') *c = ' ';
+  fprintf(results, "%s metrics %d %d %s\n", token, t, call, buf);
 }
 
 static double now(void) {
@@ -207,7 +227,9 @@ static int verify(void) {
     }
     for (int call = 0; call < (t == 0 ? 2 : 1); call++) {
       for (int i = 0; i < nbufs; i++) if (specs[i].is_output) poison(&specs[i], g[i].ptr, call);
+      if (metrics_begin) metrics_begin();
       call_kernel(fn, args);
+      report_metrics(t, call);
       for (int i = 0; i < nbufs; i++) {
         if (canary_broken(&g[i], specs[i].nbytes)) fprintf(results, "%s canary %d %s\n", token, t, specs[i].name);
         if (specs[i].is_output) {
