@@ -1,0 +1,7 @@
+/* Library baseline for conv-1: one gemmini_loop_conv_ws (hardware conv FSM) per tile, the "HW FSM" reference point.
+ * (our own library, emulator/library.c; tiling rule in include/gemmini_lib.h). */
+void conv(const int8_t *restrict input, const int8_t *restrict weights, const int32_t *restrict bias,
+          int8_t *restrict output) {
+  tiled_conv_auto(4, 30, 30, 128, 128, 28, 28, 1, 1, 1, 0, 3, false, false, false, false, false, input, weights, bias, output, NO_ACTIVATION, ACC_SCALE_IDENTITY, 0, 0, 0, WS);
+  gemmini_fence();
+}

@@ -1,0 +1,6 @@
+/* Library baseline for gemm-12544x64x256: one gemmini_loop_ws (hardware matmul FSM) per tile, the "HW FSM" reference point.
+ * (our own library, emulator/library.c; tiling rule in include/gemmini_lib.h). */
+void gemm(const int8_t *restrict A, const int8_t *restrict B, int8_t *restrict C) {
+  tiled_matmul_auto(12544, 256, 64, A, B, NULL, C, 64, 256, 256, 256, MVIN_SCALE_IDENTITY, MVIN_SCALE_IDENTITY, MVIN_SCALE_IDENTITY, NO_ACTIVATION, ACC_SCALE_IDENTITY, ACC_SCALE_IDENTITY, false, false, false, false, false, 0, WS);
+  gemmini_fence();
+}
