@@ -11,7 +11,7 @@ import pytest
 
 from autocomp.evaluation.c_kernel import EvalSettings
 from autocomp.evaluation.result import Outcome
-from autocomp.targets.amx.target import BYTES_PER_S_CEILING, AmxTarget
+from autocomp.targets.amx.target import AmxTarget, memory_ceiling, read_bandwidth
 from autocomp.targets.registry import builtin_problems, get_target, resolve_problem
 
 _REASON = AmxTarget().unavailable_reason()
@@ -87,7 +87,20 @@ def test_initial_code_timed_with_roofline_feedback(target):
     assert "Roofline bound for this problem" in text and "compute-bound" in text
     # memory-bound shapes say so
     tall = resolve_problem("amx/gemm-bf16-12544x64x256")
-    assert BYTES_PER_S_CEILING * tall.spec.flops / tall.spec.bytes < target.hardware().peak_flops["bf16"]
+    _, rate = memory_ceiling(tall.spec.bytes)
+    assert rate * tall.spec.flops / tall.spec.bytes < target.hardware().peak_flops["bf16"]
+
+
+def test_measured_bandwidth_orders_the_memory_levels(target):
+    """The built-in microbenchmark (cached per machine) sees the hierarchy: L2 reads beat L3,
+    L3 beats DRAM, and a problem is bounded by the level its working set fits in."""
+    sweeps = dict(read_bandwidth())
+    l2, l3, dram = sweeps[512 << 10], sweeps[8 << 20], sweeps[1 << 30]
+    assert l2 > l3 > dram > 1e9, sweeps
+    assert memory_ceiling(300 << 10) == ("512 KiB working set", l2)
+    assert memory_ceiling(2 << 20) == ("8 MiB working set", l3)
+    assert memory_ceiling(4 << 30)[1] == dram  # larger than anything measured: the DRAM number
+    assert "measured read bandwidth" in target.hardware().description
 
 
 def test_wrong_vnni_layout_is_wrong_answer(gemm256):

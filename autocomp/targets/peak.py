@@ -42,24 +42,41 @@ def cache_dir() -> Path:
     return base / "autocomp"
 
 
-def measured_peak(name: str, source: Path, cflags: list[str]) -> float:
-    """FLOP/s printed by the microbenchmark `source` (best of its internal repetitions)."""
+def measured_output(name: str, source: Path, cflags: list[str], timeout_s: float = 120) -> str:
+    """stdout of the microbenchmark `source`, built with `cflags` and run once per machine.
+
+    Runs sandboxed and pinned like the kernels it describes; cached under ~/.cache/autocomp
+    keyed by the source, the flags and the CPU, so a changed benchmark is re-measured.
+    """
     src = source.read_text()
     key = hashlib.sha256((src + " ".join(cflags) + machine_key()).encode()).hexdigest()[:16]
-    cache = cache_dir() / f"peak-{name}-{key}.json"
+    cache = cache_dir() / f"measured-{name}-{key}.json"
     if cache.is_file():
-        return float(json.loads(cache.read_text())["flops"])
-    with tempfile.TemporaryDirectory(prefix="autocomp-peak-") as tmp:
+        return str(json.loads(cache.read_text())["stdout"])
+    with tempfile.TemporaryDirectory(prefix="autocomp-measure-") as tmp:
         work = Path(tmp)
-        (work / "peak.c").write_text(src)
-        built = sandbox.run(["gcc", *cflags, "-o", "peak", "peak.c"], work, sandbox.Limits(timeout_s=60))
+        (work / "bench.c").write_text(src)
+        built = sandbox.run(["gcc", *cflags, "-o", "bench", "bench.c"], work, sandbox.Limits(timeout_s=60))
         if not built.ok:
-            raise RuntimeError(f"peak microbenchmark {name} failed to build: {built.stderr[:500]}")
+            raise RuntimeError(f"microbenchmark {name} failed to build: {built.stderr[:500]}")
         core = max(os.sched_getaffinity(0))
-        ran = sandbox.run(["./peak"], work, sandbox.Limits(timeout_s=60, cpu_core=core))
+        ran = sandbox.run(["./bench"], work, sandbox.Limits(timeout_s=timeout_s, cpu_core=core))
         if not ran.ok:
-            raise RuntimeError(f"peak microbenchmark {name} failed: {ran.stderr[:500]}")
-        flops = float(ran.stdout.split()[-1])
+            raise RuntimeError(f"microbenchmark {name} failed: {ran.stderr[:500]}")
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps({"name": name, "flops": flops, "machine": machine_key()}))
-    return flops
+    cache.write_text(json.dumps({"name": name, "stdout": ran.stdout, "machine": machine_key()}))
+    return ran.stdout
+
+
+def measured_peak(name: str, source: Path, cflags: list[str]) -> float:
+    """FLOP/s printed (as the last number) by the peak microbenchmark `source`."""
+    return float(measured_output(name, source, cflags).split()[-1])
+
+
+def measured_bandwidth(name: str, source: Path, cflags: list[str]) -> dict[str, list[tuple[int, float]]]:
+    """{"read"|"write": [(working-set bytes, bytes/s), ...]} from `kind size bytes_per_s` lines."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for line in measured_output(name, source, cflags).splitlines():
+        kind, size, rate = line.split()
+        out.setdefault(kind, []).append((int(size), float(rate)))
+    return out

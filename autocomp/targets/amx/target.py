@@ -25,15 +25,9 @@ from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult
 from autocomp.problem import Problem
 from autocomp.targets.base import CTarget, HardwareFacts
-from autocomp.targets.peak import cpu_model, measured_peak
+from autocomp.targets.peak import cpu_model, measured_bandwidth, measured_peak
 
 HERE = Path(__file__).parent
-
-# Sustained single-core read bandwidth from L3 / a warm 8-64 MB working set, measured with
-# AVX-512 loads on our development machines (/work/shared/reference/amx.md, section 4:
-# 28.9 GB/s read, 28.7 GB/s write at 8 MB). It is the memory side of the roofline used in
-# feedback: a problem cannot beat BYTES_PER_S_CEILING * (flops / minimum bytes).
-BYTES_PER_S_CEILING = 28.8e9
 
 CFLAGS = ("-O3", "-march=sapphirerapids", "-std=gnu11")
 PEAK_CFLAGS = ["-O2", "-march=sapphirerapids"]
@@ -107,14 +101,15 @@ class AmxTarget(CTarget):
         spec = problem.spec
         achieved = spec.flops / result.latency_s
         intensity = spec.flops / spec.bytes
-        memory_bound = BYTES_PER_S_CEILING * intensity
+        level, rate = memory_ceiling(spec.bytes)
+        memory_bound = rate * intensity
         peak = self.hardware().peak_for(problem)
         bound = min(peak, memory_bound) if peak else memory_bound
         kind = "memory" if not peak or memory_bound < peak else "compute"
         return text + (
             f"\nRoofline bound for this problem: {bound / 1e9:.0f} GFLOP/s ({kind}-bound: min of the AMX peak"
-            f"{f' {peak / 1e9:.0f} GFLOP/s' if peak else ''} and {BYTES_PER_S_CEILING / 1e9:.1f} GB/s x {intensity:.1f} FLOP/byte). "
-            f"This code reaches {achieved / bound * 100:.1f}% of that bound."
+            f"{f' {peak / 1e9:.0f} GFLOP/s' if peak else ''} and the measured {level} read bandwidth {rate / 1e9:.1f} GB/s x "
+            f"{intensity:.1f} FLOP/byte). This code reaches {achieved / bound * 100:.1f}% of that bound."
         )
 
 
@@ -148,6 +143,26 @@ def _kernel_supports_amx() -> bool:
 
 
 @lru_cache(maxsize=1)
+def read_bandwidth() -> list[tuple[int, float]]:
+    """[(working-set bytes, bytes/s)] of one core's AVX-512 reads, measured once per machine."""
+    return sorted(measured_bandwidth("amx-bandwidth", HERE / "bandwidth.c", PEAK_CFLAGS)["read"])
+
+
+def memory_ceiling(problem_bytes: int) -> tuple[str, float]:
+    """The memory side of the roofline: the measured read bandwidth of the smallest working
+    set that holds the problem's minimum traffic (its inputs and outputs), so a 512 KiB problem
+    is bounded by L2 and a 32 MiB one by L3. Reads are at least as fast as writes at every
+    level, so this stays an upper bound."""
+    sweeps = read_bandwidth()
+    size, rate = next(((n, r) for n, r in sweeps if n >= problem_bytes), sweeps[-1])
+    return _size_label(size), rate
+
+
+def _size_label(n: int) -> str:
+    return f"{n >> 30} GiB working set" if n >= 1 << 30 else f"{n >> 20} MiB working set" if n >= 1 << 20 else f"{n >> 10} KiB working set"
+
+
+@lru_cache(maxsize=1)
 def _hardware() -> HardwareFacts:
     bf16 = measured_peak("amx-bf16", HERE / "peak_bf16.c", PEAK_CFLAGS)
     i8 = measured_peak("amx-int8", HERE / "peak_int8.c", PEAK_CFLAGS)
@@ -155,7 +170,7 @@ def _hardware() -> HardwareFacts:
         description=(
             f"one {cpu_model()} core with Intel AMX (8 tile registers of 16 rows x 64 bytes), single thread; "
             f"measured peaks: bf16 _tile_dpbf16ps {bf16 / 1e12:.2f} TFLOP/s, int8 _tile_dpbssd {i8 / 1e12:.2f} TOP/s "
-            f"(one core); memory roofline ceiling {BYTES_PER_S_CEILING / 1e9:.1f} GB/s (warm L3)"
+            "(one core); measured read bandwidth " + ", ".join(f"{rate / 1e9:.0f} GB/s at {_size_label(n)}" for n, rate in read_bandwidth())
         ),
         peak_flops={"bf16": bf16, "i8": i8},
     )
