@@ -171,6 +171,25 @@ def bench(target: str, root: Path, families: tuple[str, ...], no_vendor: bool, a
     _emit(as_json, run_bench(target, root, list(families), not no_vendor, _log(as_json)), bench_table)
 
 
+@cli.command()
+@click.argument("target")
+@click.option("--remeasure", is_flag=True, help="forget this machine's cached measurements and measure again")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def hardware(target: str, remeasure: bool, as_json: bool) -> None:
+    """Show the measured hardware facts (peaks, bandwidths) TARGET's utilization is based on."""
+    from autocomp.targets.peak import forget_measurements
+    from autocomp.targets.registry import get_target
+
+    tgt = get_target(target)
+    reason = tgt.unavailable_reason()
+    if reason:
+        raise UserError(reason)
+    forgotten = forget_measurements() if remeasure else 0
+    facts = tgt.hardware()
+    row = {"target": target, "description": facts.description, "peak_flops": facts.peak_flops, "remeasured": forgotten}
+    _emit(as_json, row, lambda r: click.echo(f"{r['target']}: {r['description']}"))
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

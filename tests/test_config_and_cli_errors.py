@@ -102,3 +102,25 @@ def test_cli_eval_json_initial_code() -> None:
     for key in ("problem", "correct", "outcome", "error", "metric", "value", "baseline_value", "speedup", "utilization"):
         assert key in row
     assert row["correct"] is True and row["outcome"] == "ok" and row["value"] > 0 and 0.5 < row["speedup"] < 2
+
+
+def test_cli_hardware_shows_and_remeasures_the_cached_facts(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}  # a private cache: never touch the user's
+
+    def run(*args: str) -> dict:
+        proc = subprocess.run([sys.executable, "-m", "autocomp.cli", "hardware", "cpu", "--json", *args],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    first = run()
+    cached = list((tmp_path / "autocomp").glob("measured-cpu-f32-*.json"))
+    assert len(cached) == 1 and first["remeasured"] == 0
+    assert first["peak_flops"]["f32"] > 1e9 and "GFLOP/s" in first["description"]
+    again = run("--remeasure")
+    assert again["remeasured"] == 1 and again["peak_flops"]["f32"] > 1e9
+    assert len(list((tmp_path / "autocomp").glob("measured-cpu-f32-*.json"))) == 1

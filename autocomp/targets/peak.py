@@ -1,8 +1,9 @@
-"""Measured per-core peaks, cached per machine.
+"""Measured per-core peaks and bandwidths, cached per machine.
 
-Utilization is only honest against what this core really does, so each target ships a
-small C microbenchmark that prints its FLOP/s; we run it once (sandboxed, pinned) and
-cache the number under ~/.cache/autocomp keyed by CPU model and flags.
+Utilization is only honest against what this core really does, so each target ships
+small C microbenchmarks (FLOP/s, bytes/s); we run each once (sandboxed, pinned) and cache
+its output under ~/.cache/autocomp keyed by source, flags and CPU. A measurement taken
+while the machine was busy stays low, so `autocomp hardware TARGET --remeasure` forgets them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,20 @@ def cpu_model() -> str:
 def cache_dir() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "autocomp"
+
+
+def forget_measurements() -> int:
+    """Delete this machine's cached measurements (e.g. taken while the machine was busy);
+    they are re-measured on next use. Returns how many were deleted."""
+    gone = 0
+    for path in cache_dir().glob("measured-*.json"):
+        try:
+            if json.loads(path.read_text()).get("machine") == machine_key():
+                path.unlink()
+                gone += 1
+        except (OSError, ValueError):
+            continue
+    return gone
 
 
 def measured_output(name: str, source: Path, cflags: list[str], timeout_s: float = 120) -> str:
