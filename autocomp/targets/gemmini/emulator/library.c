@@ -414,3 +414,56 @@ void tiled_conv_auto_sw(int batch_size, int in_row_dim, int in_col_dim, int in_c
     }
   }
 }
+
+void tiled_conv_auto(int batch_size, int in_row_dim, int in_col_dim, int in_channels,
+                     int out_channels, int out_row_dim, int out_col_dim,
+                     int stride, int input_dilation, int kernel_dilation, int padding, int kernel_dim,
+                     bool wrot180, bool trans_output_1203, bool trans_input_3120,
+                     bool trans_weight_1203, bool trans_weight_0132,
+                     const elem_t *input, const elem_t *weights, const acc_t *bias, elem_t *output,
+                     int act, acc_scale_t scale, int pool_size, int pool_stride, int pool_padding,
+                     enum tiled_matmul_type_t tiled_conv_type) {
+  (void)pool_padding;
+  (void)tiled_conv_type;
+  lib_conv_check("tiled_conv_auto", input_dilation, kernel_dilation, wrot180, trans_output_1203,
+                 trans_input_3120, trans_weight_1203, trans_weight_0132, pool_size, pool_stride);
+  lib_conv_tile_t t;
+  lib_conv_tiles(batch_size, out_row_dim, out_col_dim, out_channels, in_channels, stride, kernel_dim, &t);
+  const int kd = kernel_dim;
+  /* the FSM's mvouts use the current config_st; its mvins carry their own strides */
+  gemmini_extended_config_st((size_t)out_channels * sizeof(elem_t), act, scale);
+  for (int b0 = 0; b0 < batch_size; b0 += t.tb) {
+    int nb = t.tb < batch_size - b0 ? t.tb : batch_size - b0;
+    for (int r0 = 0; r0 < out_row_dim; r0 += t.tr) {
+      int nr = t.tr < out_row_dim - r0 ? t.tr : out_row_dim - r0;
+      int irow0 = r0 * stride - padding, nir = (nr - 1) * stride + kd;
+      int upad = irow0 < 0 ? -irow0 : 0;
+      int dpad = irow0 + nir > in_row_dim ? irow0 + nir - in_row_dim : 0;
+      for (int c0 = 0; c0 < out_col_dim; c0 += t.tc) {
+        int nc = t.tc < out_col_dim - c0 ? t.tc : out_col_dim - c0;
+        int icol0 = c0 * stride - padding, nic = (nc - 1) * stride + kd;
+        int lpad = icol0 < 0 ? -icol0 : 0;
+        int rpad = icol0 + nic > in_col_dim ? icol0 + nic - in_col_dim : 0;
+        for (int o0 = 0; o0 < out_channels; o0 += t.toc) {
+          int no = t.toc < out_channels - o0 ? t.toc : out_channels - o0;
+          for (int i0 = 0; i0 < in_channels; i0 += t.tic) {
+            int ni = t.tic < in_channels - i0 ? t.tic : in_channels - i0;
+            int first = i0 == 0, last = i0 + ni == in_channels;
+            const elem_t *in = input + (((size_t)b0 * in_row_dim + (irow0 + upad)) * in_col_dim + (icol0 + lpad)) *
+                                           in_channels + i0;
+            const elem_t *w = weights + (size_t)i0 * out_channels + o0;
+            /* bias != NULL initialises the partial sums (zeros when no_bias); NULL accumulates */
+            const acc_t *bp = first ? (bias ? bias + o0 : (const acc_t *)weights) : NULL;
+            elem_t *out = last ? output + (((size_t)b0 * out_row_dim + r0) * out_col_dim + c0) * out_channels + o0 : NULL;
+            gemmini_loop_conv_ws(batch_size, in_row_dim, in_col_dim, in_channels, out_channels, out_row_dim,
+                                 out_col_dim, out_row_dim, out_col_dim, stride, padding, kd, kernel_dilation,
+                                 0, 0, 0, nb, nr, nc, no, kd, kd, ni, lpad, rpad, upad, dpad, 0, 0, 0, 0,
+                                 nr, nc, w, out, bp, in, bias == NULL, true, false, false, false, act,
+                                 false, false, false, false, 1, in_channels, out_channels, out_channels,
+                                 false, 0, 0);
+          }
+        }
+      }
+    }
+  }
+}
