@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from autocomp.targets.gemmini.build import GemminiConfig, params_header, timing_params_header
+
 ROOT = Path(__file__).resolve().parents[1]
 GEMMINI = ROOT / "autocomp" / "targets" / "gemmini"
 EMU = GEMMINI / "emulator"
@@ -147,14 +149,14 @@ def timing_params() -> dict:
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory) -> Path:
-    """timing.c + the driver, with gemu_timing_params.h generated from timing.toml (build.py's rule)."""
+    """timing.c + the driver, with the headers build.py generates (int8 16x16 configuration)."""
     d = tmp_path_factory.mktemp("timing")
-    params = "".join(f"#define GEMU_T_{k.upper()} {v}\n" for k, v in timing_params().items())
-    (d / "gemu_timing_params.h").write_text(params)
+    (d / "gemu_timing_params.h").write_text(timing_params_header())
+    (d / "gemmini_params.h").write_text(params_header(GemminiConfig.load("int8_16x16")))
     (d / "driver.c").write_text(DRIVER)
     exe = d / "driver"
     subprocess.run(
-        ["gcc", "-O2", "-Wall", "-Werror", "-DDIM=16", "-DBANK_ROWS=4096", f"-I{d}", f"-I{EMU}",
+        ["gcc", "-O2", "-Wall", "-Werror", f"-I{d}", f"-I{EMU}",
          str(d / "driver.c"), str(EMU / "timing.c"), "-o", str(exe)],
         check=True, capture_output=True, text=True)
     return exe
