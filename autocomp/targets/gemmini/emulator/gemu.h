@@ -66,6 +66,7 @@ typedef struct {
   uint64_t fence_stall;        /* CPU cycles waiting in fence */
   uint64_t dram_bytes_read, dram_bytes_written;
   uint64_t lint_unwritten_reads;   /* reads of never-written local rows (lint) */
+  uint64_t garbage_b_preloads;     /* compute_preloaded with a GARBAGE B (loads zero weights) */
 } gemu_stats_t;
 
 /* timing.c */
