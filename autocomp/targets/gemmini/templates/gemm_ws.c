@@ -1,0 +1,154 @@
+/* @template family=gemm */
+/* Gemmini int8 GEMM C[I][J] = requantize(A[I][K] @ B[K][J]) (int32 accumulation, scale 1, no
+ * activation), all row-major, weight-stationary, every instruction issued from the CPU: a
+ * parameterized kernel for the offline tuner (int8 16x16 configuration).
+ *
+ * Tiles are counted in 16 x 16 blocks: a C tile of TILE_I x TILE_J blocks stays in the
+ * accumulator while K is walked in steps of TILE_K blocks. Per K step the A tile (TILE_I x
+ * TILE_K blocks) and the B tile (TILE_K x TILE_J blocks) are moved into the scratchpad, A in
+ * banks 0-1 and B in banks 2-3 (so A and B reads never share a bank); each B block is preloaded
+ * once and reused for all TILE_I row blocks (compute_preloaded for the first,
+ * compute_accumulated for the rest). The first K step overwrites the accumulator, so no zeroing
+ * is needed. Edge tiles (dimensions not a multiple of the tile) are handled.
+ *
+ * DBUF = 1 double-buffers: the next K step's loads go to the other scratchpad buffer and are
+ * issued one K-block slice ahead of the computes, and consecutive C tiles alternate
+ * accumulator halves, so loads, computes and stores overlap. ORDER picks the outer loop
+ * (0: C row tiles outer; 1: C column tiles outer). REUSE = 1 (only when one K step covers all
+ * of K) keeps the outer loop's operand (A for ORDER 0, B for ORDER 1) in the scratchpad across
+ * the inner loop instead of reloading it. */
+#define I 512 /* @param I */
+#define K 512 /* @param K */
+#define J 512 /* @param J */
+
+#define TILE_I 4 /* @knob values=1,2,4,8 menu="tiling: larger output tiles in the accumulator" */
+#define TILE_J 4 /* @knob values=1,2,4,8 menu="tiling: larger output tiles in the accumulator" */
+#define TILE_K 8 /* @knob values=1,2,4,8,16,32 menu="tiling: longer K steps per scratchpad load" */
+#define DBUF 1 /* @knob values=0,1 menu="double buffering (overlap loads with computes)" */
+#define ORDER 0 /* @knob values=0,1 menu="loop reordering" */
+#define REUSE 0 /* @knob values=0,1 menu="operand reuse: keep a tile in the scratchpad" */
+/* @constraint I % 16 == 0 && J % 16 == 0 && K % 16 == 0 && TILE_I * TILE_J <= 32 && TILE_I * TILE_K <= 256 && TILE_K * TILE_J <= 256 && (REUSE == 0 || K <= 16 * TILE_K) */
+
+#define IB (I / 16)
+#define JB (J / 16)
+#define KB (K / 16)
+#define NKT ((KB + TILE_K - 1) / TILE_K)
+#define A_BUF(b) ((uint32_t)(b) * 4096u)          /* banks 0, 1 */
+#define B_BUF(b) (8192u + (uint32_t)(b) * 4096u)  /* banks 2, 3 */
+#define ACC_HALF(h) (0x80000000u | ((uint32_t)(h) * 512u))
+
+static inline int min_int(int a, int b) { return a < b ? a : b; }
+
+/* Slice k (one K block) of the A tile at (i0, k0): nI blocks of 16 rows x 16 cols. */
+static inline void load_a_slice(const int8_t *A, int i0, int nI, int k0, int nK, int k, uint32_t buf) {
+  for (int i = 0; i < nI; i++)
+    gemmini_extended_mvin(A + (size_t)(i0 + i) * 16 * K + (size_t)(k0 + k) * 16,
+                          buf + (uint32_t)((i * nK + k) * 16), 16, 16);
+}
+
+/* Slice k of the B tile at (k0, j0): one 16-row strip of nJ blocks, up to 4 blocks per mvin. */
+static inline void load_b_slice(const int8_t *B, int j0, int nJ, int k0, int k, uint32_t buf) {
+  for (int j = 0; j < nJ; j += 4)
+    gemmini_extended_mvin2(B + (size_t)(k0 + k) * 16 * J + (size_t)(j0 + j) * 16,
+                           buf + (uint32_t)((k * nJ + j) * 16), 16 * min_int(4, nJ - j), 16);
+}
+
+/* The computes of slice k: for every column block, new weights, then all row blocks. */
+static inline void compute_slice(int nI, int nJ, int nK, int k, int first, uint32_t abuf, uint32_t bbuf,
+                                 uint32_t acc) {
+  uint32_t accumulate = first ? 0u : 0x40000000u;
+  for (int j = 0; j < nJ; j++) {
+    for (int i = 0; i < nI; i++) {
+      uint32_t c = (acc | accumulate) + (uint32_t)((i * nJ + j) * 16);
+      if (i == 0) {
+        gemmini_extended_preload(bbuf + (uint32_t)((k * nJ + j) * 16), c, 16, 16, 16, 16);
+        gemmini_extended_compute_preloaded(abuf + (uint32_t)((i * nK + k) * 16), GARBAGE_ADDR, 16, 16, 16, 16);
+      } else {
+        gemmini_extended_preload(GARBAGE_ADDR, c, 16, 16, 16, 16);
+        gemmini_extended_compute_accumulated(abuf + (uint32_t)((i * nK + k) * 16), GARBAGE_ADDR, 16, 16, 16, 16);
+      }
+    }
+  }
+}
+
+void gemm(const int8_t *restrict A, const int8_t *restrict B, int8_t *restrict C) {
+  gemmini_extended_config_st(J * sizeof(int8_t), NO_ACTIVATION, 1.0f);
+  gemmini_extended_config_ex(WEIGHT_STATIONARY, NO_ACTIVATION, 0, 1, false, false);
+  gemmini_extended3_config_ld(K * sizeof(int8_t), 1.0f, false, 0); /* A */
+  gemmini_extended3_config_ld(J * sizeof(int8_t), 1.0f, false, 1); /* B */
+
+  const int n_outer = ORDER == 0 ? (IB + TILE_I - 1) / TILE_I : (JB + TILE_J - 1) / TILE_J;
+  const int n_inner = ORDER == 0 ? (JB + TILE_J - 1) / TILE_J : (IB + TILE_I - 1) / TILE_I;
+  int step = 0;   /* global K-step counter: picks the scratchpad buffer */
+  int ctile = 0;  /* global C-tile counter: picks the accumulator half */
+  for (int o = 0; o < n_outer; o++) {
+    for (int n = 0; n < n_inner; n++) {
+      int it = ORDER == 0 ? o : n, jt = ORDER == 0 ? n : o;
+      int i0 = it * TILE_I, j0 = jt * TILE_J;
+      int nI = min_int(TILE_I, IB - i0), nJ = min_int(TILE_J, JB - j0);
+      uint32_t acc = DBUF ? ACC_HALF(ctile & 1) : ACC_HALF(0);
+      /* With REUSE the outer operand lives in buffer 0 of its region (loaded at n == 0) and
+       * the inner operand alternates buffers; without REUSE both alternate. */
+      for (int kt = 0; kt < NKT; kt++, step++) {
+        int k0 = kt * TILE_K, nK = min_int(TILE_K, KB - k0);
+        int buf = DBUF ? (step & 1) : 0;
+        uint32_t abuf = A_BUF(REUSE && ORDER == 0 ? 0 : buf), bbuf = B_BUF(REUSE && ORDER == 1 ? 0 : buf);
+        int load_a = !(REUSE && ORDER == 0 && n > 0), load_b = !(REUSE && ORDER == 1 && n > 0);
+        if (!DBUF || step == 0) { /* nothing prefetched: load this step now */
+          for (int k = 0; k < nK; k++) {
+            if (load_a) load_a_slice(A, i0, nI, k0, nK, k, abuf);
+            if (load_b) load_b_slice(B, j0, nJ, k0, k, bbuf);
+          }
+        }
+        /* the next K step (possibly of the next C tile), for prefetching */
+        int has_next = 0, ni0 = 0, nj0 = 0, nnI = 0, nnJ = 0, nk0 = 0, nnK = 0, nload_a = 0, nload_b = 0;
+        uint32_t nabuf = 0, nbbuf = 0;
+        if (DBUF) {
+          int nkt = kt + 1, nn = n, no = o;
+          if (nkt == NKT) { nkt = 0; nn++; if (nn == n_inner) { nn = 0; no++; } }
+          if (no < n_outer) {
+            int nit = ORDER == 0 ? no : nn, njt = ORDER == 0 ? nn : no;
+            has_next = 1;
+            ni0 = nit * TILE_I; nj0 = njt * TILE_J;
+            nnI = min_int(TILE_I, IB - ni0); nnJ = min_int(TILE_J, JB - nj0);
+            nk0 = nkt * TILE_K; nnK = min_int(TILE_K, KB - nk0);
+            int nbuf = (step + 1) & 1;
+            nabuf = A_BUF(REUSE && ORDER == 0 ? 0 : nbuf);
+            nbbuf = B_BUF(REUSE && ORDER == 1 ? 0 : nbuf);
+            /* REUSE: the outer operand is reloaded only when the outer tile changes, and then
+             * it overwrites buffer 0 that this step still reads: not prefetched (see below) */
+            nload_a = !(REUSE && ORDER == 0);
+            nload_b = !(REUSE && ORDER == 1);
+          }
+        }
+        for (int k = 0; k < nK; k++) {
+          if (has_next && k < nnK) {
+            if (nload_a) load_a_slice(A, ni0, nnI, nk0, nnK, k, nabuf);
+            if (nload_b) load_b_slice(B, nj0, nnJ, nk0, k, nbbuf);
+          }
+          compute_slice(nI, nJ, nK, k, kt == 0 && k == 0, abuf, bbuf, acc);
+        }
+        if (has_next) {
+          for (int k = nK; k < nnK; k++) {
+            if (nload_a) load_a_slice(A, ni0, nnI, nk0, nnK, k, nabuf);
+            if (nload_b) load_b_slice(B, nj0, nnJ, nk0, k, nbbuf);
+          }
+          /* REUSE: the new outer operand goes into buffer 0 after this step's computes */
+          int outer_changes = (ORDER == 0 ? (ni0 != i0) : (nj0 != j0));
+          if (REUSE && outer_changes) {
+            for (int k = 0; k < nnK; k++) {
+              if (ORDER == 0) load_a_slice(A, ni0, nnI, nk0, nnK, k, nabuf);
+              else load_b_slice(B, nj0, nnJ, nk0, k, nbbuf);
+            }
+          }
+        }
+      }
+      for (int i = 0; i < nI; i++)
+        for (int j = 0; j < nJ; j++)
+          gemmini_extended_mvout(C + (size_t)(i0 + i) * 16 * J + (size_t)(j0 + j) * 16,
+                                 acc + (uint32_t)((i * nJ + j) * 16), 16, 16);
+      ctile++;
+    }
+  }
+  gemmini_fence();
+}
