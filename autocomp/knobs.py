@@ -4,11 +4,17 @@
     #define MB 2  /* @knob values=1,2,4 menu="register blocking" */   tunable, with its menu item
     #define KC 256 /* @knob range=64..1024 step=64 menu="cache blocking" */
     /* @constraint K % KC == 0 && MB * NB <= 4 */                 must hold for every setting
+    /* @preset tall if="N <= 64 && M >= 16 * K" MB=1 KC=K */         a starting setting for a shape class
 
 Any code can declare knobs: shipped templates, a user's kernel or an LLM-written
 candidate. Constraints are C-like integer expressions over knobs and any
 `#define NAME <int>` in the file; they are evaluated by a small whitelist interpreter
 (never `eval`). Every malformed declaration is reported with its line number.
+
+A `@preset` names knob values suited to a class of problems: `if="EXPR"` (optional) is a
+condition over params and constants, each `KNOB=EXPR` (no spaces inside EXPR) sets a knob,
+e.g. `KC=K`; knobs it does not name keep their `#define` value. The tuner starts from the
+applicable presets (see `KnobSpec.preset_settings`).
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import re
 from dataclasses import dataclass, field
 
 DEFINE = re.compile(r"^\s*#\s*define\s+([A-Za-z_]\w*)\s+(-?\d+)\b(.*)$")
-MARKER = re.compile(r"@(knob|param|constraint)\b")
+MARKER = re.compile(r"@(knob|param|constraint|preset)\b")
+PRESET_ATTR = re.compile(r'(\w+)\s*=\s*("([^"]*)"|\S+)')
+PRESET_NAME = re.compile(r"^\s*([A-Za-z_][\w-]*)(?=\s|$)")
 KNOB_ATTR = re.compile(r'(\w+)\s*=\s*("([^"]*)"|[^\s*]+)')
 DEFAULT_MENU = "try new parameter values"
 
@@ -36,12 +44,21 @@ class Knob:
     line: int
 
 
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    condition: str | None  # `if="..."`, None: always applies
+    values: tuple[tuple[str, str], ...]  # (knob, expression)
+    line: int
+
+
 @dataclass
 class KnobSpec:
     knobs: dict[str, Knob] = field(default_factory=dict)
     params: dict[str, int] = field(default_factory=dict)
     constants: dict[str, int] = field(default_factory=dict)  # every `#define NAME <int>`
     constraints: list[tuple[str, int]] = field(default_factory=list)  # (expression, line)
+    presets: list[Preset] = field(default_factory=list)
 
     def setting(self) -> dict[str, int]:
         return {name: knob.value for name, knob in self.knobs.items()}
@@ -53,6 +70,27 @@ class KnobSpec:
             if not _evaluate(expr, env, line):
                 return expr
         return None
+
+    def preset_settings(self) -> list[tuple[str, dict[str, int]]]:
+        """(name, full setting) of every preset whose condition holds, in declaration order.
+
+        A preset's values overlay the current knob values; a preset is left out when one of its
+        values is not an allowed value of its knob or the setting breaks a constraint (so a
+        preset written for a class of shapes never yields an invalid kernel for another).
+        """
+        out = []
+        env = {**self.constants}
+        for preset in self.presets:
+            if preset.condition is not None and not _value(preset.condition, env, preset.line, "@preset"):
+                continue
+            setting = self.setting()
+            for name, expr in preset.values:
+                setting[name] = _value(expr, env, preset.line, "@preset")
+            if any(value not in self.knobs[name].values for name, value in setting.items()):
+                continue
+            if self.violated(setting) is None:
+                out.append((preset.name, setting))
+        return out
 
 
 def _parse_values(attr: str, raw: str, line: int) -> tuple[int, ...]:
@@ -99,6 +137,9 @@ def parse_knobs(code: str) -> KnobSpec:
         if not marker:
             continue
         kind = marker.group(1)
+        if kind == "preset":
+            spec.presets.append(_parse_preset(text[marker.end():].split("*/")[0], number))
+            continue
         if kind == "constraint":
             expr = text[marker.end():].split("*/")[0].strip()
             if not expr:
@@ -116,7 +157,38 @@ def parse_knobs(code: str) -> KnobSpec:
             spec.knobs[name] = _parse_knob(name, value, text[marker.end():].split("*/")[0], number)
     for expr, line in spec.constraints:  # names and syntax are checked up front, not at tuning time
         _evaluate(expr, {**spec.constants}, line)
+    names = set()
+    for preset in spec.presets:
+        if preset.name in names:
+            raise KnobError(f"line {preset.line}: preset {preset.name} is declared twice")
+        names.add(preset.name)
+        if preset.condition is not None:
+            _value(preset.condition, {**spec.constants}, preset.line, "@preset")
+        for name, expr in preset.values:
+            if name not in spec.knobs:
+                raise KnobError(f"line {preset.line}: preset {preset.name} sets {name}, which is not a knob")
+            _value(expr, {**spec.constants}, preset.line, "@preset")
     return spec
+
+
+def _parse_preset(text: str, line: int) -> Preset:
+    name = PRESET_NAME.match(text)
+    if not name:
+        raise KnobError(f"line {line}: @preset needs a name first: `@preset NAME if=\"EXPR\" KNOB=EXPR ...`")
+    rest, condition, values, seen = text[name.end():], None, [], set()
+    for m in PRESET_ATTR.finditer(rest):
+        key, raw = m.group(1), (m.group(3) if m.group(3) is not None else m.group(2))
+        if key == "if":
+            condition = raw
+        elif key in seen:
+            raise KnobError(f"line {line}: preset {name.group(1)} sets {key} twice")
+        else:
+            seen.add(key)
+            values.append((key, raw))
+    leftover = PRESET_ATTR.sub("", rest).strip()
+    if leftover:
+        raise KnobError(f"line {line}: cannot parse {leftover!r} in @preset (use KNOB=EXPR without spaces)")
+    return Preset(name.group(1), condition, tuple(values), line)
 
 
 def set_defines(code: str, values: dict[str, int]) -> str:
@@ -141,19 +213,23 @@ _C_TO_PY = [(r"&&", " and "), (r"\|\|", " or "), (r"!(?!=)", " not "), (r"/", "/
 
 
 def _evaluate(expr: str, env: dict[str, int], line: int) -> bool:
+    return bool(_value(expr, env, line))
+
+
+def _value(expr: str, env: dict[str, int], line: int, what: str = "@constraint") -> int:
     text = expr
     for pattern, repl in _C_TO_PY:
         text = re.sub(pattern, repl, text)
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:
-        raise KnobError(f"line {line}: cannot parse @constraint {expr!r}") from None
+        raise KnobError(f"line {line}: cannot parse {what} {expr!r}") from None
     try:
-        return bool(_eval_node(tree.body, env))
+        return int(_eval_node(tree.body, env))
     except KeyError as exc:
-        raise KnobError(f"line {line}: @constraint {expr!r} uses {exc.args[0]!r}, which is not a knob or #define") from None
+        raise KnobError(f"line {line}: {what} {expr!r} uses {exc.args[0]!r}, which is not a knob or #define") from None
     except ZeroDivisionError:
-        return False
+        return 0
     except KnobError as exc:
         raise KnobError(f"line {line}: {exc}") from None
 

@@ -70,3 +70,52 @@ def test_shipped_templates_parse_and_their_defaults_satisfy_constraints() -> Non
             spec = parse_knobs(path.read_text())
             assert spec.knobs and spec.params, path
             assert spec.violated(spec.setting()) is None, path
+
+
+PRESETS = GOOD + """/* @preset deep if="K >= 2 * M" KC=K/2 MR=8 */
+/* @preset tiny if="M < 64" MR=1 */
+/* @preset broken KC=K*2 */
+/* @preset always PF=0 */
+"""
+
+
+def test_presets_apply_by_condition_and_only_when_valid() -> None:
+    spec = parse_knobs(PRESETS)
+    assert [p.name for p in spec.presets] == ["deep", "tiny", "broken", "always"]
+    assert spec.presets[0].condition == "K >= 2 * M" and spec.presets[0].values == (("KC", "K/2"), ("MR", "8"))
+    # deep: K = 512 >= 2 * 256, KC = 256 (expressions over params), knobs it does not name keep their value;
+    # tiny: condition false; broken: KC = 1024 is not an allowed value -> left out
+    assert spec.preset_settings() == [("deep", {"MR": 8, "KC": 256, "PF": 1}), ("always", {"MR": 4, "KC": 128, "PF": 0})]
+    other = parse_knobs(set_defines(PRESETS, {"M": 32, "K": 64, "KC": 64}))
+    # deep: K = 64 < 2 * 32 is false; tiny applies; broken: KC = 128 breaks K % KC == 0
+    assert other.preset_settings() == [("tiny", {"MR": 1, "KC": 64, "PF": 1}), ("always", {"MR": 4, "KC": 64, "PF": 0})]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("/* @preset */", "line 1: @preset needs a name"),
+    ("#define X 1 /* @knob values=1 */\n/* @preset a Y=1 */", "line 2: preset a sets Y, which is not a knob"),
+    ("#define X 1 /* @knob values=1 */\n/* @preset a X=Z */", "line 2: @preset 'Z' uses 'Z'"),
+    ("#define X 1 /* @knob values=1 */\n/* @preset a X=1 junk */", "line 2: cannot parse 'junk' in @preset"),
+    ("#define X 1 /* @knob values=1 */\n/* @preset a X=1 */\n/* @preset a X=1 */", "line 3: preset a is declared twice"),
+    ("#define X 1 /* @knob values=1 */\n/* @preset a if=\"X <\" X=1 */", "line 2: cannot parse @preset 'X <'"),
+    ("#define X 1 /* @knob values=1 */\n/* @preset a X=1 X=1 */", "line 2: preset a sets X twice"),
+])
+def test_malformed_presets_name_the_line(text: str, message: str) -> None:
+    with pytest.raises(KnobError, match=message.replace("(", "\\(").replace("*", "\\*")):
+        parse_knobs(text)
+
+
+def test_amx_template_presets_cover_every_gemm_problem() -> None:
+    """Every shipped AMX GEMM shape has an applicable preset, valid for that shape."""
+    from autocomp.targets.registry import resolve_problem
+    templates = get_target("amx").templates()
+    for dtype in ("bf16", "i8"):
+        text = templates[f"gemm_{dtype}"].read_text()
+        for shape in ("256", "512", "1024", "2048", "12544x64x256", "3136x128x512", "784x256x1024"):
+            params = resolve_problem(f"amx/gemm-{dtype}-{shape}").spec.params
+            spec = parse_knobs(set_defines(text, {p: params[p] for p in ("M", "N", "K")}))
+            presets = spec.preset_settings()
+            assert presets, (dtype, shape)
+            assert all(spec.violated(setting) is None for _, setting in presets)
+    tall = parse_knobs(set_defines(templates["gemm_bf16"].read_text(), {"M": 12544, "N": 64, "K": 256})).preset_settings()
+    assert tall[0][0] == "stream" and tall[0][1]["ORDER"] == 3 and tall[0][1]["MREV"] == 1

@@ -117,3 +117,25 @@ def test_template_defaults_that_break_a_constraint_are_replaced_by_a_valid_setti
         assert spec.params == {"M": 12544, "N": 64, "K": 256} and spec.violated(spec.setting()) is None
         texts.add(plan.text)
     assert len(texts) == 4  # different slots explore different settings
+
+
+def test_first_template_instance_comes_from_the_shape_class_preset(tmp_path: Path) -> None:
+    problem, target = resolve_problem("amx/gemm-i8-12544x64x256"), get_target("amx")
+    store = RunStore.create(tmp_path / "run", problem.name, str(problem.root), "amx", {})
+    agent = TunerAgent("tuner", AgentContext(problem, target, target.knowledge, store, None, None, 3))
+    job = PlanJob(Parent(1, problem.initial_code, ""), target.knowledge.menu, 0, 0, 7)
+    plan = agent.plan(job)
+    assert plan.text and plan.text.endswith("(preset stream)")
+    code = agent.implement(CodeJob(Parent(1, "", ""), plan.text, 0, 0, 0)).code or ""
+    setting = parse_knobs(code).setting()
+    assert setting["ORDER"] == 3 and setting["MREV"] == 1 and setting["KC"] == 256 and setting["NC"] == 64
+    # once the run holds that instance, slot 0 moves on to the next applicable preset, then to neighbours
+    store.add_candidate(key="s", iteration=1, origin="planned", code=code)
+    second = agent.plan(job).text or ""
+    assert second.endswith("(preset skinny)")
+    store.add_candidate(key="k", iteration=1, origin="planned",
+                        code=agent.implement(CodeJob(Parent(1, "", ""), second, 0, 0, 0)).code)
+    third = agent.plan(job).text or ""
+    assert third.endswith("(neighbour of preset stream)")
+    moved = parse_knobs(agent.implement(CodeJob(Parent(1, "", ""), third, 0, 0, 0)).code or "").setting()
+    assert sum(moved[k] != setting[k] for k in setting) == 1

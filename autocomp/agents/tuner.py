@@ -97,21 +97,54 @@ class TunerAgent:
         name = sorted(templates)[job.sample_index % len(templates)]
         spec = parse_knobs(self._instantiate(templates[name], {}))
         defaults = spec.setting()
-        rng = random.Random(f"{self.ctx.seed}/template/{job.seed}")
-        # slot 0 keeps the template's defaults where this problem allows them; other slots
-        # (and defaults that break a constraint for this shape) start from a random valid setting
-        setting = defaults if job.sample_index < len(templates) and not spec.violated(defaults) else None
-        for _ in range(2000 if setting is None else 0):
-            trial = {k: rng.choice(knob.values) for k, knob in spec.knobs.items()}
-            if not spec.violated(trial):
-                setting = trial
-                break
+        setting, label = self._template_start(spec, job, job.sample_index // len(templates))
         if setting is None:
             return Plan(text=None, error=f"tuner: no knob setting of template {name} satisfies its constraints for this problem")
         text = f"menu item: use a tuned template; rewrite as template {name}"
         if setting != defaults:
             text += " with knobs " + ", ".join(f"{k}={v}" for k, v in setting.items())
+        if label:
+            text += f" ({label})"
         return Plan(text=text, menu_item="use a tuned template")
+
+    def _template_start(self, spec: KnobSpec, job: PlanJob, slot: int) -> tuple[dict[str, int] | None, str]:
+        """The knob setting plan slot `slot` starts a template from, and where it comes from.
+
+        Starting points in order: the template's applicable presets (`@preset`, declaration
+        order), then its defaults; starting points some candidate of the run already has are
+        skipped, so a parent that keeps losing to its template instances (the initial code)
+        moves on to the next one. Slots past the starting points take single-knob neighbours
+        of the first starting point (seeded shuffle), then random valid settings.
+        """
+        seen = self._evaluated_settings(spec)
+        key = lambda setting: tuple(sorted(setting.items()))  # noqa: E731
+        starts: list[tuple[dict[str, int], str]] = [(s, f"preset {n}") for n, s in spec.preset_settings()]
+        if not spec.violated(spec.setting()):
+            starts.append((spec.setting(), ""))
+        fresh, keys = [], set()
+        for setting, label in starts:
+            if key(setting) not in seen and key(setting) not in keys:
+                fresh.append((setting, label))
+                keys.add(key(setting))
+        if slot < len(fresh):
+            return fresh[slot]
+        if starts:
+            base, label = starts[0]
+            near = []
+            for name, knob in spec.knobs.items():
+                for value in knob.values:
+                    trial = {**base, name: value}
+                    if value != base[name] and not spec.violated(trial) and key(trial) not in seen | keys:
+                        near.append(trial)
+            random.Random(f"{self.ctx.seed}/template-near/{job.parent.id}").shuffle(near)  # one order for all slots
+            if slot - len(fresh) < len(near):
+                return near[slot - len(fresh)], (f"neighbour of {label}" if label else "neighbour of the defaults")
+        rng = random.Random(f"{self.ctx.seed}/template/{job.seed}")
+        for _ in range(2000):
+            trial = {k: rng.choice(knob.values) for k, knob in spec.knobs.items()}
+            if not spec.violated(trial):
+                return trial, "random"
+        return None, ""
 
     def _matching_templates(self) -> dict[str, Path]:
         family, params = self.ctx.problem.spec.family, self.ctx.problem.spec.params

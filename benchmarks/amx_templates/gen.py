@@ -38,6 +38,41 @@ static inline __attribute__((always_inline)) void pack_step(const T *r0, T *d0, 
   _mm512_store_si512(d1, _mm512_permutex2var_epi8(x01, hi, x23));
 }}'''
 
+# Starting settings per shape class (`@preset`, see docs/knobs.md): the tuner's first template
+# instance for a problem is the first preset whose condition holds and whose setting satisfies the
+# constraints. Conditions are written for classes of shapes; the values come from the hand-tuning
+# table in autocomp/targets/amx/templates/README.md (ORDER 3 for the tall-skinny class).
+KNOB_ORDER = ['MB', 'NB', 'KC', 'MC', 'NC', 'NTA', 'NTB', 'ORDER', 'G', 'PACKA', 'PACKB', 'XPIPE', 'CNT', 'PFC', 'PFN', 'PFP', 'BPAD', 'MREV']
+OFF = dict(G=1, PACKA=0, PACKB=1, XPIPE=0, CNT=0, PFC=0, PFN=0, PFP=0, NTA=0, NTB=0, BPAD=1, MREV=0)
+STREAM = dict(OFF, ORDER=3, MB=1, KC='K', MC=16384, NC='N', BPAD=0, MREV=1)
+PRESETS = {
+    'bf16': [
+        ('stream', 'N <= 64 && M >= 16 * K', dict(STREAM, NB=2)),
+        ('skinny', 'N <= 128 && M >= 4 * K', dict(STREAM, MB=2, NB=2, NTB=1)),
+        ('small', 'M * N * K <= 16777216', dict(OFF, MB=2, NB=2, KC='K', NC=32, MC=4096, ORDER=0, PACKB=2, XPIPE=1, NTA=1)),
+        ('deep', 'N <= 256 && K >= 4 * N', dict(OFF, MB=2, NB=2, KC=512, NC='N', MC=64, ORDER=2, XPIPE=1, NTB=1)),
+        ('huge', 'N >= 2048 && K >= 2048', dict(OFF, MB=2, NB=2, KC=256, NC=256, MC=4096, ORDER=2, PACKA=1, XPIPE=1, NTB=1, CNT=1, PFN=1)),
+        ('big', 'N >= 1024 && K >= 1024', dict(OFF, MB=2, NB=2, KC=512, NC=512, MC=2048, ORDER=2, PACKA=1, XPIPE=1, NTB=1)),
+        ('medium', 'N >= 256 && K >= 256', dict(OFF, MB=2, NB=2, KC=512, NC=256, MC=4096, ORDER=2, XPIPE=1, NTB=1)),
+    ],
+    'i8': [
+        ('stream', 'N <= 64 && M >= 16 * K', dict(STREAM, NB=1)),
+        ('skinny', 'N <= 128 && M >= 4 * K', dict(STREAM, MB=2, NB=2, NTB=1)),
+        ('small', 'M * N * K <= 16777216', dict(OFF, MB=2, NB=2, KC='K', NC=64, MC=64, ORDER=2)),
+        ('deep', 'N <= 256 && K >= 4 * N', dict(OFF, MB=2, NB=2, KC='K', NC=128, MC=32, ORDER=1, G=2, XPIPE=1, NTB=1, PFC=1, PFN=1)),
+        ('huge', 'N >= 2048 && K >= 2048', dict(OFF, MB=2, NB=2, KC=512, NC=512, MC=512, ORDER=2, PACKA=1, XPIPE=1, NTB=1, CNT=1, PFN=1)),
+        ('big', 'N >= 1024 && K >= 1024', dict(OFF, MB=2, NB=2, KC='K', NC='N', MC=16384, ORDER=2, XPIPE=1, NTB=1)),
+        ('medium', 'N >= 256 && K >= 256', dict(OFF, MB=2, NB=2, KC=512, NC=256, MC=256, ORDER=2, XPIPE=1, NTB=1)),
+    ],
+}
+
+def preset_lines(dtype):
+    out = []
+    for name, cond, vals in PRESETS[dtype]:
+        assert set(vals) == set(KNOB_ORDER), (name, set(KNOB_ORDER) ^ set(vals))
+        out.append(f'/* @preset {name} if="{cond}" ' + ' '.join(f'{k}={vals[k]}' for k in KNOB_ORDER) + ' */')
+    return '\n'.join(out)
+
 VARIANTS = {
     'bf16': dict(TITLE='bf16', TO_NAME='fp32', T_NAME='bf16', T_DESC='bf16 bit patterns (uint16_t)', VNNI_WORD='pairs',
                  VNNI_N='2', DP_NAME='tdpbf16ps', KSTEP='32', KC_VALUES='64,128,256,512,1024,2048',
@@ -53,10 +88,12 @@ def generate(master=None, out=OUT, suffix=''):
     src = open(master or os.path.join(HERE, 'master.c')).read()
     paths = {}
     for v, subs in VARIANTS.items():
+        subs = dict(subs, PRESETS=preset_lines(v))
         s = src
         for k, val in subs.items():
             s = s.replace('@' + k + '@', val)
-        assert '@' not in s.replace('@param', '').replace('@knob', '').replace('@constraint', ''), [l for l in s.splitlines() if '@' in l.replace('@param', '').replace('@knob', '').replace('@constraint', '')]
+        strip = lambda t: t.replace('@param', '').replace('@knob', '').replace('@constraint', '').replace('@preset', '')
+        assert '@' not in strip(s), [l for l in s.splitlines() if '@' in strip(l)]
         s = f'/* @template family=gemm-{v} */\n' + s  # the tuner matches templates to problems by family
         p = os.path.join(out, f'gemm_{v}{suffix}.c')
         open(p, 'w').write(s)
