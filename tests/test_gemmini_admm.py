@@ -129,9 +129,8 @@ def _run(problem: Problem, exe: Path, inputs: dict[str, np.ndarray], tmp: Path):
 def _kernels():
     for name in PROBLEMS:
         yield pytest.param(name, GEMMINI / "problems" / name / "initial.c", id=f"{name}-initial")
-        fsm = GEMMINI / "baselines" / name / "fsm.c"
-        if fsm.is_file():
-            yield pytest.param(name, fsm, id=f"{name}-fsm")
+        for baseline in sorted((GEMMINI / "baselines" / name).glob("*.c")):
+            yield pytest.param(name, baseline, id=f"{name}-{baseline.stem}")
 
 
 @needs_gcc
