@@ -165,15 +165,15 @@ def test_admm_problems_are_well_formed() -> None:
         assert spec.target == "gemmini" and spec.family == "admm" and spec.config == "fp32_4x4"
         assert all(t.dtype == "f32" for t in spec.inputs + spec.outputs)
         assert spec.bytes == 4 * sum(t.count for t in spec.inputs + spec.outputs)
-        code = problem.initial_code if hasattr(problem, "initial_code") else (problem.root / "initial.c").read_text()
+        code = (problem.root / "initial.c").read_text()
         assert not re.search(r"^\s*#", code, re.M), "initial.c must not use preprocessor directives"
     macs = {name: load_problem(GEMMINI / "problems" / name).spec.flops // 2 for name in PROBLEMS}
     assert macs == {"admm-0": 48, "admm-1": 1200, "admm-2": 2560}
 
 
 def test_admm_references_are_exact_in_float32() -> None:
-    """The reference (float64) equals a float32 evaluation with a different summation order on
-    the random seeds the evaluator style uses, i.e. integer inputs keep every value exact."""
+    """On random draws every reference output is an integer below 2**24, so fp32 represents it
+    exactly and an exact compare is fair (see the reference docstrings for the partial sums)."""
     for name in PROBLEMS:
         problem = load_problem(GEMMINI / "problems" / name)
         for seed in SEEDS:
@@ -181,7 +181,6 @@ def test_admm_references_are_exact_in_float32() -> None:
             want = _expected(problem, inputs)
             for out, arr in want.items():
                 assert np.all(np.abs(arr) < 2**24) and np.array_equal(arr, np.rint(arr)), (name, out)
-            assert len({float(np.abs(a).max()) for a in want.values()}) >= 1
             assert any(np.ptp(a) > 0 for a in want.values()), f"{name}: constant reference output"
 
 
