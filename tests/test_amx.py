@@ -201,3 +201,95 @@ def test_bench_reports_initial_best_and_vendor(tmp_path):
     assert row["problem"] == "amx/bmm-bf16-attn-scores" and row["initial_latency_s"] > 0
     assert row["best_latency_s"] is None  # no stored runs under tmp_path
     assert "TFLOP/s" in out["machine"]
+
+
+# ---- oneMKL vendor paths (issue #4): measured next to oneDNN, the best of both is the baseline
+
+def _mkl_child(problem: str):
+    """`python -m autocomp.targets.amx.vendor --mkl DIR`: MKL alone, in a process without torch."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "autocomp.targets.amx.vendor", "--mkl", str(resolve_problem(problem).root)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _needs_mkl():
+    from autocomp.targets.amx.vendor import find_mkl_rt
+
+    if find_mkl_rt() is None:
+        pytest.skip("oneMKL is not installed: pip install 'autocomp[baselines]' (mkl==2026.2.0)")
+
+
+def test_mkl_paths_are_measured_and_correct():
+    _needs_mkl()
+    bf16 = _mkl_child("amx/gemm-bf16-256")
+    assert bf16["mkl"].startswith("2026.2"), bf16
+    by_name = {p["name"]: p for p in bf16["paths"]}
+    assert set(by_name) == {"MKL cblas_gemm_bf16bf16f32", "MKL bf16 GEMM, packed B"}
+    for p in by_name.values():
+        assert p["available"], p
+        assert p["rel_err"] < 1e-5 and p["latency_s"] > 0 and p["reps"] >= 10  # fp32 C of exact bf16 products
+        assert p["library"].startswith("oneMKL 2026.2")
+        # > 400 GFLOP/s is out of reach of AVX-512 bf16 (123 GFLOP/s peak): MKL runs on AMX
+        assert p["gflops"] > 400, p
+    assert "favours the vendor" in by_name["MKL bf16 GEMM, packed B"]["note"]
+
+    i8 = _mkl_child("amx/gemm-i8-256")
+    by_name = {p["name"]: p for p in i8["paths"]}
+    assert set(by_name) == {"MKL s8u8 (mixed sign)", "MKL s8u8 (mixed sign), packed B"}
+    for p in by_name.values():
+        assert p["available"] and p["rel_err"] == 0.0, p  # exact int32, checked on the inputs MKL was given
+        assert "0..127" in p["note"]
+    # fused and conv families keep oneDNN only
+    assert _mkl_child("amx/conv-bf16-14x14x256-256") == {"paths": [], "mkl": None}
+
+
+def test_mkl_unavailable_is_reported_not_faked(tmp_path):
+    """`lib_path` (the documented loader parameter) pointed at a missing file, and at a file that is not MKL."""
+    from autocomp.targets.amx.vendor import mkl_paths
+
+    problem = resolve_problem("amx/gemm-i8-256")
+    bogus = tmp_path / "libmkl_rt.so.3"
+    paths, version = mkl_paths(problem, lib_path=bogus)
+    assert version is None and [p["name"] for p in paths] == ["MKL s8u8 (mixed sign)", "MKL s8u8 (mixed sign), packed B"]
+    for p in paths:
+        assert p["available"] is False and "latency_s" not in p
+        assert "cannot load oneMKL" in p["reason"] and "pip install 'autocomp[baselines]'" in p["reason"]
+    bogus.write_bytes(b"not a shared object")
+    paths, _ = mkl_paths(problem, lib_path=bogus)
+    assert all(p["available"] is False and "cannot load oneMKL" in p["reason"] for p in paths)
+
+
+def test_best_vendor_is_the_fastest_correct_path_of_either_library():
+    from autocomp.targets.amx.vendor import pick_best
+
+    def row(name, library, latency, rel_err=0.0):
+        return {"name": name, "library": library, "available": True, "latency_s": latency, "rel_err": rel_err}
+
+    onednn, mkl = row("torch.matmul", "oneDNN", 2e-4), row("MKL bf16 GEMM, packed B", "oneMKL", 1e-4)
+    down = {"name": "MKL s8u8 (mixed sign)", "library": "oneMKL", "available": False, "reason": "not installed"}
+    assert pick_best([onednn, mkl, down]) is mkl
+    assert pick_best([row("torch.matmul", "oneDNN", 5e-5), mkl])["library"] == "oneDNN"
+    assert pick_best([onednn, row("wrong", "oneMKL", 1e-6, rel_err=0.5)]) is onednn  # a wrong answer never wins
+    assert pick_best([down]) is None
+
+
+def test_baseline_reports_both_libraries_and_picks_the_faster():
+    import json
+
+    from conftest import autocomp
+
+    _needs_mkl()
+    pytest.importorskip("torch", reason="oneDNN paths need PyTorch: pip install 'autocomp[baselines]'")
+    proc = autocomp("baseline", "amx/gemm-bf16-256", "--json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    assert row["available"] and row["mkl"].startswith("2026.2") and row["torch"]
+    libraries = {p["library"].split()[0] for p in row["paths"] if p["available"]}
+    assert libraries == {"oneDNN", "oneMKL"}, row["paths"]
+    correct = [p for p in row["paths"] if p["available"] and p["rel_err"] < 1e-2]
+    assert row["best"] == min(correct, key=lambda p: p["latency_s"])
