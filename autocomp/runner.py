@@ -14,6 +14,7 @@ from typing import Any
 
 from autocomp.config import RunConfig, check_consistency, load_config
 from autocomp.errors import UserError
+from autocomp.evaluation.result import EvalResult
 from autocomp.llm.pricing import PriceTable
 from autocomp.llm.registry import check_model_string, make_provider, split_model
 from autocomp.problem import Problem, load_problem
@@ -36,11 +37,17 @@ def evaluate_code(problem: Problem, code: str, config: RunConfig) -> dict[str, A
     d = result.details
     return {
         "problem": problem.name, "correct": result.correct, "outcome": result.outcome.value, "error": result.error,
-        "metric": "latency_s", "value": result.latency_s, "baseline_value": result.baseline_latency_s,
-        "cycles": d.get("cycles"), "baseline_cycles": d.get("baseline_cycles"),
+        **metric_values(result),
         "speedup": result.speedup, "utilization": result.utilization, "gflops": d.get("gflops"),
         "baseline_gflops": d.get("baseline_gflops"), "flags": d.get("flags", []), "details": d,
     }
+
+
+def metric_values(result: EvalResult) -> dict[str, Any]:
+    """What a result is measured in: wall-clock seconds, or modeled cycles for emulated targets."""
+    if result.details.get("metric") == "cycles":
+        return {"metric": "cycles", "value": result.details.get("cycles"), "baseline_value": result.details.get("baseline_cycles")}
+    return {"metric": "latency_s", "value": result.latency_s, "baseline_value": result.baseline_latency_s}
 
 
 def default_run_dir(problem: Problem) -> Path:
@@ -106,14 +113,12 @@ def summary_dict(summary: SearchSummary, store: RunStore) -> dict[str, Any]:
         "run_dir": summary.run_dir,
         "problem": store.run_info()["problem"],
         "best": {
-            "candidate_id": best.id, "value": result.latency_s if result else None,
+            "candidate_id": best.id, **(metric_values(result) if result else {"metric": None, "value": None}),
             "speedup_vs_initial": 1.0 / best.score if best.score else None,
             "menu_item": best.menu_item, "iteration": best.iteration,
             "gflops": result.details.get("gflops") if result else None,
             "utilization": result.utilization if result else None,
-            "initial_value": result.baseline_latency_s if result else None,
-            "cycles": result.details.get("cycles") if result else None,
-            "initial_cycles": result.details.get("baseline_cycles") if result else None,
+            "initial_value": metric_values(result)["baseline_value"] if result else None,
         },
         "iterations": summary.iterations, "candidates": summary.candidates, "llm_calls": summary.llm_calls,
         "stopped": summary.stopped, "best_score_history": summary.history, "schedule": schedule,

@@ -25,7 +25,13 @@ def eval_report(row: dict[str, Any]) -> None:
     console.print(f"[bold]{row['problem']}[/]: {row['outcome']}")
     if row["error"]:
         console.print(row["error"], markup=False)
-    if row["correct"] and row["value"] is not None:
+    if row["correct"] and row["value"] is not None and row["metric"] == "cycles":
+        table = Table("", "modeled cycles", box=None)
+        table.add_row("candidate", f"{row['value']:,}")
+        table.add_row("initial code", f"{row['baseline_value']:,}")
+        console.print(table)
+        console.print(f"speedup vs initial code: {row['speedup']:.2f}x; array utilization {row['utilization'] * 100:.1f}%")
+    elif row["correct"] and row["value"] is not None:
         table = Table("", "latency (median)", "GFLOP/s", box=None)
         table.add_row("candidate", f"{row['value'] * 1e3:.4g} ms", f"{row['gflops']:.4g}")
         table.add_row("initial code", f"{row['baseline_value'] * 1e3:.4g} ms", f"{row['baseline_gflops']:.4g}")
@@ -46,7 +52,8 @@ def runs_table(rows: list[dict[str, Any]]) -> None:
 
 def optimize_report(row: dict[str, Any]) -> None:
     best = row["best"]
-    console.print(f"[bold]best candidate #{best['candidate_id']}[/]: {best['value'] * 1e3:.4g} ms, "
+    value = f"{best['value']:,} cycles" if best.get("metric") == "cycles" else f"{best['value'] * 1e3:.4g} ms"
+    console.print(f"[bold]best candidate #{best['candidate_id']}[/]: {value}, "
                   f"{best['speedup_vs_initial']:.2f}x vs the initial code (same-run ratio)")
     console.print(f"{row['iterations']} iterations, {row['candidates']} candidates, {row['llm_calls']} model calls; {row['stopped']}")
     if row["schedule"]:

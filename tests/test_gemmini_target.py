@@ -1,0 +1,133 @@
+"""The gemmini target end to end: the real CLI, the real harness, the emulator linked into each
+candidate, modeled cycles as the metric and the search loop on top (with a scripted model)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.result import Outcome
+from autocomp.targets.gemmini.target import GemminiTarget
+from autocomp.targets.registry import resolve_problem
+from conftest import autocomp, reply_with_code, write_replay
+
+GEMMINI = Path(__file__).parents[1] / "autocomp" / "targets" / "gemmini"
+FSM_512 = (GEMMINI / "baselines" / "gemm-512x512x512" / "fsm.c").read_text()
+
+CPU_ONLY_ADMM0 = """
+void admm_u_update(const float *restrict KinfT, const float *restrict x, const float *restrict d, float *restrict u) {
+  for (int j = 0; j < 4; j++) {
+    float s = 0;
+    for (int k = 0; k < 12; k++) s += KinfT[4 * k + j] * x[k];
+    u[j] = -s - d[j];
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def admm0():
+    problem = resolve_problem("gemmini/admm-0")
+    ev = GemminiTarget().evaluator(problem, EvalSettings(trials=2))
+    yield problem, ev
+    ev.close()
+
+
+def test_initial_code_is_correct_and_its_own_baseline(admm0):
+    problem, ev = admm0
+    result = ev.evaluate(problem.initial_code, seed=1)
+    assert result.outcome is Outcome.OK, result.error
+    d = result.details
+    assert d["metric"] == "cycles" and d["cycles"] == d["baseline_cycles"] > 0 and result.speedup == 1.0
+    assert d["cycles_spread"] == 0.0  # the model is deterministic: every call costs the same
+    assert d["emulator"]["macs"] >= problem.spec.flops // 2
+    text = GemminiTarget().feedback(problem, result)
+    for needle in ("Modeled cycles", "Array utilization", "Memory used: scratchpad", "accumulator", "Where the cycles go",
+                   "CPU work and issue", "load unit busy", "Instructions:"):
+        assert needle in text, text
+
+
+def test_work_done_on_the_cpu_is_rejected(admm0):
+    problem, ev = admm0
+    result = ev.evaluate(CPU_ONLY_ADMM0, seed=1)
+    assert result.outcome is Outcome.WRONG_ANSWER
+    assert "multiply-accumulates ran on the Gemmini array" in result.error and "needs 48" in result.error
+
+
+def test_emulator_misuse_is_a_crash_with_the_emulator_message(admm0):
+    problem, ev = admm0
+    bad = problem.initial_code.replace("mvin(x + 4 * kb, 12 + kb, 4, 1);", "mvin(x + 4 * kb, 12 + kb, 4, 5);")
+    assert bad != problem.initial_code
+    result = ev.evaluate(bad, seed=1)
+    assert result.outcome is Outcome.CRASH
+    assert "gemmini: error:" in result.error and "rows" in result.error
+
+
+def test_missing_fence_before_the_cpu_reads_mvout_results_is_wrong(admm0):
+    """mvout data reaches DRAM only at a fence (as on hardware, where it may still be in flight)."""
+    problem, ev = admm0
+    bad = problem.initial_code.replace("  fence();\n", "")
+    assert bad != problem.initial_code
+    result = ev.evaluate(bad, seed=1)
+    assert result.outcome is Outcome.WRONG_ANSWER
+    assert "never fenced before the kernel returned" in result.error  # the emulator says why
+
+
+def test_emulator_internals_are_off_limits(admm0):
+    problem, ev = admm0
+    sneaky = problem.initial_code.replace("  fence();\n", "  fence();\n  gemu_timing_reset();\n")
+    result = ev.evaluate(sneaky, seed=1)
+    assert result.outcome is Outcome.POLICY_VIOLATION and "gemu_timing_reset" in result.error
+
+
+def test_cli_eval_reports_cycles_for_the_fsm_library_on_512(tmp_path: Path):
+    code = tmp_path / "fsm.c"
+    code.write_text(FSM_512)
+    proc = autocomp("eval", "gemmini/gemm-512x512x512", str(code), "--json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    assert row["correct"] and row["metric"] == "cycles"
+    assert row["value"] < row["baseline_value"] and row["speedup"] > 1.5
+    assert 0.8 < row["utilization"] <= 1.0  # the hardware loop keeps the array busy (spec: 86-96%)
+    human = autocomp("eval", "gemmini/gemm-512x512x512", str(code))
+    assert "modeled cycles" in human.stdout and "array utilization" in human.stdout
+
+
+def test_baseline_command_runs_both_library_variants():
+    proc = autocomp("baseline", "gemmini/admm-1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    names = {p["name"] for p in row["paths"]}
+    assert {"library fsm", "library sw"} <= names and row["available"]
+    assert all(p["available"] and p["cycles"] > 0 for p in row["paths"])
+    assert row["best"]["cycles"] == min(p["cycles"] for p in row["paths"])
+
+
+def test_optimize_with_a_scripted_model_uses_cycles_and_shows_them_in_the_next_prompt(tmp_path: Path, fast_config: Path):
+    """Iteration 1: the scripted model offers the hardware-loop kernel and a broken one; the
+    FSM kernel wins on cycles, and iteration 2's planning prompt carries its hardware feedback."""
+    broken = FSM_512.replace("tiled_matmul_auto(512, 512, 512", "tiled_matmul_auto(512, 512, 256")
+    plans = ["Chosen item: 1\nUse the hardware loop instruction for the whole matrix.",
+             "Chosen item: 2\nShrink K.", "Chosen item: 3\nKeep it."]
+    replay = write_replay(tmp_path / "r.toml", plans, [reply_with_code(FSM_512), reply_with_code(broken), reply_with_code(FSM_512)])
+    run_dir = tmp_path / "run"
+    proc = autocomp("optimize", "gemmini/gemm-512x512x512", "--config", str(fast_config), "--models", f"replay::{replay}",
+                    "--iterations", "2", "--plans", "2", "--codes", "1", "--beam", "1", "--run-dir", str(run_dir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["best"]["metric"] == "cycles" and out["best"]["speedup_vs_initial"] > 1.5
+    assert out["best"]["value"] < out["best"]["initial_value"]
+    db = sqlite3.connect(run_dir / "run.db")
+    outcomes = [r[0] for r in db.execute(
+        "SELECT e.outcome FROM candidates c JOIN evaluations e ON e.code_hash = c.code_hash WHERE c.origin = 'planned' ORDER BY c.id")]
+    assert outcomes[:2] == ["ok", "wrong_answer"]
+    prompts = [json.loads(r[0]) for r in db.execute("SELECT request_json FROM llm_calls WHERE phase = 'plan' ORDER BY id")]
+    second = json.dumps(prompts[-1])
+    for needle in ("Modeled cycles", "Array utilization", "Memory used", "Where the cycles go"):
+        assert needle in second
+    assert re.search(r"Modeled cycles for one call: [\d,]+", second)
