@@ -15,7 +15,7 @@ def reference(pN, r, q, Bdyn, Quu_inv, KinfT, AmBKt):
     sum above 2**24 (max 5.3e6 in 20,000 draws), so fp32 is exact in any summation order. The
     recursion multiplies by AmBKt ten times, so a draw at the distribution's extremes (all
     entries +-1) exceeds 2**24 in roughly 0.1% of cases, where fp32 rounding can differ from
-    this float64 reference.
+    this float64 reference; problem.toml therefore compares d and p with rtol 1e-6.
     """
     B = Bdyn.astype(np.float64)
     Q = Quu_inv.astype(np.float64)
