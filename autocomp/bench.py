@@ -82,6 +82,14 @@ def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, s
     row["vendor_pct_peak"] = flops / vbest["latency_s"] / peak * 100 if vbest and peak else None
     ours = best_s or initial_s
     row["speedup_vs_vendor"] = vbest["latency_s"] / ours if vbest and ours else None
+    if result.details.get("metric") == "cycles":  # modeled targets: cycles are the measurement, seconds are nominal
+        row.update(metric="cycles", initial_cycles=result.details.get("baseline_cycles"),
+                   best_cycles=result.details.get("cycles") if best_s else None,
+                   best_utilization=result.utilization if best_s else None,
+                   vendor_cycles=vbest.get("cycles") if vbest else None)
+        log(f"{problem.name}: initial {row['initial_cycles']} cycles, best {row['best_cycles'] or '-'}, "
+            f"baseline {row['vendor_cycles'] or '-'} ({row['vendor'] or 'n/a'})")
+        return row
     log(f"{problem.name}: initial {row['initial_tflops'] or 0:.3f} TFLOP/s, best {row['best_tflops'] or 0:.3f}, "
         f"vendor {row['vendor_tflops'] or 0:.3f} ({row['vendor'] or 'n/a'})")
     return row

@@ -131,3 +131,13 @@ def test_optimize_with_a_scripted_model_uses_cycles_and_shows_them_in_the_next_p
     for needle in ("Modeled cycles", "Array utilization", "Memory used", "Where the cycles go"):
         assert needle in second
     assert re.search(r"Modeled cycles for one call: [\d,]+", second)
+
+
+def test_bench_reports_cycles_against_the_library(tmp_path: Path):
+    proc = autocomp("bench", "gemmini", "--family", "admm", "--runs", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    assert [r["problem"] for r in row["problems"]] == ["gemmini/admm-0", "gemmini/admm-1", "gemmini/admm-2"]
+    for r in row["problems"]:
+        assert r["metric"] == "cycles" and r["initial_cycles"] > 0 and r["vendor"].startswith("library")
+        assert r["speedup_vs_vendor"] == pytest.approx(r["vendor_cycles"] / r["initial_cycles"], rel=1e-9)

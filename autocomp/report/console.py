@@ -86,7 +86,8 @@ def llm_usage(llm: dict[str, Any]) -> None:
 
 
 def baseline_report(row: dict[str, Any]) -> None:
-    console.print(f"[bold]{row['problem']}[/]: vendor baselines" + (f" (torch {row['torch']})" if row.get("torch") else ""))
+    versions = ", ".join(f"{lib} {row[lib]}" for lib in ("torch", "mkl") if row.get(lib))
+    console.print(f"[bold]{row['problem']}[/]: vendor baselines" + (f" ({versions})" if versions else ""))
     if not row["paths"]:
         console.print(f"unavailable: {row['reason']}")
     table = Table("path", "latency (median)", "GFLOP/s", "rel. error", "note", box=None)
@@ -102,6 +103,18 @@ def bench_table(row: dict[str, Any]) -> None:
     def fmt(value: Any, spec: str) -> str:
         return format(value, spec) if value is not None else "-"
 
+    if any(r.get("metric") == "cycles" for r in row["problems"]):
+        table = Table("problem", "initial cycles", "best cycles", "utilization %", "vs initial", "baseline", "baseline cycles",
+                      "vs baseline", box=None)
+        for r in row["problems"]:
+            util = r.get("best_utilization")
+            table.add_row(r["problem"], fmt(r["initial_cycles"], ","), fmt(r["best_cycles"], ","), fmt(util and util * 100, ".1f"),
+                          fmt(r["speedup_vs_initial"], ".2f"), r["vendor"] or "-", fmt(r["vendor_cycles"], ","),
+                          fmt(r["speedup_vs_vendor"], ".2f"))
+        console.print(table)
+        console.print(f"geomean speedup: vs initial {fmt(row['geomean_speedup_vs_initial'], '.2f')}x, "
+                      f"vs baseline {fmt(row['geomean_speedup_vs_vendor'], '.2f')}x ({row['machine']})")
+        return
     table = Table("problem", "initial ms", "best ms", "best TFLOP/s", "% peak", "vs initial", "vendor ms",
                   "vendor TFLOP/s", "vs vendor", box=None)
     for r in row["problems"]:
