@@ -465,6 +465,38 @@ def test_loop_ws_rejects_tiles_over_half_the_scratchpad(rt8, tmp_path):
     assert "needs (I*K + K*J)*DIM = 8704 scratchpad rows but at most spad_rows/2 = 8192 fit" in r.stderr
 
 
+def test_loop_ws_alternates_accumulator_halves(rt8, tmp_path):
+    """Placement rule (§5.8 double buffering): a loop without ex_accumulate takes the other acc half
+    than the previous loop_ws (the first takes half 0); ex_accumulate stays in the previous loop's half."""
+    a, b = i8(4, 16, 16), i8(4, 16, 16)
+    loops = [  # (operand pair, ex_accumulate): expected halves 0, 1, 1, 0
+        (0, "false"), (1, "false"), (2, "true"), (3, "false"),
+    ]
+    calls = "".join(
+        f"gemmini_loop_ws(1, 1, 1, 0, 0, 0, A + {n * 256}, B + {n * 256}, NULL, NULL, 16, 16, 0, 16, "
+        f"false, false, true, false, {acc}, 0, 0, 0, false);\n"
+        for n, acc in loops
+    )
+    body = f"""
+  config_ex(WEIGHT_STATIONARY, NO_ACTIVATION, 1, false, false);
+  config_ld(16, MVIN_SCALE_IDENTITY, 16, 0);
+  config_ld(16, MVIN_SCALE_IDENTITY, 16, 1);
+  config_ld(0, MVIN_SCALE_IDENTITY, 16, 2);
+  config_st(16 * sizeof(acc_t));
+  {calls}
+  mvout(C0, {ACC | FULL} + 0, 16, 16);
+  mvout(C1, {ACC | FULL} + 512, 16, 16);
+  fence();
+  dump_a("C0", C0, 256);
+  dump_a("C1", C1, 256);
+"""
+    g = carr("elem_t", "A", a) + carr("elem_t", "B", b) + "static acc_t C0[256], C1[256];\n"
+    r = run_c(rt8, tmp_path, body, g)
+    assert r.rc == 0, r.stderr
+    np.testing.assert_array_equal(r.out["C0"].reshape(16, 16), a[3] @ b[3])  # loop 4 reused half 0
+    np.testing.assert_array_equal(r.out["C1"].reshape(16, 16), a[1] @ b[1] + a[2] @ b[2])  # loops 2+3
+
+
 def conv_ref(x, w, bias, stride, pad):
     """NHWC input, [R][S][C][K] weights, int32 result."""
     n, h, wd, c = x.shape

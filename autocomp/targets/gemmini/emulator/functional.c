@@ -106,6 +106,8 @@ static struct {
   /* loop registers */
   uint64_t lw[5][2];
   uint32_t lw_count;
+  int lw_acc_used;       /* some loop_ws has placed C in the accumulator */
+  uint32_t lw_acc_half;  /* the accumulator half (0/1) the last loop_ws used */
   uint64_t cv[6][2];
 } S;
 
@@ -922,12 +924,20 @@ static void do_loop_ws(uint64_t rs1, uint64_t rs2) {
     gemu_error("loop_ws stores C with the current config_st, but config_st was never issued; call config_st(stride) "
                "first");
 
-  /* Placement: A from the start of a spad half, B packed to end at the end of that half;
-   * spad id 0 alternates halves between loops (double buffering), 1/2 pin half 0/1. */
+  /* Placement (double buffering, so two consecutive loops can be in flight at once):
+   *  - scratchpad: A from the start of a spad half, B packed to end at the end of that half;
+   *    spad id 0 alternates halves between loops, 1/2 pin half 0/1.
+   *  - accumulator: C/D from the start of an accumulator half (row 0 or ACC_ROWS/2). A loop
+   *    without ex_accumulate takes the other half than the previous loop_ws (the very first one
+   *    takes half 0); a loop with ex_accumulate continues the partial sums of the previous loop,
+   *    so it uses the same half as the previous loop_ws (half 0 if there was none). The
+   *    I*J*DIM <= ACC_ROWS/2 check above guarantees a loop fits in its half. */
   uint32_t half = SPAD_ROWS / 2, parity = S.lw_count++ & 1;
   uint32_t a_base = (a_id ? (uint32_t)(a_id - 1) : parity) * half;
   uint32_t b_base = ((b_id ? (uint32_t)(b_id - 1) : parity) + 1) * half - K * J * DIM;
-  const uint32_t acc_base = ADDR_ACC; /* C/D from accumulator row 0: partial sums persist across loops */
+  if (!ex_acc) S.lw_acc_half = S.lw_acc_used ? S.lw_acc_half ^ 1u : 0u;
+  S.lw_acc_used = 1;
+  const uint32_t acc_base = ADDR_ACC | (S.lw_acc_half * (uint32_t)(ACC_ROWS / 2));
   const ex_cfg_t ex = {1, 0, a_t, b_t, 1, 1, 0};
   size_t d_size = low_D ? sizeof(elem_t) : sizeof(acc_t), c_size = full_C ? sizeof(acc_t) : sizeof(elem_t);
   int out_act = act ? act : S.st_act;
@@ -959,7 +969,7 @@ static void do_loop_ws(uint64_t rs1, uint64_t rs2) {
           do_mvin(1, B + off * sizeof(elem_t), b_sp, b_cols, b_rows, 1, -1);
         }
         int accumulate = k > 0 || ex_acc || D;
-        uint32_t c_sp = acc_base | (accumulate ? ADDR_ACCUMULATE : 0) | ((i * J + j) * DIM);
+        uint32_t c_sp = (acc_base + (i * J + j) * DIM) | (accumulate ? ADDR_ACCUMULATE : 0);
         snprintf(cur_sub, sizeof cur_sub, "expanded preload/compute of block (i=%u, j=%u, k=%u)", i, j, k);
         if (i == 0) {
           do_preload(b_sp, b_cols, b_rows, c_sp, ROWS_J(j), ROWS_I(i), 1, 1);
@@ -971,7 +981,7 @@ static void do_loop_ws(uint64_t rs1, uint64_t rs2) {
         if (k == K - 1 && C) {
           snprintf(cur_sub, sizeof cur_sub, "expanded mvout of C block (i=%u, j=%u)", i, j);
           do_mvout(C + ((uint64_t)i * DIM * sC + (uint64_t)j * DIM) * c_size,
-                   acc_base | (full_C ? ADDR_FULL_ROW : 0) | ((i * J + j) * DIM), ROWS_J(j), ROWS_I(i), 1, out_act);
+                   (acc_base + (i * J + j) * DIM) | (full_C ? ADDR_FULL_ROW : 0), ROWS_J(j), ROWS_I(i), 1, out_act);
         }
       }
 #undef ROWS_I
