@@ -2,17 +2,25 @@
  * timing.c — event-driven timing model of Gemmini (clean-room, from the reference spec §8).
  *
  * The model is a list scheduler: primitives arrive in program order (gemu_timing_issue) and
- * each one is scheduled exactly once, when it arrives, against a bounded window of earlier
- * instructions that had not completed by then (the reservation station, at most 8+16+4
- * entries). There is no per-cycle loop, so an op costs O(RS entries).
+ * each one is scheduled exactly once, when it arrives. There is no per-cycle loop: an op costs
+ * O(RS entries + rows it touches).
  *
  *   CPU       in-order Rocket. A CPU-issued instruction costs
  *             cpu_bb_cycles * (basic blocks since the previous one) + cpu_issue_cycles
  *             and then blocks until its RS class has a free entry (rs_full_stall).
- *   FSM       loop_ws / loop_conv_ws primitives (op->from_fsm) cost no CPU time; they enter
- *             the RS at most one per fsm_feed_interval cycles, throttled by RS occupancy.
+ *   FSM       loop_ws / loop_conv_ws primitives (op->from_fsm) cost no CPU time. The loop unit
+ *             has separate load / execute / store sub-FSMs: each feeds its own RS class at most
+ *             one instruction per fsm_feed_interval cycles and stalls only on its own class, so
+ *             a full store class does not hold back the next loop's loads and computes. An
+ *             execute op enters no earlier than the loads before it in program order, a store
+ *             no earlier than the execute ops before it. At most fsm_loops_in_flight loops are
+ *             in flight: loop m starts feeding once loop m-2 has fed its last instruction (the
+ *             CPU's loop_ws blocks until then).
  *   RS        per-class capacity ld/ex/st; an entry is freed when its instruction completes.
- *             Cross-queue dependencies over local row ranges (spec §8.3).
+ *             Cross-queue dependencies over local row ranges (spec §8.3), against every earlier
+ *             instruction in program order, kept as per-row scoreboards (latest completion of an
+ *             earlier load writing / execute reading / execute writing / store reading the row),
+ *             which is exact and independent of arrival order.
  *   LD        in order; occupancy max(requests, bytes/beat) on the DMA bus; completion adds
  *             load_latency (+ scale latency). Zero-fill: rows cycles, no bus.
  *   EX        in order; preload+compute processed as a pair, max(A_rows, B_rows, min)
@@ -34,8 +42,14 @@
 #ifndef DIM
 #include "gemmini_params.h"
 #endif
-#if !defined(DIM) || !defined(BANK_ROWS)
-#error "timing.c needs DIM and BANK_ROWS from the configuration (gemmini_params.h or -D flags)"
+#if !defined(DIM) || !defined(BANK_ROWS) || !defined(ACC_ROWS) || !defined(GEMU_SPAD_ROWS)
+#error "timing.c needs DIM, BANK_ROWS, ACC_ROWS and GEMU_SPAD_ROWS from the configuration (gemmini_params.h or -D flags)"
+#endif
+#ifndef GEMU_T_FSM_INDEPENDENT_SUBFSMS
+#define GEMU_T_FSM_INDEPENDENT_SUBFSMS 1
+#endif
+#ifndef GEMU_T_FSM_LOOPS_IN_FLIGHT
+#define GEMU_T_FSM_LOOPS_IN_FLIGHT 2
 #endif
 
 #define T_DIM ((uint64_t)(DIM))
@@ -56,25 +70,43 @@ typedef struct {
   gemu_rows_t wr[2]; /* rows written */
 } entry_t;
 
+/* RS occupancy of one class: completion times of its entries still in flight. Arrivals within
+ * a class are monotonic, so an entry that completed by an arrival can be forgotten. */
 typedef struct {
-  entry_t e[WIN_MAX];
+  uint64_t done[WIN_MAX];
   int n;
   int cap;
 } window_t;
 
+/* Per-row scoreboards: latest completion of an earlier (program order) instruction of each
+ * kind touching the row. */
+enum { SB_LD_W, SB_EX_R, SB_EX_W, SB_ST_R, SB_N };
+static uint64_t sb_spad[SB_N][GEMU_SPAD_ROWS];
+static uint64_t sb_acc[SB_N][ACC_ROWS];
+
 /* Busy intervals of the DMA bus that end in the future (bounded by in-flight transfers). */
-#define BUS_MAX (2 * WIN_MAX)
+#define BUS_MAX 256
 typedef struct {
   uint64_t start, end;
 } interval_t;
+
+#define LOOPS_MAX 8
+_Static_assert(GEMU_T_FSM_LOOPS_IN_FLIGHT >= 1 && GEMU_T_FSM_LOOPS_IN_FLIGHT <= LOOPS_MAX,
+               "fsm_loops_in_flight must be in 1..8");
 
 static struct {
   uint64_t cpu;          /* CPU clock */
   double cpu_frac;       /* fractional CPU cycles carried between instructions */
   uint64_t bb_last;      /* gemu_bb_count at the previous CPU-issued instruction */
-  uint64_t last_arrival; /* RS arrival of the previous instruction (program order) */
+  uint64_t last_arrival; /* latest RS arrival of anything (CPU-issued ops come after it) */
   uint64_t last_done;    /* latest completion of anything issued */
   window_t win[3];       /* per RS class */
+  /* loop FSM */
+  uint64_t feed[3];                /* last arrival fed by each sub-FSM */
+  uint64_t feed_next[3];           /* earliest next arrival of each sub-FSM */
+  uint64_t loop_start;             /* the current loop may feed from this cycle */
+  uint64_t loop_end[LOOPS_MAX];    /* last arrival of each recent loop (ring) */
+  uint32_t nloops;                 /* loops started in this region */
   /* load unit */
   uint64_t ld_start; /* start of the previous load (in-order issue) */
   uint64_t ld_free;  /* load unit free (zero-fill uses it without the bus) */
@@ -95,24 +127,11 @@ static struct {
 static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 static uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
-static int overlaps(const gemu_rows_t *a, const gemu_rows_t *b) {
-  if (a->count == 0 || b->count == 0 || a->acc != b->acc) return 0;
-  return a->first < b->first + b->count && b->first < a->first + a->count;
-}
-
-static int any_overlap(const gemu_rows_t *as, int na, const gemu_rows_t *bs, int nb) {
-  for (int i = 0; i < na; i++)
-    for (int j = 0; j < nb; j++)
-      if (overlaps(&as[i], &bs[j])) return 1;
-  return 0;
-}
-
-/* Drop entries of one class that completed by time t (they can no longer delay anyone,
- * because arrivals are monotonic). */
+/* Drop entries of one class that completed by time t (arrivals within a class are monotonic). */
 static void prune(window_t *w, uint64_t t) {
   int k = 0;
   for (int i = 0; i < w->n; i++)
-    if (w->e[i].done > t) w->e[k++] = w->e[i];
+    if (w->done[i] > t) w->done[k++] = w->done[i];
   w->n = k;
 }
 
@@ -123,33 +142,70 @@ static uint64_t admit(gemu_queue_t q, uint64_t t) {
   while (w->n >= w->cap) {
     uint64_t m = UINT64_MAX;
     for (int i = 0; i < w->n; i++)
-      if (w->e[i].done < m) m = w->e[i].done;
+      if (w->done[i] < m) m = w->done[i];
     t = max_u64(t, m);
     prune(w, t);
   }
   return t;
 }
 
-static void record(gemu_queue_t q, const entry_t *e) {
-  window_t *w = &T.win[q];
-  w->e[w->n++] = *e; /* admit() guaranteed room */
-  if (e->done > T.last_done) T.last_done = e->done;
+/* Row span of a range within its memory (clamped). */
+static uint64_t *sb_row(int kind, const gemu_rows_t *r, uint32_t *lo, uint32_t *hi) {
+  uint32_t n = r->acc ? (uint32_t)ACC_ROWS : (uint32_t)GEMU_SPAD_ROWS;
+  *lo = r->first < n ? r->first : n;
+  uint64_t end = (uint64_t)r->first + r->count;
+  *hi = end < n ? (uint32_t)end : n;
+  return r->acc ? sb_acc[kind] : sb_spad[kind];
 }
 
-/* Latest completion among the earlier entries of class q that conflict. mode selects the
- * ranges compared: the new op's set `mine` against the entry's reads (R), writes (W) or both. */
-enum { CMP_R = 1, CMP_W = 2 };
-static uint64_t dep_wait(gemu_queue_t q, const gemu_rows_t *mine, int nmine, int mode) {
-  const window_t *w = &T.win[q];
+/* Latest completion recorded in scoreboard `kind` over the rows of ranges rs[0..n). */
+static uint64_t sb_wait(int kind, const gemu_rows_t *rs, int n) {
   uint64_t t = 0;
-  for (int i = 0; i < w->n; i++) {
-    const entry_t *e = &w->e[i];
-    if (e->done <= t) continue;
-    if (((mode & CMP_R) && any_overlap(mine, nmine, e->rd, 4)) ||
-        ((mode & CMP_W) && any_overlap(mine, nmine, e->wr, 2)))
-      t = e->done;
+  for (int i = 0; i < n; i++) {
+    if (rs[i].count == 0) continue;
+    uint32_t lo, hi;
+    const uint64_t *a = sb_row(kind, &rs[i], &lo, &hi);
+    for (uint32_t r = lo; r < hi; r++)
+      if (a[r] > t) t = a[r];
   }
   return t;
+}
+
+static void sb_mark(int kind, const gemu_rows_t *rs, int n, uint64_t done) {
+  for (int i = 0; i < n; i++) {
+    if (rs[i].count == 0) continue;
+    uint32_t lo, hi;
+    uint64_t *a = sb_row(kind, &rs[i], &lo, &hi);
+    for (uint32_t r = lo; r < hi; r++)
+      if (a[r] < done) a[r] = done;
+  }
+}
+
+/* Occupy an RS entry of class q until e->done and record its rows in the scoreboards. */
+static void record(gemu_queue_t q, const entry_t *e) {
+  window_t *w = &T.win[q];
+  w->done[w->n++] = e->done; /* admit() guaranteed room */
+  if (e->done > T.last_done) T.last_done = e->done;
+  switch (q) {
+  case GEMU_Q_LD: sb_mark(SB_LD_W, e->wr, 2, e->done); break;
+  case GEMU_Q_EX:
+    sb_mark(SB_EX_R, e->rd, 4, e->done);
+    sb_mark(SB_EX_W, e->wr, 2, e->done);
+    break;
+  case GEMU_Q_ST: sb_mark(SB_ST_R, e->rd, 4, e->done); break;
+  default: break;
+  }
+}
+
+/* No future instruction can arrive before this cycle. CPU-issued ones arrive after every
+ * earlier arrival and after the CPU clock; FSM ones after the current loop's start (later loops
+ * start after the CPU clock), after their sub-FSM's previous arrival, and (execute, store) after
+ * the arrival of the loads / execute ops before them. Only the bus calendar needs it. */
+static uint64_t horizon(void) {
+  uint64_t base = max_u64(T.loop_start, T.cpu);
+  uint64_t ld = max_u64(base, T.feed[GEMU_Q_LD]);
+  uint64_t st = max_u64(base, max_u64(T.feed[GEMU_Q_ST], T.feed[GEMU_Q_EX]));
+  return ld < st ? ld : st;
 }
 
 /* Reserve `len` bus cycles at the earliest gap starting >= t; returns the start. */
@@ -197,8 +253,9 @@ static void schedule_load(const gemu_op_t *op, uint64_t t) {
   e.wr[1] = op->dst[1];
   /* waits for earlier ex entries touching its destination, and stores reading it */
   uint64_t ready = max_u64(t, T.ld_start);
-  ready = max_u64(ready, dep_wait(GEMU_Q_EX, e.wr, 2, CMP_R | CMP_W));
-  ready = max_u64(ready, dep_wait(GEMU_Q_ST, e.wr, 2, CMP_R));
+  ready = max_u64(ready, sb_wait(SB_EX_R, e.wr, 2));
+  ready = max_u64(ready, sb_wait(SB_EX_W, e.wr, 2));
+  ready = max_u64(ready, sb_wait(SB_ST_R, e.wr, 2));
   ready = max_u64(ready, T.ld_free);
   uint64_t s, occ;
   if (op->zero_fill || op->dram_bytes == 0) {
@@ -207,7 +264,7 @@ static void schedule_load(const gemu_op_t *op, uint64_t t) {
     e.done = s + occ + GEMU_T_ZERO_FILL_LATENCY;
   } else {
     occ = max_u64(op->dram_requests, ceil_div(op->dram_bytes, GEMU_T_DMA_BEAT_BYTES));
-    s = bus_reserve(ready, occ, T.last_arrival);
+    s = bus_reserve(ready, occ, horizon());
     e.done = s + occ + GEMU_T_LOAD_LATENCY + (op->scaled ? GEMU_T_LOAD_SCALE_LATENCY : 0);
   }
   T.ld_start = s;
@@ -240,9 +297,9 @@ static void schedule_exec(const gemu_op_t *op, uint64_t t) {
 
   /* waits for loads writing its operands or outputs, and stores reading what it writes */
   uint64_t ready = max_u64(t, T.ex_free);
-  ready = max_u64(ready, dep_wait(GEMU_Q_LD, e.rd, 4, CMP_W));
-  ready = max_u64(ready, dep_wait(GEMU_Q_LD, e.wr, 2, CMP_W));
-  ready = max_u64(ready, dep_wait(GEMU_Q_ST, e.wr, 2, CMP_R));
+  ready = max_u64(ready, sb_wait(SB_LD_W, e.rd, 4));
+  ready = max_u64(ready, sb_wait(SB_LD_W, e.wr, 2));
+  ready = max_u64(ready, sb_wait(SB_ST_R, e.wr, 2));
 
   uint64_t occ;
   if (op->funct == 0) { /* config_ex */
@@ -291,12 +348,12 @@ static void schedule_store(const gemu_op_t *op, uint64_t t) {
   e.rd[2] = op->src[2];
   /* waits for loads/execs writing what it reads, and for all earlier stores */
   uint64_t ready = max_u64(max_u64(t, T.st_start), T.st_done);
-  ready = max_u64(ready, dep_wait(GEMU_Q_LD, e.rd, 3, CMP_W));
-  ready = max_u64(ready, dep_wait(GEMU_Q_EX, e.rd, 3, CMP_W));
+  ready = max_u64(ready, sb_wait(SB_LD_W, e.rd, 3));
+  ready = max_u64(ready, sb_wait(SB_EX_W, e.rd, 3));
   uint64_t rows = op->rows ? op->rows : 1;
   uint64_t bpr = op->dram_bytes / rows;
   uint64_t occ = rows * max_u64(1, ceil_div(bpr, GEMU_T_DMA_BEAT_BYTES));
-  uint64_t s = bus_reserve(ready, occ, T.last_arrival);
+  uint64_t s = bus_reserve(ready, occ, horizon());
   e.done = s + occ + GEMU_T_STORE_LATENCY + (op->scaled ? GEMU_T_STORE_SCALE_LATENCY : 0);
   T.st_start = s;
   T.st_done = e.done;
@@ -319,17 +376,34 @@ static void charge_cpu(double fixed) {
 
 void gemu_timing_reset(void) {
   memset(&T, 0, sizeof T);
+  memset(sb_spad, 0, sizeof sb_spad);
+  memset(sb_acc, 0, sizeof sb_acc);
   T.bb_last = gemu_bb_count;
   T.win[GEMU_Q_LD].cap = GEMU_T_RS_LD_ENTRIES;
   T.win[GEMU_Q_EX].cap = GEMU_T_RS_EX_ENTRIES;
   T.win[GEMU_Q_ST].cap = GEMU_T_RS_ST_ENTRIES;
 }
 
+/* A loop_ws / loop_conv_ws was issued by the CPU: its FSM may start feeding once the loop
+ * fsm_loops_in_flight before it has fed its last instruction; the CPU's start instruction blocks until then. */
+static void fsm_loop_begin(void) {
+  uint64_t start = max_u64(T.cpu, T.loop_start);
+  if (T.nloops >= GEMU_T_FSM_LOOPS_IN_FLIGHT)
+    start = max_u64(start, T.loop_end[(T.nloops - GEMU_T_FSM_LOOPS_IN_FLIGHT) % LOOPS_MAX]);
+  T.cpu = start; /* not counted as an RS-full stall: the FSM is simply busy */
+  T.loop_start = start;
+  T.loop_end[T.nloops % LOOPS_MAX] = start;
+  T.nloops++;
+}
+
 void gemu_timing_issue(const gemu_op_t *op) {
   uint64_t t;
   if (!op->from_fsm) {
     charge_cpu((double)GEMU_T_CPU_ISSUE_CYCLES);
-    if (op->queue == GEMU_Q_NONE) return; /* e.g. loop_ws configuration, flush: CPU cost only */
+    if (op->queue == GEMU_Q_NONE) { /* e.g. loop configuration, flush: CPU cost only */
+      if (op->funct == 8 || op->funct == 15) fsm_loop_begin(); /* loop_ws / loop_conv_ws start */
+      return;
+    }
     t = max_u64(T.cpu, T.last_arrival);
     uint64_t a = admit(op->queue, t);
     T.rs_full_stall += a - t;
@@ -337,10 +411,25 @@ void gemu_timing_issue(const gemu_op_t *op) {
     T.cpu = t; /* the in-order CPU blocks until the RoCC command is accepted */
   } else {
     if (op->queue == GEMU_Q_NONE) return;
-    t = max_u64(T.cpu, T.last_arrival + GEMU_T_FSM_FEED_INTERVAL);
-    t = admit(op->queue, t);
+    /* its own sub-FSM: one instruction per feed interval, in order; an execute op after the
+     * loads before it, a store after the execute ops before it (the sub-FSMs hand off) */
+    gemu_queue_t q = op->queue;
+#if GEMU_T_FSM_INDEPENDENT_SUBFSMS
+    t = max_u64(T.loop_start, T.feed_next[q]);
+#else /* one in-order stream: a sub-FSM stalled on its full class holds back all the others */
+    t = max_u64(T.loop_start, max_u64(T.feed_next[0], max_u64(T.feed_next[1], T.feed_next[2])));
+#endif
+    if (q == GEMU_Q_EX) t = max_u64(t, T.feed[GEMU_Q_LD]);
+    if (q == GEMU_Q_ST) t = max_u64(t, T.feed[GEMU_Q_EX]);
+    t = admit(q, t);
+    T.feed[q] = t;
+    T.feed_next[q] = t + GEMU_T_FSM_FEED_INTERVAL;
+    if (T.nloops) {
+      uint64_t *end = &T.loop_end[(T.nloops - 1) % LOOPS_MAX];
+      *end = max_u64(*end, t);
+    }
   }
-  T.last_arrival = t;
+  T.last_arrival = max_u64(T.last_arrival, t);
   switch (op->queue) {
   case GEMU_Q_LD: schedule_load(op, t); break;
   case GEMU_Q_EX: schedule_exec(op, t); break;
