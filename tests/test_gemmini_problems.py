@@ -482,3 +482,41 @@ def test_full_size_problem(tmp_path, name, kind):
     t = _toml(PROBLEMS / name)
     assert metrics[0]["macs"] >= t["flops"] // 2
     print(f"{name} {kind}: cycles {int(metrics[0]['cycles'])}")
+
+
+# --------------------------------------------------------------------------- knob template
+
+TEMPLATE = GEMMINI / "templates" / "gemm_ws.c"
+
+
+def _template_at(I, K, J, **knobs) -> str:
+    from autocomp.knobs import parse_knobs, set_defines
+
+    code = set_defines(TEMPLATE.read_text(), {"I": I, "K": K, "J": J, **knobs})
+    spec = parse_knobs(code)
+    assert spec.violated(spec.setting()) is None, spec.violated(spec.setting())
+    return code
+
+
+@pytest.mark.parametrize("knobs", [
+    {},  # the shipped default
+    dict(TILE_I=1, TILE_J=1, TILE_K=1, DBUF=0, ORDER=0, REUSE=0),
+    dict(TILE_I=8, TILE_J=4, TILE_K=4, DBUF=1, ORDER=1, REUSE=0),
+    dict(TILE_I=2, TILE_J=8, TILE_K=32, DBUF=1, ORDER=0, REUSE=1),
+    dict(TILE_I=4, TILE_J=2, TILE_K=32, DBUF=1, ORDER=1, REUSE=1),
+    dict(TILE_I=8, TILE_J=2, TILE_K=8, DBUF=0, ORDER=1, REUSE=1),
+])
+def test_template_small_edge_shape(tmp_path, knobs):
+    """Block counts that no tile divides (7 x 3 x 5 blocks) exercise every edge path."""
+    I, K, J = 112, 48, 80
+    ok, rc, err, _ = run_gemm(_template_at(I, K, J, **knobs), I, K, J, tmp_path, repeats=2)
+    assert ok, f"{knobs}: rc={rc}\n{err[-2000:]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", GEMM_PROBLEMS)
+def test_template_default_full_size(tmp_path, name):
+    t = _toml(PROBLEMS / name)
+    I, K, J = (t["params"][k] for k in "IKJ")
+    metrics = check_problem_kernel(PROBLEMS / name, _template_at(I, K, J), tmp_path)
+    print(f"{name} template: cycles {int(metrics[0]['cycles'])}")

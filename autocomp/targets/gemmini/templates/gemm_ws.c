@@ -12,7 +12,7 @@
  * is needed. Edge tiles (dimensions not a multiple of the tile) are handled.
  *
  * DBUF = 1 double-buffers: the next K step's loads go to the other scratchpad buffer and are
- * issued one K-block slice ahead of the computes, and consecutive C tiles alternate
+ * issued one group of 4 K blocks ahead of the computes, and consecutive C tiles alternate
  * accumulator halves, so loads, computes and stores overlap. ORDER picks the outer loop
  * (0: C row tiles outer; 1: C column tiles outer). REUSE = 1 (only when one K step covers all
  * of K) keeps the outer loop's operand (A for ORDER 0, B for ORDER 1) in the scratchpad across
@@ -21,12 +21,12 @@
 #define K 512 /* @param K */
 #define J 512 /* @param J */
 
-#define TILE_I 4 /* @knob values=1,2,4,8 menu="tiling: larger output tiles in the accumulator" */
+#define TILE_I 8 /* @knob values=1,2,4,8 menu="tiling: larger output tiles in the accumulator" */
 #define TILE_J 4 /* @knob values=1,2,4,8 menu="tiling: larger output tiles in the accumulator" */
-#define TILE_K 8 /* @knob values=1,2,4,8,16,32 menu="tiling: longer K steps per scratchpad load" */
+#define TILE_K 32 /* @knob values=1,2,4,8,16,32 menu="tiling: longer K steps per scratchpad load" */
 #define DBUF 1 /* @knob values=0,1 menu="double buffering (overlap loads with computes)" */
 #define ORDER 0 /* @knob values=0,1 menu="loop reordering" */
-#define REUSE 0 /* @knob values=0,1 menu="operand reuse: keep a tile in the scratchpad" */
+#define REUSE 1 /* @knob values=0,1 menu="operand reuse: keep a tile in the scratchpad" */
 /* @constraint I % 16 == 0 && J % 16 == 0 && K % 16 == 0 && TILE_I * TILE_J <= 32 && TILE_I * TILE_K <= 256 && TILE_K * TILE_J <= 256 && (REUSE == 0 || K <= 16 * TILE_K) */
 
 #define IB (I / 16)
@@ -39,18 +39,22 @@
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
-/* Slice k (one K block) of the A tile at (i0, k0): nI blocks of 16 rows x 16 cols. */
-static inline void load_a_slice(const int8_t *A, int i0, int nI, int k0, int nK, int k, uint32_t buf) {
+/* Group g (up to 4 K blocks, one 64-column mvin per row block) of the A tile at (i0, k0):
+ * block (i, k) lands at buf + (i*nK + k)*16, so the 4 blocks of one mvin are 16 rows apart. */
+static inline void load_a_group(const int8_t *A, int i0, int nI, int k0, int nK, int g, uint32_t buf) {
+  int k = 4 * g, n = min_int(4, nK - k);
   for (int i = 0; i < nI; i++)
     gemmini_extended_mvin(A + (size_t)(i0 + i) * 16 * K + (size_t)(k0 + k) * 16,
-                          buf + (uint32_t)((i * nK + k) * 16), 16, 16);
+                          buf + (uint32_t)((i * nK + k) * 16), 16 * n, 16);
 }
 
-/* Slice k of the B tile at (k0, j0): one 16-row strip of nJ blocks, up to 4 blocks per mvin. */
-static inline void load_b_slice(const int8_t *B, int j0, int nJ, int k0, int k, uint32_t buf) {
-  for (int j = 0; j < nJ; j += 4)
-    gemmini_extended_mvin2(B + (size_t)(k0 + k) * 16 * J + (size_t)(j0 + j) * 16,
-                           buf + (uint32_t)((k * nJ + j) * 16), 16 * min_int(4, nJ - j), 16);
+/* Group g of the B tile at (k0, j0): up to 4 16-row strips of nJ blocks, up to 4 blocks per
+ * mvin; block (k, j) lands at buf + (k*nJ + j)*16. */
+static inline void load_b_group(const int8_t *B, int j0, int nJ, int k0, int nK, int g, uint32_t buf) {
+  for (int k = 4 * g; k < min_int(4 * g + 4, nK); k++)
+    for (int j = 0; j < nJ; j += 4)
+      gemmini_extended_mvin2(B + (size_t)(k0 + k) * 16 * J + (size_t)(j0 + j) * 16,
+                             buf + (uint32_t)((k * nJ + j) * 16), 16 * min_int(4, nJ - j), 16);
 }
 
 /* The computes of slice k: for every column block, new weights, then all row blocks. */
@@ -95,9 +99,9 @@ void gemm(const int8_t *restrict A, const int8_t *restrict B, int8_t *restrict C
         uint32_t abuf = A_BUF(REUSE && ORDER == 0 ? 0 : buf), bbuf = B_BUF(REUSE && ORDER == 1 ? 0 : buf);
         int load_a = !(REUSE && ORDER == 0 && n > 0), load_b = !(REUSE && ORDER == 1 && n > 0);
         if (!DBUF || step == 0) { /* nothing prefetched: load this step now */
-          for (int k = 0; k < nK; k++) {
-            if (load_a) load_a_slice(A, i0, nI, k0, nK, k, abuf);
-            if (load_b) load_b_slice(B, j0, nJ, k0, k, bbuf);
+          for (int g = 0; g < (nK + 3) / 4; g++) {
+            if (load_a) load_a_group(A, i0, nI, k0, nK, g, abuf);
+            if (load_b) load_b_group(B, j0, nJ, k0, nK, g, bbuf);
           }
         }
         /* the next K step (possibly of the next C tile), for prefetching */
@@ -121,24 +125,27 @@ void gemm(const int8_t *restrict A, const int8_t *restrict B, int8_t *restrict C
             nload_b = !(REUSE && ORDER == 1);
           }
         }
-        for (int k = 0; k < nK; k++) {
-          if (has_next && k < nnK) {
-            if (nload_a) load_a_slice(A, ni0, nnI, nk0, nnK, k, nabuf);
-            if (nload_b) load_b_slice(B, nj0, nnJ, nk0, k, nbbuf);
+        /* the next step's load groups are issued one group ahead of this step's computes */
+        int ng = (nK + 3) / 4, nng = (nnK + 3) / 4;
+        for (int g = 0; g < ng; g++) {
+          if (has_next && g < nng) {
+            if (nload_a) load_a_group(A, ni0, nnI, nk0, nnK, g, nabuf);
+            if (nload_b) load_b_group(B, nj0, nnJ, nk0, nnK, g, nbbuf);
           }
-          compute_slice(nI, nJ, nK, k, kt == 0 && k == 0, abuf, bbuf, acc);
+          for (int k = 4 * g; k < min_int(4 * g + 4, nK); k++)
+            compute_slice(nI, nJ, nK, k, kt == 0 && k == 0, abuf, bbuf, acc);
         }
         if (has_next) {
-          for (int k = nK; k < nnK; k++) {
-            if (nload_a) load_a_slice(A, ni0, nnI, nk0, nnK, k, nabuf);
-            if (nload_b) load_b_slice(B, nj0, nnJ, nk0, k, nbbuf);
+          for (int g = ng; g < nng; g++) {
+            if (nload_a) load_a_group(A, ni0, nnI, nk0, nnK, g, nabuf);
+            if (nload_b) load_b_group(B, nj0, nnJ, nk0, nnK, g, nbbuf);
           }
           /* REUSE: the new outer operand goes into buffer 0 after this step's computes */
           int outer_changes = (ORDER == 0 ? (ni0 != i0) : (nj0 != j0));
           if (REUSE && outer_changes) {
-            for (int k = 0; k < nnK; k++) {
-              if (ORDER == 0) load_a_slice(A, ni0, nnI, nk0, nnK, k, nabuf);
-              else load_b_slice(B, nj0, nnJ, nk0, k, nbbuf);
+            for (int g = 0; g < nng; g++) {
+              if (ORDER == 0) load_a_group(A, ni0, nnI, nk0, nnK, g, nabuf);
+              else load_b_group(B, nj0, nnJ, nk0, nnK, g, nbbuf);
             }
           }
         }

@@ -29,6 +29,15 @@
  * Tiles are visited i-tile, j-tile outer and k-tile innermost, so partial sums stay in the
  * accumulator across the k-tiles (the first k-tile overwrites, later ones accumulate).
  *
+ * Tile selection (conv; both variants): a tile is batches x output rows x output cols x output
+ * channels x input channels (the whole kernel window). Start at 1 x 1 x min(DIM, out_cols) x
+ * min(DIM, out_ch) x min(DIM, in_ch), then grow round-robin (output channels and input
+ * channels by DIM, output cols, output rows, batches by 1) while
+ *     batches·irows·icols·ceil(kchs/DIM) + k·k·ceil(kchs/DIM)·DIM·ceil(ochs/DIM) <= spad_rows/2
+ *     batches·orows·ocols·ceil(ochs/DIM) <= acc_rows/2
+ * (irows = (orows−1)·stride + k, likewise icols). Input-channel tiles are innermost: the first
+ * loads the bias (or zeros), the last moves the output out.
+ *
  * Supported: WS dataflow only (OS and CPU requests are executed as WS); weightA is accepted
  * and ignored (it only steers upstream's heuristics); bert_scale is accepted and ignored.
  * Unsupported arguments (both transposes, conv dilation != 1, conv transposes, pooling) abort
