@@ -186,7 +186,7 @@ def test_stores_are_fully_serialised(driver):
     assert stores["cycles"] >= n * per_store
     # loads of the same size pipeline: far less than n times their latency
     assert loads["cycles"] < n * (16 + p["load_latency"]) / 2
-    assert loads["cycles"] < stores["cycles"] / 2
+    assert loads["cycles"] < 0.6 * stores["cycles"]
 
 
 def test_rs_full_stalls_when_cpu_issues_many_loads(driver):
@@ -300,9 +300,10 @@ def test_fsm_512_cubed_reaches_the_calibration_band_and_beats_cpu_issue(e2e):
     # points, see docs/gemmini-timing.md "Not modeled".
     assert 0.86 <= util <= 1.0, util
     # the FSM costs the CPU almost nothing; the CPU-issued loop is CPU-bound
-    assert fsm["cpu_cycles"] < 0.02 * fsm["cycles"]
+    assert fsm["cpu_cycles"] < 0.05 * fsm["cycles"]
     assert sw["cpu_cycles"] > 0.5 * sw["cycles"]
-    assert sw["cycles"] > 1.8 * fsm["cycles"]
+    # the CPU cost (a, b) is fitted to the published chart's SW lib / FSM ratio on 512^3 (~6.0)
+    assert 5.0 < sw["cycles"] / fsm["cycles"] < 7.0, sw["cycles"] / fsm["cycles"]
 
 
 def test_runtime_cycles_are_deterministic(e2e):
