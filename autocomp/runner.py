@@ -37,17 +37,17 @@ def evaluate_code(problem: Problem, code: str, config: RunConfig) -> dict[str, A
     d = result.details
     return {
         "problem": problem.name, "correct": result.correct, "outcome": result.outcome.value, "error": result.error,
-        **metric_values(result),
+        **dict(zip(("metric", "value", "baseline_value"), metric_values(result))),
         "speedup": result.speedup, "utilization": result.utilization, "gflops": d.get("gflops"),
         "baseline_gflops": d.get("baseline_gflops"), "flags": d.get("flags", []), "details": d,
     }
 
 
-def metric_values(result: EvalResult) -> dict[str, Any]:
-    """What a result is measured in: wall-clock seconds, or modeled cycles for emulated targets."""
+def metric_values(result: EvalResult) -> tuple[str, Any, Any]:
+    """(metric, value, initial code's value): wall-clock seconds, or modeled cycles for emulated targets."""
     if result.details.get("metric") == "cycles":
-        return {"metric": "cycles", "value": result.details.get("cycles"), "baseline_value": result.details.get("baseline_cycles")}
-    return {"metric": "latency_s", "value": result.latency_s, "baseline_value": result.baseline_latency_s}
+        return "cycles", result.details.get("cycles"), result.details.get("baseline_cycles")
+    return "latency_s", result.latency_s, result.baseline_latency_s
 
 
 def default_run_dir(problem: Problem) -> Path:
@@ -113,12 +113,11 @@ def summary_dict(summary: SearchSummary, store: RunStore) -> dict[str, Any]:
         "run_dir": summary.run_dir,
         "problem": store.run_info()["problem"],
         "best": {
-            "candidate_id": best.id, **(metric_values(result) if result else {"metric": None, "value": None}),
+            "candidate_id": best.id, **dict(zip(("metric", "value", "initial_value"), metric_values(result) if result else (None,) * 3)),
             "speedup_vs_initial": 1.0 / best.score if best.score else None,
             "menu_item": best.menu_item, "iteration": best.iteration,
             "gflops": result.details.get("gflops") if result else None,
             "utilization": result.utilization if result else None,
-            "initial_value": metric_values(result)["baseline_value"] if result else None,
         },
         "iterations": summary.iterations, "candidates": summary.candidates, "llm_calls": summary.llm_calls,
         "stopped": summary.stopped, "best_score_history": summary.history, "schedule": schedule,
