@@ -141,3 +141,16 @@ def test_bench_reports_cycles_against_the_library(tmp_path: Path):
     for r in row["problems"]:
         assert r["metric"] == "cycles" and r["initial_cycles"] > 0 and r["vendor"].startswith("library")
         assert r["speedup_vs_vendor"] == pytest.approx(r["vendor_cycles"] / r["initial_cycles"], rel=1e-9)
+
+
+def test_unknown_configuration_is_a_one_line_error_naming_the_field(tmp_path: Path):
+    import shutil
+
+    folder = tmp_path / "p"
+    shutil.copytree(GEMMINI / "problems" / "admm-0", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    toml = folder / "problem.toml"
+    toml.write_text(toml.read_text().replace('config = "fp32_4x4"', 'config = "fp64_8x8"'))
+    proc = autocomp("eval", str(folder))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {toml}: config: unknown gemmini configuration 'fp64_8x8'; expected one of fp32_4x4, int8_16x16"]

@@ -25,6 +25,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised only on 3.10
     import tomli as tomllib
 
+from autocomp.errors import UserError
+from autocomp.targets.peak import machine_key
+
 HERE = Path(__file__).parent
 CONFIG_DIR = HERE / "configs"
 EMULATOR_DIR = HERE / "emulator"
@@ -41,9 +44,9 @@ ELEM_BYTES = {"i8": 1, "f32": 4}
 ACC_BYTES = {"i32": 4, "f32": 4}
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A configuration file is missing, malformed or inconsistent; the message names the
-    file and the field."""
+    file and the field (the CLI prints it as a one-line error)."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,7 @@ def _build_key(cfg: GemminiConfig, cflags: tuple[str, ...]) -> str:
     h.update(timing_params_header().encode())
     h.update(" ".join(cflags).encode())
     h.update(_compiler_id().encode())
+    h.update(machine_key().encode())  # -march=native objects must not travel to another CPU via a shared home
     return h.hexdigest()[:20]
 
 
