@@ -186,7 +186,6 @@ def test_stores_are_fully_serialised(driver):
     assert stores["cycles"] >= n * per_store
     # loads of the same size pipeline: far less than n times their latency
     assert loads["cycles"] < n * (16 + p["load_latency"]) / 2
-    assert loads["cycles"] < 0.6 * stores["cycles"]
 
 
 def test_rs_full_stalls_when_cpu_issues_many_loads(driver):
@@ -295,10 +294,8 @@ def test_fsm_512_cubed_reaches_the_calibration_band_and_beats_cpu_issue(e2e):
     sw = run(e2e, "sw", 512)
     assert fsm["macs"] == sw["macs"] == 512 ** 3
     util = fsm["macs"] / 256 / fsm["cycles"]
-    # FireSim/spec: 86-96%. With independent sub-FSMs and a double-buffered accumulator the model
-    # hides every load and store behind compute on 512^3 (~99.9%): over-optimistic by a few
-    # points, see docs/gemmini-timing.md "Not modeled".
-    assert 0.86 <= util <= 1.0, util
+    # FireSim/spec: 86-96%; the issue's band for large FSM GEMMs: 85-99%
+    assert 0.86 <= util <= 0.99, util
     # the FSM costs the CPU almost nothing; the CPU-issued loop is CPU-bound
     assert fsm["cpu_cycles"] < 0.05 * fsm["cycles"]
     assert sw["cpu_cycles"] > 0.5 * sw["cycles"]
@@ -311,11 +308,11 @@ def test_runtime_cycles_are_deterministic(e2e):
     assert run(e2e, "sw", 128) == run(e2e, "sw", 128)
 
 
-@pytest.mark.parametrize("I,J,K", [(12544, 256, 64), (3136, 512, 128)])
-def test_fsm_small_k_shapes_reach_85_percent(e2e, I, J, K):
-    """Issue acceptance: small-J/small-K FSM GEMMs >= 85% (the accumulator is double-buffered and
-    the store sub-FSM does not hold back the next loop's loads and computes)."""
+@pytest.mark.parametrize("I,J,K", [(12544, 256, 64), (3136, 512, 128), (12544, 64, 256), (784, 1024, 256)])
+def test_fsm_large_gemms_are_in_the_85_to_99_percent_band(e2e, I, J, K):
+    """Issue acceptance: FSM utilisation on large GEMMs in 85-99%, including the small-K shapes,
+    whose stores (serialised, and waited for by the next loop's computes) are the tightest."""
     fsm = run(e2e, "fsm", I, J, K)
     assert fsm["macs"] == I * J * K
     util = fsm["macs"] / 256 / fsm["cycles"]
-    assert 0.85 <= util <= 1.0, util
+    assert 0.85 <= util <= 0.99, util

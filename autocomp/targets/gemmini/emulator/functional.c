@@ -106,8 +106,6 @@ static struct {
   /* loop registers */
   uint64_t lw[5][2];
   uint32_t lw_count;
-  int lw_acc_used;       /* some loop_ws has placed C in the accumulator */
-  uint32_t lw_acc_half;  /* the accumulator half (0/1) the last loop_ws used */
   uint64_t cv[6][2];
 } S;
 
@@ -924,20 +922,19 @@ static void do_loop_ws(uint64_t rs1, uint64_t rs2) {
     gemu_error("loop_ws stores C with the current config_st, but config_st was never issued; call config_st(stride) "
                "first");
 
-  /* Placement (double buffering, so two consecutive loops can be in flight at once):
+  /* Placement (spec §5.8):
    *  - scratchpad: A from the start of a spad half, B packed to end at the end of that half;
-   *    spad id 0 alternates halves between loops, 1/2 pin half 0/1.
-   *  - accumulator: C/D from the start of an accumulator half (row 0 or ACC_ROWS/2). A loop
-   *    without ex_accumulate takes the other half than the previous loop_ws (the very first one
-   *    takes half 0); a loop with ex_accumulate continues the partial sums of the previous loop,
-   *    so it uses the same half as the previous loop_ws (half 0 if there was none). The
-   *    I*J*DIM <= ACC_ROWS/2 check above guarantees a loop fits in its half. */
+   *    spad id 0 alternates halves between loops (so the next loop's loads overlap this loop's
+   *    computes), 1/2 pin half 0/1 (so a NULL A or B reuses an earlier loop's data).
+   *  - accumulator: C/D always from accumulator row 0, so partial sums carry over between
+   *    loops (ex_accumulate) and the next loop's computes wait for this loop's stores of the
+   *    same rows. (We tried alternating accumulator halves too: it hides every store, puts
+   *    large FSM GEMMs at 99.5-99.9% utilisation, above FireSim's 86-96%, and fits the DOSA
+   *    FireSim cycles no better; see docs/gemmini-timing.md.) */
   uint32_t half = SPAD_ROWS / 2, parity = S.lw_count++ & 1;
   uint32_t a_base = (a_id ? (uint32_t)(a_id - 1) : parity) * half;
   uint32_t b_base = ((b_id ? (uint32_t)(b_id - 1) : parity) + 1) * half - K * J * DIM;
-  if (!ex_acc) S.lw_acc_half = S.lw_acc_used ? S.lw_acc_half ^ 1u : 0u;
-  S.lw_acc_used = 1;
-  const uint32_t acc_base = ADDR_ACC | (S.lw_acc_half * (uint32_t)(ACC_ROWS / 2));
+  const uint32_t acc_base = ADDR_ACC;
   const ex_cfg_t ex = {1, 0, a_t, b_t, 1, 1, 0};
   size_t d_size = low_D ? sizeof(elem_t) : sizeof(acc_t), c_size = full_C ? sizeof(acc_t) : sizeof(elem_t);
   int out_act = act ? act : S.st_act;
