@@ -258,4 +258,5 @@ class Search:
         best = beam[0]
         self.store.event("iteration", iteration, outcomes=outcomes, beam=[c.id for c in beam], best_score=best.score)
         shown = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
-        self.log(f"iteration {iteration}: {len(children)} candidates ({shown}); best #{best.id}: {best.result.summary() if best.result else ''}")
+        made = f"{len(children)} candidates ({shown})" if children else "no new candidates (every plan failed or had nothing new)"
+        self.log(f"iteration {iteration}: {made}; best #{best.id}: {best.result.summary() if best.result else ''}")
