@@ -113,6 +113,11 @@ class Target(ABC):
         """Performance feedback for the planning prompt, in plain words."""
 
 
+def ops_unit(problem: Problem) -> str:
+    """GFLOP/s for floating-point problems, GOP/s when the inputs are integers (int8 GEMMs)."""
+    return "GFLOP/s" if problem.spec.inputs[0].dtype in ("f32", "f64", "bf16") else "GOP/s"
+
+
 class CTarget(Target):
     """A target whose kernels are C compiled with gcc and run by the shared harness."""
 
@@ -129,12 +134,13 @@ class CTarget(Target):
         d = result.details
         hw = self.hardware()
         lines = [f"Latency: {result.latency_s * 1e3:.4g} ms (median of {d.get('reps', '?')} timed calls, one pinned core)."]
-        lines.append(f"Throughput: {d.get('gflops', 0):.4g} GFLOP/s.")
+        unit = ops_unit(problem)
+        lines.append(f"Throughput: {d.get('gflops', 0):.4g} {unit}.")
         if result.utilization is not None:
             peak = hw.peak_for(problem) or 0
-            lines.append(f"Utilization: {result.utilization * 100:.1f}% of this core's measured peak ({peak / 1e9:.0f} GFLOP/s).")
+            lines.append(f"Utilization: {result.utilization * 100:.1f}% of this core's measured peak ({peak / 1e9:.0f} {unit}).")
         if result.speedup:
             lines.append(f"Speedup over the initial code: {result.speedup:.2f}x (measured in the same process).")
         intensity = problem.spec.flops / problem.spec.bytes
-        lines.append(f"Arithmetic intensity (minimum traffic): {intensity:.1f} FLOP/byte.")
+        lines.append(f"Arithmetic intensity (minimum traffic): {intensity:.1f} {unit[1:-2]}/byte.")
         return "\n".join(lines)

@@ -24,7 +24,7 @@ from autocomp.evaluation.c_kernel import CToolchain
 from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult
 from autocomp.problem import Problem
-from autocomp.targets.base import CTarget, HardwareFacts
+from autocomp.targets.base import CTarget, HardwareFacts, ops_unit
 from autocomp.targets.peak import cpu_model, measured_bandwidth, measured_peak
 
 HERE = Path(__file__).parent
@@ -106,10 +106,11 @@ class AmxTarget(CTarget):
         peak = self.hardware().peak_for(problem)
         bound = min(peak, memory_bound) if peak else memory_bound
         kind = "memory" if not peak or memory_bound < peak else "compute"
+        unit = ops_unit(problem)
         return text + (
-            f"\nRoofline bound for this problem: {bound / 1e9:.0f} GFLOP/s ({kind}-bound: min of the AMX peak"
-            f"{f' {peak / 1e9:.0f} GFLOP/s' if peak else ''} and the measured {level} read bandwidth {rate / 1e9:.1f} GB/s x "
-            f"{intensity:.1f} FLOP/byte). This code reaches {achieved / bound * 100:.1f}% of that bound."
+            f"\nRoofline bound for this problem: {bound / 1e9:.0f} {unit} ({kind}-bound: min of the AMX peak"
+            f"{f' {peak / 1e9:.0f} {unit}' if peak else ''} and the measured {level} read bandwidth {rate / 1e9:.1f} GB/s x "
+            f"{intensity:.1f} {unit[1:-2]}/byte). This code reaches {achieved / bound * 100:.1f}% of that bound."
         )
 
 
