@@ -217,16 +217,24 @@ class CKernelEvaluator:
             return EvalResult(outcome=Outcome.CRASH, error=f"{stage}: exited with code {res.returncode}\n{trim(res.stderr, 10)}")
         return None
 
-    def _verify_and_time(self, harness: Path, so: Path, baseline: Path, cdir: Path, trials: list[Trial]) -> EvalResult:
+    def _verify(self, harness: Path, so: Path, cdir: Path, trials: list[Trial],
+                stage: str = "verification") -> tuple[list[list[str]], sandbox.SandboxResult, EvalResult | None]:
+        """Run every trial through the harness's verify mode and check the outputs against the
+        reference. Returns the harness's result lines, the raw run and the failure (if any)."""
         job, token = self._job(cdir, so, None, len(trials))
         res = sandbox.run([str(harness), "verify", str(job)], cdir, self._limits(self.settings.timeout_s))
         lines = self._result_lines(res, token)
-        failure = self._run_failure(res, "verification") or self._unfinished(lines, "verified", str(len(trials)))
+        failure = self._run_failure(res, stage) or self._unfinished(lines, "verified", str(len(trials)))
+        if failure is None:
+            problem = self._verify_outputs(cdir, trials, lines)
+            if problem:
+                failure = EvalResult(outcome=Outcome.WRONG_ANSWER, error=problem)
+        return lines, res, failure
+
+    def _verify_and_time(self, harness: Path, so: Path, baseline: Path, cdir: Path, trials: list[Trial]) -> EvalResult:
+        _, _, failure = self._verify(harness, so, cdir, trials)
         if failure:
             return failure
-        problem = self._verify_outputs(cdir, trials, lines)
-        if problem:
-            return EvalResult(outcome=Outcome.WRONG_ANSWER, error=problem)
         if not self.settings.time:
             return EvalResult(outcome=Outcome.OK, details={"timed": False, "trials": len(trials)})
         job, token = self._job(cdir, so, baseline, len(trials))

@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from autocomp.errors import ProblemError
-from autocomp.evaluation import sandbox
 from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
 from autocomp.evaluation.checks import Trial
 from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.problem import Problem
 from autocomp.targets.base import Evaluator, HardwareFacts, Target
-from autocomp.targets.gemmini.build import GemminiConfig, Runtime, runtime
+from autocomp.targets.gemmini.build import ACC_BYTES, ELEM_BYTES, GemminiConfig, Runtime, runtime
 
 HERE = Path(__file__).parent
 DEFAULT_CONFIG = "int8_16x16"
@@ -97,18 +96,14 @@ class GemminiEvaluator(CKernelEvaluator):
         return self._result(metrics, self._baseline_metrics, len(trials))
 
     def _run_verify(self, harness: Path, so: Path, cdir: Path, trials: list[Trial]) -> tuple[list[dict[str, float]], EvalResult | None]:
-        job, token = self._job(cdir, so, None, len(trials))
-        res = sandbox.run([str(harness), "verify", str(job)], cdir, self._limits(self.settings.timeout_s))
-        lines = self._result_lines(res, token)
-        failure = self._run_failure(res, "emulation") or self._unfinished(lines, "verified", str(len(trials)))
+        lines, res, failure = self._verify(harness, so, cdir, trials, "emulation")
         if failure is not None:
-            if "gemmini: error:" in res.stderr:
-                failure = EvalResult(outcome=Outcome.CRASH, error=_emulator_errors(res.stderr))
+            notes = _emulator_errors(res.stderr)
+            if failure.outcome is Outcome.WRONG_ANSWER:  # wrong outputs: the emulator's warnings say why
+                failure = EvalResult(outcome=Outcome.WRONG_ANSWER, error=failure.error + (f"\nemulator warnings:\n{notes}" if notes else ""))
+            elif "gemmini: error:" in res.stderr:  # the emulator stopped on misuse: its message is the verdict
+                failure = EvalResult(outcome=Outcome.CRASH, error=notes)
             return [], failure
-        problem = self._verify_outputs(cdir, trials, lines)
-        if problem:
-            warnings = _emulator_errors(res.stderr)
-            return [], EvalResult(outcome=Outcome.WRONG_ANSWER, error=problem + (f"\nemulator warnings:\n{warnings}" if warnings else ""))
         metrics = [_parse_metrics(f[3:]) for f in lines if f[0] == "metrics"]
         if len(metrics) != len(trials) + 1:
             return [], EvalResult(outcome=Outcome.HARNESS_ERROR, error=f"expected {len(trials) + 1} metric lines from the emulator, got {len(metrics)}")
@@ -202,8 +197,8 @@ class GemminiTarget(Target):
             f"Array utilization: {(result.utilization or 0) * 100:.1f}% (useful MACs / (cycles x {cfg.dim}x{cfg.dim} PEs)).",
         ]
         if e:
-            row_bytes = cfg.dim * _elem_bytes(cfg.elem)
-            acc_row_bytes = cfg.dim * _elem_bytes(cfg.acc)
+            row_bytes = cfg.dim * ELEM_BYTES[cfg.elem]
+            acc_row_bytes = cfg.dim * ACC_BYTES[cfg.acc]
             lines.append(
                 f"Memory used: scratchpad {e.get('spad_rows_used', 0) * row_bytes / 1024:.1f} of {cfg.spad_rows * row_bytes / 1024:.0f} KiB, "
                 f"accumulator {e.get('acc_rows_used', 0) * acc_row_bytes / 1024:.1f} of {cfg.acc_rows * acc_row_bytes / 1024:.0f} KiB.")
@@ -224,7 +219,3 @@ _BREAKDOWN = (("cpu_cycles", "CPU work and issue"), ("ld_busy", "load unit busy"
               ("fence_stall", "CPU waiting in fence"))
 _VARIANT_NOTES = {"fsm": "tiled library with hardware loop instructions (loop_ws / loop_conv_ws)",
                   "sw": "tiled library issuing every instruction from the CPU"}
-
-
-def _elem_bytes(dtype: str) -> int:
-    return {"i8": 1, "i32": 4, "f32": 4}[dtype]
