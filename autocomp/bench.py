@@ -4,12 +4,19 @@ For every problem of a target (optionally filtered by family): the initial code,
 result stored in any run under ROOT (re-verified and re-timed now, on fresh inputs,
 interleaved with the initial code in one process) and the vendor baseline (measured now,
 pinned the same way), side by side, with geometric means. Numbers are medians on one core.
+
+The vendor library runs in its own process, so it cannot be interleaved call by call with our
+kernels; on a shared machine the load can change between the two measurements. `repeat`
+rounds (ours then the vendor's, back to back) give one ratio each; the row reports the median
+ratio and the range, so a drift shows up as a wide range instead of a wrong headline.
 """
 
 from __future__ import annotations
 
 import math
 import platform
+import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,48 +47,67 @@ def geomean(values: list[float]) -> float | None:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
 
 
-def bench(target_name: str, root: Path, families: list[str] | None, vendor: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def bench(target_name: str, root: Path, families: list[str] | None, vendor: bool, log: Callable[[str], None],
+          repeat: int = 1) -> dict[str, Any]:
     target = get_target(target_name)
     problems = [p for p in builtin_problems() if p.target == target_name and (not families or p.spec.family in families)]
     stored = best_stored(root) if root.is_dir() else {}
     settings = EvalSettings(min_time_s=1.0)
-    rows = [_row(target, p, stored.get(p.name), settings, vendor, log) for p in problems]
+    rows = [_row(target, p, stored.get(p.name), settings, vendor, repeat, log) for p in problems]
     vs_vendor = [r["speedup_vs_vendor"] for r in rows if r["speedup_vs_vendor"]]
     vs_initial = [r["speedup_vs_initial"] for r in rows if r["speedup_vs_initial"]]
     return {
         "target": target_name, "machine": f"{platform.node()}: {target.hardware().description}",
-        "runs_root": str(root), "problems": rows,
+        "runs_root": str(root), "rounds": repeat, "problems": rows,
         "geomean_speedup_vs_vendor": geomean(vs_vendor), "geomean_speedup_vs_initial": geomean(vs_initial),
     }
 
 
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v]
+    return statistics.median(present) if present and len(present) == len(values) else None
+
+
 def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, settings: EvalSettings,
-         vendor: bool, log: Callable[[str], None]) -> dict[str, Any]:
+         vendor: bool, repeat: int, log: Callable[[str], None]) -> dict[str, Any]:
     flops = problem.spec.flops
     peak = target.hardware().peak_for(problem)
     evaluator = target.evaluator(problem, settings)
+    results, vendors = [], []
     try:
-        result = evaluator.evaluate(stored[1] if stored else problem.initial_code)
+        for _ in range(repeat):  # each round: fresh inputs and seeds, ours then the vendor's
+            results.append(evaluator.evaluate(stored[1] if stored else problem.initial_code))
+            base = target.baselines(problem) if vendor else {"available": False, "reason": "skipped (--no-vendor)", "best": None}
+            vendors.append(base)
     finally:
         evaluator.close()
+    failed = next((r for r in results if not r.correct), None)
+    result = failed or results[0]  # a candidate that fails any re-verification is not counted
     row: dict[str, Any] = {"problem": problem.name, "family": problem.spec.family, "best_run": stored[2] if stored else None,
-                           "best_outcome": result.outcome.value, "best_error": result.error}
-    initial_s = result.baseline_latency_s
-    best_s = result.latency_s if stored and result.correct else None
+                           "best_outcome": result.outcome.value, "best_error": result.error, "rounds": repeat}
+    initial = [r.baseline_latency_s for r in results]
+    best = [r.latency_s if stored and not failed else None for r in results]
+    initial_s, best_s = _median(initial), _median(best)
     for prefix, seconds in (("initial", initial_s), ("best", best_s)):
         row[f"{prefix}_latency_s"] = seconds
         row[f"{prefix}_tflops"] = flops / seconds / 1e12 if seconds else None
         row[f"{prefix}_pct_peak"] = flops / seconds / peak * 100 if seconds and peak else None
-    row["speedup_vs_initial"] = initial_s / best_s if best_s and initial_s else None
-    base = target.baselines(problem) if vendor else {"available": False, "reason": "skipped (--no-vendor)", "best": None}
-    vbest = base.get("best")
+    row["speedup_vs_initial"] = _median([i / b if i and b else None for i, b in zip(initial, best)])
+    vbests = [v.get("best") for v in vendors]
+    vbest = vbests[0] if all(vbests) else None
+    if vbest:  # the path that was fastest in most rounds names the row; latencies are per-round bests
+        vbest = dict(vbest, name=Counter(v["name"] for v in vbests).most_common(1)[0][0])
     row["vendor"] = vbest["name"] if vbest else None
-    row["vendor_note"] = vbest.get("note") if vbest else base.get("reason")
-    row["vendor_latency_s"] = vbest["latency_s"] if vbest else None
-    row["vendor_tflops"] = flops / vbest["latency_s"] / 1e12 if vbest else None
-    row["vendor_pct_peak"] = flops / vbest["latency_s"] / peak * 100 if vbest and peak else None
-    ours = best_s or initial_s
-    row["speedup_vs_vendor"] = vbest["latency_s"] / ours if vbest and ours else None
+    row["vendor_note"] = next((v.get("note") for v in vbests if v and v["name"] == row["vendor"]), None) if vbest \
+        else vendors[0].get("reason")
+    vendor_s = [v["latency_s"] for v in vbests] if vbest else []
+    row["vendor_latency_s"] = statistics.median(vendor_s) if vendor_s else None
+    row["vendor_tflops"] = flops / row["vendor_latency_s"] / 1e12 if vendor_s else None
+    row["vendor_pct_peak"] = flops / row["vendor_latency_s"] / peak * 100 if vendor_s and peak else None
+    ours = best if best_s else initial
+    ratios = [v / o for v, o in zip(vendor_s, ours) if o]
+    row["speedup_vs_vendor"] = statistics.median(ratios) if vendor_s and len(ratios) == len(vendor_s) else None
+    row["speedup_vs_vendor_range"] = [min(ratios), max(ratios)] if row["speedup_vs_vendor"] else None
     if result.details.get("metric") == "cycles":  # modeled targets: cycles are the measurement, seconds are nominal
         row.update(metric="cycles", initial_cycles=result.details.get("baseline_cycles"),
                    best_cycles=result.details.get("cycles") if best_s else None,
@@ -90,6 +116,8 @@ def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, s
         log(f"{problem.name}: initial {row['initial_cycles']} cycles, best {row['best_cycles'] or '-'}, "
             f"baseline {row['vendor_cycles'] or '-'} ({row['vendor'] or 'n/a'})")
         return row
+    spread = row["speedup_vs_vendor_range"]
     log(f"{problem.name}: initial {row['initial_tflops'] or 0:.3f} TFLOP/s, best {row['best_tflops'] or 0:.3f}, "
-        f"vendor {row['vendor_tflops'] or 0:.3f} ({row['vendor'] or 'n/a'})")
+        f"vendor {row['vendor_tflops'] or 0:.3f} ({row['vendor'] or 'n/a'})"
+        + (f", x{row['speedup_vs_vendor']:.2f} vs vendor (rounds {spread[0]:.2f}-{spread[1]:.2f})" if spread and repeat > 1 else ""))
     return row

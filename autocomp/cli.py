@@ -162,13 +162,15 @@ def baseline(problem: str, as_json: bool) -> None:
 @click.option("--runs", "root", default="runs", type=click.Path(path_type=Path), help="where stored runs are searched")
 @click.option("--family", "families", multiple=True, help="only problems of this family (repeatable)")
 @click.option("--no-vendor", is_flag=True, help="skip vendor baselines")
+@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 20),
+              help="rounds per problem (ours, then the vendor's); the median ratio and its range are reported")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def bench(target: str, root: Path, families: tuple[str, ...], no_vendor: bool, as_json: bool) -> None:
+def bench(target: str, root: Path, families: tuple[str, ...], no_vendor: bool, repeat: int, as_json: bool) -> None:
     """Initial code, best stored result and vendor baseline for every TARGET problem, side by side."""
     from autocomp.bench import bench as run_bench
     from autocomp.report.console import bench_table
 
-    _emit(as_json, run_bench(target, root, list(families), not no_vendor, _log(as_json)), bench_table)
+    _emit(as_json, run_bench(target, root, list(families), not no_vendor, _log(as_json), repeat), bench_table)
 
 
 @cli.command()

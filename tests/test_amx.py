@@ -194,13 +194,18 @@ def test_bench_reports_initial_best_and_vendor(tmp_path):
 
     from conftest import autocomp
 
-    proc = autocomp("bench", "amx", "--family", "bmm-bf16", "--runs", str(tmp_path), "--json")
+    proc = autocomp("bench", "amx", "--family", "bmm-bf16", "--runs", str(tmp_path), "--repeat", "2", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     (row,) = out["problems"]
     assert row["problem"] == "amx/bmm-bf16-attn-scores" and row["initial_latency_s"] > 0
     assert row["best_latency_s"] is None  # no stored runs under tmp_path
-    assert "TFLOP/s" in out["machine"]
+    assert "TFLOP/s" in out["machine"] and out["rounds"] == row["rounds"] == 2
+    if row["vendor"]:  # two rounds, two ratios: the reported one is their median, inside their range
+        low, high = row["speedup_vs_vendor_range"]
+        assert low <= row["speedup_vs_vendor"] <= high and row["speedup_vs_vendor"] == pytest.approx((low + high) / 2)
+    else:
+        assert row["speedup_vs_vendor"] is None and row["speedup_vs_vendor_range"] is None
 
 
 # ---- oneMKL vendor paths (issue #4): measured next to oneDNN, the best of both is the baseline

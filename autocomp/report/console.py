@@ -115,15 +115,19 @@ def bench_table(row: dict[str, Any]) -> None:
         console.print(f"geomean speedup: vs initial {fmt(row['geomean_speedup_vs_initial'], '.2f')}x, "
                       f"vs baseline {fmt(row['geomean_speedup_vs_vendor'], '.2f')}x ({row['machine']})")
         return
+    rounds = row.get("rounds", 1)
     table = Table("problem", "initial ms", "best ms", "best TFLOP/s", "% peak", "vs initial", "vendor ms",
-                  "vendor TFLOP/s", "vs vendor", box=None)
+                  "vendor TFLOP/s", "vs vendor", *(["rounds range"] if rounds > 1 else []), box=None)
     for r in row["problems"]:
+        spread = r.get("speedup_vs_vendor_range")
         table.add_row(r["problem"], fmt(r["initial_latency_s"] and r["initial_latency_s"] * 1e3, ".4g"),
                       fmt(r["best_latency_s"] and r["best_latency_s"] * 1e3, ".4g"), fmt(r["best_tflops"], ".3f"),
                       fmt(r["best_pct_peak"], ".1f"), fmt(r["speedup_vs_initial"], ".2f"),
                       fmt(r["vendor_latency_s"] and r["vendor_latency_s"] * 1e3, ".4g"), fmt(r["vendor_tflops"], ".3f"),
-                      fmt(r["speedup_vs_vendor"], ".2f"))
+                      fmt(r["speedup_vs_vendor"], ".2f"),
+                      *([f"{spread[0]:.2f}-{spread[1]:.2f}" if spread else "-"] if rounds > 1 else []))
     console.print(table)
     console.print(f"machine: {row['machine']}")
     console.print(f"geomean speedup vs vendor: {fmt(row['geomean_speedup_vs_vendor'], '.2f')}x; "
-                  f"vs initial code: {fmt(row['geomean_speedup_vs_initial'], '.2f')}x (medians, one pinned core)")
+                  f"vs initial code: {fmt(row['geomean_speedup_vs_initial'], '.2f')}x (medians, one pinned core"
+                  f"{f', median of {rounds} rounds' if rounds > 1 else ''})")
