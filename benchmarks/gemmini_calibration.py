@@ -127,10 +127,7 @@ def build(overrides: dict[str, str], work: Path) -> Path:
                         str(GEMMINI / "emulator" / "timing.c"), "-o", str(tobj)], check=True)
         objects = [o for o in objects if Path(o).stem != "timing"] + [str(tobj)]
     (work / "calib.c").write_text(DRIVER)
-    exe = work / "calib"
-    subprocess.run(["gcc", "-O2", "-std=gnu11", *rt.kernel_cflags, f"-I{rt.include_dir}", str(work / "calib.c"),
-                    *objects, "-lm", "-o", str(exe)], check=True)
-    return exe
+    return rt.program(work / "calib", kernels=[work / "calib.c"], objects=[Path(o) for o in objects])
 
 
 def measure(exe: Path, variant: str, i: int, j: int, k: int) -> tuple[dict[str, int], float]:

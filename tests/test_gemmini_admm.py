@@ -79,16 +79,9 @@ def _driver(problem: Problem) -> str:
 def _build(problem: Problem, kernel: Path, rt, tmp: Path) -> Path:
     """Compile the kernel like the evaluator does (force-included gemmini.h, trace-pc), the
     driver plainly, and link both with the emulator objects."""
-    kobj, dsrc, dobj, exe = tmp / "kernel.o", tmp / "driver.c", tmp / "driver.o", tmp / "run"
+    dsrc = tmp / "driver.c"
     dsrc.write_text(_driver(problem))
-    for cmd in (
-        [CC, "-O2", "-std=gnu11", "-Wall", "-Werror", *rt.kernel_cflags, "-c", str(kernel), "-o", str(kobj)],
-        [CC, "-O2", "-std=gnu11", "-c", str(dsrc), "-o", str(dobj)],
-        [CC, str(dobj), str(kobj), *(str(o) for o in rt.objects), "-lm", "-o", str(exe)],
-    ):
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
-    return exe
+    return rt.program(tmp / "run", kernels=[kernel], hosts=[dsrc], cflags=("-O2", "-Wall", "-Werror"))
 
 
 def _inputs(problem: Problem, seed: int, extreme: bool) -> dict[str, np.ndarray]:

@@ -86,12 +86,7 @@ def run_c(rt: build.Runtime, tmp_path: Path, body: str, globs: str = "", extra_s
         )
     else:
         src.write_text(extra_src)
-    exe = tmp_path / "t"
-    cc = subprocess.run(
-        ["gcc", "-O1", "-std=gnu11", *rt.kernel_cflags, str(src), *map(str, rt.objects), "-o", str(exe)],
-        capture_output=True, text=True,
-    )
-    assert cc.returncode == 0, cc.stderr
+    exe = rt.program(tmp_path / "t", kernels=[src], cflags=("-O1",))
     p = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
     out: dict[str, np.ndarray] = {}
     metrics: dict[str, int] = {}
@@ -704,10 +699,7 @@ def test_metrics_end_reports_every_stat(rt8, tmp_path):
 
 
 def test_exo_style_gemm_known_answer(rt8, tmp_path):
-    exe = tmp_path / "gemm"
-    cc = subprocess.run(["gcc", "-O2", "-std=gnu11", *rt8.kernel_cflags, str(DATA / "gemm_exo.c"),
-                         *map(str, rt8.objects), "-o", str(exe)], capture_output=True, text=True)
-    assert cc.returncode == 0, cc.stderr
+    exe = rt8.program(tmp_path / "gemm", kernels=[DATA / "gemm_exo.c"])
     p = subprocess.run([str(exe), "64", "128", "192", "2"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "mismatches 0" in p.stdout

@@ -25,7 +25,6 @@ build = pytest.importorskip("autocomp.targets.gemmini.build")
 GEMMINI = Path(__file__).resolve().parents[1] / "autocomp" / "targets" / "gemmini"
 PROBLEMS = GEMMINI / "problems"
 BASELINES = GEMMINI / "baselines"
-CC = "gcc"
 
 CTYPES = {"i8": ("int8_t", np.int8), "i32": ("int32_t", np.int32), "f32": ("float", np.float32)}
 
@@ -129,13 +128,7 @@ def compile_kernel(src: str, entry: str, args, shapes, workdir: Path, config: st
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "kernel.c").write_text(src)
     (workdir / "driver.c").write_text(_driver(entry, args))
-    subprocess.run([CC, "-O2", "-std=gnu11", "-fPIC", *rt.kernel_cflags, "-c", "kernel.c", "-o", "kernel.o"],
-                   cwd=workdir, check=True, capture_output=True, text=True)
-    subprocess.run([CC, "-O2", "-std=gnu11", "-c", "driver.c", "-o", "driver.o"], cwd=workdir, check=True,
-                   capture_output=True, text=True)
-    subprocess.run([CC, "kernel.o", "driver.o", *map(str, rt.objects), "-lm", "-o", "prog"], cwd=workdir,
-                   check=True, capture_output=True, text=True)
-    return Built(workdir / "prog", args, shapes)
+    return Built(rt.program(workdir / "prog", kernels=[workdir / "kernel.c"], hosts=[workdir / "driver.c"]), args, shapes)
 
 
 def problem_signature(problem: Path):

@@ -284,9 +284,7 @@ def e2e(tmp_path_factory) -> Path:
     rt = runtime("int8_16x16")
     d = tmp_path_factory.mktemp("timing_e2e")
     (d / "e2e.c").write_text(E2E)
-    subprocess.run(["gcc", "-O2", "-std=gnu11", *rt.kernel_cflags, f"-I{rt.include_dir}", str(d / "e2e.c"),
-                    *map(str, rt.objects), "-lm", "-o", str(d / "e2e")], check=True, capture_output=True, text=True)
-    return d / "e2e"
+    return rt.program(d / "e2e", kernels=[d / "e2e.c"])
 
 
 def test_fsm_512_cubed_reaches_the_calibration_band_and_beats_cpu_issue(e2e):

@@ -19,6 +19,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Sequence
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -149,6 +150,24 @@ class Runtime:
     objects: tuple[Path, ...]
     kernel_cflags: tuple[str, ...]
 
+    def program(self, out: Path, kernels: Sequence[Path] = (), hosts: Sequence[Path] = (), *,
+                cflags: Sequence[str] = ("-O2",), objects: Sequence[Path] | None = None) -> Path:
+        """Link a standalone executable (tests, calibration drivers): ``kernels`` are compiled like
+        candidate code (gemmini.h force-included, basic blocks counted for the CPU cost), ``hosts``
+        are plain C that only sees the headers; ``objects`` replaces the runtime's own objects
+        (e.g. a timing.o rebuilt with other parameters). Raises with the compiler's message."""
+        work = out.parent
+        objs: list[str] = []
+        for i, (src, flags) in enumerate([(k, self.kernel_cflags) for k in kernels] + [(h, (f"-I{self.include_dir}",)) for h in hosts]):
+            obj = work / f"{out.name}.{i}.o"
+            _compile(Path(src), obj, [*cflags, "-std=gnu11", *flags], what=f"compiling {src}")
+            objs.append(str(obj))
+        cmd = [CC, *objs, *map(str, self.objects if objects is None else objects), "-lm", "-o", str(out)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"linking {out} failed: {' '.join(cmd)}\n{r.stderr}")
+        return out
+
 
 # ---------------------------------------------------------------------------- headers
 
@@ -256,11 +275,11 @@ def _build_key(cfg: GemminiConfig, cflags: tuple[str, ...]) -> str:
     return h.hexdigest()[:20]
 
 
-def _compile(src: Path, obj: Path, flags: list[str]) -> None:
+def _compile(src: Path, obj: Path, flags: list[str], what: str = "compiling the Gemmini emulator") -> None:
     cmd = [CC, *flags, "-c", str(src), "-o", str(obj)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        raise RuntimeError(f"compiling the Gemmini emulator failed: {' '.join(cmd)}\n{r.stderr}")
+        raise RuntimeError(f"{what} failed: {' '.join(cmd)}\n{r.stderr}")
 
 
 def runtime(config: str, cache_root: Path | None = None, *, lint_error: bool = False) -> Runtime:
