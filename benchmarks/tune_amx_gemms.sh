@@ -27,12 +27,12 @@ for dtype in bf16 i8; do
     python3 -c "import json,sys; d=json.load(open('$ROOT/$name.json')); print('$name', round(d['best']['speedup_vs_initial'], 2), d['iterations'], d['stopped'])"
   done
 done
-$AC bench amx --family gemm-bf16 --family gemm-i8 --runs "$ROOT" --json > "$ROOT/bench.json"
+$AC bench amx --family gemm-bf16 --family gemm-i8 --runs "$ROOT" --repeat 3 --json > "$ROOT/bench.json"
 python3 - "$ROOT/bench.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 for r in d["problems"]:
     print(f"{r['problem']:32s} initial {r['initial_tflops'] or 0:6.3f}  best {r['best_tflops'] or 0:6.3f} ({r['best_pct_peak'] or 0:5.1f}%)  "
-          f"vendor {r['vendor_tflops'] or 0:6.3f} [{r['vendor']}]  x{r['speedup_vs_vendor'] or 0:.2f}")
+          f"vendor {r['vendor_tflops'] or 0:6.3f} [{r['vendor']}]  x{r['speedup_vs_vendor'] or 0:.2f} {r['speedup_vs_vendor_range']}")
 print("geomean vs vendor", d["geomean_speedup_vs_vendor"], "vs initial", d["geomean_speedup_vs_initial"])
 PY
