@@ -184,7 +184,9 @@ def test_vendor_baseline_is_measured_or_reported_unavailable():
         assert row["available"] is False and "pip install" in row["reason"]
         return
     assert row["available"] is True and row["best"]["rel_err"] == 0.0  # int8 paths are exact
-    assert row["best"]["latency_s"] > 0 and {p["name"] for p in row["paths"]} >= {"oneDNN qlinear s8s8"}
+    assert row["best"]["latency_s"] > 0 and {p["name"] for p in row["paths"]} >= {"oneDNN qlinear s8s8", "oneDNN qlinear s8s8, prepacked"}
+    assert row["best"]["prepacked"] is False  # the baseline does the same work as our kernels
+    assert row["best_prepacked"]["latency_s"] <= row["best"]["latency_s"]
     requant = json.loads(autocomp("baseline", "amx/gemm-i8-requant", "--json").stdout)
     assert requant["available"] is False and "no vendor path" in requant["reason"]
 
@@ -204,6 +206,8 @@ def test_bench_reports_initial_best_and_vendor(tmp_path):
     if row["vendor"]:  # two rounds, two ratios: the reported one is their median, inside their range
         low, high = row["speedup_vs_vendor_range"]
         assert low <= row["speedup_vs_vendor"] <= high and row["speedup_vs_vendor"] == pytest.approx((low + high) / 2)
+        assert row["vendor"] == "torch.bmm" and row["vendor_prepacked"] == "torch.bmm"  # bmm has no prepacked path
+        assert out["geomean_speedup_vs_vendor"] == pytest.approx(row["speedup_vs_vendor"])
     else:
         assert row["speedup_vs_vendor"] is None and row["speedup_vs_vendor_range"] is None
 
@@ -234,18 +238,19 @@ def test_mkl_paths_are_measured_and_correct():
     bf16 = _mkl_child("amx/gemm-bf16-256")
     assert bf16["mkl"].startswith("2026.2"), bf16
     by_name = {p["name"]: p for p in bf16["paths"]}
-    assert set(by_name) == {"MKL cblas_gemm_bf16bf16f32", "MKL bf16 GEMM, packed B"}
+    assert set(by_name) == {"MKL cblas_gemm_bf16bf16f32", "MKL bf16 GEMM, pack + compute", "MKL bf16 GEMM, packed B"}
     for p in by_name.values():
         assert p["available"], p
         assert p["rel_err"] < 1e-5 and p["latency_s"] > 0 and p["reps"] >= 10  # fp32 C of exact bf16 products
         assert p["library"].startswith("oneMKL 2026.2")
         # > 400 GFLOP/s is out of reach of AVX-512 bf16 (123 GFLOP/s peak): MKL runs on AMX
         assert p["gflops"] > 400, p
-    assert "favours the vendor" in by_name["MKL bf16 GEMM, packed B"]["note"]
+    assert [n for n, p in by_name.items() if p["prepacked"]] == ["MKL bf16 GEMM, packed B"]
+    assert "outside the timed call" in by_name["MKL bf16 GEMM, packed B"]["note"]
 
     i8 = _mkl_child("amx/gemm-i8-256")
     by_name = {p["name"]: p for p in i8["paths"]}
-    assert set(by_name) == {"MKL s8u8 (mixed sign)", "MKL s8u8 (mixed sign), packed B"}
+    assert set(by_name) == {"MKL s8u8 (mixed sign)", "MKL s8u8 (mixed sign), pack + compute", "MKL s8u8 (mixed sign), packed B"}
     for p in by_name.values():
         assert p["available"] and p["rel_err"] == 0.0, p  # exact int32, checked on the inputs MKL was given
         assert "0..127" in p["note"]
@@ -260,7 +265,8 @@ def test_mkl_unavailable_is_reported_not_faked(tmp_path):
     problem = resolve_problem("amx/gemm-i8-256")
     bogus = tmp_path / "libmkl_rt.so.3"
     paths, version = mkl_paths(problem, lib_path=bogus)
-    assert version is None and [p["name"] for p in paths] == ["MKL s8u8 (mixed sign)", "MKL s8u8 (mixed sign), packed B"]
+    assert version is None and [p["name"] for p in paths] == ["MKL s8u8 (mixed sign)", "MKL s8u8 (mixed sign), pack + compute",
+                                                              "MKL s8u8 (mixed sign), packed B"]
     for p in paths:
         assert p["available"] is False and "latency_s" not in p
         assert "cannot load oneMKL" in p["reason"] and "pip install 'autocomp[baselines]'" in p["reason"]
@@ -272,15 +278,21 @@ def test_mkl_unavailable_is_reported_not_faked(tmp_path):
 def test_best_vendor_is_the_fastest_correct_path_of_either_library():
     from autocomp.targets.amx.vendor import pick_best
 
-    def row(name, library, latency, rel_err=0.0):
-        return {"name": name, "library": library, "available": True, "latency_s": latency, "rel_err": rel_err}
+    def row(name, library, latency, rel_err=0.0, prepacked=False):
+        return {"name": name, "library": library, "available": True, "latency_s": latency, "rel_err": rel_err,
+                "prepacked": prepacked}
 
-    onednn, mkl = row("torch.matmul", "oneDNN", 2e-4), row("MKL bf16 GEMM, packed B", "oneMKL", 1e-4)
+    onednn, mkl = row("torch.matmul", "oneDNN", 2e-4), row("MKL cblas_gemm_bf16bf16f32", "oneMKL", 1e-4)
     down = {"name": "MKL s8u8 (mixed sign)", "library": "oneMKL", "available": False, "reason": "not installed"}
     assert pick_best([onednn, mkl, down]) is mkl
     assert pick_best([row("torch.matmul", "oneDNN", 5e-5), mkl])["library"] == "oneDNN"
     assert pick_best([onednn, row("wrong", "oneMKL", 1e-6, rel_err=0.5)]) is onednn  # a wrong answer never wins
     assert pick_best([down]) is None
+    # a path that packs the weight before the timed call solves an easier problem: only the
+    # prepacked comparison counts it
+    packed = row("MKL bf16 GEMM, packed B", "oneMKL", 5e-5, prepacked=True)
+    assert pick_best([onednn, mkl, packed]) is mkl
+    assert pick_best([onednn, mkl, packed], prepacked=True) is packed
 
 
 def test_baseline_reports_both_libraries_and_picks_the_faster():
@@ -297,4 +309,6 @@ def test_baseline_reports_both_libraries_and_picks_the_faster():
     libraries = {p["library"].split()[0] for p in row["paths"] if p["available"]}
     assert libraries == {"oneDNN", "oneMKL"}, row["paths"]
     correct = [p for p in row["paths"] if p["available"] and p["rel_err"] < 1e-2]
-    assert row["best"] == min(correct, key=lambda p: p["latency_s"])
+    assert row["best"] == min((p for p in correct if not p["prepacked"]), key=lambda p: p["latency_s"])
+    assert row["best_prepacked"] == min(correct, key=lambda p: p["latency_s"])
+    assert {p["name"] for p in correct if p["prepacked"]} == {"mkldnn linear, [N][K] weight", "MKL bf16 GEMM, packed B"}

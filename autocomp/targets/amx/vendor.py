@@ -16,8 +16,15 @@ Quirks recorded with each path (see shared/reference/amx.md section 5): torch.ma
 bf16 writes a bf16 C (half the output bytes of our fp32 C); oneDNN's quantized linear
 writes fp32 from int32 accumulators; MKL's int8 GEMM is mixed-sign (A u8 x B s8), so it
 gets A's values mapped into 0..127 and is checked against the problem's reference on the
-inputs it was actually given; "packed B" paths pack the weights outside the timed call,
-which favours the vendor (our problems time any packing inside the kernel).
+inputs it was actually given.
+
+Same work: our problems give the weights plain (B row-major [K][N], conv weights
+[KH][KW][Cin][Cout]) and time any packing or reordering inside the kernel. A vendor path
+that packs, transposes or reorders an input before the timed call ("prepacked": oneDNN's
+prepacked qlinear, MKL's packed-B compute, the [N][K] weight of mkldnn linear) solves an
+easier problem; every such path also exists with that step inside the timed call. `best`
+is the fastest same-work path, `best_prepacked` the fastest over all paths (the vendor's
+steady state when a weight is reused across calls), and reports show both.
 """
 
 from __future__ import annotations
@@ -31,14 +38,20 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 from autocomp.evaluation.checks import Trial, reference_outputs
 from autocomp.problem import Problem, load_problem
 
-Path_ = tuple[str, str, Callable[[], Any]]  # (name, note, call returning the output tensor)
+class Path_(NamedTuple):
+    """One way to run the problem with a vendor library."""
+
+    name: str
+    note: str
+    call: Callable[[], Any]  # returns the output tensor
+    prepacked: bool = False  # an input was packed/transposed/reordered before (outside) the timed call
 
 
 def median_latency(fn: Callable[[], Any], min_time: float = 0.5, min_reps: int = 10) -> tuple[float, int]:
@@ -60,9 +73,13 @@ def _bf16(torch, values: np.ndarray):  # type: ignore[no-untyped-def]
 def gemm_bf16(torch, p: Problem, x: dict[str, np.ndarray]) -> list[Path_]:  # type: ignore[no-untyped-def]
     a, b = _bf16(torch, x["A"]), _bf16(torch, x["B"])
     w = b.t().contiguous()
+    linear = torch.ops.mkldnn._linear_pointwise
     return [
-        ("torch.matmul", "oneDNN AMX; writes a bf16 C", lambda: torch.matmul(a, b)),
-        ("mkldnn linear", "oneDNN brgemm linear, weight given as [N][K]; bf16 C", lambda: torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "")),
+        Path_("torch.matmul", "oneDNN AMX; writes a bf16 C", lambda: torch.matmul(a, b)),
+        Path_("mkldnn linear", "oneDNN brgemm linear, B transposed to [N][K] in the timed call; bf16 C",
+              lambda: linear(a, b.t().contiguous(), None, "none", [], "")),
+        Path_("mkldnn linear, [N][K] weight", "oneDNN brgemm linear, weight transposed to [N][K] outside the timed call; bf16 C",
+              lambda: linear(a, w, None, "none", [], ""), prepacked=True),
     ]
 
 
@@ -70,35 +87,45 @@ def gemm_i8(torch, p: Problem, x: dict[str, np.ndarray]) -> list[Path_]:  # type
     a, b = torch.from_numpy(x["A"].astype(np.int8)), torch.from_numpy(x["B"].astype(np.int8))
     m, k = a.shape
     n = b.shape[1]
-    packed = torch.ops.onednn.qlinear_prepack(b.t().contiguous(), [m, k])
+    prepack, qlinear = torch.ops.onednn.qlinear_prepack, torch.ops.onednn.qlinear_pointwise
+    packed = prepack(b.t().contiguous(), [m, k])
     ones, zeros = torch.ones(n), torch.zeros(n, dtype=torch.int64)
     paths: list[Path_] = [
-        ("oneDNN qlinear s8s8", "prepacked weight (packing untimed), fp32 C from int32 accumulators",
-         lambda: torch.ops.onednn.qlinear_pointwise(a, 1.0, 0, packed, ones, zeros, None, 1.0, 0, torch.float32, "none", [], "")),
+        Path_("oneDNN qlinear s8s8", "weight transposed and prepacked in the timed call; fp32 C from int32 accumulators",
+              lambda: qlinear(a, 1.0, 0, prepack(b.t().contiguous(), [m, k]), ones, zeros, None, 1.0, 0, torch.float32, "none", [], "")),
+        Path_("oneDNN qlinear s8s8, prepacked", "weight prepacked outside the timed call; fp32 C from int32 accumulators",
+              lambda: qlinear(a, 1.0, 0, packed, ones, zeros, None, 1.0, 0, torch.float32, "none", [], ""), prepacked=True),
     ]
     if m % 8 == 0 and n % 8 == 0 and k % 8 == 0 and m > 16:
-        paths.append(("torch._int_mm", "oneDNN/MKL int8 GEMM, int32 C", lambda: torch._int_mm(a, b)))
+        paths.append(Path_("torch._int_mm", "oneDNN/MKL int8 GEMM, int32 C", lambda: torch._int_mm(a, b)))
     return paths
 
 
 def linear_bf16(torch, p: Problem, x: dict[str, np.ndarray]) -> list[Path_]:  # type: ignore[no-untyped-def]
-    xa, w = _bf16(torch, x["X"]), _bf16(torch, x["W"]).t().contiguous()
+    xa, wk = _bf16(torch, x["X"]), _bf16(torch, x["W"])
+    w = wk.t().contiguous()
     bias = torch.from_numpy(x["b"].astype(np.float32)).bfloat16()
-    return [("mkldnn linear+relu", "oneDNN linear with fused ReLU post-op; bf16 bias and output",
-             lambda: torch.ops.mkldnn._linear_pointwise(xa, w, bias, "relu", [], ""))]
+    linear = torch.ops.mkldnn._linear_pointwise
+    return [Path_("mkldnn linear+relu", "oneDNN linear with fused ReLU post-op, W transposed in the timed call; bf16 bias and output",
+                  lambda: linear(xa, wk.t().contiguous(), bias, "relu", [], "")),
+            Path_("mkldnn linear+relu, [N][K] weight", "as above, W transposed to [N][K] outside the timed call",
+                  lambda: linear(xa, w, bias, "relu", [], ""), prepacked=True)]
 
 
 def bmm_bf16(torch, p: Problem, x: dict[str, np.ndarray]) -> list[Path_]:  # type: ignore[no-untyped-def]
-    q, kt = _bf16(torch, x["Q"]), _bf16(torch, x["Kmat"]).transpose(1, 2)
-    return [("torch.bmm", "oneDNN batched matmul then scale; bf16 output", lambda: torch.bmm(q, kt) * 0.125)]
+    q, kt = _bf16(torch, x["Q"]), _bf16(torch, x["Kmat"]).transpose(1, 2)  # a view: no data moves
+    return [Path_("torch.bmm", "oneDNN batched matmul then scale; bf16 output", lambda: torch.bmm(q, kt) * 0.125)]
 
 
 def conv_bf16(torch, p: Problem, x: dict[str, np.ndarray]) -> list[Path_]:  # type: ignore[no-untyped-def]
-    xin = _bf16(torch, x["X"]).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
-    wt = _bf16(torch, x["Wt"]).permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
+    xin = _bf16(torch, x["X"]).permute(0, 3, 1, 2)  # NHWC data seen as channels_last NCHW: a view
+    wraw = _bf16(torch, x["Wt"]).permute(3, 2, 0, 1)  # [KH][KW][Cin][Cout] seen as OIHW: a view
+    wt = wraw.contiguous(memory_format=torch.channels_last)
     conv = torch.nn.functional.conv2d
-    return [("torch conv2d", "oneDNN, channels_last bf16, padding 1; bf16 output, NCHW-logical",
-             lambda: conv(xin, wt, padding=1).permute(0, 2, 3, 1))]
+    return [Path_("torch conv2d", "oneDNN, channels_last bf16, padding 1, weights reordered in the timed call; bf16 output",
+                  lambda: conv(xin, wraw.contiguous(memory_format=torch.channels_last), padding=1).permute(0, 2, 3, 1)),
+            Path_("torch conv2d, reordered weights", "as above, weights reordered to channels_last outside the timed call",
+                  lambda: conv(xin, wt, padding=1).permute(0, 2, 3, 1), prepacked=True)]
 
 
 FAMILIES = {"gemm-bf16": gemm_bf16, "gemm-i8": gemm_i8, "linear-bf16": linear_bf16, "bmm-bf16": bmm_bf16,
@@ -116,23 +143,24 @@ def _rel_err(out: np.ndarray, expected: np.ndarray) -> float:
     return float(np.linalg.norm(out - expected) / (np.linalg.norm(expected) or 1.0))
 
 
-def pick_best(paths: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The fastest path, over every library, that ran and is correct (rel_err < REL_ERR_OK)."""
-    ok = [r for r in paths if r.get("available") and r["rel_err"] < REL_ERR_OK]
+def pick_best(paths: list[dict[str, Any]], prepacked: bool = False) -> dict[str, Any] | None:
+    """The fastest path, over every library, that ran and is correct (rel_err < REL_ERR_OK);
+    paths that prepare an input outside the timed call only count with `prepacked`."""
+    ok = [r for r in paths if r.get("available") and r["rel_err"] < REL_ERR_OK and (prepacked or not r.get("prepacked"))]
     return min(ok, key=lambda r: r["latency_s"]) if ok else None
 
 
-def _timed(problem: Problem, library: str, name: str, note: str, fn: Callable[[], Any],
-           output: Callable[[Any], np.ndarray], expected: np.ndarray) -> dict[str, Any]:
-    """Call `fn` once, check `output(its return value)` against `expected`, then time `fn`
+def _timed(problem: Problem, library: str, path: Path_, output: Callable[[Any], np.ndarray],
+           expected: np.ndarray) -> dict[str, Any]:
+    """Call the path once, check `output(its return value)` against `expected`, then time it
     (the same policy for every path of every library)."""
     try:
-        rel_err = _rel_err(output(fn()), expected)
-        latency, reps = median_latency(fn)
+        rel_err = _rel_err(output(path.call()), expected)
+        latency, reps = median_latency(path.call)
     except Exception as exc:  # a path this build lacks is unavailable, not fatal
-        return {"name": name, "library": library, "available": False, "reason": f"{type(exc).__name__}: {exc}"[:300]}
-    return {"name": name, "library": library, "note": note, "available": True, "latency_s": latency, "reps": reps,
-            "gflops": problem.spec.flops / latency / 1e9, "rel_err": rel_err}
+        return {"name": path.name, "library": library, "available": False, "reason": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"name": path.name, "library": library, "note": path.note, "available": True, "prepacked": path.prepacked,
+            "latency_s": latency, "reps": reps, "gflops": problem.spec.flops / latency / 1e9, "rel_err": rel_err}
 
 
 def torch_paths(problem: Problem) -> tuple[list[dict[str, Any]], str | None]:
@@ -148,8 +176,8 @@ def torch_paths(problem: Problem) -> tuple[list[dict[str, Any]], str | None]:
     library = f"oneDNN (PyTorch {torch.__version__})"
     results = []
     with torch.no_grad():
-        for name, note, fn in FAMILIES[problem.spec.family](torch, problem, trial.logical):
-            results.append(_timed(problem, library, name, note, fn, lambda out: out.float().numpy(), expected))
+        for path in FAMILIES[problem.spec.family](torch, problem, trial.logical):
+            results.append(_timed(problem, library, path, lambda out: out.float().numpy(), expected))
     return results, torch.__version__
 
 
@@ -240,11 +268,17 @@ def _gemm_bf16_mkl(lib: Any, m: int, n: int, k: int, a: np.ndarray, b: np.ndarra
     pack(ROW_MAJOR, B_MATRIX, NO_TRANS, m, n, k, b.ctypes.data, n, bp.ctypes.data)  # untimed
     # raw addresses keep the timed calls lean; the caller keeps a, b, c alive, the lambdas bp (and co)
     pa, pb, pbp, pc = a.ctypes.data, b.ctypes.data, bp.ctypes.data, c.ctypes.data
+    def pack_then_compute() -> None:
+        pack(ROW_MAJOR, B_MATRIX, NO_TRANS, m, n, k, pb, n, pbp)
+        compute(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, 1.0, pa, k, pbp, n, 0.0, pc, n)
+
     return [
-        ("MKL cblas_gemm_bf16bf16f32", "oneMKL AMX bf16 GEMM, plain row-major B (any packing inside the timed call); fp32 C",
-         lambda: gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1.0, pa, k, pb, n, 0.0, pc, n)),
-        ("MKL bf16 GEMM, packed B", "cblas_gemm_bf16bf16f32_compute; B prepacked outside the timed call (favours the vendor); fp32 C",
-         lambda _keep=bp: compute(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, 1.0, pa, k, pbp, n, 0.0, pc, n)),
+        Path_("MKL cblas_gemm_bf16bf16f32", "oneMKL AMX bf16 GEMM, plain row-major B (any packing inside the timed call); fp32 C",
+              lambda: gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1.0, pa, k, pb, n, 0.0, pc, n)),
+        Path_("MKL bf16 GEMM, pack + compute", "cblas_gemm_bf16bf16f32_pack then _compute, both in the timed call; fp32 C",
+              lambda _keep=bp: pack_then_compute()),
+        Path_("MKL bf16 GEMM, packed B", "cblas_gemm_bf16bf16f32_compute; B prepacked outside the timed call; fp32 C",
+              lambda _keep=bp: compute(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, 1.0, pa, k, pbp, n, 0.0, pc, n), prepacked=True),
     ]
 
 
@@ -262,12 +296,19 @@ def _gemm_s8u8_mkl(lib: Any, m: int, n: int, k: int, a: np.ndarray, b: np.ndarra
     bp = _aligned(np.zeros(size(B_MATRIX, m, n, k), np.uint8))
     pack(ROW_MAJOR, B_MATRIX, NO_TRANS, m, n, k, b.ctypes.data, n, bp.ctypes.data)  # untimed
     pa, pb, pbp, pc, pco = a.ctypes.data, b.ctypes.data, bp.ctypes.data, c.ctypes.data, co.ctypes.data
+    def pack_then_compute() -> None:
+        pack(ROW_MAJOR, B_MATRIX, NO_TRANS, m, n, k, pb, n, pbp)
+        compute(ROW_MAJOR, NO_TRANS, PACKED, FIX_OFFSET, m, n, k, 1.0, pa, k, 0, pbp, n, 0, 0.0, pc, n, pco)
+
     return [
-        ("MKL s8u8 (mixed sign)", "cblas_gemm_s8u8s32, A u8 x B s8 (A given values 0..127), no offsets; int32 C",
-         lambda _keep=co: gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, FIX_OFFSET, m, n, k, 1.0, pa, k, 0, pb, n, 0, 0.0, pc, n, pco)),
-        ("MKL s8u8 (mixed sign), packed B", "cblas_gemm_s8u8s32_compute, A u8 (values 0..127) x B s8; B prepacked outside "
-         "the timed call (favours the vendor); int32 C",
-         lambda _keep=(bp, co): compute(ROW_MAJOR, NO_TRANS, PACKED, FIX_OFFSET, m, n, k, 1.0, pa, k, 0, pbp, n, 0, 0.0, pc, n, pco)),
+        Path_("MKL s8u8 (mixed sign)", "cblas_gemm_s8u8s32, A u8 x B s8 (A given values 0..127), no offsets; int32 C",
+              lambda _keep=co: gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, FIX_OFFSET, m, n, k, 1.0, pa, k, 0, pb, n, 0, 0.0, pc, n, pco)),
+        Path_("MKL s8u8 (mixed sign), pack + compute", "cblas_gemm_s8u8s32_pack then _compute, both in the timed call, "
+              "A u8 (values 0..127) x B s8; int32 C", lambda _keep=(bp, co): pack_then_compute()),
+        Path_("MKL s8u8 (mixed sign), packed B", "cblas_gemm_s8u8s32_compute, A u8 (values 0..127) x B s8; B prepacked outside "
+              "the timed call; int32 C",
+              lambda _keep=(bp, co): compute(ROW_MAJOR, NO_TRANS, PACKED, FIX_OFFSET, m, n, k, 1.0, pa, k, 0, pbp, n, 0, 0.0, pc, n, pco),
+              prepacked=True),
     ]
 
 
@@ -282,8 +323,8 @@ def mkl_paths(problem: Problem, lib_path: str | os.PathLike[str] | None = None) 
         return [], None
     m, k = problem.spec.inputs[0].shape
     n = problem.spec.inputs[1].shape[1]
-    names = {"gemm-bf16": ["MKL cblas_gemm_bf16bf16f32", "MKL bf16 GEMM, packed B"],
-             "gemm-i8": ["MKL s8u8 (mixed sign)", "MKL s8u8 (mixed sign), packed B"]}[family]
+    names = {"gemm-bf16": ["MKL cblas_gemm_bf16bf16f32", "MKL bf16 GEMM, pack + compute", "MKL bf16 GEMM, packed B"],
+             "gemm-i8": ["MKL s8u8 (mixed sign)", "MKL s8u8 (mixed sign), pack + compute", "MKL s8u8 (mixed sign), packed B"]}[family]
     lib, reason = load_mkl(lib_path)
     if lib is None:
         return [{"name": name, "library": "oneMKL", "available": False, "reason": reason} for name in names], None
@@ -307,9 +348,9 @@ def mkl_paths(problem: Problem, lib_path: str | os.PathLike[str] | None = None) 
         expected = reference_outputs(problem, {"A": a_7bit, "B": b_s8})["C"]
         paths = _gemm_s8u8_mkl(lib, m, n, k, a, b, c)
     results = []
-    for name, note, fn in paths:
+    for path in paths:
         c[...] = 0
-        results.append(_timed(problem, library, name, note, fn, lambda _: c.copy(), expected))
+        results.append(_timed(problem, library, path, lambda _: c.copy(), expected))
     return results, version
 
 
@@ -334,7 +375,8 @@ def _mkl_in_child(problem: Problem) -> tuple[list[dict[str, Any]], str | None]:
 def measure(problem: Problem) -> dict[str, Any]:
     family = problem.spec.family
     if family not in FAMILIES:
-        return {"available": False, "reason": f"no vendor path for family {family!r}", "paths": [], "best": None}
+        return {"available": False, "reason": f"no vendor path for family {family!r}", "paths": [], "best": None,
+                "best_prepacked": None}
     mkl, mkl_ver = _mkl_in_child(problem)  # before torch is imported here
     onednn, torch_version = torch_paths(problem)
     results = onednn + mkl
@@ -346,7 +388,7 @@ def measure(problem: Problem) -> dict[str, Any]:
     else:
         reason = "no vendor path ran correctly"
     return {"available": best is not None, "torch": torch_version, "mkl": mkl_ver, "paths": results, "best": best,
-            "reason": reason}
+            "best_prepacked": pick_best(results, prepacked=True), "reason": reason}
 
 
 if __name__ == "__main__":
