@@ -1,7 +1,7 @@
 """Generate autocomp/targets/amx/templates/gemm_bf16.c and gemm_i8.c from master.c."""
 import os
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = '/work/main/autocomp/targets/amx/templates'
+OUT = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'autocomp/targets/amx/templates')
 
 def arr(name, vals):
     body = ', '.join(str(v) for v in vals)
@@ -42,13 +42,13 @@ static inline __attribute__((always_inline)) void pack_step(const T *r0, T *d0, 
 # instance for a problem is the first preset whose condition holds and whose setting satisfies the
 # constraints. Conditions are written for classes of shapes; the values come from the hand-tuning
 # table in autocomp/targets/amx/templates/README.md (ORDER 3 for the tall-skinny class).
-KNOB_ORDER = ['MB', 'NB', 'KC', 'MC', 'NC', 'NTA', 'NTB', 'ORDER', 'G', 'PACKA', 'PACKB', 'XPIPE', 'CNT', 'PFC', 'PFN', 'PFP', 'BPAD', 'MREV']
-OFF = dict(G=1, PACKA=0, PACKB=1, XPIPE=0, CNT=0, PFC=0, PFN=0, PFP=0, NTA=0, NTB=0, BPAD=1, MREV=0)
+KNOB_ORDER = ['MB', 'NB', 'KC', 'MC', 'NC', 'NTA', 'NTB', 'ORDER', 'G', 'PACKA', 'PACKB', 'XPIPE', 'CNT', 'PFC', 'PFN', 'PFP', 'BPAD', 'MREV', 'SPF']
+OFF = dict(G=1, PACKA=0, PACKB=1, XPIPE=0, CNT=0, PFC=0, PFN=0, PFP=0, NTA=0, NTB=0, BPAD=1, MREV=0, SPF=0)
 STREAM = dict(OFF, ORDER=3, MB=1, KC='K', MC=16384, NC='N', BPAD=0, MREV=1)
 PRESETS = {
     'bf16': [
         ('stream', 'N <= 64 && M >= 16 * K', dict(STREAM, NB=2)),
-        ('skinny', 'N <= 128 && M >= 4 * K', dict(STREAM, MB=2, NB=2, NTB=1)),
+        ('skinny', 'N <= 128 && M >= 4 * K', dict(STREAM, MB=2, NB=2, NTB=1, SPF=1)),
         ('small', 'M * N * K <= 16777216', dict(OFF, MB=2, NB=2, KC='K', NC=32, MC=4096, ORDER=0, PACKB=2, XPIPE=1, NTA=1)),
         ('deep', 'N <= 256 && K >= 4 * N', dict(OFF, MB=2, NB=2, KC=512, NC='N', MC=64, ORDER=2, XPIPE=1, NTB=1)),
         ('huge', 'N >= 2048 && K >= 2048', dict(OFF, MB=2, NB=2, KC=256, NC=256, MC=4096, ORDER=2, PACKA=1, XPIPE=1, NTB=1, CNT=1, PFN=1)),
@@ -57,7 +57,7 @@ PRESETS = {
     ],
     'i8': [
         ('stream', 'N <= 64 && M >= 16 * K', dict(STREAM, NB=1)),
-        ('skinny', 'N <= 128 && M >= 4 * K', dict(STREAM, MB=2, NB=2, NTB=1)),
+        ('skinny', 'N <= 128 && M >= 4 * K', dict(STREAM, MB=2, NB=2, NTB=1, SPF=1)),
         ('small', 'M * N * K <= 16777216', dict(OFF, MB=2, NB=2, KC='K', NC=64, MC=64, ORDER=2)),
         ('deep', 'N <= 256 && K >= 4 * N', dict(OFF, MB=2, NB=2, KC='K', NC=128, MC=32, ORDER=1, G=2, XPIPE=1, NTB=1, PFC=1, PFN=1)),
         ('huge', 'N >= 2048 && K >= 2048', dict(OFF, MB=2, NB=2, KC=512, NC=512, MC=512, ORDER=2, PACKA=1, XPIPE=1, NTB=1, CNT=1, PFN=1)),
