@@ -70,6 +70,21 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present and len(present) == len(values) else None
 
 
+def _vendor_over_rounds(picks: list[dict[str, Any] | None], ours: list[float | None]
+                        ) -> tuple[dict[str, Any] | None, float | None, list[float] | None]:
+    """One vendor pick per round -> (the path that was fastest in most rounds, carrying the median
+    of the per-round latencies; the median and [min, max] of the per-round ratios vendor / ours).
+    Nones where a round has no pick (or, for the ratios, no time of ours)."""
+    if not picks or not all(picks):
+        return None, None, None
+    name = Counter(p["name"] for p in picks).most_common(1)[0][0]
+    path = dict(next(p for p in picks if p["name"] == name), latency_s=statistics.median(p["latency_s"] for p in picks))
+    if not all(ours):
+        return path, None, None
+    ratios = [p["latency_s"] / o for p, o in zip(picks, ours)]
+    return path, statistics.median(ratios), [min(ratios), max(ratios)]
+
+
 def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, settings: EvalSettings,
          vendor: bool, repeat: int, log: Callable[[str], None]) -> dict[str, Any]:
     flops = problem.spec.flops
@@ -95,29 +110,17 @@ def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, s
         row[f"{prefix}_tflops"] = flops / seconds / 1e12 if seconds else None
         row[f"{prefix}_pct_peak"] = flops / seconds / peak * 100 if seconds and peak else None
     row["speedup_vs_initial"] = _median([i / b if i and b else None for i, b in zip(initial, best)])
-    vbests = [v.get("best") for v in vendors]
-    vbest = vbests[0] if all(vbests) else None
-    if vbest:  # the path that was fastest in most rounds names the row; latencies are per-round bests
-        vbest = dict(vbest, name=Counter(v["name"] for v in vbests).most_common(1)[0][0])
-    row["vendor"] = vbest["name"] if vbest else None
-    row["vendor_note"] = next((v.get("note") for v in vbests if v and v["name"] == row["vendor"]), None) if vbest \
-        else vendors[0].get("reason")
-    vendor_s = [v["latency_s"] for v in vbests] if vbest else []
-    row["vendor_latency_s"] = statistics.median(vendor_s) if vendor_s else None
-    row["vendor_tflops"] = flops / row["vendor_latency_s"] / 1e12 if vendor_s else None
-    row["vendor_pct_peak"] = flops / row["vendor_latency_s"] / peak * 100 if vendor_s and peak else None
     ours = best if best_s else initial
-    ratios = [v / o for v, o in zip(vendor_s, ours) if o]
-    row["speedup_vs_vendor"] = statistics.median(ratios) if vendor_s and len(ratios) == len(vendor_s) else None
-    row["speedup_vs_vendor_range"] = [min(ratios), max(ratios)] if row["speedup_vs_vendor"] else None
+    vbest, row["speedup_vs_vendor"], row["speedup_vs_vendor_range"] = _vendor_over_rounds([v.get("best") for v in vendors], ours)
+    row["vendor"] = vbest["name"] if vbest else None
+    row["vendor_note"] = vbest.get("note") if vbest else vendors[0].get("reason")
+    row["vendor_latency_s"] = vbest["latency_s"] if vbest else None
+    row["vendor_tflops"] = flops / vbest["latency_s"] / 1e12 if vbest else None
+    row["vendor_pct_peak"] = flops / vbest["latency_s"] / peak * 100 if vbest and peak else None
     # the vendor's steady state with its weight prepared outside the timed call (an easier problem than ours)
-    prepacked = [v.get("best_prepacked") for v in vendors]
-    if all(prepacked) and all(ours):
-        row["vendor_prepacked"] = Counter(v["name"] for v in prepacked).most_common(1)[0][0]
-        row["vendor_prepacked_latency_s"] = statistics.median(v["latency_s"] for v in prepacked)
-        row["speedup_vs_vendor_prepacked"] = statistics.median(v["latency_s"] / o for v, o in zip(prepacked, ours))
-    else:
-        row["vendor_prepacked"] = row["vendor_prepacked_latency_s"] = row["speedup_vs_vendor_prepacked"] = None
+    packed, row["speedup_vs_vendor_prepacked"], _ = _vendor_over_rounds([v.get("best_prepacked") for v in vendors], ours)
+    row["vendor_prepacked"] = packed["name"] if packed else None
+    row["vendor_prepacked_latency_s"] = packed["latency_s"] if packed else None
     if result.details.get("metric") == "cycles":  # modeled targets: cycles are the measurement, seconds are nominal
         row.update(metric="cycles", initial_cycles=result.details.get("baseline_cycles"),
                    best_cycles=result.details.get("cycles") if best_s else None,

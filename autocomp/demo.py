@@ -54,8 +54,10 @@ def main() -> None:
         table.add_row("best, re-checked on fresh inputs", f"{check['latency_s'] * 1e3:.3f} ms", f"{flops / check['latency_s'] / 1e9:.1f}",
                       f"{check['utilization'] * 100:.1f}%" if check.get("utilization") else "-", f"{check['speedup']:.2f}x")
     base = get_target(problem.target).baselines(problem)
-    vendors = [(label, base.get(key)) for key, label in (("best", "vendor"), ("best_prepacked", "vendor, prepacked weights"))]
-    vendors = [(label, v) for i, (label, v) in enumerate(vendors) if v and (i == 0 or v["name"] != base["best"]["name"])]
+    same, packed = base.get("best"), base.get("best_prepacked")
+    vendors = [("vendor", same)] if same else []
+    if packed and (not same or packed["name"] != same["name"]):  # a second row only when another path is faster
+        vendors.append(("vendor, prepacked weights", packed))
     for label, vendor in vendors:
         v = vendor["latency_s"]
         table.add_row(f"{label}: {vendor['name']}", f"{v * 1e3:.3f} ms", f"{flops / v / 1e9:.1f}",
