@@ -135,7 +135,12 @@ def test_first_template_instance_comes_from_the_shape_class_preset(tmp_path: Pat
     assert second.endswith("(preset skinny)")
     store.add_candidate(key="k", iteration=1, origin="planned",
                         code=agent.implement(CodeJob(Parent(1, "", ""), second, 0, 0, 0)).code)
+    # the remaining applicable presets (deep: N <= 256 && K >= 4N), then single-knob moves
     third = agent.plan(job).text or ""
-    assert third.endswith("(neighbour of preset stream)")
-    moved = parse_knobs(agent.implement(CodeJob(Parent(1, "", ""), third, 0, 0, 0)).code or "").setting()
+    assert third.endswith("(preset deep)")
+    store.add_candidate(key="d", iteration=1, origin="planned",
+                        code=agent.implement(CodeJob(Parent(1, "", ""), third, 0, 0, 0)).code)
+    fourth = agent.plan(job).text or ""
+    assert fourth.endswith("(neighbour of preset stream)")
+    moved = parse_knobs(agent.implement(CodeJob(Parent(1, "", ""), fourth, 0, 0, 0)).code or "").setting()
     assert sum(moved[k] != setting[k] for k in setting) == 1

@@ -33,6 +33,8 @@
  *                                                  d strips ahead are prefetched into L2, spread
  *                                                  over the current strip's k-steps)
  *       [PACKA 1, ORDER 0/1] the MC x KC block of A is packed tile-contiguous before its use
+ *       [PACKA 3, ORDER 2] as PACKA 1 in the first N panel, into a buffer holding all of A; the
+ *                          later panels reuse the packed chunks (PFN prefetches them into L2)
  *       [PACKA 2, ORDER 2] the next A chunk is packed a few lines per k-step inside the current
  *                          chunk's microkernels (double buffer)
  *
@@ -72,12 +74,12 @@
 #define NTB 0 /* @knob values=0,1 menu="cache blocking" */
 #define ORDER 0 /* @knob values=0,1,2,3 menu="loop reordering" */
 #define G 1 /* @knob values=1,2,4 menu="loop reordering" */
-#define PACKA 0 /* @knob values=0,1,2 menu="packing into contiguous panels" */
+#define PACKA 0 /* @knob values=0,1,2,3 menu="packing into contiguous panels" */
 #define PACKB 2 /* @knob values=1,2,3 menu="packing into contiguous panels" */
 #define XPIPE 1 /* @knob values=0,1 menu="software pipelining" */
 #define CNT 0 /* @knob values=0,1,2 menu="software pipelining" */
 #define PFC 0 /* @knob values=0,1 menu="software prefetching" */
-#define PFN 0 /* @knob values=0,1 menu="software prefetching" */
+#define PFN 0 /* @knob values=0,1,2 menu="software prefetching" */
 #define PFP 0 /* @knob values=0,4,8,16 menu="software prefetching" */
 #define BPAD 1 /* @knob values=0,1 menu="avoid power-of-two stride aliasing" */
 #define MREV 0 /* @knob values=0,1 menu="loop reordering" */
@@ -92,8 +94,9 @@
 /* @constraint ORDER != 0 || NC % (16 * NB * G) == 0 */
 /* @constraint PACKB == 1 || (NB * G) % 2 == 0 */
 /* @constraint PFN == 0 || ORDER != 0 */
+/* @constraint PFN < 2 || ORDER == 2 */
 /* @constraint PFP == 0 || PACKB == 3 */
-/* @constraint PACKA != 2 || ORDER == 2 */
+/* @constraint PACKA < 2 || ORDER == 2 */
 /* @constraint MREV == 0 || ORDER == 1 || ORDER == 3 */
 /* @constraint ORDER != 3 || (KC == K && MC >= M && G == 1 && PACKA == 0 && XPIPE == 0 && CNT == 0 && PFC == 0 && PFN == 0) */
 /* @constraint SPF == 0 || ORDER == 3 */
@@ -104,7 +107,7 @@
 /* @preset stream if="N <= 64 && M >= 16 * K" MB=1 NB=1 KC=K MC=16384 NC=N NTA=0 NTB=0 ORDER=3 G=1 PACKA=0 PACKB=1 XPIPE=0 CNT=0 PFC=0 PFN=0 PFP=0 BPAD=0 MREV=1 SPF=0 */
 /* @preset skinny if="N <= 128 && M >= 4 * K" MB=2 NB=2 KC=K MC=16384 NC=N NTA=0 NTB=1 ORDER=3 G=1 PACKA=0 PACKB=1 XPIPE=0 CNT=0 PFC=0 PFN=0 PFP=0 BPAD=0 MREV=1 SPF=1 */
 /* @preset small if="M * N * K <= 16777216" MB=2 NB=2 KC=K MC=64 NC=64 NTA=0 NTB=0 ORDER=2 G=1 PACKA=0 PACKB=1 XPIPE=0 CNT=0 PFC=0 PFN=0 PFP=0 BPAD=1 MREV=0 SPF=0 */
-/* @preset deep if="N <= 256 && K >= 4 * N" MB=2 NB=2 KC=K MC=32 NC=128 NTA=0 NTB=1 ORDER=1 G=2 PACKA=0 PACKB=1 XPIPE=1 CNT=0 PFC=1 PFN=1 PFP=0 BPAD=1 MREV=0 SPF=0 */
+/* @preset deep if="N <= 256 && K >= 4 * N" MB=2 NB=2 KC=K MC=1024 NC=N NTA=0 NTB=1 ORDER=2 G=1 PACKA=0 PACKB=1 XPIPE=1 CNT=0 PFC=1 PFN=2 PFP=0 BPAD=1 MREV=0 SPF=0 */
 /* @preset huge if="N >= 2048 && K >= 2048" MB=2 NB=2 KC=1024 MC=512 NC=512 NTA=0 NTB=1 ORDER=2 G=1 PACKA=1 PACKB=1 XPIPE=1 CNT=2 PFC=0 PFN=0 PFP=0 BPAD=1 MREV=0 SPF=0 */
 /* @preset big if="N >= 1024 && K >= 1024" MB=2 NB=2 KC=K MC=16384 NC=N NTA=0 NTB=1 ORDER=2 G=1 PACKA=0 PACKB=1 XPIPE=1 CNT=0 PFC=0 PFN=0 PFP=0 BPAD=1 MREV=0 SPF=0 */
 /* @preset medium if="N >= 256 && K >= 256" MB=2 NB=2 KC=512 MC=256 NC=256 NTA=0 NTB=1 ORDER=2 G=1 PACKA=0 PACKB=1 XPIPE=1 CNT=0 PFC=0 PFN=0 PFP=0 BPAD=1 MREV=0 SPF=0 */
@@ -128,8 +131,8 @@ typedef int32_t TO;
 #if PACKB != 1 && (ORDER != 0 || (NC % GW) || ((NB * G) % 2))
 #error "gemm: PACKB 2/3 needs ORDER 0, NC % (16*NB*G) == 0 and an even NB*G"
 #endif
-#if PACKA == 2 && ORDER != 2
-#error "gemm: PACKA 2 (fused A packing) needs ORDER 2"
+#if PACKA >= 2 && ORDER != 2
+#error "gemm: PACKA 2 / 3 (fused / whole-A packing) need ORDER 2"
 #endif
 #if MREV && ORDER != 1 && ORDER != 3
 #error "gemm: MREV (last-to-first row traversal) needs ORDER 1 or 3"
@@ -164,6 +167,8 @@ static T Bp[2][(long)KC * GW] __attribute__((aligned(64)));
  * costs more L1 capacity than the drain costs), PACKA 2 a double buffer filled by the fused job */
 #if PACKA == 2
 static T Ap2[2][(long)16 * MB * G * KC] __attribute__((aligned(64)));
+#elif PACKA == 3 /* chunk (group ig, K block pc) at ig * K + pc * (rows of the group) */
+static T Apw[(long)M * K] __attribute__((aligned(64)));
 #elif PACKA && ORDER == 2
 static T Ap[(long)16 * MB * G * KC] __attribute__((aligned(64)));
 #elif PACKA
@@ -259,6 +264,10 @@ typedef struct {
   TO *c;            /* C output */
   long ldc;         /* its row stride (elements) */
   const T *pfn;     /* PFN: A rows to prefetch into L2 (row stride K), NULL: none */
+  int pfp;          /* PFN target is a packed strip (PACKA 3: contiguous, 16*mb lines per k-step) */
+  const char *sp;   /* PFN 2: the next A chunk (row stride sps bytes, slpr lines per row) */
+  long sps;
+  int slpr, sq0, sq1; /* this block's share [sq0, sq1) of the chunk's lines */
   const T *js;      /* fused job source (B: first column of the next group at row pc; A: first row at pc) */
   T *jd;            /* fused job destination buffer */
   int jq0, jq1;     /* this block's units of the job */
@@ -285,10 +294,20 @@ static inline __attribute__((always_inline)) void side(const blk_t *d, int kt, i
       _m_prefetchw((void *)(d->c + (long)(l / NB) * d->ldc + (l % NB) * 16));
   }
 #endif
-#if PFN
+#if PFN == 2
+  if (d->sq1 > d->sq0) { /* this block's share of the next A chunk into L2, spread over its k-steps */
+    const int n = d->sq1 - d->sq0, q0 = d->sq0 + kt * n / KCT, q1 = d->sq0 + (kt + 1) * n / KCT;
+    for (int q = q0; q < q1; q++) PF_L2(d->sp + (long)(q / d->slpr) * d->sps + 64L * (q % d->slpr));
+  }
+#elif PFN
   if (d->pfn) { /* A rows for a later block into L2: one 64 B line of each of the 16*mb rows */
-    const char *p = (const char *)(d->pfn + (long)kt * KSTEP);
-    for (int l = 0; l < 16 * mb; l++) PF_L2(p + (long)l * K * (int)sizeof(T));
+    if (PACKA == 3 && d->pfp) {
+      const char *p = (const char *)d->pfn + (long)kt * 16 * mb * 64;
+      for (int l = 0; l < 16 * mb; l++) PF_L2(p + 64L * l);
+    } else {
+      const char *p = (const char *)(d->pfn + (long)kt * KSTEP);
+      for (int l = 0; l < 16 * mb; l++) PF_L2(p + (long)l * K * (int)sizeof(T));
+    }
   }
 #endif
 #if PACKB == 3 || PACKA == 2
@@ -584,6 +603,15 @@ void gemm(const T *restrict A, const T *restrict B, TO *restrict C) {
           BARRIER();
           const T *ap = Ap;
           const T *pfa = has1 ? A + (long)n1i * K + n1p : 0;
+#elif PACKA == 3
+          const int n1rows = (n1i + GR < ic + mrows) ? GR : ic + mrows - n1i;
+          T *ap = Apw + (long)ig * K + (long)pc * (iend - ig);
+          if (jc == 0) { /* first N panel: pack; later panels reuse the packed chunk */
+            drain(&s);
+            pack_a(ap, A, ig, iend - ig, pc);
+            BARRIER();
+          }
+          const T *pfa = !has1 ? 0 : jc == 0 ? A + (long)n1i * K + n1p : Apw + (long)n1i * K + (long)n1p * n1rows;
 #elif PACKA == 2
           if (!primed) { pack_a(Ap2[abuf], A, ig, iend - ig, pc); BARRIER(); primed = 1; }
           const T *ap = Ap2[abuf];
@@ -597,14 +625,37 @@ void gemm(const T *restrict A, const T *restrict B, TO *restrict C) {
           const T *pfa = has1 ? A + (long)n1i * K + n1p : 0;
 #endif
           (void)n2i; (void)n2p;
+#if PFN == 2
+          /* the next chunk's lines, spread evenly over this chunk's blocks: row-major A, or its
+           * packed copy (PACKA 3 after the first N panel: one contiguous run) */
+          const int n1r = !has1 ? 0 : (n1i + GR < ic + mrows) ? GR : ic + mrows - n1i;
+          const int cpk = PACKA == 3 && jc > 0, lpr = KC * (int)sizeof(T) / 64;
+#if PACKA == 3
+          const char *spb = cpk ? (const char *)(Apw + (long)n1i * K + (long)n1p * n1r) : (const char *)(A + (long)n1i * K + n1p);
+#else
+          const char *spb = (const char *)(A + (long)n1i * K + n1p);
+#endif
+          const int slpr = cpk ? n1r * lpr : lpr, sl = n1r * lpr;
+          const int nbk = (NC / (16 * NB)) * ((iend - ig + 16 * MB - 1) / (16 * MB));
+          int bk = 0;
+#endif
           for (int j = jc; j < jc + NC; j += 16 * NB)
             for (int i = ig; i < iend; i += 16 * MB) {
               const int mb = (i < ic + mfull) ? MB : 1;
               TO *cs = Cs + (long)(i - ig) * CSLD + (j - jc);
               /* PFN: during the first column strip, prefetch the same rows of the target chunk */
+              const int pfp = PACKA == 3 && jc > 0; /* PFN target: the packed copy of the next chunk */
               blk_t d = mkblk(A, ap, ig, i, mb, pc, B_PANEL(j, pc), pc == 0 ? 0 : cs, CSLD,
                               last ? C + (long)i * N + j : cs, last ? N : CSLD, last,
-                              (PFN && j == jc && pfa) ? pfa + (long)(i - ig) * K : 0);
+                              (PFN == 1 && j == jc && pfa) ? pfa + (long)(i - ig) * (pfp ? KC : K) : 0);
+              d.pfp = pfp;
+#if PFN == 2
+              if (sl) {
+                d.sp = spb; d.sps = K * (long)sizeof(T); d.slpr = slpr;
+                d.sq0 = bk * sl / nbk; d.sq1 = (bk + 1) * sl / nbk;
+              }
+              bk++;
+#endif
 #if PACKA == 2
               if (units) {
                 d.js = A + (long)n1i * K + n1p; d.jd = Ap2[abuf ^ 1]; d.jrows = jrows;
