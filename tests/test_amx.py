@@ -295,6 +295,18 @@ def test_best_vendor_is_the_fastest_correct_path_of_either_library():
     assert pick_best([onednn, mkl, packed], prepacked=True) is packed
 
 
+def test_demo_shows_the_prepacked_vendor_only_when_it_is_a_different_faster_path():
+    from autocomp.demo import vendor_rows
+
+    same = {"name": "torch.matmul", "latency_s": 2e-4}
+    packed = {"name": "MKL bf16 GEMM, packed B", "latency_s": 1e-4}
+    assert vendor_rows({"best": same, "best_prepacked": packed}) == [("vendor", same), ("vendor, prepacked weights", packed)]
+    assert vendor_rows({"best": same, "best_prepacked": same}) == [("vendor", same)]
+    # only prepacked paths ran (e.g. a build without the same-work path): still shown, labelled
+    assert vendor_rows({"best": None, "best_prepacked": packed}) == [("vendor, prepacked weights", packed)]
+    assert vendor_rows({"available": False}) == []
+
+
 def test_baseline_reports_both_libraries_and_picks_the_faster():
     import json
 

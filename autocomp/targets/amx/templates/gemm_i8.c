@@ -47,7 +47,10 @@
  * If M is not a multiple of 16*MB (784 = 16*49) the last row strip runs a 1 x NB block.
  *
  * Per k-step "side work" is interleaved with the tile instructions: prefetchw of the C block
- * (PFC), prefetch of later A rows into L2 (PFN), the fused packing jobs of PACKB 3 / PACKA 2 and
+ * (PFC), prefetch of later A rows into L2 (PFN 1: the next chunk's rows during the first column
+ * strip; PFN 2, ORDER 2: the next chunk spread evenly over all blocks of the current one, which
+ * keeps the L3 requests below the ~29 GB/s a core gets instead of bursting them into the fill
+ * buffers that the tile loads need), the fused packing jobs of PACKB 3 / PACKA 2 and
  * the source prefetch of the fused B packer (PFP). NTA / NTB load the streamed operand with tileloaddt1. CNT 1 writes the
  * final C through an L1 staging buffer with non-temporal stores (no read-for-ownership of C); CNT 2
  * stages it the same way (one fast tile store per tile) and copies it out with ordinary stores a
