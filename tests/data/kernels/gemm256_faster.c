@@ -15,7 +15,7 @@
  *   - The micro-kernel keeps a 4 x 16 tile of C in four AVX-512 registers, runs over all
  *     of k with one broadcast + FMA per row, and stores C once.
  * The scratch buffers are static but rebuilt from the inputs on every call. Without
- * AVX-512 the same blocking runs with a plain-C micro-kernel that gcc vectorizes.
+ * AVX-512 the same blocking runs with a micro-kernel in 8-wide gcc vectors (AVX2 registers).
  * (A larger tile, e.g. 8 x 32 with 16 accumulators, would hide FMA latency better.) */
 
 enum { M = 256, N = 256, K = 256, MR = 4, NR = 16 };
@@ -55,20 +55,23 @@ static inline void micro_kernel(const float *restrict a, const float *restrict b
   _mm512_storeu_ps(c + 3 * N, c3);
 }
 #else
+typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias)); /* one AVX2 register */
 static inline void micro_kernel(const float *restrict a, const float *restrict b, float *restrict c) {
-  float acc[MR][NR] __attribute__((aligned(64)));
-  for (int r = 0; r < MR; r++)
-    for (int j = 0; j < NR; j++) acc[r][j] = 0.0f;
+  v8 acc[MR][2];
+  for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = (v8){0};
   for (int k = 0; k < K; k++) {
+    const v8 b0 = *(const v8 *)b, b1 = *(const v8 *)(b + 8);
     for (int r = 0; r < MR; r++) {
-      const float av = a[r];
-      for (int j = 0; j < NR; j++) acc[r][j] += av * b[j];
+      acc[r][0] += a[r] * b0;
+      acc[r][1] += a[r] * b1;
     }
     a += MR;
     b += NR;
   }
-  for (int r = 0; r < MR; r++)
-    for (int j = 0; j < NR; j++) c[(size_t)r * N + j] = acc[r][j];
+  for (int r = 0; r < MR; r++) {
+    *(v8 *)(c + (size_t)r * N) = acc[r][0];
+    *(v8 *)(c + (size_t)r * N + 8) = acc[r][1];
+  }
 }
 #endif
 

@@ -3,9 +3,12 @@
  *
  * Per K block of KC: B is packed into NR-wide column panels (Bp[panel][k][NR], contiguous,
  * so the micro-kernel streams it), A optionally into MR-row strips (Ap[strip][k][MR]).
- * The micro-kernel keeps an MR x NR block of C in MR*NV vector registers (NR = 16*NV),
- * one broadcast of A and NV loads of B per k, and adds into C after the first K block.
- * GCC vector extensions keep it portable: 512-bit with AVX-512, split in two on AVX2. */
+ * The micro-kernel keeps an MR x NR block of C (NR = 16*NV columns) in native vector registers,
+ * one broadcast of A and NR/VW loads of B per k, and adds into C after the first K block.
+ * GCC vector extensions of the native width (VW floats: 16 with AVX-512, 8 otherwise) keep it
+ * portable: wider generic vectors make gcc keep the accumulators on the stack (on AVX2 that
+ * ran slower than the naive loop). The register budget is 32 zmm / 16 ymm: MR*NV <= 12 fits
+ * AVX-512; on AVX2 MR*NV <= 6 does (MR 6, NV 1 is the fast point there), larger ones spill. */
 #include <stddef.h>
 #include <string.h>
 
@@ -21,7 +24,13 @@
 /* @constraint M % MR == 0 && N % (16 * NV) == 0 && K % KC == 0 && MR * NV <= 12 && KC % UNROLL == 0 */
 
 #define NR (16 * NV)
-typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias)); /* unaligned loads allowed */
+#ifdef __AVX512F__
+#define VW 16 /* floats per native vector register */
+#else
+#define VW 8
+#endif
+#define NVR (NR / VW) /* native vectors per NR-wide row of the C block */
+typedef float vnat __attribute__((vector_size(VW * 4), aligned(4), may_alias)); /* unaligned loads allowed */
 
 static float Bp[(size_t)KC * N] __attribute__((aligned(64)));
 static float Ap[(size_t)M * KC] __attribute__((aligned(64)));
@@ -41,13 +50,13 @@ static void pack_a(const float *restrict A, int k0) {
 
 static inline void micro_kernel(const float *restrict a, size_t a_row, size_t a_k, const float *restrict b,
                                 float *restrict c, int accumulate) {
-  v16 acc[MR][NV];
+  vnat acc[MR][NVR];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) {
-      if (accumulate) acc[r][v] = *(const v16 *)(c + (size_t)r * N + 16 * v);
-      else acc[r][v] = (v16){0};
+    for (int v = 0; v < NVR; v++) {
+      if (accumulate) acc[r][v] = *(const vnat *)(c + (size_t)r * N + VW * v);
+      else acc[r][v] = (vnat){0};
     }
 #if UNROLL == 4
 #pragma GCC unroll 4
@@ -57,20 +66,20 @@ static inline void micro_kernel(const float *restrict a, size_t a_row, size_t a_
 #pragma GCC unroll 1
 #endif
   for (int k = 0; k < KC; k++) {
-    v16 bv[NV];
+    vnat bv[NVR];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) bv[v] = *(const v16 *)(b + (size_t)k * NR + 16 * v);
+    for (int v = 0; v < NVR; v++) bv[v] = *(const vnat *)(b + (size_t)k * NR + VW * v);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
       const float av = a[(size_t)r * a_row + (size_t)k * a_k];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) acc[r][v] += av * bv[v];
+      for (int v = 0; v < NVR; v++) acc[r][v] += av * bv[v];
     }
   }
 #pragma GCC unroll 16
   for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) *(v16 *)(c + (size_t)r * N + 16 * v) = acc[r][v];
+    for (int v = 0; v < NVR; v++) *(vnat *)(c + (size_t)r * N + VW * v) = acc[r][v];
 }
 
 void gemm(const float *restrict A, const float *restrict B, float *restrict C) {
