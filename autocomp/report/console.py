@@ -86,8 +86,8 @@ def llm_usage(llm: dict[str, Any]) -> None:
 
 
 def baseline_report(row: dict[str, Any]) -> None:
-    versions = ", ".join(f"{lib} {row[lib]}" for lib in ("torch", "mkl") if row.get(lib))
-    console.print(f"[bold]{row['problem']}[/]: vendor baselines" + (f" ({versions})" if versions else ""))
+    libraries = ", ".join(dict.fromkeys(p["library"] for p in row["paths"] if p.get("available")))
+    console.print(f"[bold]{row['problem']}[/]: vendor baselines" + (f" ({libraries})" if libraries else ""))
     if not row["paths"]:
         console.print(f"unavailable: {row['reason']}")
     table = Table("path", "latency (median)", "GFLOP/s", "rel. error", "same work", "note", box=None)

@@ -77,6 +77,7 @@ class Target(ABC):
 
     name: str
     root: Path  # the target's folder: knowledge/ and problems/ live here
+    vendor_module: str | None = None  # its vendor baselines (a `autocomp.targets.vendor` child module), if any
 
     @cached_property
     def knowledge(self) -> KnowledgePack:
@@ -98,9 +99,14 @@ class Target(ABC):
     def baselines(self, problem: Problem) -> dict[str, Any]:
         """The best vendor-library result on this problem, measured like our kernels.
 
-        Returns {"available": bool, "reason": str | None, "paths": [...], "best": {...} | None}.
+        Returns {"available": bool, "reason": str | None, "paths": [...], "best": {...} | None,
+        "best_prepacked": {...} | None}; see `autocomp.targets.vendor`.
         """
-        return {"available": False, "reason": f"the {self.name} target has no vendor baselines", "paths": [], "best": None}
+        if self.vendor_module is None:
+            return {"available": False, "reason": f"the {self.name} target has no vendor baselines", "paths": [], "best": None}
+        from autocomp.targets.vendor import run_child
+
+        return run_child(self.vendor_module, problem)
 
     @abstractmethod
     def hardware(self) -> HardwareFacts: ...

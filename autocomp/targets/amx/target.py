@@ -9,17 +9,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import json
-import os
 import platform
-import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from typing import Any
-
-from autocomp.evaluation import sandbox
 from autocomp.evaluation.c_kernel import CToolchain
 from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult
@@ -70,6 +63,7 @@ POLICY = Policy(
 class AmxTarget(CTarget):
     name = "amx"
     root = HERE
+    vendor_module = "autocomp.targets.amx.vendor"  # oneDNN (PyTorch) and oneMKL
     toolchain = CToolchain(
         cflags=CFLAGS,
         harness_cflags=("-O2", "-std=gnu11", "-march=sapphirerapids"),
@@ -83,16 +77,6 @@ class AmxTarget(CTarget):
 
     def hardware(self) -> HardwareFacts:
         return _hardware()
-
-    def baselines(self, problem: Problem) -> dict[str, Any]:
-        """oneDNN through PyTorch (extra `autocomp[baselines]`), in a child pinned like our kernels."""
-        with tempfile.TemporaryDirectory(prefix="autocomp-vendor-") as tmp:
-            core = max(os.sched_getaffinity(0))
-            limits = sandbox.Limits(timeout_s=600, cpu_core=core, address_space_bytes=64 << 30)
-            res = sandbox.run([sys.executable, "-m", "autocomp.targets.amx.vendor", str(problem.root)], Path(tmp), limits)
-        if not res.ok:
-            return {"available": False, "reason": f"vendor benchmark failed: {res.stderr.strip()[-300:]}", "paths": [], "best": None}
-        return json.loads(res.stdout)
 
     def feedback(self, problem: Problem, result: EvalResult) -> str:
         text = super().feedback(problem, result)

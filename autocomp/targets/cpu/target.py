@@ -16,6 +16,7 @@ HERE = Path(__file__).parent
 class CpuTarget(CTarget):
     name = "cpu"
     root = HERE
+    vendor_module = "autocomp.targets.cpu.vendor"  # oneMKL, PyTorch, numpy's BLAS
     toolchain = CToolchain(cflags=("-O3", "-march=native", "-std=gnu11"))
 
     def hardware(self) -> HardwareFacts:

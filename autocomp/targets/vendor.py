@@ -1,0 +1,301 @@
+"""Vendor baselines, shared by the C targets: vendor libraries on the same problem, measured like our kernels.
+
+A target's vendor module (e.g. `autocomp.targets.amx.vendor`) lists, per problem family, the
+ways a vendor library solves the problem (`VendorPath`): PyTorch calls (oneDNN/MKL inside),
+other Python libraries, and oneMKL through ctypes. `run_child()` runs that module as a sandboxed
+child pinned to the core our kernels use, single-threaded (`OMP_NUM_THREADS=1` from the scrubbed
+environment); the child prints one JSON object: every path with its median latency and its
+relative error against the problem's reference on the same inputs, the best correct path, and
+the versions. A library that is not installed, or a path it lacks, is reported unavailable with
+the reason, never faked.
+
+oneMKL is measured in its own grandchild process (`... --mkl PROBLEM_DIR`, same core, sequential
+MKL) because libtorch_cpu exports a statically linked MKL whose symbols could interpose on the pip
+`mkl` libraries if both were loaded into one process.
+
+Same work: our problems give the weights plain and time any packing or reordering inside the
+kernel. A vendor path that packs, transposes or reorders an input before the timed call
+(`prepacked`) solves an easier problem; `best` is the fastest same-work path, `best_prepacked`
+the fastest over all paths (the vendor's steady state when a weight is reused), and reports
+show both.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from autocomp.evaluation import sandbox
+from autocomp.evaluation.checks import Trial
+from autocomp.problem import Problem, load_problem
+
+TRIAL_SEED = 20261125
+REL_ERR_OK = 1e-2  # a path above this relative error is reported but never chosen as the best
+TORCH_HINT = "pip install 'autocomp[baselines]' (torch==2.13.0, CPU)"
+MKL_HINT = "pip install 'autocomp[baselines]' (mkl==2026.2.0)"
+
+
+class VendorPath(NamedTuple):
+    """One way to run the problem with a vendor library."""
+
+    name: str
+    note: str
+    call: Callable[[], Any]  # returns the output (tensor or array)
+    prepacked: bool = False  # an input was packed/transposed/reordered before (outside) the timed call
+
+
+# torch family function: (torch module, problem, logical inputs) -> paths
+TorchFamily = Callable[[Any, Problem, dict[str, np.ndarray]], list[VendorPath]]
+# MKL family function: (libmkl_rt handle, problem, trial) -> (paths, output buffer they write, expected output)
+MklFamily = Callable[[Any, Problem, Trial], tuple[list[VendorPath], np.ndarray, np.ndarray]]
+
+
+class VendorSuite(NamedTuple):
+    """What one target measures: its vendor module (run as the child) and its families."""
+
+    module: str  # e.g. "autocomp.targets.amx.vendor"; run as `python -m MODULE [--mkl] PROBLEM_DIR`
+    torch_families: dict[str, TorchFamily]
+    mkl_families: dict[str, MklFamily]
+    mkl_names: dict[str, list[str]]  # family -> the MKL path names (reported unavailable without MKL)
+    torch_library: str = "oneDNN"  # what PyTorch runs these families on, for the reports
+    other_libraries: Callable[[Problem], list[dict[str, Any]]] | None = None  # e.g. numpy's BLAS, in the torch child
+
+
+def median_latency(fn: Callable[[], Any], min_time: float = 0.5, min_reps: int = 10) -> tuple[float, int]:
+    for _ in range(3):
+        fn()
+    times: list[float] = []
+    end = time.perf_counter() + min_time
+    while time.perf_counter() < end or len(times) < min_reps:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), len(times)
+
+
+def rel_err(out: np.ndarray, expected: np.ndarray) -> float:
+    out, expected = out.astype(np.float64).reshape(expected.shape), expected.astype(np.float64)
+    return float(np.linalg.norm(out - expected) / (np.linalg.norm(expected) or 1.0))
+
+
+def pick_best(paths: list[dict[str, Any]], prepacked: bool = False) -> dict[str, Any] | None:
+    """The fastest path, over every library, that ran and is correct (rel_err < REL_ERR_OK);
+    paths that prepare an input outside the timed call only count with `prepacked`."""
+    ok = [r for r in paths if r.get("available") and r["rel_err"] < REL_ERR_OK and (prepacked or not r.get("prepacked"))]
+    return min(ok, key=lambda r: r["latency_s"]) if ok else None
+
+
+def timed(problem: Problem, library: str, path: VendorPath, output: Callable[[Any], np.ndarray],
+          expected: np.ndarray) -> dict[str, Any]:
+    """Call the path once, check `output(its return value)` against `expected`, then time it
+    (the same policy for every path of every library)."""
+    try:
+        err = rel_err(output(path.call()), expected)
+        latency, reps = median_latency(path.call)
+    except Exception as exc:  # a path this build lacks is unavailable, not fatal
+        return {"name": path.name, "library": library, "available": False, "reason": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"name": path.name, "library": library, "note": path.note, "available": True, "prepacked": path.prepacked,
+            "latency_s": latency, "reps": reps, "gflops": problem.spec.flops / latency / 1e9, "rel_err": err}
+
+
+def unavailable(name: str, library: str, reason: str) -> dict[str, Any]:
+    return {"name": name, "library": library, "available": False, "reason": reason}
+
+
+def torch_paths(problem: Problem, suite: VendorSuite) -> tuple[list[dict[str, Any]], str | None]:
+    """PyTorch's paths for the problem's family: (measured paths, torch version), or one
+    unavailable row without torch."""
+    families = suite.torch_families
+    if problem.spec.family not in families:
+        return [], None
+    try:
+        import torch
+    except ImportError:
+        return [unavailable("PyTorch", "PyTorch", f"PyTorch is not installed: {TORCH_HINT}")], None
+    torch.set_num_threads(1)
+    trial = Trial(problem, seed=TRIAL_SEED, extreme=False)
+    expected = next(iter(trial.expected.values()))
+    library = f"{suite.torch_library} (PyTorch {torch.__version__})"
+    with torch.no_grad():
+        return [timed(problem, library, path, lambda out: out.float().numpy(), expected)
+                for path in families[problem.spec.family](torch, problem, trial.logical)], torch.__version__
+
+
+# ---------------------------------------------------------------- oneMKL (ctypes on libmkl_rt)
+
+# mkl_cblas.h enums
+ROW_MAJOR, NO_TRANS, PACKED, A_MATRIX, B_MATRIX, FIX_OFFSET = 101, 111, 151, 161, 162, 173
+MKL_THREADING_SEQUENTIAL = 1
+
+
+def find_mkl_rt() -> Path | None:
+    """libmkl_rt from the installed `mkl` wheel: its file list first, then the usual lib directories."""
+    try:
+        import importlib.metadata as md
+
+        for f in md.distribution("mkl").files or []:
+            if Path(str(f)).name.startswith("libmkl_rt.so"):
+                path = Path(md.distribution("mkl").locate_file(f)).resolve()
+                if path.is_file():
+                    return path
+    except Exception:  # no `mkl` distribution metadata; fall back to directories
+        pass
+    import site
+    import sysconfig
+
+    dirs = [Path(sys.prefix) / "lib", Path(site.getuserbase()) / "lib"]
+    for sp in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()}:
+        dirs.append(Path(sp).parents[1])  # <prefix>/lib/pythonX.Y/site-packages -> <prefix>/lib
+    for d in dirs:
+        hits = sorted(d.glob("libmkl_rt.so*")) if d.is_dir() else []
+        if hits:
+            return hits[0]
+    return None
+
+
+def load_mkl(lib_path: str | os.PathLike[str] | None = None) -> tuple[Any, str | None]:
+    """(ctypes handle to libmkl_rt set up single-threaded and quiet, None) or (None, reason).
+
+    `lib_path` overrides where libmkl_rt is looked for (default: `find_mkl_rt()`)."""
+    path = Path(lib_path) if lib_path is not None else find_mkl_rt()
+    if path is None:
+        return None, f"oneMKL (libmkl_rt) is not installed: {MKL_HINT}"
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as exc:
+        return None, f"cannot load oneMKL from {path}: {exc}; {MKL_HINT}"
+    try:  # C names: the lower-case symbols are the Fortran interface (arguments by reference)
+        lib.MKL_Set_Threading_Layer(ctypes.c_int(MKL_THREADING_SEQUENTIAL))  # must precede any other MKL call
+        lib.MKL_Set_Num_Threads(ctypes.c_int(1))
+        lib.MKL_Set_Dynamic(ctypes.c_int(0))
+        lib.MKL_Verbose(ctypes.c_int(0))
+    except AttributeError as exc:
+        return None, f"{path} is not oneMKL's libmkl_rt ({exc}); {MKL_HINT}"
+    return lib, None
+
+
+def mkl_version(lib: Any) -> str:
+    """'2026.2 (build 20260915)' from MKL's version string."""
+    buf = ctypes.create_string_buffer(256)
+    lib.MKL_Get_Version_String(buf, ctypes.c_int(len(buf)))
+    text = " ".join(buf.value.decode(errors="replace").split())
+    found = re.search(r"Version (\S+?)-Product Build (\d+)", text)
+    return f"{found[1]} (build {found[2]})" if found else text
+
+
+def aligned(a: np.ndarray, align: int = 64) -> np.ndarray:
+    """A C-contiguous copy of `a` at a 64-byte aligned address (as torch allocates)."""
+    a = np.ascontiguousarray(a)
+    raw = np.empty(a.nbytes + align, np.uint8)
+    off = (-raw.ctypes.data) % align
+    out = raw[off:off + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def gemm_shape(problem: Problem) -> tuple[int, int, int]:
+    """(M, N, K) of a GEMM problem C[M][N] = A[M][K] B[K][N]."""
+    m, k = problem.spec.inputs[0].shape
+    return m, problem.spec.inputs[1].shape[1], k
+
+
+def packed_b_paths(names: tuple[str, str, str], notes: tuple[str, str, str], plain: Callable[[], Any],
+                   pack: Callable[[], Any], compute: Callable[[], Any], keep: Any) -> list[VendorPath]:
+    """An MKL GEMM's three ways: the plain call, pack B then compute (both timed: the same work
+    as ours), and compute on a B packed once outside the timed call (prepacked). `keep` holds
+    the buffers the raw addresses in the calls point into, for as long as the paths live."""
+    pack()  # the prepacked path's B, packed untimed
+    return [VendorPath(names[0], notes[0], lambda _keep=keep: plain()),
+            VendorPath(names[1], notes[1], lambda _keep=keep: (pack(), compute())),
+            VendorPath(names[2], notes[2], lambda _keep=keep: compute(), prepacked=True)]
+
+
+def mkl_paths(problem: Problem, suite: VendorSuite,
+              lib_path: str | os.PathLike[str] | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """oneMKL on the problem's shape, in this process: (measured paths, MKL version).
+
+    Call it in a process that has not loaded PyTorch (see the module docstring). Without
+    libmkl_rt (or with `lib_path` pointing at something that is not it) every MKL path of
+    the family is reported unavailable with the reason."""
+    family = problem.spec.family
+    if family not in suite.mkl_families:
+        return [], None
+    lib, reason = load_mkl(lib_path)
+    if lib is None:
+        return [unavailable(name, "oneMKL", reason or "") for name in suite.mkl_names[family]], None
+    version = mkl_version(lib)
+    paths, out, expected = suite.mkl_families[family](lib, problem, Trial(problem, seed=TRIAL_SEED, extreme=False))
+    results = []
+    for path in paths:
+        out[...] = 0
+        results.append(timed(problem, f"oneMKL {version}", path, lambda _: out.copy(), expected))
+    return results, version
+
+
+def _mkl_in_child(problem: Problem, suite: VendorSuite) -> tuple[list[dict[str, Any]], str | None]:
+    """mkl_paths() in a fresh process (same core: affinity is inherited; sequential MKL)."""
+    if problem.spec.family not in suite.mkl_families:
+        return [], None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MKL_")}  # no verbose, no ISA caps
+    env.update(MKL_NUM_THREADS="1", MKL_DYNAMIC="FALSE", MKL_THREADING_LAYER="SEQUENTIAL", MKL_INTERFACE_LAYER="LP64")
+    try:
+        proc = subprocess.run([sys.executable, "-m", suite.module, "--mkl", str(problem.root)],
+                              env=env, capture_output=True, text=True, timeout=540)
+        if proc.returncode != 0:
+            raise RuntimeError(f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
+        out = json.loads(proc.stdout)
+        return out["paths"], out["mkl"]
+    except Exception as exc:
+        return [unavailable("oneMKL", "oneMKL", f"MKL benchmark failed: {type(exc).__name__}: {exc}"[:400])], None
+
+
+def measure(problem: Problem, suite: VendorSuite) -> dict[str, Any]:
+    """Every vendor path of the problem's family, the best same-work and the best prepacked one."""
+    family = problem.spec.family
+    if family not in suite.torch_families and family not in suite.mkl_families:
+        return {"available": False, "reason": f"no vendor path for family {family!r}", "paths": [], "best": None,
+                "best_prepacked": None}
+    mkl, mkl_ver = _mkl_in_child(problem, suite)  # before torch is imported here
+    others = suite.other_libraries(problem) if suite.other_libraries else []
+    onednn, torch_version = torch_paths(problem, suite)
+    results = onednn + mkl + others
+    best = pick_best(results)
+    if best is not None:
+        reason = None
+    elif not any(r["available"] for r in results):
+        reason = "; ".join(dict.fromkeys(r["reason"] for r in results))
+    else:
+        reason = "no vendor path ran correctly"
+    return {"available": best is not None, "torch": torch_version, "mkl": mkl_ver, "paths": results, "best": best,
+            "best_prepacked": pick_best(results, prepacked=True), "reason": reason}
+
+
+def run_child(module: str, problem: Problem) -> dict[str, Any]:
+    """`python -m MODULE PROBLEM_DIR` sandboxed and pinned to the core our kernels are timed on."""
+    with tempfile.TemporaryDirectory(prefix="autocomp-vendor-") as tmp:
+        core = max(os.sched_getaffinity(0))
+        limits = sandbox.Limits(timeout_s=600, cpu_core=core, address_space_bytes=64 << 30)
+        res = sandbox.run([sys.executable, "-m", module, str(problem.root)], Path(tmp), limits)
+    if not res.ok:
+        return {"available": False, "reason": f"vendor benchmark failed: {res.stderr.strip()[-300:]}", "paths": [], "best": None}
+    return dict(json.loads(res.stdout))
+
+
+def main(suite: VendorSuite, argv: list[str]) -> None:
+    """The child's entry point: `MODULE PROBLEM_DIR` measures everything, `MODULE --mkl PROBLEM_DIR` MKL only."""
+    if argv[0] == "--mkl":
+        paths, version = mkl_paths(load_problem(argv[1]), suite)
+        print(json.dumps({"paths": paths, "mkl": version}))
+    else:
+        print(json.dumps(measure(load_problem(argv[0]), suite)))

@@ -1,0 +1,138 @@
+"""Vendor baselines (autocomp.targets.vendor and the targets' vendor modules), on any x86-64 CPU.
+
+The libraries run here for real (oneMKL, PyTorch, numpy's BLAS); MKL's bf16 and int8 GEMMs run
+on CPUs without AMX too, so their correctness is checked everywhere. What needs AMX (MKL's
+speed on the tile unit, oneDNN's AMX-only primitives) stays in test_amx.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from autocomp.demo import vendor_rows
+from autocomp.targets.registry import get_target, resolve_problem
+from autocomp.targets.vendor import find_mkl_rt, mkl_paths, pick_best
+from conftest import autocomp
+
+
+def _needs_mkl() -> None:
+    if find_mkl_rt() is None:
+        pytest.skip("oneMKL is not installed: pip install 'autocomp[baselines]' (mkl==2026.2.0)")
+
+
+def _mkl_child(module: str, problem: str) -> dict:
+    """`python -m MODULE --mkl DIR`: MKL alone, in a process without torch."""
+    proc = subprocess.run([sys.executable, "-m", module, "--mkl", str(resolve_problem(problem).root)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_best_vendor_is_the_fastest_correct_path_of_either_library() -> None:
+    def row(name, library, latency, rel_err=0.0, prepacked=False):  # type: ignore[no-untyped-def]
+        return {"name": name, "library": library, "available": True, "latency_s": latency, "rel_err": rel_err,
+                "prepacked": prepacked}
+
+    onednn, mkl = row("torch.matmul", "oneDNN", 2e-4), row("MKL cblas_gemm_bf16bf16f32", "oneMKL", 1e-4)
+    down = {"name": "MKL s8u8 (mixed sign)", "library": "oneMKL", "available": False, "reason": "not installed"}
+    assert pick_best([onednn, mkl, down]) is mkl
+    assert pick_best([row("torch.matmul", "oneDNN", 5e-5), mkl])["library"] == "oneDNN"
+    assert pick_best([onednn, row("wrong", "oneMKL", 1e-6, rel_err=0.5)]) is onednn  # a wrong answer never wins
+    assert pick_best([down]) is None
+    # a path that packs the weight before the timed call solves an easier problem: only the
+    # prepacked comparison counts it
+    packed = row("MKL bf16 GEMM, packed B", "oneMKL", 5e-5, prepacked=True)
+    assert pick_best([onednn, mkl, packed]) is mkl
+    assert pick_best([onednn, mkl, packed], prepacked=True) is packed
+
+
+def test_demo_shows_the_prepacked_vendor_only_when_it_is_a_different_faster_path() -> None:
+    same = {"name": "torch.matmul", "latency_s": 2e-4}
+    packed = {"name": "MKL bf16 GEMM, packed B", "latency_s": 1e-4}
+    assert vendor_rows({"best": same, "best_prepacked": packed}) == [("vendor", same), ("vendor, prepacked weights", packed)]
+    assert vendor_rows({"best": same, "best_prepacked": same}) == [("vendor", same)]
+    # only prepacked paths ran (e.g. a build without the same-work path): still shown, labelled
+    assert vendor_rows({"best": None, "best_prepacked": packed}) == [("vendor, prepacked weights", packed)]
+    assert vendor_rows({"available": False}) == []
+
+
+def test_mkl_unavailable_is_reported_not_faked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`lib_path` (the documented loader parameter) pointed at a missing file, and at a file that is not MKL."""
+    from autocomp.targets.amx.vendor import SUITE
+
+    problem = resolve_problem("amx/gemm-i8-256")
+    bogus = tmp_path / "libmkl_rt.so.3"
+    paths, version = mkl_paths(problem, SUITE, lib_path=bogus)
+    assert version is None and [p["name"] for p in paths] == ["MKL s8u8 (mixed sign)", "MKL s8u8 (mixed sign), pack + compute",
+                                                              "MKL s8u8 (mixed sign), packed B"]
+    for p in paths:
+        assert p["available"] is False and "latency_s" not in p
+        assert "cannot load oneMKL" in p["reason"] and "pip install 'autocomp[baselines]'" in p["reason"]
+    bogus.write_bytes(b"not a shared object")
+    paths, _ = mkl_paths(problem, SUITE, lib_path=bogus)
+    assert all(p["available"] is False and "cannot load oneMKL" in p["reason"] for p in paths)
+
+
+def test_amx_mkl_paths_are_measured_and_correct() -> None:
+    _needs_mkl()
+    bf16 = _mkl_child("autocomp.targets.amx.vendor", "amx/gemm-bf16-256")
+    assert bf16["mkl"].startswith("2026.2"), bf16
+    by_name = {p["name"]: p for p in bf16["paths"]}
+    assert set(by_name) == {"MKL cblas_gemm_bf16bf16f32", "MKL bf16 GEMM, pack + compute", "MKL bf16 GEMM, packed B"}
+    for p in by_name.values():
+        assert p["available"], p
+        assert p["rel_err"] < 1e-5 and p["latency_s"] > 0 and p["reps"] >= 10  # fp32 C of exact bf16 products
+        assert p["library"].startswith("oneMKL 2026.2")
+    assert [n for n, p in by_name.items() if p["prepacked"]] == ["MKL bf16 GEMM, packed B"]
+    assert "outside the timed call" in by_name["MKL bf16 GEMM, packed B"]["note"]
+
+    i8 = _mkl_child("autocomp.targets.amx.vendor", "amx/gemm-i8-256")
+    by_name = {p["name"]: p for p in i8["paths"]}
+    assert set(by_name) == {"MKL s8u8 (mixed sign)", "MKL s8u8 (mixed sign), pack + compute", "MKL s8u8 (mixed sign), packed B"}
+    for p in by_name.values():
+        assert p["available"] and p["rel_err"] == 0.0, p  # exact int32, checked on the inputs MKL was given
+        assert "0..127" in p["note"]
+    # fused and conv families keep oneDNN only
+    assert _mkl_child("autocomp.targets.amx.vendor", "amx/conv-bf16-14x14x256-256") == {"paths": [], "mkl": None}
+
+
+def test_cpu_gemm_baseline_measures_every_library_and_picks_the_fastest_same_work_path() -> None:
+    pytest.importorskip("torch", reason="PyTorch paths need pip install 'autocomp[baselines]'")
+    _needs_mkl()
+    proc = autocomp("baseline", "cpu/gemm-f32-256", "--json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    by_name = {p["name"]: p for p in row["paths"]}
+    assert set(by_name) == {"torch.matmul", "MKL cblas_sgemm", "MKL sgemm, pack + compute", "MKL sgemm, packed B", "numpy.matmul"}
+    for p in by_name.values():
+        assert p["available"] and p["rel_err"] < 1e-5 and p["latency_s"] > 0, p  # fp32 GEMM against the float64 reference
+    assert by_name["numpy.matmul"]["library"].endswith(")") and "(numpy " in by_name["numpy.matmul"]["library"]
+    assert [n for n, p in by_name.items() if p["prepacked"]] == ["MKL sgemm, packed B"]
+    assert row["available"] and row["best"] == min((p for p in by_name.values() if not p["prepacked"]),
+                                                   key=lambda p: p["latency_s"])
+    assert row["best_prepacked"] == min(by_name.values(), key=lambda p: p["latency_s"])
+    # a single-threaded fp32 GEMM: more than 1 and less than 400 GFLOP/s on one core
+    assert 1 < row["best"]["gflops"] < 400, row["best"]
+
+
+@pytest.mark.parametrize("problem, path", [("cpu/conv2d-f32", "torch conv2d"), ("cpu/softmax-f32", "torch.softmax")])
+def test_cpu_conv_and_softmax_baselines_are_correct(problem: str, path: str) -> None:
+    pytest.importorskip("torch", reason="PyTorch paths need pip install 'autocomp[baselines]'")
+    row = get_target("cpu").baselines(resolve_problem(problem))  # the real sandboxed child, as bench runs it
+    assert row["available"] and [p["name"] for p in row["paths"]] == [path], row
+    assert row["best"]["rel_err"] < 1e-5 and row["best"]["latency_s"] > 0 and row["best"]["prepacked"] is False
+
+
+def test_a_target_without_vendor_baselines_says_so() -> None:
+    from autocomp.targets.cpu.target import CpuTarget
+
+    class PlainTarget(CpuTarget):  # a target that names no vendor module, as a new plugin might
+        name = "plain"
+        vendor_module = None
+
+    row = PlainTarget().baselines(resolve_problem("cpu/gemm-f32-256"))
+    assert row == {"available": False, "reason": "the plain target has no vendor baselines", "paths": [], "best": None}
