@@ -144,3 +144,34 @@ def test_first_template_instance_comes_from_the_shape_class_preset(tmp_path: Pat
     assert fourth.endswith("(neighbour of preset stream)")
     moved = parse_knobs(agent.implement(CodeJob(Parent(1, "", ""), fourth, 0, 0, 0)).code or "").setting()
     assert sum(moved[k] != setting[k] for k in setting) == 1
+
+
+def test_cpu_template_is_correct_when_the_register_block_does_not_divide_m(tmp_path: Path) -> None:
+    """MR need not divide M (the 6 x 16 block suits AVX2 on power-of-two shapes): the last strip of
+    M % MR rows, packed A or not, checked by the real evaluator on an odd-shaped problem folder."""
+    import shutil
+
+    from autocomp.evaluation.c_kernel import EvalSettings
+    from autocomp.knobs import set_defines
+    from autocomp.problem import load_problem
+
+    folder = tmp_path / "gemm-f32-odd"
+    shutil.copytree(resolve_problem("cpu/gemm-f32-256").root, folder)
+    toml = (folder / "problem.toml").read_text()
+    toml = toml.replace("params = { M = 256, N = 256, K = 256 }", "params = { M = 100, N = 32, K = 128 }")
+    toml = toml.replace('name = "gemm-f32-256"', 'name = "gemm-f32-odd"').replace("flops = 33554432", "flops = 819200")
+    toml = toml.replace("bytes = 786432", "bytes = 80384")
+    for name, shape in (("A", "[100, 128]"), ("B", "[128, 32]"), ("C", "[100, 32]")):
+        toml = toml.replace(f'name = "{name}"\ndtype = "f32"\nshape = [256, 256]', f'name = "{name}"\ndtype = "f32"\nshape = {shape}')
+    (folder / "problem.toml").write_text(toml)
+    (folder / "initial.c").write_text(set_defines(get_target("cpu").templates()["gemm_f32"].read_text(), {"M": 100, "N": 32, "K": 128}))
+    problem = load_problem(folder)
+    assert problem.spec.inputs[0].shape == (100, 128)
+    evaluator = get_target("cpu").evaluator(problem, EvalSettings(time=False, trials=2))
+    try:
+        for setting in ({"MR": 6, "NV": 1, "KC": 64, "PACK_A": 1, "UNROLL": 2}, {"MR": 8, "NV": 2, "KC": 128, "PACK_A": 0, "UNROLL": 1},
+                        {"MR": 3, "NV": 2, "KC": 64, "PACK_A": 1, "UNROLL": 4}):
+            result = evaluator.evaluate(set_defines(problem.initial_code, setting))
+            assert result.correct, (setting, result.error)
+    finally:
+        evaluator.close()

@@ -2,7 +2,9 @@
 /* fp32 GEMM C[M][N] = A[M][K] * B[K][N], all row-major: a parameterized kernel for the tuner.
  *
  * Per K block of KC: B is packed into NR-wide column panels (Bp[panel][k][NR], contiguous,
- * so the micro-kernel streams it), A optionally into MR-row strips (Ap[strip][k][MR]).
+ * so the micro-kernel streams it), A optionally into MR-row strips (Ap[strip][k][MR]); MR need
+ * not divide M (the last strip has M % MR rows), so the 6 x 16 block that fills AVX2's 16
+ * registers works on power-of-two shapes too.
  * The micro-kernel keeps an MR x NR block of C (NR = 16*NV columns) in native vector registers,
  * one broadcast of A and NR/VW loads of B per k, and adds into C after the first K block.
  * GCC vector extensions of the native width (VW floats: 16 with AVX-512, 8 otherwise) keep it
@@ -16,12 +18,12 @@
 #define N 256 /* @param N */
 #define K 256 /* @param K */
 
-#define MR 4 /* @knob values=1,2,4,6,8 menu="register blocking" */
+#define MR 4 /* @knob values=1,2,3,4,6,8 menu="register blocking" */
 #define NV 1 /* @knob values=1,2 menu="register blocking" */
 #define KC 256 /* @knob values=64,128,256,512,1024 menu="cache blocking" */
 #define PACK_A 1 /* @knob values=0,1 menu="packing into contiguous panels" */
 #define UNROLL 1 /* @knob values=1,2,4 menu="loop unrolling" */
-/* @constraint M % MR == 0 && N % (16 * NV) == 0 && K % KC == 0 && MR * NV <= 12 && KC % UNROLL == 0 */
+/* @constraint N % (16 * NV) == 0 && K % KC == 0 && MR * NV <= 12 && KC % UNROLL == 0 */
 
 #define NR (16 * NV)
 #ifdef __AVX512F__
@@ -33,7 +35,8 @@
 typedef float vnat __attribute__((vector_size(VW * 4), aligned(4), may_alias)); /* unaligned loads allowed */
 
 static float Bp[(size_t)KC * N] __attribute__((aligned(64)));
-static float Ap[(size_t)M * KC] __attribute__((aligned(64)));
+#define STRIPS ((M + MR - 1) / MR) /* MR-row strips of A and C; the last has M % MR rows when MR does not divide M */
+static float Ap[(size_t)STRIPS * MR * KC] __attribute__((aligned(64)));
 
 static void pack_b(const float *restrict B, int k0) {
   for (int jp = 0; jp < N / NR; jp++)
@@ -42,17 +45,22 @@ static void pack_b(const float *restrict B, int k0) {
 }
 
 static void pack_a(const float *restrict A, int k0) {
-  for (int ip = 0; ip < M / MR; ip++)
+  for (int ip = 0; ip < STRIPS; ip++) {
+    const int rows = ip * MR + MR <= M ? MR : M % MR;
     for (int k = 0; k < KC; k++)
-      for (int r = 0; r < MR; r++)
+      for (int r = 0; r < rows; r++)
         Ap[((size_t)ip * KC + k) * MR + r] = A[(size_t)(ip * MR + r) * K + k0 + k];
+  }
 }
 
-static inline void micro_kernel(const float *restrict a, size_t a_row, size_t a_k, const float *restrict b,
-                                float *restrict c, int accumulate) {
+/* `rows` is MR, or M % MR for the last strip: a constant at each (always inlined) call, so both
+ * versions keep their accumulators in registers. */
+static inline __attribute__((always_inline)) void micro_kernel(const int rows, const float *restrict a, size_t a_row,
+                                                               size_t a_k, const float *restrict b, float *restrict c,
+                                                               int accumulate) {
   vnat acc[MR][NVR];
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; r++)
+  for (int r = 0; r < rows; r++)
 #pragma GCC unroll 4
     for (int v = 0; v < NVR; v++) {
       if (accumulate) acc[r][v] = *(const vnat *)(c + (size_t)r * N + VW * v);
@@ -70,14 +78,14 @@ static inline void micro_kernel(const float *restrict a, size_t a_row, size_t a_
 #pragma GCC unroll 4
     for (int v = 0; v < NVR; v++) bv[v] = *(const vnat *)(b + (size_t)k * NR + VW * v);
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < rows; r++) {
       const float av = a[(size_t)r * a_row + (size_t)k * a_k];
 #pragma GCC unroll 4
       for (int v = 0; v < NVR; v++) acc[r][v] += av * bv[v];
     }
   }
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; r++)
+  for (int r = 0; r < rows; r++)
 #pragma GCC unroll 4
     for (int v = 0; v < NVR; v++) *(vnat *)(c + (size_t)r * N + VW * v) = acc[r][v];
 }
@@ -89,8 +97,10 @@ void gemm(const float *restrict A, const float *restrict B, float *restrict C) {
     for (int i = 0; i < M; i += MR)
       for (int jp = 0; jp < N / NR; jp++) {
         const float *a = PACK_A ? Ap + (size_t)(i / MR) * KC * MR : A + (size_t)i * K + k0;
-        micro_kernel(a, PACK_A ? 1 : K, PACK_A ? MR : 1, Bp + (size_t)jp * KC * NR,
-                     C + (size_t)i * N + (size_t)jp * NR, k0 > 0);
+        const float *b = Bp + (size_t)jp * KC * NR;
+        float *c = C + (size_t)i * N + (size_t)jp * NR;
+        if (i + MR <= M) micro_kernel(MR, a, PACK_A ? 1 : K, PACK_A ? MR : 1, b, c, k0 > 0);
+        else micro_kernel(M % MR, a, PACK_A ? 1 : K, PACK_A ? MR : 1, b, c, k0 > 0);
       }
   }
 }
