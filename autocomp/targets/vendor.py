@@ -210,6 +210,20 @@ def gemm_shape(problem: Problem) -> tuple[int, int, int]:
     return m, problem.spec.inputs[1].shape[1], k
 
 
+def float_gemm_buffers(problem: Problem, trial: Trial) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Aligned A and B holding the exact values (bit patterns) our kernels get, so the problem's
+    reference applies unchanged, and a zeroed fp32 C."""
+    m, n, _ = gemm_shape(problem)
+    return aligned(trial.stored["A"]), aligned(trial.stored["B"]), aligned(np.zeros((m, n), np.float32))
+
+
+def bind(lib: Any, name: str, argtypes: list[Any], restype: Any = None) -> Any:
+    """The C function `name` of a ctypes library, with its signature set."""
+    fn = getattr(lib, name)
+    fn.argtypes, fn.restype = argtypes, restype
+    return fn
+
+
 def packed_b_paths(names: tuple[str, str, str], notes: tuple[str, str, str], plain: Callable[[], Any],
                    pack: Callable[[], Any], compute: Callable[[], Any], keep: Any) -> list[VendorPath]:
     """An MKL GEMM's three ways: the plain call, pack B then compute (both timed: the same work

@@ -28,7 +28,7 @@ import numpy as np
 from autocomp.evaluation.checks import Trial, reference_outputs
 from autocomp.problem import Problem
 from autocomp.targets.vendor import (B_MATRIX, FIX_OFFSET, NO_TRANS, PACKED, ROW_MAJOR, VendorPath, VendorSuite,
-                                     aligned, gemm_shape, main, packed_b_paths)
+                                     aligned, bind, float_gemm_buffers, gemm_shape, main, packed_b_paths)
 
 
 def _bf16(torch, values: np.ndarray):  # type: ignore[no-untyped-def]
@@ -98,20 +98,14 @@ S8U8_MKL = ("MKL s8u8 (mixed sign)", "MKL s8u8 (mixed sign), pack + compute", "M
 
 
 def gemm_bf16_mkl(lib: Any, problem: Problem, trial: Trial) -> tuple[list[VendorPath], np.ndarray, np.ndarray]:
-    """cblas_gemm_bf16bf16f32 on the exact bf16 bit patterns our kernels get, so the problem's
-    reference applies unchanged."""
+    """cblas_gemm_bf16bf16f32 on the exact bf16 bit patterns our kernels get."""
     m, n, k = gemm_shape(problem)
-    a, b = aligned(trial.stored["A"]), aligned(trial.stored["B"])
-    c = aligned(np.zeros((m, n), np.float32))
+    a, b, c = float_gemm_buffers(problem, trial)
     I, F, P = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
-    gemm = lib.cblas_gemm_bf16bf16f32
-    gemm.argtypes, gemm.restype = [I, I, I, I, I, I, F, P, I, P, I, F, P, I], None
-    size = lib.cblas_gemm_bf16bf16f32_pack_get_size
-    size.argtypes, size.restype = [I, I, I, I], ctypes.c_size_t
-    pack = lib.cblas_gemm_bf16bf16f32_pack
-    pack.argtypes, pack.restype = [I, I, I, I, I, I, P, I, P], None
-    compute = lib.cblas_gemm_bf16bf16f32_compute
-    compute.argtypes, compute.restype = [I, I, I, I, I, I, F, P, I, P, I, F, P, I], None
+    gemm = bind(lib, "cblas_gemm_bf16bf16f32", [I, I, I, I, I, I, F, P, I, P, I, F, P, I])
+    size = bind(lib, "cblas_gemm_bf16bf16f32_pack_get_size", [I, I, I, I], ctypes.c_size_t)
+    pack = bind(lib, "cblas_gemm_bf16bf16f32_pack", [I, I, I, I, I, I, P, I, P])
+    compute = bind(lib, "cblas_gemm_bf16bf16f32_compute", [I, I, I, I, I, I, F, P, I, P, I, F, P, I])
     bp = aligned(np.zeros(size(B_MATRIX, m, n, k), np.uint8))
     # raw addresses keep the timed calls lean; a, b, c are kept alive by the caller, bp by the paths
     pa, pb, pbp, pc = a.ctypes.data, b.ctypes.data, bp.ctypes.data, c.ctypes.data
@@ -136,14 +130,10 @@ def gemm_i8_mkl(lib: Any, problem: Problem, trial: Trial) -> tuple[list[VendorPa
     a, b = aligned(a_7bit), aligned(b_s8)
     c = aligned(np.zeros((m, n), np.int32))
     I, F, P, I8 = ctypes.c_int, ctypes.c_float, ctypes.c_void_p, ctypes.c_int8
-    gemm = lib.cblas_gemm_s8u8s32
-    gemm.argtypes, gemm.restype = [I, I, I, I, I, I, I, F, P, I, I8, P, I, I8, F, P, I, P], None
-    size = lib.cblas_gemm_s8u8s32_pack_get_size
-    size.argtypes, size.restype = [I, I, I, I], ctypes.c_size_t
-    pack = lib.cblas_gemm_s8u8s32_pack
-    pack.argtypes, pack.restype = [I, I, I, I, I, I, P, I, P], None
-    compute = lib.cblas_gemm_s8u8s32_compute
-    compute.argtypes, compute.restype = [I, I, I, I, I, I, I, F, P, I, I8, P, I, I8, F, P, I, P], None
+    gemm = bind(lib, "cblas_gemm_s8u8s32", [I, I, I, I, I, I, I, F, P, I, I8, P, I, I8, F, P, I, P])
+    size = bind(lib, "cblas_gemm_s8u8s32_pack_get_size", [I, I, I, I], ctypes.c_size_t)
+    pack = bind(lib, "cblas_gemm_s8u8s32_pack", [I, I, I, I, I, I, P, I, P])
+    compute = bind(lib, "cblas_gemm_s8u8s32_compute", [I, I, I, I, I, I, I, F, P, I, I8, P, I, I8, F, P, I, P])
     co = aligned(np.zeros(1, np.int32))
     bp = aligned(np.zeros(size(B_MATRIX, m, n, k), np.uint8))
     pa, pb, pbp, pc, pco = a.ctypes.data, b.ctypes.data, bp.ctypes.data, c.ctypes.data, co.ctypes.data

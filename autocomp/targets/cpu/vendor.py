@@ -23,7 +23,7 @@ import numpy as np
 from autocomp.evaluation.checks import Trial
 from autocomp.problem import Problem
 from autocomp.targets.vendor import (B_MATRIX, NO_TRANS, PACKED, ROW_MAJOR, TRIAL_SEED, VendorPath, VendorSuite,
-                                     aligned, gemm_shape, main, packed_b_paths, timed)
+                                     aligned, bind, float_gemm_buffers, gemm_shape, main, packed_b_paths, timed)
 
 
 def _f32(torch, values: np.ndarray):  # type: ignore[no-untyped-def]
@@ -53,17 +53,12 @@ SGEMM_MKL = ("MKL cblas_sgemm", "MKL sgemm, pack + compute", "MKL sgemm, packed 
 
 def gemm_mkl(lib: Any, problem: Problem, trial: Trial) -> tuple[list[VendorPath], np.ndarray, np.ndarray]:
     m, n, k = gemm_shape(problem)
-    a, b = aligned(trial.stored["A"]), aligned(trial.stored["B"])
-    c = aligned(np.zeros((m, n), np.float32))
+    a, b, c = float_gemm_buffers(problem, trial)
     I, F, P = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
-    sgemm = lib.cblas_sgemm
-    sgemm.argtypes, sgemm.restype = [I, I, I, I, I, I, F, P, I, P, I, F, P, I], None
-    size = lib.cblas_sgemm_pack_get_size
-    size.argtypes, size.restype = [I, I, I, I], ctypes.c_size_t
-    pack = lib.cblas_sgemm_pack
-    pack.argtypes, pack.restype = [I, I, I, I, I, I, F, P, I, P], None
-    compute = lib.cblas_sgemm_compute
-    compute.argtypes, compute.restype = [I, I, I, I, I, I, P, I, P, I, F, P, I], None
+    sgemm = bind(lib, "cblas_sgemm", [I, I, I, I, I, I, F, P, I, P, I, F, P, I])
+    size = bind(lib, "cblas_sgemm_pack_get_size", [I, I, I, I], ctypes.c_size_t)
+    pack = bind(lib, "cblas_sgemm_pack", [I, I, I, I, I, I, F, P, I, P])
+    compute = bind(lib, "cblas_sgemm_compute", [I, I, I, I, I, I, P, I, P, I, F, P, I])
     bp = aligned(np.zeros(size(B_MATRIX, m, n, k), np.uint8))
     # raw addresses keep the timed calls lean; the buffers are kept alive by the paths
     pa, pb, pbp, pc = a.ctypes.data, b.ctypes.data, bp.ctypes.data, c.ctypes.data
@@ -84,8 +79,7 @@ def numpy_blas(problem: Problem) -> list[dict[str, Any]]:
     if problem.spec.family != "gemm":
         return []
     trial = Trial(problem, seed=TRIAL_SEED, extreme=False)
-    a, b = aligned(trial.stored["A"]), aligned(trial.stored["B"])
-    c = aligned(np.zeros(gemm_shape(problem)[:2], np.float32))
+    a, b, c = float_gemm_buffers(problem, trial)
     blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
     library = f"{blas.get('name', 'BLAS')} {blas.get('version', '')} (numpy {np.__version__})".replace("  ", " ")
     path = VendorPath("numpy.matmul", "numpy's BLAS sgemm into a preallocated C", lambda: np.matmul(a, b, out=c))
