@@ -67,8 +67,10 @@ def problems(as_json: bool) -> None:
 @click.argument("problem")
 @click.argument("code_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML config (the [eval] table applies)")
+@click.option("--emulate", is_flag=True,
+              help="verify on the target's functional emulator (amx without AMX hardware): correctness only, not timed")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, as_json: bool) -> None:
+def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emulate: bool, as_json: bool) -> None:
     """Compile, verify and time CODE_FILE (default: the problem's initial code)."""
     from autocomp.config import RunConfig, load_config
     from autocomp.report.console import eval_report
@@ -78,7 +80,7 @@ def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, as_
     prob = resolve_problem(problem)
     config = load_config(config_file) if config_file else RunConfig()
     code = code_file.read_text() if code_file else prob.initial_code
-    _emit(as_json, evaluate_code(prob, code, config), eval_report)
+    _emit(as_json, evaluate_code(prob, code, config, emulate), eval_report)
 
 
 @cli.command()

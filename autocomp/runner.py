@@ -24,12 +24,19 @@ from autocomp.store.runstore import DB_NAME, RunStore
 from autocomp.targets.registry import get_target
 
 
-def evaluate_code(problem: Problem, code: str, config: RunConfig) -> dict[str, Any]:
+def evaluate_code(problem: Problem, code: str, config: RunConfig, emulate: bool = False) -> dict[str, Any]:
+    """Compile, verify and time `code`; with `emulate`, verify it on the target's functional
+    emulator instead (for machines without the hardware; not timed)."""
     target = get_target(problem.target)
-    reason = target.unavailable_reason()
-    if reason:
-        raise UserError(reason)
-    evaluator = target.evaluator(problem, config.eval)
+    if emulate:
+        evaluator = target.emulated_evaluator(problem, config.eval.model_copy(update={"time": False}))
+        if evaluator is None:
+            raise UserError(f"the {target.name} target has no emulator; run without --emulate")
+    else:
+        reason = target.unavailable_reason()
+        if reason:
+            raise UserError(reason)
+        evaluator = target.evaluator(problem, config.eval)
     try:
         result = evaluator.evaluate(code)
     finally:
@@ -37,6 +44,7 @@ def evaluate_code(problem: Problem, code: str, config: RunConfig) -> dict[str, A
     d = result.details
     return {
         "problem": problem.name, "correct": result.correct, "outcome": result.outcome.value, "error": result.error,
+        "emulated": emulate,
         **dict(zip(("metric", "value", "baseline_value"), metric_values(result))),
         "speedup": result.speedup, "utilization": result.utilization, "gflops": d.get("gflops"),
         "baseline_gflops": d.get("baseline_gflops"), "flags": d.get("flags", []), "details": d,

@@ -25,6 +25,8 @@ def eval_report(row: dict[str, Any]) -> None:
     console.print(f"[bold]{row['problem']}[/]: {row['outcome']}")
     if row["error"]:
         console.print(row["error"], markup=False)
+    if row.get("emulated"):
+        console.print("checked on the functional emulator of the hardware: correctness only, not timed")
     if row["correct"] and row["value"] is not None and row["metric"] == "cycles":
         table = Table("", "modeled cycles", box=None)
         table.add_row("candidate", f"{row['value']:,}")

@@ -114,6 +114,11 @@ class Target(ABC):
     @abstractmethod
     def evaluator(self, problem: Problem, settings: EvalSettings) -> Evaluator: ...
 
+    def emulated_evaluator(self, problem: Problem, settings: EvalSettings) -> Evaluator | None:
+        """An evaluator that checks kernels on a functional emulator of the hardware, for machines
+        without it (correctness only, never timed); None when the target has none."""
+        return None
+
     @abstractmethod
     def feedback(self, problem: Problem, result: EvalResult) -> str:
         """Performance feedback for the planning prompt, in plain words."""

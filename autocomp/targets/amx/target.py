@@ -13,7 +13,8 @@ import platform
 from functools import lru_cache
 from pathlib import Path
 
-from autocomp.evaluation.c_kernel import CToolchain
+from autocomp.errors import UserError
+from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
 from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult
 from autocomp.problem import Problem
@@ -74,6 +75,15 @@ class AmxTarget(CTarget):
 
     def unavailable_reason(self) -> str | None:
         return _unavailable_reason()
+
+    def emulated_evaluator(self, problem: Problem, settings: EvalSettings) -> CKernelEvaluator:
+        """Tile intrinsics emulated in C on any x86-64 CPU with AVX2 (see emulation.py)."""
+        from autocomp.targets.amx import emulation
+
+        reason = emulation.unavailable_reason()
+        if reason:
+            raise UserError(reason)
+        return emulation.emulated_evaluator(problem, settings)
 
     def hardware(self) -> HardwareFacts:
         return _hardware()

@@ -1,0 +1,46 @@
+"""Checking AMX kernels on CPUs without AMX: a functional emulator, verification only.
+
+Development and CI machines do not always have AMX (an AMD or pre-Sapphire-Rapids x86-64 core
+runs everything else in autocomp). Without an emulator every AMX kernel there is unverifiable:
+the shipped templates and their knob settings, the problems' initial codes, an LLM's candidate.
+`emulated_evaluator()` compiles a kernel for the host CPU with `emulator/amx_emu.h` force-included,
+which replaces the tile intrinsics (and the few AVX-512 intrinsics our AMX kernels use) with C
+that follows the hardware's rules, faults included; the sandboxed harness then checks it exactly
+like a real AMX run (fresh random trials, guard pages, poisoned outputs, untouched inputs).
+
+It never times: emulated tiles say nothing about AMX speed, so it refuses `time=True`.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
+from autocomp.problem import Problem
+from autocomp.targets.amx.target import POLICY
+
+HEADER = Path(__file__).parent / "emulator" / "amx_emu.h"
+
+TOOLCHAIN = CToolchain(
+    cflags=("-O3", "-march=native", "-std=gnu11", "-Wno-psabi", "-include", str(HEADER)),
+    policy=POLICY,  # the same rule as on hardware: the work must go through tile dot products
+)
+
+
+def unavailable_reason() -> str | None:
+    """None where the emulator runs (any x86-64 CPU with AVX2, as the kernels' packing code needs)."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return f"the AMX emulator runs AMX kernels' x86 code on the host: it needs an x86-64 CPU, not {platform.machine()}"
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "the AMX emulator needs Linux with /proc/cpuinfo"
+    return None if "avx2" in flags else "the AMX emulator needs a CPU with AVX2 (the kernels' 256-bit code runs natively)"
+
+
+def emulated_evaluator(problem: Problem, settings: EvalSettings) -> CKernelEvaluator:
+    """An evaluator that verifies `problem`'s AMX kernels on the emulator (never times them)."""
+    if settings.time:
+        raise ValueError("the AMX emulator checks correctness only; emulated tiles say nothing about speed (use time=False)")
+    return CKernelEvaluator(problem, TOOLCHAIN, settings, None)
