@@ -192,7 +192,7 @@ def test_cpu_conv_template_is_correct_on_odd_shapes(tmp_path: Path) -> None:
     sizes (channels not a multiple of the block, rows not a multiple of the vector) still give
     the reference's answer, for every loop order and packing."""
     ci, co, h, w = 5, 7, 9, 13
-    problem = _reshaped(tmp_path, "cpu/conv2d-f32", "conv_f32", {"CI": ci, "CO": co, "H": h, "WD": w},
+    problem = _reshaped(tmp_path, "cpu/conv2d-f32", "conv_f32", {"CI": ci, "CO": co, "H": h, "WD": w, "KH": 3, "PAD": 1},
                         {"X": [1, ci, h, w], "W": [co, ci, 3, 3], "Y": [1, co, h, w]},
                         2 * co * h * w * ci * 9, 4 * (ci * h * w + co * ci * 9 + co * h * w))
     _all_correct(problem, [{"MR": 6, "NV": 1, "PACK_W": 1, "ORDER": 0, "UNROLL": 3}, {"MR": 4, "NV": 2, "PACK_W": 0, "ORDER": 1, "UNROLL": 1},
@@ -209,3 +209,13 @@ def test_real_tuner_run_on_a_convolution_improves(tmp_path: Path, fast_config: P
     out = json.loads(proc.stdout)
     assert out["schedule"][0]["menu_item"] == "use a tuned template" and out["best"]["speedup_vs_initial"] > 5
     assert out["validation"]["outcome"] == "ok"
+
+
+def test_conv_template_is_not_offered_for_another_kernel_size(tmp_path: Path) -> None:
+    problem = _reshaped(tmp_path, "cpu/conv2d-f32", "conv_f32", {"CI": 4, "CO": 4, "H": 8, "WD": 8, "KH": 5, "PAD": 2},
+                        {"X": [1, 4, 8, 8], "W": [4, 4, 3, 3], "Y": [1, 4, 8, 8]}, 2 * 4 * 64 * 4 * 9, 4 * (256 + 144 + 256))
+    store = RunStore.create(tmp_path / "run", problem.name, str(problem.root), "cpu", {})
+    target = get_target("cpu")
+    agent = TunerAgent("tuner", AgentContext(problem, target, target.knowledge, store, None, None, 1))
+    plan = agent.plan(PlanJob(Parent(1, "void conv2d(void) {}", ""), target.knowledge.menu, 0, 0, 0))
+    assert plan.text is None and "no knob setting of template conv_f32 satisfies its constraints" in (plan.error or "")

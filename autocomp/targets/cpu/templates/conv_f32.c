@@ -20,12 +20,15 @@
 #define CO 64 /* @param CO */
 #define H 28 /* @param H */
 #define WD 28 /* @param WD */
+#define KH 3 /* @param KH */
+#define PAD 1 /* @param PAD */
 
 #define MR 6 /* @knob values=1,2,3,4,6,8 menu="register blocking" */
 #define NV 1 /* @knob values=1,2 menu="register blocking" */
 #define PACK_W 1 /* @knob values=0,1 menu="packing into contiguous panels" */
 #define ORDER 0 /* @knob values=0,1 menu="loop reordering" */
 #define UNROLL 1 /* @knob values=1,2,3,4 menu="loop unrolling" */
+/* @constraint KH == 3 && PAD == 1 */
 /* @constraint MR * NV <= 12 && (CI * 9) % UNROLL == 0 */
 
 #define KK (CI * 9)                  /* GEMM depth: (ci, ky, kx) */
