@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from autocomp.config import load_config
@@ -26,7 +27,7 @@ def pick_problem() -> str:
         reason = get_target("amx").unavailable_reason()
         if reason is None:
             return AMX_PROBLEM
-        console.print(f"[yellow]notice:[/] AMX unavailable ({reason}); running the plain-C demo on {CPU_PROBLEM} instead")
+        console.print(f"[yellow]notice:[/] AMX unavailable ({escape(reason)}); running the plain-C demo on {CPU_PROBLEM} instead")
     return CPU_PROBLEM
 
 

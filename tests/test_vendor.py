@@ -13,7 +13,6 @@ import sys
 
 import pytest
 
-from autocomp.demo import vendor_rows
 from autocomp.targets.registry import get_target, resolve_problem
 from autocomp.targets.vendor import find_mkl_rt, mkl_paths, pick_best
 from conftest import autocomp
@@ -48,16 +47,6 @@ def test_best_vendor_is_the_fastest_correct_path_of_either_library() -> None:
     packed = row("MKL bf16 GEMM, packed B", "oneMKL", 5e-5, prepacked=True)
     assert pick_best([onednn, mkl, packed]) is mkl
     assert pick_best([onednn, mkl, packed], prepacked=True) is packed
-
-
-def test_demo_shows_the_prepacked_vendor_only_when_it_is_a_different_faster_path() -> None:
-    same = {"name": "torch.matmul", "latency_s": 2e-4}
-    packed = {"name": "MKL bf16 GEMM, packed B", "latency_s": 1e-4}
-    assert vendor_rows({"best": same, "best_prepacked": packed}) == [("vendor", same), ("vendor, prepacked weights", packed)]
-    assert vendor_rows({"best": same, "best_prepacked": same}) == [("vendor", same)]
-    # only prepacked paths ran (e.g. a build without the same-work path): still shown, labelled
-    assert vendor_rows({"best": None, "best_prepacked": packed}) == [("vendor, prepacked weights", packed)]
-    assert vendor_rows({"available": False}) == []
 
 
 def test_mkl_unavailable_is_reported_not_faked(tmp_path) -> None:  # type: ignore[no-untyped-def]

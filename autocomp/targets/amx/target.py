@@ -118,7 +118,8 @@ def _unavailable_reason() -> str | None:
     missing = [f for f in ("amx_tile", "amx_bf16", "amx_int8") if f not in flags]
     if missing:
         return (f"this CPU lacks Intel AMX ({', '.join(missing)} missing from /proc/cpuinfo); "
-                "check with `grep -o 'amx_[a-z0-9]*' /proc/cpuinfo` (needs Sapphire Rapids or newer, and Linux >= 5.16)")
+                "check with `grep -o 'amx_[a-z0-9]*' /proc/cpuinfo` (needs Sapphire Rapids or newer, and Linux >= 5.16); "
+                "without AMX, `autocomp eval PROBLEM KERNEL.c --emulate` still checks a kernel's correctness")
     if not _kernel_supports_amx():
         return (f"the CPU has AMX but the Linux kernel ({platform.release()}) does not offer AMX tile data to processes "
                 "(arch_prctl ARCH_GET_XCOMP_SUPP lacks XTILEDATA); AMX needs Linux >= 5.16; check with `uname -r`")
