@@ -19,6 +19,7 @@ from pathlib import Path
 from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
 from autocomp.problem import Problem
 from autocomp.targets.amx.target import POLICY
+from autocomp.targets.peak import cpu_flags
 
 HEADER = Path(__file__).parent / "emulator" / "amx_emu.h"
 
@@ -32,9 +33,8 @@ def unavailable_reason() -> str | None:
     """None where the emulator runs (any x86-64 CPU with AVX2, as the kernels' packing code needs)."""
     if platform.machine() not in ("x86_64", "AMD64"):
         return f"the AMX emulator runs AMX kernels' x86 code on the host: it needs an x86-64 CPU, not {platform.machine()}"
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
+    flags = cpu_flags()
+    if flags is None:
         return "the AMX emulator needs Linux with /proc/cpuinfo"
     return None if "avx2" in flags else "the AMX emulator needs a CPU with AVX2 (the kernels' 256-bit code runs natively)"
 

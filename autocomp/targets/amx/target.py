@@ -19,7 +19,7 @@ from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult
 from autocomp.problem import Problem
 from autocomp.targets.base import CTarget, HardwareFacts, ops_unit
-from autocomp.targets.peak import cpu_model, measured_bandwidth, measured_peak
+from autocomp.targets.peak import cpu_flags, cpu_model, measured_bandwidth, measured_peak
 
 HERE = Path(__file__).parent
 
@@ -111,9 +111,8 @@ class AmxTarget(CTarget):
 def _unavailable_reason() -> str | None:
     if platform.machine() not in ("x86_64", "AMD64"):
         return f"the amx target needs an x86-64 CPU with Intel AMX; this machine is {platform.machine()}"
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
+    flags = cpu_flags()
+    if flags is None:
         return "the amx target needs Linux with /proc/cpuinfo to detect Intel AMX"
     missing = [f for f in ("amx_tile", "amx_bf16", "amx_int8") if f not in flags]
     if missing:
