@@ -2,8 +2,8 @@
 
 What runs here: the emulator follows the hardware (the broken kernels of tests/data/amx fail the
 way they do on a real AMX core), every AMX problem's initial code is correct, and every knob
-setting the tuner starts the two GEMM templates from (presets and defaults), plus random valid
-settings, computes the right answer. Speed needs the real tile unit: see test_amx.py.
+setting the tuner starts the GEMM and conv templates from (presets and defaults), plus random
+valid settings, computes the right answer. Speed needs the real tile unit: see test_amx.py.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"AMX emulator: {_RE
 DATA = Path(__file__).parent / "data" / "amx"
 EMULATED_FLOPS = 1.1e9  # the emulator runs ~0.5 GMAC/s: 1024^3 and 2048^3 problems stay with the hardware tests
 SMALL = sorted(p.spec.name for p in builtin_problems() if p.target == "amx" and p.spec.flops <= EMULATED_FLOPS)
-GEMMS = [name for name in SMALL if name.startswith(("gemm-bf16-", "gemm-i8-")) and name != "gemm-i8-requant"]
+TEMPLATES = {"gemm-bf16": "gemm_bf16", "gemm-i8": "gemm_i8", "conv-bf16": "conv_bf16"}  # family -> template
+TEMPLATED = [p.spec.name for p in builtin_problems()
+             if p.target == "amx" and p.spec.flops <= EMULATED_FLOPS and p.spec.family in TEMPLATES]
 
 
 def _evaluator(problem: Problem):  # type: ignore[no-untyped-def]
@@ -34,8 +36,9 @@ def _evaluator(problem: Problem):  # type: ignore[no-untyped-def]
 
 
 def _template(problem: Problem) -> str:
-    """The problem's GEMM template with the problem's shape filled in."""
-    text = get_target("amx").templates()["gemm_bf16" if problem.spec.family == "gemm-bf16" else "gemm_i8"].read_text()
+    """The template of the problem's family with the problem's shape filled in."""
+    text = get_target("amx").templates()[TEMPLATES[problem.spec.family]].read_text()
+    assert f"@template family={problem.spec.family}" in text
     return set_defines(text, {p: problem.spec.params[p] for p in parse_knobs(text).params})
 
 
@@ -92,7 +95,7 @@ def test_initial_code_is_correct_on_the_emulator(name: str) -> None:
     assert result.outcome is Outcome.OK, result.error
 
 
-@pytest.mark.parametrize("name", GEMMS)
+@pytest.mark.parametrize("name", sorted(TEMPLATED))
 def test_every_template_starting_point_is_correct(name: str) -> None:
     """The presets that apply to the shape and the defaults: what `--models tuner` starts from."""
     problem = resolve_problem(f"amx/{name}")
@@ -124,6 +127,23 @@ def test_huge_preset_is_correct_on_a_smaller_shape(name: str, huge_shape: int) -
     finally:
         ev.close()
     assert result.outcome is Outcome.OK, result.error
+
+
+def test_every_conv_template_setting_is_correct() -> None:
+    """All 8 settings of the conv template (register blocking MB x NB, loop order) on the shape
+    where pixel blocks cross rows most often (W = 14: 16-pixel blocks over rows of 16)."""
+    problem = resolve_problem("amx/conv-bf16-14x14x256-256")
+    code = _template(problem)
+    spec = parse_knobs(code)
+    settings = [{"MB": mb, "NB": nb, "ORDER": order} for mb in (1, 2) for nb in (1, 2) for order in (0, 1)]
+    assert all(spec.violated(s) is None for s in settings) and set(spec.knobs) == {"MB", "NB", "ORDER"}
+    ev = _evaluator(problem)
+    try:
+        for setting in settings:
+            result = ev.evaluate(set_defines(code, setting))
+            assert result.outcome is Outcome.OK, (setting, result.error)
+    finally:
+        ev.close()
 
 
 @pytest.mark.parametrize("name", ["gemm-bf16-256", "gemm-i8-256"])

@@ -219,3 +219,13 @@ def test_conv_template_is_not_offered_for_another_kernel_size(tmp_path: Path) ->
     agent = TunerAgent("tuner", AgentContext(problem, target, target.knowledge, store, None, None, 1))
     plan = agent.plan(PlanJob(Parent(1, "void conv2d(void) {}", ""), target.knowledge.menu, 0, 0, 0))
     assert plan.text is None and "no knob setting of template conv_f32 satisfies its constraints" in (plan.error or "")
+
+
+def test_amx_convolutions_get_the_conv_template(tmp_path: Path) -> None:
+    problem, target = resolve_problem("amx/conv-bf16-56x56x64-64"), get_target("amx")
+    store = RunStore.create(tmp_path / "run", problem.name, str(problem.root), "amx", {})
+    agent = TunerAgent("tuner", AgentContext(problem, target, target.knowledge, store, None, None, 1))
+    plan = agent.plan(PlanJob(Parent(1, problem.initial_code, ""), target.knowledge.menu, 0, 0, 0))
+    assert plan.text == "menu item: use a tuned template; rewrite as template conv_bf16"
+    code = agent.implement(CodeJob(Parent(1, "", ""), plan.text, 0, 0, 0)).code
+    assert parse_knobs(code or "").params == {"H": 56, "W": 56, "Cin": 64, "Cout": 64}
