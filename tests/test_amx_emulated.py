@@ -180,3 +180,11 @@ def test_eval_emulate_on_the_command_line(tmp_path: Path) -> None:
     assert "wrong_answer" in wrong.stdout and "functional emulator" in wrong.stdout and "not timed" in wrong.stdout
     none = autocomp("eval", "cpu/gemm-f32-256", "--emulate")
     assert none.returncode != 0 and "the cpu target has no emulator; run without --emulate" in none.stderr
+
+
+def test_an_intrinsic_the_emulator_lacks_is_named(gemm256) -> None:
+    code = resolve_problem("amx/gemm-bf16-256").initial_code.replace(
+        "  _tile_release();", "  C[0] += _mm512_reduce_add_ps(_mm512_set1_ps(0.0f));\n  _tile_release();", 1)
+    result = gemm256.evaluate(code)
+    assert result.outcome is Outcome.COMPILE_ERROR, result
+    assert "the AMX emulator does not emulate _mm512_reduce_add_ps" in (result.error or "")

@@ -14,9 +14,11 @@ It never times: emulated tiles say nothing about AMX speed, so it refuses `time=
 from __future__ import annotations
 
 import platform
+import re
 from pathlib import Path
 
 from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
+from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.problem import Problem
 from autocomp.targets.amx.target import POLICY
 from autocomp.targets.peak import cpu_flags
@@ -39,8 +41,24 @@ def unavailable_reason() -> str | None:
     return None if "avx2" in flags else "the AMX emulator needs a CPU with AVX2 (the kernels' 256-bit code runs natively)"
 
 
-def emulated_evaluator(problem: Problem, settings: EvalSettings) -> CKernelEvaluator:
+UNEMULATED = re.compile(r"inlining failed in call to 'always_inline' '(_mm\w+)': target specific option mismatch")
+
+
+class EmulatedEvaluator(CKernelEvaluator):
+    """CKernelEvaluator with the emulator's toolchain; says so when a kernel uses an intrinsic
+    the emulator lacks (gcc's own message names a "target specific option mismatch")."""
+
+    def evaluate(self, code: str, seed: int | None = None) -> EvalResult:
+        result = super().evaluate(code, seed)
+        missing = sorted(set(UNEMULATED.findall(result.error or ""))) if result.outcome is Outcome.COMPILE_ERROR else []
+        if missing:
+            result.error = (f"the AMX emulator does not emulate {', '.join(missing)} (it covers the tile intrinsics and the "
+                            f"AVX-512 ones our AMX kernels use); check this kernel on AMX hardware\n{result.error}")
+        return result
+
+
+def emulated_evaluator(problem: Problem, settings: EvalSettings) -> EmulatedEvaluator:
     """An evaluator that verifies `problem`'s AMX kernels on the emulator (never times them)."""
     if settings.time:
         raise ValueError("the AMX emulator checks correctness only; emulated tiles say nothing about speed (use time=False)")
-    return CKernelEvaluator(problem, TOOLCHAIN, settings, None)
+    return EmulatedEvaluator(problem, TOOLCHAIN, settings, None)
