@@ -119,3 +119,22 @@ def test_amx_template_presets_cover_every_gemm_problem() -> None:
             assert all(spec.violated(setting) is None for _, setting in presets)
     tall = parse_knobs(set_defines(templates["gemm_bf16"].read_text(), {"M": 12544, "N": 64, "K": 256})).preset_settings()
     assert tall[0][0] == "stream" and tall[0][1]["ORDER"] == 3 and tall[0][1]["MREV"] == 1
+
+
+def test_every_shipped_template_knob_names_an_item_of_its_targets_menu() -> None:
+    """Menu dropout steers the tuner through knob menu items, and schedules record them: a name
+    the menu lacks would never be offered, so that knob would never be preferred."""
+    from autocomp.agents.tuner import TEMPLATE
+    from autocomp.targets.registry import available_targets, get_target
+
+    checked = 0
+    for name in available_targets():
+        target = get_target(name)
+        for template, path in target.templates().items():
+            text = path.read_text()
+            family = TEMPLATE.search(text).group(1)
+            offered = {item.name for item in target.knowledge.menu_for(family)}
+            for knob_name, knob in parse_knobs(text).knobs.items():
+                assert knob.menu in offered, f"{name}/{template}: knob {knob_name} names menu item {knob.menu!r}, not in the menu"
+                checked += 1
+    assert checked >= 40

@@ -229,3 +229,18 @@ def test_amx_convolutions_get_the_conv_template(tmp_path: Path) -> None:
     assert plan.text == "menu item: use a tuned template; rewrite as template conv_bf16"
     code = agent.implement(CodeJob(Parent(1, "", ""), plan.text, 0, 0, 0)).code
     assert parse_knobs(code or "").params == {"H": 56, "W": 56, "Cin": 64, "Cout": 64}
+
+
+def test_cpu_softmax_template_is_correct_on_other_shapes(tmp_path: Path) -> None:
+    """The vectorized exp and the three passes on a small odd shape, every knob combination."""
+    problem = _reshaped(tmp_path, "cpu/softmax-f32", "softmax_f32", {"ROWS": 7, "COLS": 64},
+                        {"X": [7, 64], "Y": [7, 64]}, 5 * 7 * 64, 2 * 4 * 7 * 64)
+    _all_correct(problem, [{"UNROLL": u, "RECOMPUTE": r, "DIVIDE": d} for u in (1, 2, 4) for r in (0, 1) for d in (0, 1)])
+
+
+def test_real_tuner_run_on_softmax_improves(tmp_path: Path, fast_config: Path) -> None:
+    proc = autocomp("optimize", "cpu/softmax-f32", "--models", "tuner", "--config", str(fast_config),
+                    "--iterations", "1", "--plans", "2", "--codes", "1", "--run-dir", str(tmp_path / "run"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["schedule"][0]["menu_item"] == "use a tuned template" and out["best"]["speedup_vs_initial"] > 4

@@ -67,24 +67,24 @@
 #define N 256 /* @param N */
 #define K 256 /* @param K */
 
-#define MB 2 /* @knob values=1,2 menu="register blocking" */
-#define NB 2 /* @knob values=1,2 menu="register blocking" */
-#define KC 256 /* @knob values=@KC_VALUES@ menu="cache blocking" */
-#define MC 16384 /* @knob values=32,64,128,256,512,1024,2048,4096,16384 menu="cache blocking" */
-#define NC 256 /* @knob values=32,64,128,256,512,1024,2048 menu="cache blocking" */
-#define NTA 1 /* @knob values=0,1 menu="cache blocking" */
-#define NTB 0 /* @knob values=0,1 menu="cache blocking" */
-#define ORDER 0 /* @knob values=0,1,2,3 menu="loop reordering" */
-#define G 1 /* @knob values=1,2,4 menu="loop reordering" */
-#define PACKA 0 /* @knob values=0,1,2,3 menu="packing into contiguous panels" */
-#define PACKB 2 /* @knob values=1,2,3 menu="packing into contiguous panels" */
-#define XPIPE 1 /* @knob values=0,1 menu="software pipelining" */
-#define CNT 0 /* @knob values=0,1,2 menu="software pipelining" */
+#define MB 2 /* @knob values=1,2 menu="register blocking with several accumulator tiles" */
+#define NB 2 /* @knob values=1,2 menu="register blocking with several accumulator tiles" */
+#define KC 256 /* @knob values=@KC_VALUES@ menu="cache blocking for L1/L2" */
+#define MC 16384 /* @knob values=32,64,128,256,512,1024,2048,4096,16384 menu="cache blocking for L1/L2" */
+#define NC 256 /* @knob values=32,64,128,256,512,1024,2048 menu="cache blocking for L1/L2" */
+#define NTA 1 /* @knob values=0,1 menu="non-temporal loads and stores" */
+#define NTB 0 /* @knob values=0,1 menu="non-temporal loads and stores" */
+#define ORDER 0 /* @knob values=0,1,2,3 menu="loop order for reuse" */
+#define G 1 /* @knob values=1,2,4 menu="loop order for reuse" */
+#define PACKA 0 /* @knob values=0,1,2,3 menu="pack A into tile-contiguous blocks" */
+#define PACKB 2 /* @knob values=1,2,3 menu="pack B into tile-contiguous VNNI blocks" */
+#define XPIPE 1 /* @knob values=0,1 menu="software pipelining of tile loads and dot products" */
+#define CNT 0 /* @knob values=0,1,2 menu="software pipelining of tile loads and dot products" */
 #define PFC 0 /* @knob values=0,1 menu="software prefetching" */
 #define PFN 0 /* @knob values=0,1,2 menu="software prefetching" */
 #define PFP 0 /* @knob values=0,4,8,16 menu="software prefetching" */
-#define BPAD 1 /* @knob values=0,1 menu="avoid power-of-two stride aliasing" */
-#define MREV 0 /* @knob values=0,1 menu="loop reordering" */
+#define BPAD 1 /* @knob values=0,1 menu="avoid power-of-two strides" */
+#define MREV 0 /* @knob values=0,1 menu="loop order for reuse" */
 #define SPF 0 /* @knob values=0,1,2 menu="software prefetching" */
 
 /* @constraint M % 16 == 0 && N % 32 == 0 && K % @KSTEP@ == 0 */

@@ -7,7 +7,7 @@ The machinery (child process, timing, correctness, same-work vs prepacked) is sh
 - gemm: MKL cblas_sgemm (plain, pack + compute, packed B), torch.matmul, numpy.matmul (the BLAS
   numpy was built with, usually OpenBLAS; no extra needed).
 - conv (NCHW, padding 1): torch conv2d.
-- fused (row softmax): torch.softmax.
+- softmax (rows): torch.softmax.
 MKL and PyTorch need the extra `autocomp[baselines]`; without them those paths are reported
 unavailable and numpy's stays.
 """
@@ -42,8 +42,6 @@ def conv(torch, p: Problem, x: dict[str, np.ndarray]) -> list[VendorPath]:  # ty
 
 
 def softmax(torch, p: Problem, x: dict[str, np.ndarray]) -> list[VendorPath]:  # type: ignore[no-untyped-def]
-    if p.spec.kernel.entry != "softmax":  # another fused kernel: no vendor equivalent here
-        return []
     xin = _f32(torch, x["X"])
     return [VendorPath("torch.softmax", "PyTorch fp32 row softmax (vectorized ATen kernel)", lambda: torch.softmax(xin, dim=1))]
 
@@ -88,7 +86,7 @@ def numpy_blas(problem: Problem) -> list[dict[str, Any]]:
 
 SUITE = VendorSuite(
     module="autocomp.targets.cpu.vendor",
-    torch_families={"gemm": gemm, "conv": conv, "fused": softmax},
+    torch_families={"gemm": gemm, "conv": conv, "softmax": softmax},
     mkl_families={"gemm": gemm_mkl},
     mkl_names={"gemm": list(SGEMM_MKL)},
     torch_library="MKL/oneDNN",

@@ -27,9 +27,9 @@
 #define Cin 128 /* @param Cin */
 #define Cout 128 /* @param Cout */
 
-#define MB 2 /* @knob values=1,2 menu="register blocking" */
-#define NB 2 /* @knob values=1,2 menu="register blocking" */
-#define ORDER 0 /* @knob values=0,1 menu="loop reordering" */
+#define MB 2 /* @knob values=1,2 menu="register blocking with several accumulator tiles" */
+#define NB 2 /* @knob values=1,2 menu="register blocking with several accumulator tiles" */
+#define ORDER 0 /* @knob values=0,1 menu="loop order for reuse" */
 /* @constraint Cin % 32 == 0 && Cout % (16 * NB) == 0 */
 
 #define PW (W + 2)                                  /* padded row length, in pixels */

@@ -23,9 +23,9 @@
 #define KH 3 /* @param KH */
 #define PAD 1 /* @param PAD */
 
-#define MR 6 /* @knob values=1,2,3,4,6,8 menu="register blocking" */
-#define NV 1 /* @knob values=1,2 menu="register blocking" */
-#define PACK_W 1 /* @knob values=0,1 menu="packing into contiguous panels" */
+#define MR 6 /* @knob values=1,2,3,4,6,8 menu="register blocking (micro-kernel with several accumulators)" */
+#define NV 1 /* @knob values=1,2 menu="register blocking (micro-kernel with several accumulators)" */
+#define PACK_W 1 /* @knob values=0,1 menu="pack data into contiguous buffers" */
 #define ORDER 0 /* @knob values=0,1 menu="loop reordering" */
 #define UNROLL 1 /* @knob values=1,2,3,4 menu="loop unrolling" */
 /* @constraint KH == 3 && PAD == 1 */

@@ -18,10 +18,10 @@
 #define N 256 /* @param N */
 #define K 256 /* @param K */
 
-#define MR 4 /* @knob values=1,2,3,4,6,8 menu="register blocking" */
-#define NV 1 /* @knob values=1,2 menu="register blocking" */
-#define KC 256 /* @knob values=64,128,256,512,1024 menu="cache blocking" */
-#define PACK_A 1 /* @knob values=0,1 menu="packing into contiguous panels" */
+#define MR 4 /* @knob values=1,2,3,4,6,8 menu="register blocking (micro-kernel with several accumulators)" */
+#define NV 1 /* @knob values=1,2 menu="register blocking (micro-kernel with several accumulators)" */
+#define KC 256 /* @knob values=64,128,256,512,1024 menu="cache blocking for L1/L2" */
+#define PACK_A 1 /* @knob values=0,1 menu="pack data into contiguous buffers" */
 #define UNROLL 1 /* @knob values=1,2,4 menu="loop unrolling" */
 /* @constraint N % (16 * NV) == 0 && K % KC == 0 && MR * NV <= 12 && KC % UNROLL == 0 */
 

@@ -21,12 +21,12 @@
 #define K 512 /* @param K */
 #define J 512 /* @param J */
 
-#define TILE_I 8 /* @knob values=1,2,4,8 menu="tiling: larger output tiles in the accumulator" */
-#define TILE_J 4 /* @knob values=1,2,4,8 menu="tiling: larger output tiles in the accumulator" */
-#define TILE_K 32 /* @knob values=1,2,4,8,16,32 menu="tiling: longer K steps per scratchpad load" */
-#define DBUF 1 /* @knob values=0,1 menu="double buffering (overlap loads with computes)" */
+#define TILE_I 8 /* @knob values=1,2,4,8 menu="modify loop tiling" */
+#define TILE_J 4 /* @knob values=1,2,4,8 menu="modify loop tiling" */
+#define TILE_K 32 /* @knob values=1,2,4,8,16,32 menu="modify loop tiling" */
+#define DBUF 1 /* @knob values=0,1 menu="double buffering" */
 #define ORDER 1 /* @knob values=0,1 menu="loop reordering" */
-#define REUSE 1 /* @knob values=0,1 menu="operand reuse: keep a tile in the scratchpad" */
+#define REUSE 1 /* @knob values=0,1 menu="load across outer iterations and skip redundant loads with if statements" */
 /* @constraint I % 16 == 0 && J % 16 == 0 && K % 16 == 0 && TILE_I * TILE_J <= 32 && TILE_I * TILE_K <= 256 && TILE_K * TILE_J <= 256 && (REUSE == 0 || K <= 16 * TILE_K) */
 
 #define IB (I / 16)
