@@ -35,6 +35,17 @@ def _evaluator(problem: Problem):  # type: ignore[no-untyped-def]
     return emulated_evaluator(problem, EvalSettings(time=False, trials=2, timeout_s=120))
 
 
+def _all_correct(problem: Problem, code: str, settings: list[dict[str, int]], evaluation: EvalSettings | None = None) -> None:
+    """Every knob setting of `code` passes the emulated check on `problem`."""
+    ev = emulated_evaluator(problem, evaluation) if evaluation else _evaluator(problem)
+    try:
+        for setting in settings:
+            result = ev.evaluate(set_defines(code, setting))
+            assert result.outcome is Outcome.OK, (setting, result.error)
+    finally:
+        ev.close()
+
+
 def _template(problem: Problem) -> str:
     """The template of the problem's family with the problem's shape filled in."""
     text = get_target("amx").templates()[TEMPLATES[problem.spec.family]].read_text()
@@ -101,15 +112,9 @@ def test_every_template_starting_point_is_correct(name: str) -> None:
     problem = resolve_problem(f"amx/{name}")
     code = _template(problem)
     spec = parse_knobs(code)
-    starts = spec.preset_settings() + ([("defaults", spec.setting())] if spec.violated(spec.setting()) is None else [])
+    starts = [setting for _, setting in spec.preset_settings()] + ([spec.setting()] if spec.violated(spec.setting()) is None else [])
     assert starts, "no valid starting point"
-    ev = _evaluator(problem)
-    try:
-        for label, setting in starts:
-            result = ev.evaluate(set_defines(code, setting))
-            assert result.outcome is Outcome.OK, (label, setting, result.error)
-    finally:
-        ev.close()
+    _all_correct(problem, code, starts)
 
 
 @pytest.mark.parametrize("name, huge_shape", [("gemm-bf16-1024", 2048), ("gemm-i8-1024", 2048)])
@@ -121,12 +126,7 @@ def test_huge_preset_is_correct_on_a_smaller_shape(name: str, huge_shape: int) -
     big = parse_knobs(set_defines(code, {"M": huge_shape, "N": huge_shape, "K": huge_shape}))
     (setting,) = [s for label, s in big.preset_settings() if label == "huge"]
     assert parse_knobs(code).violated(setting) is None
-    ev = emulated_evaluator(problem, EvalSettings(time=False, trials=2, adversarial=False, timeout_s=300))
-    try:
-        result = ev.evaluate(set_defines(code, setting))
-    finally:
-        ev.close()
-    assert result.outcome is Outcome.OK, result.error
+    _all_correct(problem, code, [setting], EvalSettings(time=False, trials=2, adversarial=False, timeout_s=300))
 
 
 def test_every_conv_template_setting_is_correct() -> None:
@@ -137,13 +137,7 @@ def test_every_conv_template_setting_is_correct() -> None:
     spec = parse_knobs(code)
     settings = [{"MB": mb, "NB": nb, "ORDER": order} for mb in (1, 2) for nb in (1, 2) for order in (0, 1)]
     assert all(spec.violated(s) is None for s in settings) and set(spec.knobs) == {"MB", "NB", "ORDER"}
-    ev = _evaluator(problem)
-    try:
-        for setting in settings:
-            result = ev.evaluate(set_defines(code, setting))
-            assert result.outcome is Outcome.OK, (setting, result.error)
-    finally:
-        ev.close()
+    _all_correct(problem, code, settings)
 
 
 @pytest.mark.parametrize("name", ["gemm-bf16-256", "gemm-i8-256"])
@@ -157,13 +151,7 @@ def test_random_template_settings_are_correct(name: str) -> None:
         setting = {k: rng.choice(knob.values) for k, knob in spec.knobs.items()}
         if spec.violated(setting) is None:
             settings.append(setting)
-    ev = _evaluator(problem)
-    try:
-        for setting in settings:
-            result = ev.evaluate(set_defines(code, setting))
-            assert result.outcome is Outcome.OK, (setting, result.error)
-    finally:
-        ev.close()
+    _all_correct(problem, code, settings)
 
 
 def test_eval_emulate_on_the_command_line(tmp_path: Path) -> None:
