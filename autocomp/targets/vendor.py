@@ -135,7 +135,7 @@ def torch_paths(problem: Problem, suite: VendorSuite) -> tuple[list[dict[str, An
 # ---------------------------------------------------------------- oneMKL (ctypes on libmkl_rt)
 
 # mkl_cblas.h enums
-ROW_MAJOR, NO_TRANS, PACKED, A_MATRIX, B_MATRIX, FIX_OFFSET = 101, 111, 151, 161, 162, 173
+ROW_MAJOR, NO_TRANS, PACKED, B_MATRIX, FIX_OFFSET = 101, 111, 151, 162, 173
 MKL_THREADING_SEQUENTIAL = 1
 
 

@@ -107,7 +107,7 @@ def gemm_bf16_mkl(lib: Any, problem: Problem, trial: Trial) -> tuple[list[Vendor
     pack = bind(lib, "cblas_gemm_bf16bf16f32_pack", [I, I, I, I, I, I, P, I, P])
     compute = bind(lib, "cblas_gemm_bf16bf16f32_compute", [I, I, I, I, I, I, F, P, I, P, I, F, P, I])
     bp = aligned(np.zeros(size(B_MATRIX, m, n, k), np.uint8))
-    # raw addresses keep the timed calls lean; a, b, c are kept alive by the caller, bp by the paths
+    # raw addresses keep the timed calls lean; the paths keep a, b and bp alive, the caller c
     pa, pb, pbp, pc = a.ctypes.data, b.ctypes.data, bp.ctypes.data, c.ctypes.data
     paths = packed_b_paths(
         BF16_MKL, ("oneMKL AMX bf16 GEMM, plain row-major B (any packing inside the timed call); fp32 C",

@@ -58,7 +58,7 @@ def gemm_mkl(lib: Any, problem: Problem, trial: Trial) -> tuple[list[VendorPath]
     pack = bind(lib, "cblas_sgemm_pack", [I, I, I, I, I, I, F, P, I, P])
     compute = bind(lib, "cblas_sgemm_compute", [I, I, I, I, I, I, P, I, P, I, F, P, I])
     bp = aligned(np.zeros(size(B_MATRIX, m, n, k), np.uint8))
-    # raw addresses keep the timed calls lean; the buffers are kept alive by the paths
+    # raw addresses keep the timed calls lean; the paths keep a, b and bp alive, the caller c
     pa, pb, pbp, pc = a.ctypes.data, b.ctypes.data, bp.ctypes.data, c.ctypes.data
     paths = packed_b_paths(
         SGEMM_MKL, ("oneMKL fp32 GEMM, plain row-major B (any packing inside the timed call)",
