@@ -106,6 +106,10 @@ def test_baseline_command_runs_both_library_variants():
     assert {"library fsm", "library sw"} <= names and row["available"]
     assert all(p["available"] and p["cycles"] > 0 for p in row["paths"])
     assert row["best"]["cycles"] == min(p["cycles"] for p in row["paths"])
+    human = autocomp("baseline", "gemmini/admm-1")  # the table a person reads: cycles, not milliseconds
+    assert human.returncode == 0, human.stderr
+    best = f"best same-work path: {row['best']['name']} ({row['best']['cycles']:,} cycles)"
+    assert "autocomp's Gemmini library" in human.stdout and best in human.stdout
 
 
 def test_optimize_with_a_scripted_model_uses_cycles_and_shows_them_in_the_next_prompt(tmp_path: Path, fast_config: Path):

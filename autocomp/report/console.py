@@ -92,17 +92,23 @@ def baseline_report(row: dict[str, Any]) -> None:
     console.print(f"[bold]{row['problem']}[/]: vendor baselines" + (f" ({libraries})" if libraries else ""))
     if not row["paths"]:
         console.print(f"unavailable: {row['reason']}")
-    table = Table("path", "latency (median)", "GFLOP/s", "rel. error", "same work", "note", box=None)
+    modeled = any("cycles" in p for p in row["paths"])  # a modeled target: cycles are the metric, no error or packing
+    table = (Table("path", "cycles", "utilization %", "note", box=None) if modeled else
+             Table("path", "latency (median)", "GFLOP/s", "rel. error", "same work", "note", box=None))
     for p in row["paths"]:
-        if p["available"]:
+        if not p["available"]:
+            table.add_row(p["name"], *["-"] * (2 if modeled else 4), f"unavailable: {p['reason']}")
+        elif modeled:
+            table.add_row(p["name"], f"{p['cycles']:,}", f"{(p['utilization'] or 0) * 100:.1f}", p["note"])
+        else:
             table.add_row(p["name"], f"{p['latency_s'] * 1e3:.4g} ms", f"{p['gflops']:.0f}", f"{p['rel_err']:.1e}",
                           "no (prepacked)" if p.get("prepacked") else "yes", p["note"])
-        else:
-            table.add_row(p["name"], "-", "-", "-", "-", f"unavailable: {p['reason']}")
     console.print(table)
     for key, label in (("best", "best same-work path"), ("best_prepacked", "best incl. prepacked inputs")):
         if row.get(key):
-            console.print(f"{label}: {row[key]['name']} ({row[key]['latency_s'] * 1e3:.4g} ms)")
+            best = row[key]
+            amount = f"{best['cycles']:,} cycles" if modeled else f"{best['latency_s'] * 1e3:.4g} ms"
+            console.print(f"{label}: {best['name']} ({amount})")
 
 
 def bench_table(row: dict[str, Any]) -> None:

@@ -172,7 +172,8 @@ class GemminiTarget(Target):
         try:
             for src in variants:
                 result = evaluator.evaluate(src.read_text(), seed=0)
-                row: dict[str, Any] = {"name": f"library {src.stem}", "note": _VARIANT_NOTES.get(src.stem, ""), "available": result.correct}
+                row: dict[str, Any] = {"name": f"library {src.stem}", "library": "autocomp's Gemmini library",
+                                      "note": _VARIANT_NOTES.get(src.stem, ""), "available": result.correct}
                 if result.correct:
                     cycles = result.details["cycles"]
                     row.update(latency_s=result.latency_s, cycles=cycles, utilization=result.utilization,
