@@ -514,3 +514,71 @@ def test_template_default_full_size(tmp_path, name):
     I, K, J = (t["params"][k] for k in "IKJ")
     metrics = check_problem_kernel(PROBLEMS / name, _template_at(I, K, J), tmp_path)
     print(f"{name} template: cycles {int(metrics[0]['cycles'])}")
+
+
+# --------------------------------------------------------------------------- conv knob template
+
+CONV_TEMPLATE = GEMMINI / "templates" / "conv_ws.c"
+
+
+def _conv_template_at(N, P, Q, C, K, **knobs) -> str:
+    from autocomp.knobs import parse_knobs, set_defines
+
+    code = set_defines(CONV_TEMPLATE.read_text(), {"N": N, "P": P, "Q": Q, "C": C, "K": K, "R": 3, "S": 3, **knobs})
+    spec = parse_knobs(code)
+    assert spec.violated(spec.setting()) is None, spec.violated(spec.setting())
+    return code
+
+
+def run_conv_template(src: str, N, P, Q, C, K, workdir: Path, repeats=2, seed=5):
+    """Two calls on different inputs (a second call must not see the first one's accumulator or
+    input ring), each compared element by element with conv_ref."""
+    args = [("input", "in", "int8_t", N * (P + 2) * (Q + 2) * C), ("weights", "in", "int8_t", 9 * C * K),
+            ("bias", "in", "int32_t", K), ("output", "out", "int8_t", N * P * Q * K)]
+    shapes = {"input": (N, P + 2, Q + 2, C), "weights": (3, 3, C, K), "bias": (K,), "output": (N, P, Q, K)}
+    exe = compile_kernel(src, "conv", args, shapes, workdir)
+    rng = np.random.default_rng(seed)
+    sets = [{"input": rng.integers(-2, 3, shapes["input"]).astype(np.int8),
+             "weights": rng.integers(-1, 2, shapes["weights"]).astype(np.int8),
+             "bias": rng.integers(-64, 65, (K,)).astype(np.int32)} for _ in range(repeats)]
+    rc, outs, metrics, err = exe.run(workdir, sets)
+    assert rc == 0, err[-3000:]
+    assert len(outs) == repeats
+    for s, o in zip(sets, outs):
+        bad = int((o["output"] != conv_ref(s["input"], s["weights"], s["bias"], 1, 0)).sum())
+        assert bad == 0, f"{bad} of {o['output'].size} outputs differ"
+    return metrics
+
+
+@pytest.mark.parametrize("knobs", [
+    {},  # the shipped default
+    dict(TK=1, TR=1, DBUF=0),
+    dict(TK=1, TR=2, DBUF=1),
+    dict(TK=1, TR=2, DBUF=0),
+    dict(TK=2, TR=1, DBUF=1),
+    dict(TK=2, TR=3, DBUF=1),
+])
+def test_conv_template_small_edge_shape(tmp_path, knobs):
+    """Q = 20 (two pixel blocks, the last of 4 pixels; padded rows of 22 need a 6-row mvin),
+    C = 80 (5 channel blocks: one 64-column and one 16-column mvin per row piece), K = 96
+    (6 output blocks: with TK = 2 three weight slices, so the ring restarts per slice) and two
+    images (the prefetch crosses an image boundary) exercise every edge path."""
+    N, P, Q, C, K = 2, 6, 20, 80, 96
+    metrics = run_conv_template(_conv_template_at(N, P, Q, C, K, **knobs), N, P, Q, C, K, tmp_path)
+    assert metrics[0]["macs"] >= N * P * Q * K * C * 9
+
+
+def test_conv_template_rejects_other_kernel_sizes():
+    from autocomp.knobs import parse_knobs, set_defines
+
+    code = set_defines(CONV_TEMPLATE.read_text(), {"R": 5, "S": 5})
+    spec = parse_knobs(code)
+    assert spec.violated(spec.setting()) is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CONV_PROBLEMS)
+def test_conv_template_default_full_size(tmp_path, name):
+    t = _toml(PROBLEMS / name)
+    metrics = check_problem_kernel(PROBLEMS / name, _conv_template_at(*(t["params"][k] for k in "NPQCK")), tmp_path, repeats=2)
+    print(f"{name} conv template: cycles {int(metrics[0]['cycles'])}")

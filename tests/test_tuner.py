@@ -244,3 +244,18 @@ def test_real_tuner_run_on_softmax_improves(tmp_path: Path, fast_config: Path) -
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["schedule"][0]["menu_item"] == "use a tuned template" and out["best"]["speedup_vs_initial"] > 4
+
+
+def test_real_tuner_run_on_a_gemmini_convolution_improves(tmp_path: Path, fast_config: Path) -> None:
+    """Gemmini conv: the tuner starts from the conv template's small-image preset (a 14x14 image)
+    and moves its knobs; modeled cycles are deterministic, so the speedup bound is tight."""
+    proc = autocomp("optimize", "gemmini/conv-3", "--models", "tuner", "--config", str(fast_config),
+                    "--iterations", "2", "--beam", "2", "--plans", "3", "--codes", "1",
+                    "--run-dir", str(tmp_path / "run"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    first = out["schedule"][0]
+    assert first["menu_item"] == "use a tuned template" and "rewrite as template conv_ws" in first["plan_text"]
+    assert "(preset small_image)" in first["plan_text"]
+    assert out["best"]["speedup_vs_initial"] > 3.0 and out["best"]["metric"] == "cycles"
+    assert out["validation"]["outcome"] == "ok"

@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
-# Tune the six Gemmini GEMMs (int8 16x16, emulator, modeled cycles) with the offline tuner (at
-# most 10 iterations), then report initial code vs best found vs our library (hardware-loop FSM
-# and CPU-issued variants) in one bench run. Cycles are deterministic, so a busy machine only
-# makes this slower, not noisier.
-#   bash benchmarks/tune_gemmini_gemms.sh [RUNS_ROOT]      (default: runs/gemmini-tuner)
+# Tune the six Gemmini GEMMs and the four convolutions (int8 16x16, emulator, modeled cycles) with
+# the offline tuner (at most 10 iterations each; templates gemm_ws.c and conv_ws.c), then report
+# initial code vs best found vs our library (hardware-loop FSM and CPU-issued variants) in one
+# bench run. Cycles are deterministic, so a busy machine only makes this slower, not noisier.
+#   bash benchmarks/tune_gemmini.sh [RUNS_ROOT]      (default: runs/gemmini-tuner)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${1:-runs/gemmini-tuner}
 AC=.venv/bin/autocomp
 mkdir -p "$ROOT"
-for shape in 512x512x512 12544x64x256 12544x256x64 3136x128x512 3136x512x128 784x256x1024; do
-  name="gemm-$shape"
+for name in gemm-512x512x512 gemm-12544x64x256 gemm-12544x256x64 gemm-3136x128x512 gemm-3136x512x128 gemm-784x256x1024 \
+            conv-0 conv-1 conv-2 conv-3; do
   [ -f "$ROOT/$name/summary.json" ] && continue
   rm -rf "${ROOT:?}/$name"
   $AC optimize "gemmini/$name" --models tuner --iterations 10 --run-dir "$ROOT/$name" --json > "$ROOT/$name.json"
   python3 -c "import json; d=json.load(open('$ROOT/$name.json')); print('$name', d['best']['value'], 'cycles', round(d['best']['speedup_vs_initial'], 2), 'x vs initial')"
 done
-$AC bench gemmini --family gemm --runs "$ROOT" --json > "$ROOT/bench.json"
+$AC bench gemmini --family gemm --family conv --runs "$ROOT" --json > "$ROOT/bench.json"
 python3 - "$ROOT/bench.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
