@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
+from autocomp.errors import UserError
 from autocomp.evaluation.c_kernel import EvalSettings
 from autocomp.problem import Problem
 from autocomp.store.runstore import DB_NAME, RunStore
@@ -50,6 +51,14 @@ def geomean(values: list[float]) -> float | None:
 def bench(target_name: str, root: Path, families: list[str] | None, vendor: bool, log: Callable[[str], None],
           repeat: int = 1) -> dict[str, Any]:
     target = get_target(target_name)
+    reason = target.unavailable_reason()
+    if reason:
+        raise UserError(reason)
+    known = sorted({p.spec.family for p in builtin_problems() if p.target == target_name})
+    unknown = [f for f in families or [] if f not in known]
+    if unknown:
+        raise UserError(f"no {target_name} problem of family {', '.join(map(repr, unknown))}; "
+                        f"{target_name} families: {', '.join(known)} (see `autocomp problems --json`)")
     problems = [p for p in builtin_problems() if p.target == target_name and (not families or p.spec.family in families)]
     stored = best_stored(root) if root.is_dir() else {}
     settings = EvalSettings(min_time_s=1.0)
@@ -130,8 +139,11 @@ def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, s
             f"baseline {row['vendor_cycles'] or '-'} ({row['vendor'] or 'n/a'})")
         return row
     spread = row["speedup_vs_vendor_range"]
-    log(f"{problem.name}: initial {row['initial_tflops'] or 0:.3f} TFLOP/s, best {row['best_tflops'] or 0:.3f}, "
-        f"vendor {row['vendor_tflops'] or 0:.3f} ({row['vendor'] or 'n/a'})"
+    def tflops(value: float | None) -> str:  # '-' when not measured (no stored run, no vendor), never a fake 0
+        return f"{value:.3g}" if value else "-"
+
+    log(f"{problem.name}: initial {tflops(row['initial_tflops'])} TFLOP/s, best {tflops(row['best_tflops'])}, "
+        f"vendor {tflops(row['vendor_tflops'])} ({row['vendor'] or 'n/a'})"
         + (f", x{row['speedup_vs_vendor_prepacked']:.2f} vs prepacked {row['vendor_prepacked']}" if row["vendor_prepacked"] else "")
         + (f", x{row['speedup_vs_vendor']:.2f} vs vendor (rounds {spread[0]:.2f}-{spread[1]:.2f})" if spread and repeat > 1 else ""))
     return row

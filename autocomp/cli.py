@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from autocomp.errors import UserError
+from autocomp.errors import UserError, unreadable
 
 
 def _emit(as_json: bool, row: Any, render) -> None:  # type: ignore[no-untyped-def]
@@ -22,7 +22,7 @@ def _emit(as_json: bool, row: Any, render) -> None:  # type: ignore[no-untyped-d
 def _log(as_json: bool):  # type: ignore[no-untyped-def]
     from autocomp.report.console import errors
 
-    return (lambda msg: errors.print(msg, markup=False)) if as_json else (lambda msg: click.echo(msg))
+    return (lambda msg: errors.print(msg, markup=False, soft_wrap=True)) if as_json else (lambda msg: click.echo(msg))
 
 
 def _budget_options(command):  # type: ignore[no-untyped-def]
@@ -79,7 +79,10 @@ def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emu
 
     prob = resolve_problem(problem)
     config = load_config(config_file) if config_file else RunConfig()
-    code = code_file.read_text() if code_file else prob.initial_code
+    try:
+        code = code_file.read_text() if code_file else prob.initial_code
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"kernel file {unreadable(code_file, exc)}") from None
     _emit(as_json, evaluate_code(prob, code, config, emulate), eval_report)
 
 

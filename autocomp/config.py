@@ -19,7 +19,7 @@ else:  # pragma: no cover
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from autocomp.errors import UserError
+from autocomp.errors import UserError, unreadable
 from autocomp.evaluation.c_kernel import EvalSettings
 from autocomp.llm.base import ProviderConfig, RetryConfig
 from autocomp.llm.pricing import Price
@@ -131,6 +131,8 @@ def load_config(file: Path | None = None, flags: dict[str, Any] | None = None, s
             raise UserError(f"config file {file} not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"{file}: invalid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"config file {unreadable(file, exc)}") from None
     token = _toml_data.set(data)
     try:
         config = RunConfig(**_deep_merge({}, flags or {}))

@@ -139,7 +139,12 @@ def summary_dict(summary: SearchSummary, store: RunStore) -> dict[str, Any]:
 def list_runs(root: Path) -> list[dict[str, Any]]:
     rows = []
     for db in sorted(root.glob(f"**/{DB_NAME}")):
-        store = RunStore.open(db.parent)
+        try:
+            store = RunStore.open(db.parent)
+        except UserError as exc:  # one broken run folder does not hide the others
+            rows.append({"run_dir": str(db.parent), "problem": None, "status": "unreadable", "created": None,
+                         "iterations": 0, "candidates": 0, "best_speedup": None, "error": str(exc)})
+            continue
         try:
             info = store.run_info()
             beams = store.beams()

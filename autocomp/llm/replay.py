@@ -16,7 +16,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from autocomp.errors import UserError
+from autocomp.errors import UserError, unreadable
 from autocomp.llm.base import ProviderError, ProviderSettings, Request, Response, Usage
 
 
@@ -32,6 +32,8 @@ class ReplayProvider:
             raise UserError(f"replay file {path} not found (model string replay::FILE)") from None
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"{path}: invalid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"replay file {unreadable(path, exc)} (model string replay::FILE)") from None
         unknown = set(data) - {"plan", "code", "direct", "repair"}
         if unknown:
             raise UserError(f"{path}: unknown keys {sorted(unknown)}; expected arrays named plan, code, direct")

@@ -7,7 +7,9 @@ from typing import Any
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 # wide enough for the bench table when output goes to a file or CI log
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -17,12 +19,12 @@ errors = Console(stderr=True, highlight=False)
 def problems_table(rows: list[dict[str, Any]]) -> None:
     table = Table("name", "target", "description", box=None)
     for row in rows:
-        table.add_row(row["name"], row["target"], row["description"])
+        table.add_row(Text(row["name"]), Text(row["target"]), Text(row["description"]))  # text, not markup: [h] is an index
     console.print(table)
 
 
 def eval_report(row: dict[str, Any]) -> None:
-    console.print(f"[bold]{row['problem']}[/]: {row['outcome']}")
+    console.print(f"[bold]{escape(row['problem'])}[/]: {row['outcome']}")
     if row["error"]:
         console.print(row["error"], markup=False)
     if row.get("emulated"):
@@ -41,14 +43,15 @@ def eval_report(row: dict[str, Any]) -> None:
         util = f", {row['utilization'] * 100:.1f}% of measured peak" if row["utilization"] is not None else ""
         console.print(f"speedup vs initial code: {row['speedup']:.2f}x (same process, interleaved){util}")
         for flag in row.get("flags", []):
-            console.print(f"[yellow]flag:[/] {flag}")
+            console.print(f"[yellow]flag:[/] {escape(flag)}")
 
 
 def runs_table(rows: list[dict[str, Any]]) -> None:
     table = Table("run", "problem", "status", "iterations", "candidates", "best speedup", box=None)
     for r in rows:
         speedup = f"{r['best_speedup']:.2f}x" if r["best_speedup"] else "-"
-        table.add_row(r["run_dir"], r["problem"], r["status"], str(r["iterations"]), str(r["candidates"]), speedup)
+        table.add_row(Text(r["run_dir"]), Text(r["problem"] or "-"), Text(r["status"]), str(r["iterations"]),
+                      str(r["candidates"]), speedup)
     console.print(table)
 
 
@@ -57,15 +60,17 @@ def optimize_report(row: dict[str, Any]) -> None:
     value = f"{best['value']:,} cycles" if best.get("metric") == "cycles" else f"{best['value'] * 1e3:.4g} ms"
     console.print(f"[bold]best candidate #{best['candidate_id']}[/]: {value}, "
                   f"{best['speedup_vs_initial']:.2f}x vs the initial code (same-run ratio)")
-    console.print(f"{row['iterations']} iterations, {row['candidates']} candidates, {row['llm_calls']} model calls; {row['stopped']}")
+    console.print(f"{row['iterations']} iterations, {row['candidates']} candidates, {row['llm_calls']} model calls; {row['stopped']}",
+                  markup=False)
     if row["schedule"]:
         console.print("winning schedule:")
         for step in row["schedule"]:
             console.print(f"  iteration {step['iteration']}: {step['menu_item'] or '(unspecified)'} -> "
-                          f"{step['speedup']:.2f}x" if step["speedup"] else f"  iteration {step['iteration']}: {step['menu_item']}")
+                          f"{step['speedup']:.2f}x" if step["speedup"] else f"  iteration {step['iteration']}: {step['menu_item']}",
+                          markup=False)
     if row.get("llm", {}).get("calls"):
         llm_usage(row["llm"])
-    console.print(f"run stored in {row['run_dir']} (best code: {row['run_dir']}/best.c)")
+    console.print(f"run stored in {row['run_dir']} (best code: {row['run_dir']}/best.c)", markup=False)
 
 
 def _dollars(value: float | None) -> str:
@@ -89,26 +94,26 @@ def llm_usage(llm: dict[str, Any]) -> None:
 
 def baseline_report(row: dict[str, Any]) -> None:
     libraries = ", ".join(dict.fromkeys(p["library"] for p in row["paths"] if p.get("available")))
-    console.print(f"[bold]{row['problem']}[/]: vendor baselines" + (f" ({libraries})" if libraries else ""))
+    console.print(f"[bold]{escape(row['problem'])}[/]: vendor baselines" + (f" ({escape(libraries)})" if libraries else ""))
     if not row["paths"]:
-        console.print(f"unavailable: {row['reason']}")
+        console.print(f"unavailable: {row['reason']}", markup=False)
     modeled = any("cycles" in p for p in row["paths"])  # a modeled target: cycles are the metric, no error or packing
     table = (Table("path", "cycles", "utilization %", "note", box=None) if modeled else
              Table("path", "latency (median)", "GFLOP/s", "rel. error", "same work", "note", box=None))
     for p in row["paths"]:
         if not p["available"]:
-            table.add_row(p["name"], *["-"] * (2 if modeled else 4), f"unavailable: {p['reason']}")
+            table.add_row(Text(p["name"]), *["-"] * (2 if modeled else 4), Text(f"unavailable: {p['reason']}"))
         elif modeled:
-            table.add_row(p["name"], f"{p['cycles']:,}", f"{(p['utilization'] or 0) * 100:.1f}", p["note"])
+            table.add_row(Text(p["name"]), f"{p['cycles']:,}", f"{(p['utilization'] or 0) * 100:.1f}", Text(p["note"]))
         else:
-            table.add_row(p["name"], f"{p['latency_s'] * 1e3:.4g} ms", f"{p['gflops']:.0f}", f"{p['rel_err']:.1e}",
-                          "no (prepacked)" if p.get("prepacked") else "yes", p["note"])
+            table.add_row(Text(p["name"]), f"{p['latency_s'] * 1e3:.4g} ms", f"{p['gflops']:.0f}", f"{p['rel_err']:.1e}",
+                          "no (prepacked)" if p.get("prepacked") else "yes", Text(p["note"]))
     console.print(table)
     for key, label in (("best", "best same-work path"), ("best_prepacked", "best incl. prepacked inputs")):
         if row.get(key):
             best = row[key]
             amount = f"{best['cycles']:,} cycles" if modeled else f"{best['latency_s'] * 1e3:.4g} ms"
-            console.print(f"{label}: {best['name']} ({amount})")
+            console.print(f"{label}: {best['name']} ({amount})", markup=False)
 
 
 def bench_table(row: dict[str, Any]) -> None:

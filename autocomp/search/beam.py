@@ -259,4 +259,7 @@ class Search:
         self.store.event("iteration", iteration, outcomes=outcomes, beam=[c.id for c in beam], best_score=best.score)
         shown = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
         made = f"{len(children)} candidates ({shown})" if children else "no new candidates (every plan failed or had nothing new)"
+        failed = self.store.plan_errors(iteration)
+        if not children and failed:  # say why, or the user only sees that nothing happened
+            made += f"; {len(failed)} plans failed, first: {failed[0]}"
         self.log(f"iteration {iteration}: {made}; best #{best.id}: {best.result.summary() if best.result else ''}")

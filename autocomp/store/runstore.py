@@ -57,7 +57,11 @@ class RunStore:
 
     @classmethod
     def create(cls, run_dir: Path, problem: str, problem_dir: str, target: str, config: dict[str, Any]) -> "RunStore":
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where the folder should be, or no permission
+            why = "a file is in the way" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror or str(exc)
+            raise UserError(f"cannot create the run folder {run_dir}: {why}; choose another --run-dir") from None
         if (run_dir / DB_NAME).exists():
             raise UserError(f"{run_dir} already holds a run; use `autocomp resume {run_dir}` or choose another --run-dir")
         store = cls._connect(run_dir)
@@ -72,7 +76,15 @@ class RunStore:
     def open(cls, run_dir: Path) -> "RunStore":
         if not (run_dir / DB_NAME).is_file():
             raise UserError(f"{run_dir} is not a run folder (no {DB_NAME}); `autocomp runs` lists runs")
-        return cls._connect(run_dir)
+        try:
+            store = cls._connect(run_dir)
+            empty = store._one("SELECT 1 FROM run WHERE id = 1") is None
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{run_dir / DB_NAME} is not a readable run store ({exc}); move or delete {run_dir}") from None
+        if empty:
+            store.close()
+            raise UserError(f"{run_dir / DB_NAME} holds no run (killed while it was being created?); delete {run_dir}")
+        return store
 
     def close(self) -> None:
         self._conn.close()
@@ -160,6 +172,11 @@ class RunStore:
     def add_plan(self, **row: Any) -> int:
         row.setdefault("created", _now())
         return self._write(f"INSERT INTO plans ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))
+
+    def plan_errors(self, iteration: int) -> list[str]:
+        """The errors of the plans of `iteration` that failed, in order."""
+        return [r["error"] for r in self._all("SELECT error FROM plans WHERE iteration = ? AND status = 'failed' ORDER BY id",
+                                              (iteration,)) if r["error"]]
 
     def candidate_by_key(self, key: str) -> sqlite3.Row | None:
         return self._one("SELECT * FROM candidates WHERE key = ?", (key,))

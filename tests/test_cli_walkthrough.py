@@ -1,0 +1,100 @@
+"""What a first-time user hits on the command line: unreadable files, broken run folders,
+filters that match nothing, a target this machine lacks. Every one is a one-line `error:`
+(exit code 2, no traceback) that says what is wrong and what to do, and human tables show
+the text they are given."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from autocomp.store.runstore import RunStore
+from autocomp.targets.registry import get_target
+from conftest import FAST_EVAL, autocomp
+
+
+def _assert_one_line_error(proc, *needles: str) -> None:  # type: ignore[no-untyped-def]
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_unreadable_kernel_config_and_replay_files_are_one_line_errors(tmp_path: Path) -> None:
+    binary = tmp_path / "k.c"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    _assert_one_line_error(autocomp("eval", "cpu/gemm-f32-256", str(binary)), str(binary), "not UTF-8 text")
+    _assert_one_line_error(autocomp("eval", "cpu/gemm-f32-256", "--config", str(tmp_path)),
+                           "config file", "is a directory")
+    _assert_one_line_error(autocomp("eval", "cpu/gemm-f32-256", "--config", str(binary)), "config file", "not UTF-8 text")
+    run = tmp_path / "r"
+    _assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", f"replay::{binary}", "--run-dir", str(run)),
+                           "replay file", "not UTF-8 text")
+    _assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", f"replay::{tmp_path}", "--run-dir", str(run)),
+                           "replay file", "is a directory")
+    assert not run.exists()
+
+
+def test_bench_family_that_matches_nothing_names_the_families() -> None:
+    _assert_one_line_error(autocomp("bench", "cpu", "--family", "gemmm", "--no-vendor"),
+                           "no cpu problem of family 'gemmm'", "conv, gemm, softmax")
+
+
+def test_bench_on_a_target_this_machine_lacks_says_why() -> None:
+    reason = get_target("amx").unavailable_reason()
+    if reason is None:
+        pytest.skip("this machine has AMX: bench amx runs")
+    _assert_one_line_error(autocomp("bench", "amx", "--no-vendor"), "lacks Intel AMX")
+
+
+def test_problems_table_shows_index_brackets_verbatim() -> None:
+    """rich markup must not eat `[h]`, `[i][k]`: they are the descriptions' array indices."""
+    proc = autocomp("problems")
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())  # the table wraps long descriptions
+    assert "Kmat[h][j][:]" in text and "KinfT[k][i] = Kinf[i][k]" in text
+
+
+def test_broken_run_folders_are_reported_not_crashed_on(tmp_path: Path, fast_config: Path) -> None:
+    root = tmp_path / "runs"
+    good = RunStore.create(root / "good", "cpu/gemm-f32-256", "/nowhere", "cpu", {})
+    good.close()
+    (root / "garbage").mkdir()
+    (root / "garbage" / "run.db").write_text("not sqlite")
+    (root / "empty").mkdir()
+    (root / "empty" / "run.db").touch()
+
+    proc = autocomp("runs", str(root), "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {Path(r["run_dir"]).name: r for r in json.loads(proc.stdout)}
+    assert rows["good"]["problem"] == "cpu/gemm-f32-256" and rows["good"]["status"] == "running"
+    assert rows["garbage"]["status"] == "unreadable" and "not a readable run store" in rows["garbage"]["error"]
+    assert rows["empty"]["status"] == "unreadable" and "holds no run" in rows["empty"]["error"]
+    human = autocomp("runs", str(root))
+    assert human.returncode == 0 and "unreadable" in human.stdout, human.stderr
+
+    _assert_one_line_error(autocomp("resume", str(root / "garbage")), "not a readable run store")
+    _assert_one_line_error(autocomp("resume", str(root / "empty")), "holds no run")
+    _assert_one_line_error(autocomp("bench", "cpu", "--family", "softmax", "--no-vendor", "--runs", str(root)),
+                           "run.db", "delete")
+
+    in_the_way = tmp_path / "file"
+    in_the_way.write_text("")
+    _assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--config", str(fast_config),
+                                    "--run-dir", str(in_the_way)), "cannot create the run folder", "a file is in the way")
+
+
+def test_an_iteration_without_candidates_says_why(tmp_path: Path) -> None:
+    """The tuner has no Gemmini conv template: the log must say so, not just 'no new candidates'."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(FAST_EVAL)
+    proc = autocomp("optimize", "gemmini/conv-3", "--models", "tuner", "--iterations", "1", "--config", str(cfg),
+                    "--run-dir", str(tmp_path / "r"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["candidates"] == 1
+    # one log line each, not wrapped at 80 columns (stderr is not a terminal here), so it can be grepped
+    assert any("no new candidates" in line and "no template for family 'conv'" in line for line in proc.stderr.splitlines())
