@@ -89,12 +89,12 @@ def test_broken_run_folders_are_reported_not_crashed_on(tmp_path: Path, fast_con
 
 
 def test_an_iteration_without_candidates_says_why(tmp_path: Path) -> None:
-    """The tuner has no Gemmini conv template: the log must say so, not just 'no new candidates'."""
+    """The tuner has no template for Gemmini's ADMM kernels: the log must say so, not just 'no new candidates'."""
     cfg = tmp_path / "c.toml"
     cfg.write_text(FAST_EVAL)
-    proc = autocomp("optimize", "gemmini/conv-3", "--models", "tuner", "--iterations", "1", "--config", str(cfg),
+    proc = autocomp("optimize", "gemmini/admm-0", "--models", "tuner", "--iterations", "1", "--config", str(cfg),
                     "--run-dir", str(tmp_path / "r"), "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["candidates"] == 1
     # one log line each, not wrapped at 80 columns (stderr is not a terminal here), so it can be grepped
-    assert any("no new candidates" in line and "no template for family 'conv'" in line for line in proc.stderr.splitlines())
+    assert any("no new candidates" in line and "no template for family 'admm'" in line for line in proc.stderr.splitlines())
