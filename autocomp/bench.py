@@ -28,17 +28,15 @@ from autocomp.targets.registry import builtin_problems, get_target
 
 
 def best_stored(root: Path) -> dict[str, tuple[float, str, str]]:
-    """problem name -> (score, code, run dir) of the best candidate over all runs under root."""
+    """problem name -> (score, code, run dir) of the best run's answer (`RunStore.best`: a finished
+    run's final pick) over all runs under root."""
     best: dict[str, tuple[float, str, str]] = {}
     for db in sorted(root.glob(f"**/{DB_NAME}")):
         store = RunStore.open(db.parent)
         try:
-            problem = store.run_info()["problem"]
-            for beam in store.beams():
-                if problem not in best or beam["best_score"] < best[problem][0]:
-                    row = store.candidate(beam["best_id"])
-                    if row is not None and row["code"]:
-                        best[problem] = (beam["best_score"], row["code"], str(db.parent))
+            problem, answer = store.run_info()["problem"], store.best()
+            if answer is not None and answer[1]["code"] and (problem not in best or answer[0] < best[problem][0]):
+                best[problem] = (answer[0], answer[1]["code"], str(db.parent))
         finally:
             store.close()
     return best

@@ -147,8 +147,8 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
             continue
         try:
             info = store.run_info()
-            beams = store.beams()
-            best = min((b["best_score"] for b in beams), default=None)
+            beams, answer = store.beams(), store.best()
+            best = answer[0] if answer else None
             rows.append({
                 "run_dir": str(db.parent), "problem": info["problem"], "status": info["status"],
                 "created": info["created"], "iterations": len(beams), "candidates": len(store.candidates()),

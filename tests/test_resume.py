@@ -108,3 +108,30 @@ def test_kill_and_resume(tmp_path: Path) -> None:
     assert _untagged(best) == _untagged(ref_best) == kernel("gemm256_faster.c").strip()
     assert _rows(db, "SELECT status FROM run")[0][0] == "finished"
     assert _rows(db, "SELECT count(*) FROM events WHERE kind = 'resumed'")[0][0] == 1
+
+
+def test_the_final_pick_is_the_runs_answer_everywhere(tmp_path: Path) -> None:
+    """The final re-check can pick another candidate than the last beam's first (a lucky search
+    sample): best.c, `runs` and `bench` must all mean the pick, not the beam's first."""
+    from autocomp.bench import best_stored
+    from autocomp.evaluation.result import EvalResult, Outcome
+    from autocomp.search.candidate import code_hash
+    from autocomp.store.runstore import RunStore
+
+    store = RunStore.create(tmp_path / "runs" / "r", "cpu/gemm-f32-256", "/nowhere", "cpu", {})
+    ids = {}
+    for name, speedup in (("lucky", 8.0), ("steady", 6.0)):
+        code = f"/* {name} */ void gemm(void) {{}}"
+        ids[name] = store.add_candidate(key=name, iteration=1, origin="planned", code=code, code_hash=code_hash(code))
+        store.add_evaluation(code_hash(code), EvalResult(outcome=Outcome.OK, latency_s=1e-3, speedup=speedup), "")
+    store.record_beam(1, [ids["lucky"], ids["steady"]], ids["lucky"], 1 / 8.0)
+    assert store.best()[1]["id"] == ids["lucky"]  # still running: the best beam member so far
+    store.record_final_pick(ids["steady"], "completed all iterations")
+    assert store.best()[1]["id"] == ids["steady"] and store.best()[0] == 1 / 6.0
+    assert (tmp_path / "runs" / "r" / "best.c").read_text() == "/* steady */ void gemm(void) {}"
+    store.close()
+
+    assert best_stored(tmp_path / "runs")["cpu/gemm-f32-256"][1] == "/* steady */ void gemm(void) {}"
+    proc = autocomp("runs", str(tmp_path / "runs"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["best_speedup"] == 6.0

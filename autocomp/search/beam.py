@@ -92,7 +92,7 @@ class Search:
                 self._log_iteration(iteration, children, beam)
             best, validation = self._final_pick(beam)
             self.store.set_status("finished", stop_reason=stopped)
-            self.store.event("finished", stopped=stopped, best_id=best.id)
+            self.store.record_final_pick(best.id, stopped)
             calls = sum(1 for c in self.store.llm_calls() if c["status"] == "ok")
             return SearchSummary(str(self.store.run_dir), best, len(history) - 1,
                                  len(self.store.candidates()), calls, stopped, history, validation)

@@ -234,3 +234,27 @@ class RunStore:
 
     def beams(self) -> list[sqlite3.Row]:
         return self._all("SELECT * FROM beams ORDER BY iteration")
+
+    def record_final_pick(self, best_id: int, stopped: str) -> None:
+        """The finished search's answer (its final pick, re-checked on fresh inputs, which can
+        differ from the last beam's first): best.c holds its code from now on."""
+        self.event("finished", stopped=stopped, best_id=best_id)
+        best = self.candidate(best_id)
+        if best is not None and best["code"]:
+            (self.run_dir / "best.c").write_text(best["code"])
+
+    def best(self) -> tuple[float, sqlite3.Row] | None:
+        """(search score, candidate) of the run's answer: the final pick of its latest finished
+        search, else (still running, or killed) the best beam member so far. `runs`, `bench` and
+        best.c all mean this one."""
+        finished = self._one("SELECT data_json FROM events WHERE kind = 'finished' ORDER BY id DESC LIMIT 1")
+        if finished is not None:
+            best_id = json.loads(finished["data_json"])["best_id"]
+        else:
+            beam = self._one("SELECT best_id FROM beams ORDER BY best_score, iteration LIMIT 1")
+            if beam is None:
+                return None
+            best_id = beam["best_id"]
+        row = self._one("SELECT c.*, e.score FROM candidates c LEFT JOIN evaluations e ON e.code_hash = c.code_hash "
+                        "WHERE c.id = ?", (best_id,))
+        return (row["score"], row) if row is not None and row["score"] is not None else None
