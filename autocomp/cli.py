@@ -158,7 +158,12 @@ def baseline(problem: str, as_json: bool) -> None:
     from autocomp.targets.registry import get_target, resolve_problem
 
     prob = resolve_problem(problem)
-    row = {"problem": prob.name, **get_target(prob.target).baselines(prob)}
+    target = get_target(prob.target)
+    row = {"problem": prob.name, **target.baselines(prob)}
+    missing = target.unavailable_reason()
+    if missing and row["paths"]:  # the libraries still run, on their fallback code: say these are not the target's timings
+        row["warning"] = (f"this machine cannot run {target.name} kernels (`autocomp hardware {target.name}` says why): "
+                          f"these are the libraries' fallback code paths on this CPU, not {target.name} timings")
     _emit(as_json, row, baseline_report)
 
 

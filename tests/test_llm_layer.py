@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import threading
 import time
 from email.utils import format_datetime
@@ -127,6 +129,23 @@ def test_retry_gives_up_after_the_attempts_with_the_last_message() -> None:
     with pytest.raises(ProviderError, match=r"overloaded #3 \(gave up after 3 attempts") as err:
         call_with_retry(flaky, RetryConfig(attempts=3, initial_s=0.001), "m")
     assert len(calls) == 3 and not err.value.retryable
+
+
+def test_retry_log_names_the_model_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Provider errors already start with the model label; the retry line must not repeat it."""
+    def labelled() -> str:
+        raise ProviderError("openai::m: connection failed (refused)", retryable=True)
+
+    def bare() -> str:
+        raise ProviderError("HTTP 503: overloaded", retryable=True, status=503)
+
+    with caplog.at_level(logging.WARNING, logger="autocomp.llm"):
+        for fn in (labelled, bare):
+            with pytest.raises(ProviderError):
+                call_with_retry(fn, RetryConfig(attempts=2, initial_s=0.001), "openai::m")
+    lines = [r.getMessage() for r in caplog.records if "retry 1 of 1" in r.getMessage()]
+    assert lines == ["openai::m: connection failed (refused); retry 1 of 1 in 0.0s",
+                     "openai::m: HTTP 503: overloaded; retry 1 of 1 in 0.0s"]
 
 
 def test_retry_stops_at_the_total_time_budget() -> None:

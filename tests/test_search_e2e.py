@@ -71,6 +71,10 @@ def test_exhausted_script_fails_candidates_not_the_run(tmp_path: Path, fast_conf
     failed = db.execute("SELECT error FROM plans WHERE status = 'failed'").fetchall()
     assert failed and all("replay script has no plan reply" in f[0] for f in failed)
     assert db.execute("SELECT count(*) FROM llm_calls WHERE status = 'error'").fetchone()[0] == len(failed)
+    # the report a person reads counts the failed calls too, not only the answered ones
+    human = autocomp("resume", str(tmp_path / "run"))
+    assert human.returncode == 0, human.stderr
+    assert f"{out['llm_calls']} model calls ({len(failed)} more failed" in " ".join(human.stdout.split())
 
 
 def test_the_final_beam_is_rechecked_and_the_best_mean_score_wins(tmp_path: Path, fast_config: Path) -> None:

@@ -125,3 +125,17 @@ def test_a_target_without_vendor_baselines_says_so() -> None:
 
     row = PlainTarget().baselines(resolve_problem("cpu/gemm-f32-256"))
     assert row == {"available": False, "reason": "the plain target has no vendor baselines", "paths": [], "best": None}
+
+
+def test_baseline_on_a_machine_without_the_target_warns_that_these_are_not_its_timings() -> None:
+    """oneDNN and MKL run their non-AMX code on a CPU without AMX: the numbers are real but are
+    not AMX timings, and the report must say so (on an AMX machine it must not)."""
+    proc = autocomp("baseline", "amx/gemm-bf16-256", "--json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    if get_target("amx").unavailable_reason() is None:
+        assert "warning" not in row
+    else:
+        assert "not amx timings" in row["warning"] and row["paths"]
+        human = autocomp("baseline", "amx/gemm-bf16-256")
+        assert "warning: this machine cannot run amx kernels" in " ".join(human.stdout.split())

@@ -43,7 +43,8 @@ def call_with_retry(fn: Callable[[], T], policy: RetryConfig, what: str) -> T:
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning("%s: %s; retry %d of %d in %.1fs", what, exc, state.attempt_number, policy.attempts - 1, wait)
+        message = str(exc) if str(exc).startswith(what) else f"{what}: {exc}"  # provider errors name the model already
+        log.warning("%s; retry %d of %d in %.1fs", message, state.attempt_number, policy.attempts - 1, wait)
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),

@@ -60,8 +60,9 @@ def optimize_report(row: dict[str, Any]) -> None:
     value = f"{best['value']:,} cycles" if best.get("metric") == "cycles" else f"{best['value'] * 1e3:.4g} ms"
     console.print(f"[bold]best candidate #{best['candidate_id']}[/]: {value}, "
                   f"{best['speedup_vs_initial']:.2f}x vs the initial code (same-run ratio)")
-    console.print(f"{row['iterations']} iterations, {row['candidates']} candidates, {row['llm_calls']} model calls; {row['stopped']}",
-                  markup=False)
+    failed = row.get("llm", {}).get("failed", 0)
+    calls = f"{row['llm_calls']} model calls" + (f" ({failed} more failed: see the table below)" if failed else "")
+    console.print(f"{row['iterations']} iterations, {row['candidates']} candidates, {calls}; {row['stopped']}", markup=False)
     if row["schedule"]:
         console.print("winning schedule:")
         for step in row["schedule"]:
@@ -97,6 +98,8 @@ def baseline_report(row: dict[str, Any]) -> None:
     console.print(f"[bold]{escape(row['problem'])}[/]: vendor baselines" + (f" ({escape(libraries)})" if libraries else ""))
     if not row["paths"]:
         console.print(f"unavailable: {row['reason']}", markup=False)
+    if row.get("warning"):
+        console.print(f"warning: {row['warning']}", markup=False, style="yellow")
     modeled = any("cycles" in p for p in row["paths"])  # a modeled target: cycles are the metric, no error or packing
     table = (Table("path", "cycles", "utilization %", "note", box=None) if modeled else
              Table("path", "latency (median)", "GFLOP/s", "rel. error", "same work", "note", box=None))
