@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Tune the given problems of TARGET with the offline tuner (at most 10 iterations, stop after 3
 # without improvement), then one bench run over their families: initial code vs best found vs
-# the vendor baseline, median of 3 rounds. Problems already tuned under RUNS_ROOT are kept.
-#   bash benchmarks/tune.sh TARGET RUNS_ROOT PROBLEM...      (PROBLEM without the "TARGET/" prefix)
+# the vendor baseline, median of REPEAT rounds (default 3; 1 suffices for a modeled target, whose
+# cycles are deterministic). Problems already tuned under RUNS_ROOT are kept.
+#   [REPEAT=R] bash benchmarks/tune.sh TARGET RUNS_ROOT PROBLEM...      (PROBLEM without the "TARGET/" prefix)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET=$1 ROOT=$2
@@ -31,12 +32,16 @@ import json, sys
 wanted = {'$TARGET/' + n for n in sys.argv[1:]}
 print(' '.join(sorted({'--family ' + p['family'] for p in json.load(sys.stdin) if p['name'] in wanted})))" "$@")
 # shellcheck disable=SC2086  # one word per flag and family
-$AC bench "$TARGET" $families --runs "$ROOT" --repeat 3 --json > "$ROOT/bench.json"
+$AC bench "$TARGET" $families --runs "$ROOT" --repeat "${REPEAT:-3}" --json > "$ROOT/bench.json"
 python3 - "$ROOT/bench.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 for r in d["problems"]:
-    print(f"{r['problem']:32s} initial {r['initial_tflops'] or 0:6.3f}  best {r['best_tflops'] or 0:6.3f} ({r['best_pct_peak'] or 0:5.1f}%)  "
-          f"vendor {r['vendor_tflops'] or 0:6.3f} [{r['vendor']}]  x{r['speedup_vs_vendor'] or 0:.2f} {r['speedup_vs_vendor_range']}")
+    if r.get("metric") == "cycles":  # a modeled target
+        print(f"{r['problem']:32s} initial {r['initial_cycles']:>10,}  best {r['best_cycles'] or 0:>10,} "
+              f"({(r['best_utilization'] or 0) * 100:5.1f}%)  {r['vendor']} {r['vendor_cycles'] or 0:>10,}  x{r['speedup_vs_vendor'] or 0:.2f}")
+    else:
+        print(f"{r['problem']:32s} initial {r['initial_tflops'] or 0:6.3f}  best {r['best_tflops'] or 0:6.3f} ({r['best_pct_peak'] or 0:5.1f}%)  "
+              f"vendor {r['vendor_tflops'] or 0:6.3f} [{r['vendor']}]  x{r['speedup_vs_vendor'] or 0:.2f} {r['speedup_vs_vendor_range']}")
 print("geomean vs vendor", d["geomean_speedup_vs_vendor"], "vs initial", d["geomean_speedup_vs_initial"])
 PY

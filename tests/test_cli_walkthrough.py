@@ -98,3 +98,21 @@ def test_an_iteration_without_candidates_says_why(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["candidates"] == 1
     # one log line each, not wrapped at 80 columns (stderr is not a terminal here), so it can be grepped
     assert any("no new candidates" in line and "no template for family 'admm'" in line for line in proc.stderr.splitlines())
+
+
+def test_eval_report_says_when_the_timing_was_noisy() -> None:
+    """The median is what is compared, but a person should see when calls spread widely (a busy or
+    shared machine): the report adds a line when the median call took > 1.3x the fastest."""
+    from autocomp.report.console import console, eval_report
+
+    def row(median_s: float, fastest_s: float) -> dict:
+        return {"problem": "cpu/gemm-f32-256", "outcome": "ok", "error": None, "correct": True, "metric": "latency_s",
+                "value": median_s, "baseline_value": 3e-3, "gflops": 30.0, "baseline_gflops": 10.0, "speedup": 3e-3 / median_s,
+                "utilization": 0.3, "flags": [], "details": {"min_s": fastest_s}}
+
+    with console.capture() as quiet:
+        eval_report(row(1.0e-3, 0.95e-3))
+    with console.capture() as noisy:
+        eval_report(row(1.5e-3, 1.0e-3))
+    assert "noisy timing" not in quiet.get()
+    assert "noisy timing: the median call took 1.50x the fastest one (1 ms)" in " ".join(noisy.get().split())

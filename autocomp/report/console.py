@@ -23,6 +23,9 @@ def problems_table(rows: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+NOISY = 1.3  # median / fastest call of one kernel above which eval says the timing was noisy
+
+
 def eval_report(row: dict[str, Any]) -> None:
     console.print(f"[bold]{escape(row['problem'])}[/]: {row['outcome']}")
     if row["error"]:
@@ -42,6 +45,11 @@ def eval_report(row: dict[str, Any]) -> None:
         console.print(table)
         util = f", {row['utilization'] * 100:.1f}% of measured peak" if row["utilization"] is not None else ""
         console.print(f"speedup vs initial code: {row['speedup']:.2f}x (same process, interleaved){util}")
+        fastest = row.get("details", {}).get("min_s")
+        if fastest and row["value"] / fastest > NOISY:
+            console.print(f"[yellow]noisy timing:[/] the median call took {row['value'] / fastest:.2f}x the fastest one "
+                          f"({fastest * 1e3:.4g} ms): other load, a shared core or frequency changes; the interleaved "
+                          "ratio above holds better than the absolute times")
         for flag in row.get("flags", []):
             console.print(f"[yellow]flag:[/] {escape(flag)}")
 

@@ -1,0 +1,598 @@
+/* Parameterized single-core AMX bf16 GEMM:  C[M][N] (fp32) = A[M][K] (bf16) x B[K][N] (bf16).
+ *
+ * A and B are plain row-major bf16 bit patterns (uint16_t); every packing happens inside the call (and is timed).
+ * (Generated from benchmarks/amx_templates/master.c by gen.py: the bf16 and int8 templates share
+ * all code except the element types, the dot-product instruction and the VNNI packing step.)
+ *
+ * Loop structure (GotoBLAS-like, adapted to AMX tiles):
+ *
+ *   for jc in N step NC                            N panel
+ *     [PACKB 1] pack B[:, jc:jc+NC] -> Bp          whole K x NC panel: VNNI pairs, tile-contiguous
+ *                                                  (1 KB tiles, row stride 64 B), rows of B read sequentially
+ *     for ic in M step MC                          M block
+ *       ORDER 0: for pc in K step KC:              B-resident: for each group of G column strips
+ *                  [PACKB 2] pack the group's KC x 16*NB*G slice of B into a small L1 buffer
+ *                  [PACKB 3] same, but the NEXT group is packed a few rows per k-step inside the
+ *                            microkernels of the current group (double buffer, AVX-512 work
+ *                            overlapping TMUL)
+ *                  for each row strip (16*MB rows): for each strip of the group: microkernel
+ *       ORDER 1: for pc in K step KC:              A-resident: for each group of G row strips:
+ *                  for each column strip: for each row strip of the group: microkernel
+ *       ORDER 2: for each group of G row strips:   C-panel resident: the K loop runs inside;
+ *                  for pc in K step KC:            partial sums of the group x NC panel live in
+ *                    [PACKA] pack the A chunk      the L1 scratch Cs (padded rows) between K
+ *                    for each column strip: for each row strip of the group: microkernel
+ *       [PACKA, ORDER 0/1] the MC x KC block of A is packed tile-contiguous before its use
+ *
+ * Microkernel: MB x NB register block of 16x16 fp32 C tiles (tmm0..3) fed by A tiles tmm4..5 and
+ * B tiles tmm6..7; MB = NB = 2 gives one tile load per tdpbf16ps. Inside a block the loads of
+ * k-step k+1 are issued as soon as the register they overwrite has been consumed. XPIPE 1
+ * pipelines across blocks as well: a block leaves its C tiles in the registers, the next block
+ * stores them while its own first dot products run, and the last k-step of a block already
+ * loads the first operands of the next one, so the TMUL pipeline never drains between blocks.
+ * If M is not a multiple of 16*MB (784 = 16*49) the last row strip runs a 1 x NB block.
+ *
+ * Per k-step "side work" is interleaved with the tile instructions: prefetchw of the C block
+ * (PFC), prefetch of the next A rows into L2 (PFN), the fused B packing of PACKB 3 and its
+ * source prefetch (PFP). NTA / NTB load the streamed operand with tileloaddt1. CNT writes the
+ * final C through an L1 staging buffer with non-temporal stores (no read-for-ownership of C).
+ *
+ * Packed B (a "strip" = 16*NB columns): [strip][k-step][nb][kk 0..15][n 0..15][2 x bf16]: each
+ * k-step of a strip is NB contiguous 1 KB VNNI tiles. Packing uses AVX-512 vpermt2b.
+ * Requirements: M % 16 == 0, N % 32 == 0, K % 32 == 0.
+ */
+#include <immintrin.h>
+#include <stdint.h>
+#define NOSTORE 0 /* @knob values=0,1 */
+#define NOPACK 0 /* @knob values=0,1 */
+#define NOPACKA 0 /* @knob values=0,1 */
+#define NOCOMP 0 /* @knob values=0,1 */
+static int g_calls;
+
+#define M 256 /* @param M */
+#define N 256 /* @param N */
+#define K 256 /* @param K */
+
+#define MB 2 /* @knob values=1,2 menu="register blocking" */
+#define NB 2 /* @knob values=1,2 menu="register blocking" */
+#define KC 256 /* @knob values=64,128,256,512,1024,2048 menu="cache blocking" */
+#define MC 16384 /* @knob values=32,64,128,256,512,1024,2048,4096,16384 menu="cache blocking" */
+#define NC 256 /* @knob values=32,64,128,256,512,1024,2048 menu="cache blocking" */
+#define NTA 1 /* @knob values=0,1 menu="cache blocking" */
+#define NTB 0 /* @knob values=0,1 menu="cache blocking" */
+#define ORDER 0 /* @knob values=0,1,2 menu="loop reordering" */
+#define G 1 /* @knob values=1,2,4 menu="loop reordering" */
+#define PACKA 0 /* @knob values=0,1,2 menu="packing into contiguous panels" */
+#define PACKB 3 /* @knob values=1,2,3 menu="packing into contiguous panels" */
+#define XPIPE 1 /* @knob values=0,1 menu="software pipelining" */
+#define CNT 0 /* @knob values=0,1 menu="software pipelining" */
+#define PFC 0 /* @knob values=0,1 menu="software prefetching" */
+#define PFN 0 /* @knob values=0,1 menu="software prefetching" */
+#define PFP 0 /* @knob values=0,4,8,16 menu="software prefetching" */
+#define BPAD 1 /* @knob values=0,1 menu="avoid power-of-two stride aliasing" */
+
+/* @constraint M % 16 == 0 && N % 32 == 0 && K % 32 == 0 */
+/* @constraint N % NC == 0 && K % KC == 0 */
+/* @constraint NC % (16 * NB) == 0 && NC % 32 == 0 */
+/* @constraint MC % (16 * MB) == 0 */
+/* @constraint MB * NB + MB + NB <= 8 */
+/* @constraint PACKB == 1 || ORDER == 0 */
+/* @constraint ORDER != 0 || NC % (16 * NB * G) == 0 */
+/* @constraint PACKB == 1 || (NB * G) % 2 == 0 */
+/* @constraint PFN == 0 || ORDER != 0 */
+/* @constraint PFP == 0 || PACKB == 3 */
+/* @constraint PACKA != 2 || ORDER == 2 */
+
+typedef uint16_t T; /* bf16 bits */
+typedef float TO;
+#define KSTEP 32 /* K elements per tile dot product */
+#define RPS 2    /* B rows per VNNI group (pairs) */
+#define DP(c, a, b) _tile_dpbf16ps(c, a, b)
+#define TE (1024 / (int)sizeof(T)) /* elements per 1 KB tile (16 rows x 64 bytes) */
+#define KT (K / KSTEP)             /* k-steps over the whole K */
+#define KCT (KC / KSTEP)           /* k-steps per K block */
+#define BS (NB * TE)               /* packed B elements per k-step of a strip */
+#define GW (16 * NB * G)           /* columns per strip group (ORDER 0) */
+#define UPS (KC / RPS)             /* B pack units (RPS rows x 32 columns) per 32 columns of a K block */
+#define MCE (MC < M ? MC : M)
+
+#if (M % 16) || (N % 32) || (K % KSTEP) || (N % NC) || (K % KC) || (NC % (16 * NB)) || (NC % 32) || (MC % (16 * MB))
+#error "gemm: knob/param constraint violated"
+#endif
+#if PACKB != 1 && (ORDER != 0 || (NC % GW) || ((NB * G) % 2))
+#error "gemm: PACKB 2/3 needs ORDER 0, NC % (16*NB*G) == 0 and an even NB*G"
+#endif
+#if PACKA == 2 && ORDER != 2
+#error "gemm: PACKA 2 (fused A packing) needs ORDER 2"
+#endif
+
+typedef struct __attribute__((packed)) {
+  uint8_t palette_id, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+} tilecfg_t;
+
+#if PACKB == 1
+/* whole-panel layout: strip s starts at s * SSTR; BPAD adds one 64 B line per strip so the
+ * strips (a power of two apart otherwise) do not map to the same L1/L2 sets while packing */
+#define SSTR ((long)KT * BS + BPAD * 64 / (int)sizeof(T))
+static T Bp[(NC / (16 * NB)) * SSTR] __attribute__((aligned(64)));
+#elif PACKB == 2
+static T Bp[2][(long)KC * GW] __attribute__((aligned(64))); /* double buffer (no drain) */
+#else
+static T Bp[2][(long)KC * GW] __attribute__((aligned(64)));
+#endif
+/* A buffers are double-buffered so a new block can be packed while the previous block (held
+ * back one step by the XPIPE scheduler) still reads the old one: no pipeline drain */
+#if PACKA && ORDER == 2
+static T Ap2[2][(long)16 * MB * G * KC] __attribute__((aligned(64)));
+#elif PACKA
+static T Ap2[2][(long)MCE * KC] __attribute__((aligned(64)));
+#endif
+#if ORDER == 2
+#define CSLD (NC + 16) /* padded row stride (elements) of the C scratch: not a power of two */
+static TO Cs[16 * MB * G * CSLD] __attribute__((aligned(64)));
+#endif
+#if CNT
+static TO Cst[4 * 256] __attribute__((aligned(64))); /* staging of one C block for streaming stores */
+#endif
+
+#define BARRIER() __asm__ volatile("" ::: "memory")
+
+/* ---------------------------------------------------------------------------------------------
+ * B packing. One "pack step" turns RPS consecutive rows of B x 32 columns into two 64 B VNNI
+ * rows: columns 0..15 go to tile d0, columns 16..31 to tile d1. */
+static const uint8_t PIDX_LO[64] __attribute__((aligned(64))) = {0, 1, 64, 65, 2, 3, 66, 67, 4, 5, 68, 69, 6, 7, 70, 71, 8, 9, 72, 73, 10, 11, 74, 75, 12, 13, 76, 77, 14, 15, 78, 79, 16, 17, 80, 81, 18, 19, 82, 83, 20, 21, 84, 85, 22, 23, 86, 87, 24, 25, 88, 89, 26, 27, 90, 91, 28, 29, 92, 93, 30, 31, 94, 95};
+static const uint8_t PIDX_HI[64] __attribute__((aligned(64))) = {32, 33, 96, 97, 34, 35, 98, 99, 36, 37, 100, 101, 38, 39, 102, 103, 40, 41, 104, 105, 42, 43, 106, 107, 44, 45, 108, 109, 46, 47, 110, 111, 48, 49, 112, 113, 50, 51, 114, 115, 52, 53, 116, 117, 54, 55, 118, 119, 56, 57, 120, 121, 58, 59, 122, 123, 60, 61, 124, 125, 62, 63, 126, 127};
+static inline __attribute__((always_inline)) void pack_step(const T *r0, T *d0, T *d1) {
+  if (NOPACK && g_calls > 1) return;
+  /* rows k, k+1 (32 bf16 each): byte-granular vpermt2b (1 uop; vpermt2w is 3) interleaves the pairs */
+  const __m512i lo = _mm512_load_si512(PIDX_LO), hi = _mm512_load_si512(PIDX_HI);
+  const __m512i x0 = _mm512_loadu_si512(r0), x1 = _mm512_loadu_si512(r0 + N);
+  _mm512_store_si512(d0, _mm512_permutex2var_epi8(x0, lo, x1));
+  _mm512_store_si512(d1, _mm512_permutex2var_epi8(x0, hi, x1));
+}
+
+/* destination of 32-column group g, k-step kt, tile row kk inside a strip-contiguous buffer of
+ * nkt k-steps per strip (tiles 2g and 2g+1) */
+#define PB_D0(dst, g, nkt, kt, kk) ((dst) + ((long)((2 * (g)) / NB * (nkt) + (kt)) * NB + (2 * (g)) % NB) * TE + (kk) * (64 / (int)sizeof(T)))
+#define PB_D1(dst, g, nkt, kt, kk) ((dst) + ((long)((2 * (g) + 1) / NB * (nkt) + (kt)) * NB + (2 * (g) + 1) % NB) * TE + (kk) * (64 / (int)sizeof(T)))
+
+/* pack B[k0 : k0 + KSTEP*nkt, j0 : j0 + ncols] into dst (strip-contiguous); column group outer,
+ * k inner, so the destination is written sequentially (the small buffers of PACKB 2/3) */
+static inline __attribute__((always_inline)) void pack_b(const T *restrict B, int k0, int nkt, int j0,
+                                                         int ncols, T *restrict dst) {
+  for (int g = 0; g < ncols / 32; g++) {
+    const T *src = B + (long)k0 * N + j0 + 32 * g;
+    for (int kt = 0; kt < nkt; kt++)
+      for (int kk = 0; kk < 16; kk++)
+        pack_step(src + (long)(kt * KSTEP + RPS * kk) * N, PB_D0(dst, g, nkt, kt, kk), PB_D1(dst, g, nkt, kt, kk));
+  }
+}
+
+#if PACKB == 1
+/* whole K x NC panel; rows of B are read sequentially (hardware-prefetch friendly) and every
+ * group of RPS rows is scattered over the NC/32 column groups (strips SSTR apart) */
+static inline __attribute__((always_inline)) void pack_panel(const T *restrict B, int jc) {
+  for (int kt = 0; kt < KT; kt++)
+    for (int kk = 0; kk < 16; kk++) {
+      const T *r0 = B + (long)(kt * KSTEP + RPS * kk) * N + jc;
+      T *d = Bp + (long)kt * BS + kk * (64 / (int)sizeof(T));
+      for (int g = 0; g < NC / 32; g++) {
+        if (NB == 2) pack_step(r0 + 32 * g, d + g * SSTR, d + g * SSTR + TE);
+        else pack_step(r0 + 32 * g, d + 2 * g * SSTR, d + (2 * g + 1) * SSTR);
+      }
+    }
+}
+#endif
+
+#if PACKA
+/* A packing of rows [r0, r0 + rows) x k-steps [pc, pc + KC): strips of 16*mb rows,
+ * Ap[strip][kt][m][r][64 B] (1 KB tiles, row stride 64 B) */
+static inline __attribute__((always_inline)) void pack_a(T *restrict ap, const T *restrict A, int r0, int rows,
+                                                         int pc) {
+  for (int s0 = 0; s0 < rows; s0 += 16 * MB) {
+    const int mb = (rows - s0 >= 16 * MB) ? MB : 1;
+    T *dst = ap + (long)s0 * KC;
+    for (int m = 0; m < mb; m++)
+      for (int r = 0; r < 16; r++) {
+        const T *src = A + (long)(r0 + s0 + m * 16 + r) * K + pc;
+        T *d = dst + m * TE + r * KSTEP;
+        for (int kt = 0; kt < KCT; kt++)
+          _mm512_store_si512(d + (long)kt * mb * TE, _mm512_loadu_si512(src + kt * KSTEP));
+      }
+  }
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Block descriptor, including the block's share of a fused packing job (PACKB 3: pack steps of
+ * the next B strip group; PACKA 2: 64 B lines of the next A chunk), done a few units per k-step */
+typedef struct {
+  const T *a;       /* A tile (row strip, k-step 0) */
+  long a1, lda, as; /* element offset of the 2nd A tile, A row stride (bytes), A elements per k-step */
+  const T *b;       /* B strip at k-step 0 (NB tiles per k-step, contiguous) */
+  const TO *ci;     /* C input (NULL: start from zero) */
+  long ldi;         /* its row stride (elements) */
+  TO *c;            /* C output */
+  long ldc;         /* its row stride (elements) */
+  const T *pfn;     /* PFN: A rows to prefetch into L2 (row stride K), NULL: none */
+  const T *js;      /* fused job source (B: first column of the next group at row pc; A: first row at pc) */
+  T *jd;            /* fused job destination buffer */
+  int jq0, jq1;     /* this block's units of the job */
+  int jrows;        /* PACKA 2: rows of the chunk being packed */
+  int mb, fin;      /* row tiles (1 or 2); fin: c is the final C (CNT applies) */
+} blk_t;
+
+/* C tiles of the previous block still in the registers (XPIPE) */
+typedef struct {
+  TO *c;
+  long ldc;
+  int mb, fin;
+} pend_t;
+
+#define PF_L1(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#define PF_L2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
+
+/* per k-step side work (inlined into the microkernel) */
+static inline __attribute__((always_inline)) void side(const blk_t *d, int kt, int mb) {
+#if PFC
+  { /* prefetchw of the block's C output, spread over the k-steps */
+    const int lines = 16 * mb * NB, per = (lines + KCT - 1) / KCT;
+    for (int l = kt * per; l < (kt + 1) * per && l < lines; l++)
+      _m_prefetchw((void *)(d->c + (long)(l / NB) * d->ldc + (l % NB) * 16));
+  }
+#endif
+#if PFN
+  if (d->pfn) { /* A rows for a later block into L2: one 64 B line of each of the 16*mb rows */
+    const char *p = (const char *)(d->pfn + (long)kt * KSTEP);
+    for (int l = 0; l < 16 * mb; l++) PF_L2(p + (long)l * K * (int)sizeof(T));
+  }
+#endif
+#if PACKB == 3 || PACKA == 2
+  if (d->jq1 > d->jq0) {
+    const int n = d->jq1 - d->jq0, q0 = d->jq0 + kt * n / KCT, q1 = d->jq0 + (kt + 1) * n / KCT;
+    for (int q = q0; q < q1; q++) {
+#if PACKB == 3
+      const int g = q / UPS, u = q % UPS, kt2 = u / 16, kk = u % 16;
+#if PFP
+      { /* source rows of the pack step PFP steps ahead */
+        const int qf = q + PFP, gf = qf / UPS, uf = qf % UPS;
+        for (int rr = 0; rr < RPS; rr++) PF_L1(d->js + (long)(RPS * uf + rr) * N + 32 * gf);
+      }
+#endif
+      pack_step(d->js + (long)(RPS * u) * N + 32 * g, PB_D0(d->jd, g, KCT, kt2, kk), PB_D1(d->jd, g, KCT, kt2, kk));
+#else
+      /* one 64 B line of the next A chunk: row r, k-step k (layout of pack_a) */
+      const int r = q / KCT, k = q % KCT, s0 = r - r % (16 * MB);
+      const int smb = (d->jrows - s0 >= 16 * MB) ? MB : 1, m = (r - s0) >> 4;
+      _mm512_store_si512(d->jd + (long)s0 * KC + ((long)k * smb + m) * TE + (r & 15) * KSTEP,
+                         _mm512_loadu_si512(d->js + (long)r * K + k * KSTEP));
+#endif
+    }
+  }
+#endif
+  (void)d; (void)kt; (void)mb;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Storing C tiles */
+#if NTA
+#define LOAD_A(t, p, s) _tile_stream_loadd(t, p, s)
+#else
+#define LOAD_A(t, p, s) _tile_loadd(t, p, s)
+#endif
+#if NTB
+#define LOAD_B(t, p, s) _tile_stream_loadd(t, p, s)
+#else
+#define LOAD_B(t, p, s) _tile_loadd(t, p, s)
+#endif
+
+#if CNT
+/* final C block through the L1 staging buffer with non-temporal stores */
+static inline __attribute__((always_inline)) void store_nt(const pend_t *p) {
+  _tile_stored(0, Cst, 64);
+  if (NB == 2) _tile_stored(1, Cst + 256, 64);
+  if (p->mb == 2) _tile_stored(2, Cst + 512, 64);
+  if (p->mb == 2 && NB == 2) _tile_stored(3, Cst + 768, 64);
+  for (int r = 0; r < 16 * p->mb; r++)
+    for (int n = 0; n < NB; n++)
+      _mm512_stream_si512((void *)(p->c + (long)r * p->ldc + 16 * n),
+                          _mm512_load_si512(Cst + ((r >> 4) * 2 + n) * 256 + (r & 15) * 16));
+}
+#endif
+
+/* store all pending C tiles */
+static inline __attribute__((always_inline)) void flush_c(pend_t *p) {
+  if (!p->c) return;
+  if (NOSTORE) { p->c = 0; return; }
+#if CNT
+  if (p->fin) { store_nt(p); p->c = 0; return; }
+#endif
+  _tile_stored(0, p->c, p->ldc * (int)sizeof(TO));
+  if (NB == 2) _tile_stored(1, p->c + 16, p->ldc * (int)sizeof(TO));
+  if (p->mb == 2) _tile_stored(2, p->c + 16 * p->ldc, p->ldc * (int)sizeof(TO));
+  if (p->mb == 2 && NB == 2) _tile_stored(3, p->c + 16 * p->ldc + 16, p->ldc * (int)sizeof(TO));
+  p->c = 0;
+}
+
+/* C hand-over of tile t (row tile mi, column tile nj) at the start of a block: store the
+ * previous block's tile (if pending), then load / zero this block's */
+#define HANDOVER(t, mi, nj)                                                                     \
+  do {                                                                                          \
+    if (!NOSTORE && p->c && (mi) < p->mb) _tile_stored(t, p->c + (mi) * 16 * p->ldc + (nj) * 16, p->ldc * (int)sizeof(TO)); \
+    if (d->ci) _tile_loadd(t, d->ci + (mi) * 16 * d->ldi + (nj) * 16, d->ldi * (int)sizeof(TO));            \
+    else _tile_zero(t);                                                                         \
+  } while (0)
+
+/* ---------------------------------------------------------------------------------------------
+ * Microkernel: mb (1 or 2, a literal after inlining) x NB tiles of C over KCT k-steps.
+ * pre: the operands of k-step 0 are already in tmm4..7 (loaded by the previous block);
+ * nx: the next block (XPIPE: its k-step 0 operands are loaded in the last k-step), or NULL.
+ * p: C tiles pending from the previous block (stored here); on return p describes this block. */
+static inline __attribute__((always_inline)) void mk(int mb, const blk_t *d, const blk_t *nx, int pre, pend_t *p) {
+  const T *a = d->a, *b = d->b;
+  const long a1 = d->a1, lda = d->lda, as = d->as;
+#if CNT
+  if (p->c && p->fin) flush_c(p); /* streaming stores are not interleaved */
+#endif
+  if (!pre) {
+    LOAD_A(4, a, lda);
+    LOAD_B(6, b, 64);
+    if (NB == 2) LOAD_B(7, b + TE, 64);
+    if (mb == 2) LOAD_A(5, a + a1, lda);
+  }
+  for (int kt = 0; kt < KCT; kt++) {
+    const T *an = 0, *bn = 0;
+    long ldan = lda, a1n = a1;
+    int mbn = mb;
+    if (kt + 1 < KCT) { an = a + (kt + 1) * as; bn = b + (kt + 1) * BS; }
+    else if (nx) {
+      an = nx->a; bn = nx->b; ldan = nx->lda; a1n = nx->a1; mbn = nx->mb;
+#if PACKB == 3 || PACKA == 2
+      BARRIER(); /* this block's fused packing stores must precede the next block's tile loads */
+#endif
+    }
+    side(d, kt, mb);
+    if (kt == 0) HANDOVER(0, 0, 0);
+    DP(0, 4, 6);
+    if (NB == 2) {
+      if (kt == 0) HANDOVER(1, 0, 1);
+      DP(1, 4, 7);
+    }
+    if (an) LOAD_A(4, an, ldan);
+    if (kt == 0 && mb == 1 && p->c && p->mb == 2) { /* previous block had two row tiles */
+      _tile_stored(2, p->c + 16 * p->ldc, p->ldc * (int)sizeof(TO));
+      if (NB == 2) _tile_stored(3, p->c + 16 * p->ldc + 16, p->ldc * (int)sizeof(TO));
+    }
+    if (mb == 2) {
+      if (kt == 0) HANDOVER(2, 1, 0);
+      DP(2, 5, 6);
+    }
+    if (bn) LOAD_B(6, bn, 64);
+    if (mb == 2 && NB == 2) {
+      if (kt == 0) HANDOVER(3, 1, 1);
+      DP(3, 5, 7);
+    }
+    if (an && mbn == 2) LOAD_A(5, an + a1n, ldan);
+    if (bn && NB == 2) LOAD_B(7, bn + TE, 64);
+    if (kt == 0) p->c = 0;
+  }
+  p->c = d->c; p->ldc = d->ldc; p->mb = mb; p->fin = d->fin;
+#if !XPIPE
+  flush_c(p);
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Block scheduling: blocks are issued one behind, so each block knows its successor. */
+typedef struct {
+  blk_t cur;
+  int have, pre;
+  pend_t p;
+} sched_t;
+
+static inline __attribute__((always_inline)) void run_cur(sched_t *s, const blk_t *nx) {
+  if (NOCOMP) return;
+  if (MB == 2 && s->cur.mb == 2) mk(2, &s->cur, nx, s->pre, &s->p);
+  else mk(1, &s->cur, nx, s->pre, &s->p);
+  s->pre = (nx != 0);
+}
+
+static inline __attribute__((always_inline)) void emit(sched_t *s, const blk_t *d) {
+  if (s->have) run_cur(s, XPIPE ? d : 0);
+  s->cur = *d;
+  s->have = 1;
+}
+
+/* run the held-back block without a successor (before packing overwrites operand buffers) */
+static inline __attribute__((always_inline)) void drain(sched_t *s) {
+  if (s->have) run_cur(s, 0);
+  s->have = 0;
+  s->pre = 0;
+}
+
+/* block descriptor for rows [i, i + 16*mb) (of Ap packed from row a0 when PACKA), k-steps
+ * [pc, pc + KC), packed B strip b */
+static inline __attribute__((always_inline)) blk_t mkblk(const T *restrict A, const T *ap, int a0, int i, int mb,
+                                                         int pc, const T *b, const TO *ci, long ldi, TO *c, long ldc,
+                                                         int fin, const T *pfn) {
+  blk_t d;
+  __builtin_memset(&d, 0, sizeof d);
+#if PACKA
+  d.a = ap + (long)(i - a0) * KC;
+  d.lda = 64; d.as = (long)mb * TE; d.a1 = TE;
+  (void)A; (void)pc;
+#else
+  d.a = A + (long)i * K + pc;
+  d.lda = K * (long)sizeof(T); d.as = KSTEP; d.a1 = 16L * K;
+  (void)a0; (void)ap;
+#endif
+  d.b = b; d.ci = ci; d.ldi = ldi; d.c = c; d.ldc = ldc; d.pfn = pfn; d.mb = mb; d.fin = fin;
+  return d;
+}
+
+void gemm(const T *restrict A, const T *restrict B, TO *restrict C) {
+  tilecfg_t cfg __attribute__((aligned(64)));
+  __builtin_memset(&cfg, 0, sizeof cfg);
+  cfg.palette_id = 1;
+  for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+  _tile_loadconfig(&cfg);
+  g_calls++;
+  sched_t s;
+  __builtin_memset(&s, 0, sizeof s);
+#if PACKA
+  int abuf = 0; /* A buffer being filled (the other one may still be read by the held-back block) */
+#endif
+#if PACKB == 2
+  int bbuf = 0;
+#endif
+
+  for (int jc = 0; jc < N; jc += NC) {
+#if PACKB == 1
+    drain(&s);
+    pack_panel(B, jc);
+    BARRIER();
+#define B_PANEL(j, pc) (Bp + (long)((j) - jc) / (16 * NB) * SSTR + (long)(pc) / KSTEP * BS)
+#endif
+    for (int ic = 0; ic < M; ic += MC) {
+      const int mrows = (M - ic < MC) ? (M - ic) : MC;
+      const int mfull = mrows - mrows % (16 * MB); /* rows covered by full MB blocks */
+#if ORDER == 2
+      const int GR = 16 * MB * G; /* rows per group */
+#if PACKA == 2
+      int primed = 0;
+#endif
+      for (int ig = ic; ig < ic + mrows; ig += GR) {
+        const int iend = (ig + GR < ic + mrows) ? ig + GR : ic + mrows;
+        for (int pc = 0; pc < K; pc += KC) {
+          const int last = (pc + KC == K);
+          /* the chunk after this one (same rows, next K block; or the next group at pc 0) and the
+           * one after that: targets of the fused packing (PACKA 2) and of PFN */
+          const int n1i = last ? ig + GR : ig, n1p = last ? 0 : pc + KC;
+          const int has1 = n1i < ic + mrows;
+          const int n2i = (n1p + KC == K) ? n1i + GR : n1i, n2p = (n1p + KC == K) ? 0 : n1p + KC;
+#if PACKA == 1
+          pack_a(Ap2[abuf], A, ig, iend - ig, pc);
+          BARRIER();
+          const T *ap = Ap2[abuf];
+          const T *pfa = has1 ? A + (long)n1i * K + n1p : 0;
+#elif PACKA == 2
+          if (!primed) { pack_a(Ap2[abuf], A, ig, iend - ig, pc); BARRIER(); primed = 1; }
+          const T *ap = Ap2[abuf];
+          const T *pfa = (n2i < ic + mrows) ? A + (long)n2i * K + n2p : 0;
+          const int jrows = has1 ? ((n1i + GR < ic + mrows) ? GR : ic + mrows - n1i) : 0;
+          const int units = jrows * KCT;
+          const int nblk = (NC / (16 * NB)) * ((iend - ig + 16 * MB - 1) / (16 * MB));
+          int bi = 0;
+#else
+          const T *ap = 0;
+          const T *pfa = has1 ? A + (long)n1i * K + n1p : 0;
+#endif
+          (void)n2i; (void)n2p;
+          for (int j = jc; j < jc + NC; j += 16 * NB)
+            for (int i = ig; i < iend; i += 16 * MB) {
+              const int mb = (i < ic + mfull) ? MB : 1;
+              TO *cs = Cs + (long)(i - ig) * CSLD + (j - jc);
+              /* PFN: during the first column strip, prefetch the same rows of the target chunk */
+              blk_t d = mkblk(A, ap, ig, i, mb, pc, B_PANEL(j, pc), pc == 0 ? 0 : cs, CSLD,
+                              last ? C + (long)i * N + j : cs, last ? N : CSLD, last,
+                              (PFN && j == jc && pfa) ? pfa + (long)(i - ig) * K : 0);
+#if PACKA == 2
+              if (units) {
+                d.js = A + (long)n1i * K + n1p; d.jd = Ap2[abuf ^ 1]; d.jrows = jrows;
+                d.jq0 = bi * units / nblk; d.jq1 = (bi + 1) * units / nblk;
+              }
+              bi++;
+#endif
+              emit(&s, &d);
+            }
+#if PACKA
+          abuf ^= 1;
+#endif
+#if PACKA == 2
+          primed = has1;
+#endif
+        }
+      }
+#else
+      for (int pc = 0; pc < K; pc += KC) {
+        const int first = (pc == 0), last = (pc + KC == K);
+#if PACKA
+        pack_a(Ap2[abuf], A, ic, mrows, pc);
+        BARRIER();
+        const T *ap = Ap2[abuf];
+        abuf ^= 1;
+#else
+        const T *ap = 0;
+#endif
+#define C_IN(i, j) (first ? 0 : C + (long)(i) * N + (j))
+#if ORDER == 0
+#if PACKB == 3
+        int buf = 0;
+        drain(&s);
+        pack_b(B, pc, KCT, jc, GW, Bp[0]);
+        BARRIER();
+#endif
+        for (int jg = jc; jg < jc + NC; jg += GW) {
+#if PACKB == 1
+#define B_STRIP(j) B_PANEL(j, pc)
+#elif PACKB == 2
+          pack_b(B, pc, KCT, jg, GW, Bp[bbuf]);
+          BARRIER();
+          const T *bcur = Bp[bbuf];
+          bbuf ^= 1;
+#define B_STRIP(j) (bcur + (long)((j) - jg) / (16 * NB) * KCT * BS)
+#else
+#define B_STRIP(j) (Bp[buf] + (long)((j) - jg) / (16 * NB) * KCT * BS)
+          /* fused packing of the next group, spread evenly over this group's blocks */
+          const int nblk = (mrows / (16 * MB) + (mfull < mrows)) * G;
+          const int units = (jg + GW < jc + NC) ? (GW / 32) * UPS : 0;
+          int bi = 0;
+#endif
+          for (int i = ic; i < ic + mrows; i += 16 * MB) {
+            const int mb = (i < ic + mfull) ? MB : 1;
+            for (int j = jg; j < jg + GW; j += 16 * NB) {
+              blk_t d = mkblk(A, ap, ic, i, mb, pc, B_STRIP(j), C_IN(i, j), N, C + (long)i * N + j, N, last, 0);
+#if PACKB == 3
+              if (units) {
+                d.js = B + (long)pc * N + jg + GW; d.jd = Bp[buf ^ 1];
+                d.jq0 = bi * units / nblk; d.jq1 = (bi + 1) * units / nblk;
+              }
+              bi++;
+#endif
+              emit(&s, &d);
+            }
+          }
+#if PACKB == 3
+          buf ^= 1;
+#endif
+        }
+#undef B_STRIP
+#else /* ORDER 1 */
+        for (int ig = ic; ig < ic + mrows; ig += 16 * MB * G) {
+          const int iend = (ig + 16 * MB * G < ic + mrows) ? ig + 16 * MB * G : ic + mrows;
+          for (int j = jc; j < jc + NC; j += 16 * NB)
+            for (int i = ig; i < iend; i += 16 * MB) {
+              const int mb = (i < ic + mfull) ? MB : 1;
+              /* PFN: the first column strip prefetches the matching row strip of the next group */
+              const int inext = i + 16 * MB * G;
+              blk_t d = mkblk(A, ap, ic, i, mb, pc, B_PANEL(j, pc), C_IN(i, j), N, C + (long)i * N + j, N, last,
+                              (PFN && j == jc && inext < ic + mrows) ? A + (long)inext * K + pc : 0);
+              emit(&s, &d);
+            }
+        }
+#endif
+#undef C_IN
+        if (!last) { drain(&s); flush_c(&s.p); } /* the next K block reloads C */
+      }
+#endif
+    }
+  }
+  drain(&s);
+  flush_c(&s.p);
+#if CNT
+  _mm_sfence();
+#endif
+  _tile_release();
+}
