@@ -57,3 +57,13 @@ def fast_config(tmp_path: Path) -> Path:
     path = tmp_path / "fast.toml"
     path.write_text(FAST_EVAL)
     return path
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    """A user error: exit code 2 and one `error:` line on stderr naming every needle, no traceback."""
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]

@@ -12,35 +12,26 @@ import pytest
 
 from autocomp.store.runstore import RunStore
 from autocomp.targets.registry import get_target
-from conftest import FAST_EVAL, autocomp
-
-
-def _assert_one_line_error(proc, *needles: str) -> None:  # type: ignore[no-untyped-def]
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    assert "Traceback" not in proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
+from conftest import FAST_EVAL, assert_one_line_error, autocomp
 
 
 def test_unreadable_kernel_config_and_replay_files_are_one_line_errors(tmp_path: Path) -> None:
     binary = tmp_path / "k.c"
     binary.write_bytes(b"\xff\xfe\x00 not text")
-    _assert_one_line_error(autocomp("eval", "cpu/gemm-f32-256", str(binary)), str(binary), "not UTF-8 text")
-    _assert_one_line_error(autocomp("eval", "cpu/gemm-f32-256", "--config", str(tmp_path)),
+    assert_one_line_error(autocomp("eval", "cpu/gemm-f32-256", str(binary)), str(binary), "not UTF-8 text")
+    assert_one_line_error(autocomp("eval", "cpu/gemm-f32-256", "--config", str(tmp_path)),
                            "config file", "is a directory")
-    _assert_one_line_error(autocomp("eval", "cpu/gemm-f32-256", "--config", str(binary)), "config file", "not UTF-8 text")
+    assert_one_line_error(autocomp("eval", "cpu/gemm-f32-256", "--config", str(binary)), "config file", "not UTF-8 text")
     run = tmp_path / "r"
-    _assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", f"replay::{binary}", "--run-dir", str(run)),
+    assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", f"replay::{binary}", "--run-dir", str(run)),
                            "replay file", "not UTF-8 text")
-    _assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", f"replay::{tmp_path}", "--run-dir", str(run)),
+    assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", f"replay::{tmp_path}", "--run-dir", str(run)),
                            "replay file", "is a directory")
     assert not run.exists()
 
 
 def test_bench_family_that_matches_nothing_names_the_families() -> None:
-    _assert_one_line_error(autocomp("bench", "cpu", "--family", "gemmm", "--no-vendor"),
+    assert_one_line_error(autocomp("bench", "cpu", "--family", "gemmm", "--no-vendor"),
                            "no cpu problem of family 'gemmm'", "conv, gemm, softmax")
 
 
@@ -48,7 +39,7 @@ def test_bench_on_a_target_this_machine_lacks_says_why() -> None:
     reason = get_target("amx").unavailable_reason()
     if reason is None:
         pytest.skip("this machine has AMX: bench amx runs")
-    _assert_one_line_error(autocomp("bench", "amx", "--no-vendor"), "lacks Intel AMX")
+    assert_one_line_error(autocomp("bench", "amx", "--no-vendor"), "lacks Intel AMX")
 
 
 def test_problems_table_shows_index_brackets_verbatim() -> None:
@@ -77,14 +68,14 @@ def test_broken_run_folders_are_reported_not_crashed_on(tmp_path: Path, fast_con
     human = autocomp("runs", str(root))
     assert human.returncode == 0 and "unreadable" in human.stdout, human.stderr
 
-    _assert_one_line_error(autocomp("resume", str(root / "garbage")), "not a readable run store")
-    _assert_one_line_error(autocomp("resume", str(root / "empty")), "holds no run")
-    _assert_one_line_error(autocomp("bench", "cpu", "--family", "softmax", "--no-vendor", "--runs", str(root)),
+    assert_one_line_error(autocomp("resume", str(root / "garbage")), "not a readable run store")
+    assert_one_line_error(autocomp("resume", str(root / "empty")), "holds no run")
+    assert_one_line_error(autocomp("bench", "cpu", "--family", "softmax", "--no-vendor", "--runs", str(root)),
                            "run.db", "delete")
 
     in_the_way = tmp_path / "file"
     in_the_way.write_text("")
-    _assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--config", str(fast_config),
+    assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--config", str(fast_config),
                                     "--run-dir", str(in_the_way)), "cannot create the run folder", "a file is in the way")
 
 

@@ -11,7 +11,7 @@ import pytest
 from autocomp.config import load_config
 from autocomp.errors import UserError
 from autocomp.targets.registry import get_target
-from conftest import autocomp
+from conftest import assert_one_line_error, autocomp
 
 
 def test_precedence_file_then_env_then_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,43 +47,34 @@ def test_inconsistent_work_split_is_refused() -> None:
         load_config(None, {})
 
 
-def _assert_one_line_error(proc, *needles: str) -> None:  # type: ignore[no-untyped-def]
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    assert "Traceback" not in proc.stderr
-    for needle in needles:
-        assert needle in lines[0]
-
-
 def test_cli_malformed_problem(tmp_path: Path) -> None:
     src = get_target("cpu").problems_dir / "gemm-f32-256"
     bad = tmp_path / "bad"
     shutil.copytree(src, bad)
     toml = (bad / "problem.toml").read_text().replace('dtype = "f32"', 'dtype = "float32"', 1)
     (bad / "problem.toml").write_text(toml)
-    _assert_one_line_error(autocomp("eval", str(bad)), "problem.toml", "inputs[0].dtype", "expected one of")
+    assert_one_line_error(autocomp("eval", str(bad)), "problem.toml", "inputs[0].dtype", "expected one of")
 
 
 def test_cli_malformed_config(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[search]\nbeam = -1\n")
-    _assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--config", str(cfg), "--models", "replay::x"),
+    assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--config", str(cfg), "--models", "replay::x"),
                            "search.beam", "greater than or equal to 1")
     cfg.write_text("[search\n")
-    _assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--config", str(cfg), "--models", "replay::x"),
+    assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--config", str(cfg), "--models", "replay::x"),
                            "invalid TOML")
 
 
 def test_cli_unknown_model_string(tmp_path: Path) -> None:
     proc = autocomp("optimize", "cpu/gemm-f32-256", "--models", "gpt-7-ultra", "--run-dir", str(tmp_path / "r"))
-    _assert_one_line_error(proc, "unknown model string 'gpt-7-ultra'", "replay::MODEL")
+    assert_one_line_error(proc, "unknown model string 'gpt-7-ultra'", "replay::MODEL")
     assert not (tmp_path / "r").exists()
 
 
 def test_cli_unknown_problem_and_bad_resume(tmp_path: Path) -> None:
-    _assert_one_line_error(autocomp("eval", "cpu/no-such-problem"), "autocomp problems")
-    _assert_one_line_error(autocomp("resume", str(tmp_path)), "not a run folder")
+    assert_one_line_error(autocomp("eval", "cpu/no-such-problem"), "autocomp problems")
+    assert_one_line_error(autocomp("resume", str(tmp_path)), "not a run folder")
 
 
 def test_cli_problems_json() -> None:
