@@ -31,7 +31,8 @@ def evaluate_code(problem: Problem, code: str, config: RunConfig, emulate: bool 
     if emulate:
         evaluator = target.emulated_evaluator(problem, config.eval.model_copy(update={"time": False}))
         if evaluator is None:
-            raise UserError(f"the {target.name} target has no emulator; run without --emulate")
+            raise UserError(f"the {target.name} target has no emulator; run without --emulate "
+                            "(--emulate is for targets whose hardware this machine may lack, like amx)")
     else:
         reason = target.unavailable_reason()
         if reason:
