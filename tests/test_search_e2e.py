@@ -77,6 +77,16 @@ def test_exhausted_script_fails_candidates_not_the_run(tmp_path: Path, fast_conf
     assert f"{out['llm_calls']} model calls ({len(failed)} more failed" in " ".join(human.stdout.split())
 
 
+def test_a_run_whose_model_calls_all_fail_says_so(tmp_path: Path, fast_config: Path) -> None:
+    """An outage for the whole run fails every plan, not the run; the stop reason says no model code was tried."""
+    replay = write_replay(tmp_path / "r.toml", [], [])
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--config", str(fast_config), "--models", f"replay::{replay}",
+                    "--iterations", "2", "--plans", "2", "--codes", "1", "--run-dir", str(tmp_path / "run"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["llm_calls"] == 0 and out["stopped"] == "completed all iterations; all 4 model calls failed, so no model-written code was tried"
+
+
 def test_the_final_beam_is_rechecked_and_the_best_mean_score_wins(tmp_path: Path, fast_config: Path) -> None:
     """On a shared machine one measurement can mis-order two candidates, so the final beam is
     re-measured on fresh inputs and the winner has the best mean of search and re-check scores."""

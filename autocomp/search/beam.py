@@ -90,10 +90,13 @@ class Search:
                 history.append(beam[0].score)
                 self.store.record_beam(iteration, [c.id for c in beam], beam[0].id, beam[0].score)
                 self._log_iteration(iteration, children, beam)
+            llm_calls = self.store.llm_calls()
+            calls = sum(1 for c in llm_calls if c["status"] == "ok")
+            if llm_calls and not calls:  # a finished run must not read like a search that found nothing better
+                stopped += f"; all {len(llm_calls)} model calls failed, so no model-written code was tried"
             best, validation = self._final_pick(beam)
             self.store.set_status("finished", stop_reason=stopped)
             self.store.record_final_pick(best.id, stopped)
-            calls = sum(1 for c in self.store.llm_calls() if c["status"] == "ok")
             return SearchSummary(str(self.store.run_dir), best, len(history) - 1,
                                  len(self.store.candidates()), calls, stopped, history, validation)
         finally:
