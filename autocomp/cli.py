@@ -71,7 +71,10 @@ def problems(as_json: bool) -> None:
               help="verify on the target's functional emulator (amx without AMX hardware): correctness only, not timed")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emulate: bool, as_json: bool) -> None:
-    """Compile, verify and time CODE_FILE (default: the problem's initial code)."""
+    """Compile, verify and time CODE_FILE (default: the problem's initial code).
+
+    Exit status: 0 when the code is correct, 1 when it is not (the report says why), 2 on a
+    usage error."""
     from autocomp.config import RunConfig, load_config
     from autocomp.report.console import eval_report
     from autocomp.runner import evaluate_code
@@ -83,7 +86,10 @@ def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emu
         code = code_file.read_text() if code_file else prob.initial_code
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"kernel file {unreadable(code_file, exc)}") from None
-    _emit(as_json, evaluate_code(prob, code, config, emulate), eval_report)
+    row = evaluate_code(prob, code, config, emulate)
+    _emit(as_json, row, eval_report)
+    if not row["correct"]:  # scripts and CI can test the status instead of parsing the report
+        raise SystemExit(1)
 
 
 @cli.command()

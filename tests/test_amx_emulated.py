@@ -164,7 +164,7 @@ def test_eval_emulate_on_the_command_line(tmp_path: Path) -> None:
     row = json.loads(ok.stdout)
     assert row["outcome"] == "ok" and row["emulated"] is True and row["value"] is None and row["speedup"] is None
     wrong = autocomp("eval", "amx/gemm-bf16-256", str(DATA / "wrong_vnni.c"), "--emulate")
-    assert wrong.returncode == 0, wrong.stderr
+    assert wrong.returncode == 1, wrong.stderr  # evaluated, not correct
     assert "wrong_answer" in wrong.stdout and "functional emulator" in wrong.stdout and "not timed" in wrong.stdout
     none = autocomp("eval", "cpu/gemm-f32-256", "--emulate")
     assert none.returncode != 0 and "the cpu target has no emulator; run without --emulate" in none.stderr

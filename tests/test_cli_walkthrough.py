@@ -107,3 +107,20 @@ def test_eval_report_says_when_the_timing_was_noisy() -> None:
         eval_report(row(1.5e-3, 1.0e-3))
     assert "noisy timing" not in quiet.get()
     assert "noisy timing: the median call took 1.50x the fastest one (1 ms)" in " ".join(noisy.get().split())
+
+
+def test_eval_exit_status_says_whether_the_code_is_correct(tmp_path: Path) -> None:
+    """0 when correct, 1 when evaluated and wrong (the report still prints, JSON stays valid), 2 on usage errors."""
+    from autocomp.targets.registry import resolve_problem
+
+    wrong = tmp_path / "wrong.c"
+    code = resolve_problem("cpu/gemm-f32-256").initial_code
+    assert "C[(size_t)i * N + j] = acc;" in code
+    wrong.write_text(code.replace("C[(size_t)i * N + j] = acc;", "C[(size_t)i * N + j] = acc + 1.0f;"))
+    proc = autocomp("eval", "cpu/gemm-f32-256", str(wrong), "--json")
+    assert proc.returncode == 1, proc.stderr
+    row = json.loads(proc.stdout)
+    assert row["correct"] is False and row["outcome"] == "wrong_answer"
+    human = autocomp("eval", "cpu/gemm-f32-256", str(wrong))
+    assert human.returncode == 1 and "wrong_answer" in human.stdout and "Traceback" not in human.stderr
+    assert autocomp("eval", "cpu/gemm-f32-256", "--json").returncode == 0
