@@ -6,10 +6,13 @@ store, so `autocomp resume` continues with exactly the settings the run started 
 
 from __future__ import annotations
 
+import difflib
+import json
+import os
 import sys
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -17,7 +20,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from autocomp.errors import UserError, unreadable
 from autocomp.evaluation.c_kernel import EvalSettings
@@ -64,8 +68,9 @@ class RunConfig(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AUTOCOMP_", env_nested_delimiter="__", extra="forbid")
 
-    models: list[str] = Field(default_factory=list, description="plan models (and code models unless code_models)")
-    code_models: list[str] | None = None
+    # NoDecode: AUTOCOMP_MODELS=tuner,replay::x.toml is a comma list (as on the command line), not JSON
+    models: Annotated[list[str], NoDecode] = Field(default_factory=list, description="plan models (and code models unless code_models)")
+    code_models: Annotated[list[str] | None, NoDecode] = None
     search: SearchConfig = SearchConfig()
     llm: LLMConfig = LLMConfig()
     eval: EvalSettings = EvalSettings()
@@ -74,6 +79,11 @@ class RunConfig(BaseSettings):
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
+            if value.strip().startswith("["):  # a JSON list also works in the environment
+                try:
+                    return json.loads(value)
+                except json.JSONDecodeError:
+                    pass
             return [m.strip() for m in value.split(",") if m.strip()]
         return value
 
@@ -108,12 +118,58 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _describe(exc: ValidationError, source: str) -> str:
+def _has(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    for part in loc:
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def _get(data: dict[str, Any], loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        data = data[part]
+    return data
+
+
+def _source_of(loc: tuple[Any, ...], file: Path | None, data: dict[str, Any], flags: dict[str, Any]) -> str:
+    """Where the offending value came from, by precedence: a flag, an AUTOCOMP_* variable, the file."""
+    for n in range(len(loc), 0, -1):  # a flag sets a leaf (or a list: models.0); a variable may set a whole table
+        if _has(flags, loc[:n]) and not isinstance(_get(flags, loc[:n]), dict):
+            name = {"max_calls": "max_llm_calls", "cache": "no_cache"}.get(str(loc[n - 1]), str(loc[n - 1]))
+            return "--" + name.replace("_", "-")
+    env = {k.upper() for k in os.environ}
+    for n in range(len(loc), 0, -1):
+        name = "AUTOCOMP_" + "__".join(str(p) for p in loc[:n]).upper()
+        if name in env:
+            return f"environment variable {name}"
+    if file is not None and (_has(data, loc[:1]) or not flags):
+        return str(file)
+    return "environment/flags"
+
+
+def _suggest(loc: tuple[Any, ...]) -> str:
+    """' (did you mean "iterations"?)' for a misspelt key, from the fields of the table it is in."""
+    model: Any = RunConfig
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        model = field.annotation if field is not None else None
+        if not isinstance(model, type) or not issubclass(model, BaseModel):
+            return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _describe(exc: ValidationError, source: str | None = None, file: Path | None = None,
+              data: dict[str, Any] | None = None, flags: dict[str, Any] | None = None) -> str:
     err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    loc = tuple(err["loc"])
+    field = ".".join(str(p) for p in loc) or "(top level)"
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        msg = "unknown setting; check the spelling (see README, 'Configuration')"
+        msg = f"unknown setting{_suggest(loc)}; check the spelling (see README, 'Configuration')"
+    if source is None:
+        source = _source_of(loc, file, data or {}, flags or {})
     return f"{source}: {field}: {msg}"
 
 
@@ -122,9 +178,7 @@ def load_config(file: Path | None = None, flags: dict[str, Any] | None = None, s
     if stored is not None:
         return RunConfig.model_validate(stored)
     data: dict[str, Any] = {}
-    source = "environment/flags"
     if file is not None:
-        source = str(file)
         try:
             data = tomllib.loads(Path(file).read_text())
         except FileNotFoundError:
@@ -137,7 +191,10 @@ def load_config(file: Path | None = None, flags: dict[str, Any] | None = None, s
     try:
         config = RunConfig(**_deep_merge({}, flags or {}))
     except ValidationError as exc:
-        raise UserError(_describe(exc, source)) from None
+        raise UserError(_describe(exc, None, file, data, flags or {})) from None
+    except SettingsError as exc:  # an AUTOCOMP_* variable that is not valid JSON for a table or list
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise UserError(f"environment: {exc}{cause}") from None
     finally:
         _toml_data.reset(token)
     check_consistency(config)

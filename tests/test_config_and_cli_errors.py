@@ -115,3 +115,40 @@ def test_cli_hardware_shows_and_remeasures_the_cached_facts(tmp_path: Path) -> N
     again = run("--remeasure")
     assert again["remeasured"] == 1 and again["peak_flops"]["f32"] > 1e9
     assert len(list((tmp_path / "autocomp").glob("measured-cpu-f32-*.json"))) == 1
+
+
+def test_env_models_is_a_comma_list_like_the_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: AUTOCOMP_MODELS=tuner. It used to be parsed as JSON and crash with a traceback."""
+    monkeypatch.setenv("AUTOCOMP_MODELS", "tuner, replay::a.toml")
+    monkeypatch.setenv("AUTOCOMP_CODE_MODELS", "tuner")
+    config = load_config(flags={"search": {"plans": 2, "codes": 1}})
+    assert (config.models, config.code_models) == (["tuner", "replay::a.toml"], ["tuner"])
+    monkeypatch.setenv("AUTOCOMP_MODELS", '["tuner"]')  # a JSON list still works
+    assert load_config().models == ["tuner"]
+
+
+def test_a_bad_value_names_where_it_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error blamed the config file for a bad flag or variable it did not even contain."""
+    cfg = tmp_path / "good.toml"
+    cfg.write_text('models = ["tuner"]\n[search]\niterations = 1\n')
+    with pytest.raises(UserError, match=r"^--beam: search\.beam: "):
+        load_config(cfg, {"search": {"beam": 0}})
+    with pytest.raises(UserError, match=r"^--max-llm-calls: llm\.max_calls: "):
+        load_config(cfg, {"llm": {"max_calls": -1}})
+    monkeypatch.setenv("AUTOCOMP_SEARCH__BEAM", "abc")
+    with pytest.raises(UserError, match=r"^environment variable AUTOCOMP_SEARCH__BEAM: search\.beam: "):
+        load_config(cfg)
+    monkeypatch.delenv("AUTOCOMP_SEARCH__BEAM")
+    cfg.write_text('models = ["tuner"]\n[search]\niteratons = 1\n')
+    with pytest.raises(UserError, match=r"good\.toml: search\.iteratons: unknown setting \(did you mean \"iterations\"\?\)"):
+        load_config(cfg, {"search": {"beam": 2}})
+
+
+def test_cli_env_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOCOMP_SEARCH", "{not json")
+    assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--run-dir", str(tmp_path / "r")),
+                          "environment", '"search"')
+    monkeypatch.setenv("AUTOCOMP_SEARCH", '{"beem": 2}')
+    assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--run-dir", str(tmp_path / "r")),
+                          "AUTOCOMP_SEARCH", "search.beem", 'did you mean "beam"')
+    assert not (tmp_path / "r").exists()
