@@ -135,3 +135,28 @@ def test_the_final_pick_is_the_runs_answer_everywhere(tmp_path: Path) -> None:
     proc = autocomp("runs", str(tmp_path / "runs"), "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["best_speedup"] == 6.0
+
+
+def test_best_c_stays_the_final_pick_while_a_resume_replays_the_beams(tmp_path: Path) -> None:
+    """Resuming a finished run replays its iterations (record_beam again); killed there, best.c
+    must still be the finished search's pick that `runs` reports, not the last beam's first."""
+    from autocomp.evaluation.result import EvalResult, Outcome
+    from autocomp.search.candidate import code_hash
+    from autocomp.store.runstore import RunStore
+
+    store = RunStore.create(tmp_path / "runs" / "r", "cpu/gemm-f32-256", "/nowhere", "cpu", {})
+    ids = {}
+    for name, speedup in (("lucky", 8.0), ("steady", 6.0)):
+        code = f"/* {name} */ void gemm(void) {{}}"
+        ids[name] = store.add_candidate(key=name, iteration=1, origin="planned", code=code, code_hash=code_hash(code))
+        store.add_evaluation(code_hash(code), EvalResult(outcome=Outcome.OK, latency_s=1e-3, speedup=speedup), "")
+    store.record_beam(1, [ids["lucky"], ids["steady"]], ids["lucky"], 1 / 8.0)
+    store.record_final_pick(ids["steady"], "completed all iterations")
+    store.event("resumed")
+    store.record_beam(1, [ids["lucky"], ids["steady"]], ids["lucky"], 1 / 8.0)  # the resume replays iteration 1
+    store.close()  # ... and is killed here
+
+    assert (tmp_path / "runs" / "r" / "best.c").read_text() == "/* steady */ void gemm(void) {}"
+    proc = autocomp("runs", str(tmp_path / "runs"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["best_speedup"] == 6.0

@@ -228,9 +228,12 @@ class RunStore:
             "INSERT OR REPLACE INTO beams (iteration, candidate_ids, best_id, best_score, created) VALUES (?, ?, ?, ?, ?)",
             (iteration, json.dumps(candidate_ids), best_id, best_score, _now()),
         )
-        best = self.candidate(best_id)
-        if best is not None and best["code"]:
-            (self.run_dir / "best.c").write_text(best["code"])
+        # best.c holds the run's answer (`best()`): during a first search the best beam member so
+        # far, but once a search has finished, its final pick until a later one finishes, so a
+        # resume killed while replaying the iterations leaves best.c agreeing with `runs`
+        answer = self.best()
+        if answer is not None and answer[1]["code"]:
+            (self.run_dir / "best.c").write_text(answer[1]["code"])
 
     def beams(self) -> list[sqlite3.Row]:
         return self._all("SELECT * FROM beams ORDER BY iteration")
