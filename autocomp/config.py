@@ -166,7 +166,10 @@ def _describe(exc: ValidationError, source: str | None = None, file: Path | None
     loc = tuple(err["loc"])
     field = ".".join(str(p) for p in loc) or "(top level)"
     msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
+    if err["type"] == "extra_forbidden" and len(loc) == 4 and loc[:2] == ("llm", "providers") and "key" in str(loc[-1]):
+        msg = ('a config never holds a key: put the key in an environment variable and name it here with '
+               'api_key_env = "VARIABLE" (see README, \'Keys\')')
+    elif err["type"] == "extra_forbidden":
         msg = f"unknown setting{_suggest(loc)}; check the spelling (see README, 'Configuration')"
     if source is None:
         source = _source_of(loc, file, data or {}, flags or {})

@@ -152,3 +152,11 @@ def test_cli_env_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--run-dir", str(tmp_path / "r")),
                           "AUTOCOMP_SEARCH", "search.beem", 'did you mean "beam"')
     assert not (tmp_path / "r").exists()
+
+
+def test_a_key_in_the_config_points_to_api_key_env(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('models = ["tuner"]\n[llm.providers.openai]\napi_key = "sk-test-SECRET123"\n')
+    with pytest.raises(UserError, match="api_key_env") as err:
+        load_config(cfg)
+    assert "SECRET123" not in str(err.value) and "llm.providers.openai.api_key" in str(err.value)
