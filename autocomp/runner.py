@@ -102,6 +102,7 @@ def resume_run(run_dir: Path, log: Log, llm_overrides: dict[str, Any] | None = N
     check_consistency(config)
     check_models(config)
     store.event("resumed", **({"overrides": llm_overrides} if llm_overrides else {}))
+    store.set_status("running")  # `runs` must not call a resumed (or resumed and killed) run finished
     log(f"resuming {run_dir} ({problem.name}, status {info['status']})")
     return _run(problem, config, store, log)
 

@@ -160,3 +160,19 @@ def test_best_c_stays_the_final_pick_while_a_resume_replays_the_beams(tmp_path: 
     proc = autocomp("runs", str(tmp_path / "runs"), "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["best_speedup"] == 6.0
+
+
+def test_a_resumed_run_is_running_until_its_search_finishes_again(tmp_path: Path) -> None:
+    """`runs` reads the status: a resume (of a finished run too) is running while it works, so one
+    killed half-way is not listed as finished."""
+    from autocomp.runner import resume_run
+
+    run_dir = tmp_path / "run"
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--config", str(_config(tmp_path)),
+                    "--iterations", "1", "--beam", "1", "--plans", "1", "--codes", "1", "--run-dir", str(run_dir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    db = run_dir / "run.db"
+    assert _rows(db, "SELECT status FROM run")[0][0] == "finished"
+    seen = []
+    resume_run(run_dir, lambda msg: seen.append(_rows(db, "SELECT status FROM run")[0][0]))
+    assert seen[0] == "running" and _rows(db, "SELECT status FROM run")[0][0] == "finished"
