@@ -110,20 +110,27 @@ def test_kill_and_resume(tmp_path: Path) -> None:
     assert _rows(db, "SELECT count(*) FROM events WHERE kind = 'resumed'")[0][0] == 1
 
 
-def test_the_final_pick_is_the_runs_answer_everywhere(tmp_path: Path) -> None:
-    """The final re-check can pick another candidate than the last beam's first (a lucky search
-    sample): best.c, `runs` and `bench` must all mean the pick, not the beam's first."""
-    from autocomp.bench import best_stored
+def _lucky_and_steady(run_dir: Path):  # type: ignore[no-untyped-def]
+    """A run store with two evaluated candidates: 'lucky' (8x in the search) and 'steady' (6x)."""
     from autocomp.evaluation.result import EvalResult, Outcome
     from autocomp.search.candidate import code_hash
     from autocomp.store.runstore import RunStore
 
-    store = RunStore.create(tmp_path / "runs" / "r", "cpu/gemm-f32-256", "/nowhere", "cpu", {})
+    store = RunStore.create(run_dir, "cpu/gemm-f32-256", "/nowhere", "cpu", {})
     ids = {}
     for name, speedup in (("lucky", 8.0), ("steady", 6.0)):
         code = f"/* {name} */ void gemm(void) {{}}"
         ids[name] = store.add_candidate(key=name, iteration=1, origin="planned", code=code, code_hash=code_hash(code))
         store.add_evaluation(code_hash(code), EvalResult(outcome=Outcome.OK, latency_s=1e-3, speedup=speedup), "")
+    return store, ids
+
+
+def test_the_final_pick_is_the_runs_answer_everywhere(tmp_path: Path) -> None:
+    """The final re-check can pick another candidate than the last beam's first (a lucky search
+    sample): best.c, `runs` and `bench` must all mean the pick, not the beam's first."""
+    from autocomp.bench import best_stored
+
+    store, ids = _lucky_and_steady(tmp_path / "runs" / "r")
     store.record_beam(1, [ids["lucky"], ids["steady"]], ids["lucky"], 1 / 8.0)
     assert store.best()[1]["id"] == ids["lucky"]  # still running: the best beam member so far
     store.record_final_pick(ids["steady"], "completed all iterations")
@@ -140,16 +147,7 @@ def test_the_final_pick_is_the_runs_answer_everywhere(tmp_path: Path) -> None:
 def test_best_c_stays_the_final_pick_while_a_resume_replays_the_beams(tmp_path: Path) -> None:
     """Resuming a finished run replays its iterations (record_beam again); killed there, best.c
     must still be the finished search's pick that `runs` reports, not the last beam's first."""
-    from autocomp.evaluation.result import EvalResult, Outcome
-    from autocomp.search.candidate import code_hash
-    from autocomp.store.runstore import RunStore
-
-    store = RunStore.create(tmp_path / "runs" / "r", "cpu/gemm-f32-256", "/nowhere", "cpu", {})
-    ids = {}
-    for name, speedup in (("lucky", 8.0), ("steady", 6.0)):
-        code = f"/* {name} */ void gemm(void) {{}}"
-        ids[name] = store.add_candidate(key=name, iteration=1, origin="planned", code=code, code_hash=code_hash(code))
-        store.add_evaluation(code_hash(code), EvalResult(outcome=Outcome.OK, latency_s=1e-3, speedup=speedup), "")
+    store, ids = _lucky_and_steady(tmp_path / "runs" / "r")
     store.record_beam(1, [ids["lucky"], ids["steady"]], ids["lucky"], 1 / 8.0)
     store.record_final_pick(ids["steady"], "completed all iterations")
     store.event("resumed")
