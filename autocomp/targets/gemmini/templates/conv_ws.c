@@ -60,11 +60,13 @@
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
-/* Piece `piece` (ROW_PIECES per row) of input row `row` (counted over all images: b * H + y), into
- * the ring slot of ring row `ring_row`. */
-static inline void load_input_piece(const int8_t *input, int row, int ring_row, int piece) {
+/* Piece `piece` of the input rows from `row` on (ROW_PIECES per row; rows counted over all
+ * images: b * H + y), into the ring slot of its ring row base + row. */
+static inline void load_input_piece(const int8_t *input, int base, int row, int piece) {
+  row += piece / ROW_PIECES;
+  piece %= ROW_PIECES;
   const int x0 = 16 * (piece / CPIECES), c0 = 64 * (piece % CPIECES);
-  const uint32_t slot = (uint32_t)(ring_row % NSLOT) * SLOT;
+  const uint32_t slot = (uint32_t)((base + row) % NSLOT) * SLOT;
   gemmini_extended_mvin(input + ((size_t)row * W + x0) * C + c0, slot + (uint32_t)(c0 / 16 * W + x0),
                         min_int(64, C - c0), min_int(16, W - x0));
 }
@@ -131,25 +133,24 @@ void conv(const int8_t *restrict input, const int8_t *restrict weights, const in
         const int first = b * H + t0 * TR; /* the tile's first input row */
         const uint32_t acc = DBUF ? ACC_HALF(tile & 1) : ACC_HALF(0);
         for (; loaded < first + TR + 2; loaded++) /* rows not prefetched: all without DBUF */
-          for (int piece = 0; piece < ROW_PIECES; piece++) load_input_piece(input, loaded, base + loaded, piece);
+          for (int piece = 0; piece < ROW_PIECES; piece++) load_input_piece(input, base, loaded, piece);
         if (!DBUF || tile == 0) /* not prefetched */
           for (int i = 0; i < TILE_BLOCKS; i++) load_bias_block(bias, k0, acc, i);
         /* DBUF: the next tile's new input rows (same slice) and its bias, one piece or block per
          * reduction step from the first step on, so they arrive while this tile computes */
         const int last_in_slice = b == N - 1 && t0 == TILES_PER_IMAGE - 1;
-        const int upto = !DBUF || last_in_slice ? loaded : t0 + 1 < TILES_PER_IMAGE ? first + 2 * TR + 2 : first + TR + 2 + TR + 2;
+        const int next_first = t0 + 1 < TILES_PER_IMAGE ? first + TR : (b + 1) * H;
+        const int upto = !DBUF || last_in_slice ? loaded : next_first + TR + 2; /* rows the next tile needs */
         const int pieces = (upto - loaded) * ROW_PIECES;
         const int next_k0 = last_in_slice ? k0 + TK : k0;
         const int biases = DBUF && next_k0 < KB ? TILE_BLOCKS : 0;
         const uint32_t next_acc = ACC_HALF((tile + 1) & 1);
         int step = 0;
         for (; step < pieces && step < STEPS; step++) {
-          const int row = loaded + step / ROW_PIECES;
-          load_input_piece(input, row, base + row, step % ROW_PIECES);
+          load_input_piece(input, base, loaded, step);
           compute_step(step, base + first, acc);
         }
-        for (int piece = step; piece < pieces; piece++) /* more pieces than steps */
-          load_input_piece(input, loaded + piece / ROW_PIECES, base + loaded + piece / ROW_PIECES, piece % ROW_PIECES);
+        for (int piece = step; piece < pieces; piece++) load_input_piece(input, base, loaded, piece); /* more pieces than steps */
         loaded = upto;
         for (; step < pieces + biases && step < STEPS; step++) {
           load_bias_block(bias, next_k0, next_acc, step - pieces);
