@@ -52,12 +52,13 @@ def bench(target_name: str, root: Path, families: list[str] | None, vendor: bool
     reason = target.unavailable_reason()
     if reason:
         raise UserError(reason)
-    known = sorted({p.spec.family for p in builtin_problems() if p.target == target_name})
+    ours = [p for p in builtin_problems() if p.target == target_name]
+    known = sorted({p.spec.family for p in ours})
     unknown = [f for f in families or [] if f not in known]
     if unknown:
         raise UserError(f"no {target_name} problem of family {', '.join(map(repr, unknown))}; "
                         f"{target_name} families: {', '.join(known)} (see `autocomp problems --json`)")
-    problems = [p for p in builtin_problems() if p.target == target_name and (not families or p.spec.family in families)]
+    problems = [p for p in ours if not families or p.spec.family in families]
     stored = best_stored(root) if root.is_dir() else {}
     settings = EvalSettings(min_time_s=1.0)
     rows = [_row(target, p, stored.get(p.name), settings, vendor, repeat, log) for p in problems]

@@ -38,8 +38,9 @@ def _budget_options(command):  # type: ignore[no-untyped-def]
 
 def _llm_flags(flags: dict[str, Any]) -> dict[str, Any]:
     """Pop the [llm] flags that were given, under their config names."""
-    names = {"max_cost": "max_cost", "max_llm_calls": "max_calls", "edits": "edits"}
-    llm = {names[k]: flags.pop(k) for k in list(flags) if k in names and flags[k] is not None}
+    from autocomp.config import LLM_FLAGS
+
+    llm = {LLM_FLAGS[k]: flags.pop(k) for k in list(flags) if k in LLM_FLAGS and flags[k] is not None}
     if flags.pop("no_cache", None):
         llm["cache"] = False
     return llm

@@ -118,6 +118,10 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+# command-line flags (click parameter names) of [llm] settings -> the settings; --no-cache sets cache = false
+LLM_FLAGS = {"max_cost": "max_cost", "max_llm_calls": "max_calls", "edits": "edits"}
+
+
 def _has(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
     for part in loc:
         if not isinstance(data, dict) or part not in data:
@@ -136,7 +140,8 @@ def _source_of(loc: tuple[Any, ...], file: Path | None, data: dict[str, Any], fl
     """Where the offending value came from, by precedence: a flag, an AUTOCOMP_* variable, the file."""
     for n in range(len(loc), 0, -1):  # a flag sets a leaf (or a list: models.0); a variable may set a whole table
         if _has(flags, loc[:n]) and not isinstance(_get(flags, loc[:n]), dict):
-            name = {"max_calls": "max_llm_calls", "cache": "no_cache"}.get(str(loc[n - 1]), str(loc[n - 1]))
+            flag_of = {setting: flag for flag, setting in LLM_FLAGS.items()} | {"cache": "no_cache"}
+            name = flag_of.get(str(loc[n - 1]), str(loc[n - 1]))
             return "--" + name.replace("_", "-")
     env = {k.upper() for k in os.environ}
     for n in range(len(loc), 0, -1):

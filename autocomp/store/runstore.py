@@ -228,12 +228,7 @@ class RunStore:
             "INSERT OR REPLACE INTO beams (iteration, candidate_ids, best_id, best_score, created) VALUES (?, ?, ?, ?, ?)",
             (iteration, json.dumps(candidate_ids), best_id, best_score, _now()),
         )
-        # best.c holds the run's answer (`best()`): during a first search the best beam member so
-        # far, but once a search has finished, its final pick until a later one finishes, so a
-        # resume killed while replaying the iterations leaves best.c agreeing with `runs`
-        answer = self.best()
-        if answer is not None and answer[1]["code"]:
-            (self.run_dir / "best.c").write_text(answer[1]["code"])
+        self._write_best_code()
 
     def beams(self) -> list[sqlite3.Row]:
         return self._all("SELECT * FROM beams ORDER BY iteration")
@@ -242,9 +237,15 @@ class RunStore:
         """The finished search's answer (its final pick, re-checked on fresh inputs, which can
         differ from the last beam's first): best.c holds its code from now on."""
         self.event("finished", stopped=stopped, best_id=best_id)
-        best = self.candidate(best_id)
-        if best is not None and best["code"]:
-            (self.run_dir / "best.c").write_text(best["code"])
+        self._write_best_code()
+
+    def _write_best_code(self) -> None:
+        """best.c holds the run's answer (`best()`): during a first search the best beam member so
+        far, once a search has finished its final pick until a later one finishes, so a resume
+        killed while replaying the iterations leaves best.c agreeing with `runs`."""
+        answer = self.best()
+        if answer is not None and answer[1]["code"]:
+            (self.run_dir / "best.c").write_text(answer[1]["code"])
 
     def best(self) -> tuple[float, sqlite3.Row] | None:
         """(search score, candidate) of the run's answer: the final pick of its latest finished
