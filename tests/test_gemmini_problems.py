@@ -194,6 +194,27 @@ def conv_ref(inp, w, bias, stride, padding, relu=False):
     return out.astype(np.int8)
 
 
+def run_conv(src: str, N, P, Q, C, K, workdir: Path, repeats=2, seed=5, reference=None):  # type: ignore[no-untyped-def]
+    """Calls on different inputs (a second call must not see the first one's accumulator or
+    scratchpad), each output compared element by element with `reference` (default conv_ref)."""
+    args = [("input", "in", "int8_t", N * (P + 2) * (Q + 2) * C), ("weights", "in", "int8_t", 9 * C * K),
+            ("bias", "in", "int32_t", K), ("output", "out", "int8_t", N * P * Q * K)]
+    shapes = {"input": (N, P + 2, Q + 2, C), "weights": (3, 3, C, K), "bias": (K,), "output": (N, P, Q, K)}
+    exe = compile_kernel(src, "conv", args, shapes, workdir)
+    rng = np.random.default_rng(seed)
+    sets = [{"input": rng.integers(-2, 3, shapes["input"]).astype(np.int8),
+             "weights": rng.integers(-1, 2, shapes["weights"]).astype(np.int8),
+             "bias": rng.integers(-64, 65, (K,)).astype(np.int32)} for _ in range(repeats)]
+    rc, outs, metrics, err = exe.run(workdir, sets)
+    assert rc == 0, err[-3000:]
+    assert len(outs) == repeats
+    for s, o in zip(sets, outs):
+        expected = reference(**s) if reference else conv_ref(s["input"], s["weights"], s["bias"], 1, 0)
+        bad = int((o["output"] != expected).sum())
+        assert bad == 0, f"{bad} of {o['output'].size} outputs differ"
+    return metrics
+
+
 def gemm_args(I, K, J):
     return [("A", "in", "int8_t", I * K), ("B", "in", "int8_t", K * J), ("C", "out", "int8_t", I * J)], \
         {"A": (I, K), "B": (K, J), "C": (I, J)}
@@ -359,20 +380,7 @@ def initial_conv_at(name: str, P: int) -> tuple[str, int, int]:
 @pytest.mark.parametrize("name", CONV_PROBLEMS)
 def test_initial_conv_small_is_correct(tmp_path, name):
     src, C, K = initial_conv_at(name, 9)  # 9 = one 16-pixel block short of a full one: remainder path
-    N, P = 4, 9
-    args = [("input", "in", "int8_t", N * (P + 2) ** 2 * C), ("weights", "in", "int8_t", 9 * C * K),
-            ("bias", "in", "int32_t", K), ("output", "out", "int8_t", N * P * P * K)]
-    shapes = {"input": (N, P + 2, P + 2, C), "weights": (3, 3, C, K), "bias": (K,), "output": (N, P, P, K)}
-    exe = compile_kernel(src, "conv", args, shapes, tmp_path)
-    rng = np.random.default_rng(3)
-    ins = {"input": rng.integers(-2, 3, shapes["input"]).astype(np.int8),
-           "weights": rng.integers(-1, 2, shapes["weights"]).astype(np.int8),
-           "bias": rng.integers(-64, 65, (K,)).astype(np.int32)}
-    rc, outs, _, err = exe.run(tmp_path, [ins])
-    assert rc == 0, err[-3000:]
-    ref = _load_reference(PROBLEMS / name)
-    exp = ref(**ins)
-    assert (outs[0]["output"] == exp).all()
+    run_conv(src, 4, 9, 9, C, K, tmp_path, repeats=1, seed=3, reference=_load_reference(PROBLEMS / name))
 
 
 # --------------------------------------------------------------------------- known-broken variants
@@ -483,13 +491,18 @@ def test_full_size_problem(tmp_path, name, kind):
 TEMPLATE = GEMMINI / "templates" / "gemm_ws.c"
 
 
-def _template_at(I, K, J, **knobs) -> str:
+def _instance(template: Path, **defines: int) -> str:
+    """The template with its params and knobs set; the setting must satisfy its constraints."""
     from autocomp.knobs import parse_knobs, set_defines
 
-    code = set_defines(TEMPLATE.read_text(), {"I": I, "K": K, "J": J, **knobs})
+    code = set_defines(template.read_text(), defines)
     spec = parse_knobs(code)
     assert spec.violated(spec.setting()) is None, spec.violated(spec.setting())
     return code
+
+
+def _template_at(I, K, J, **knobs) -> str:
+    return _instance(TEMPLATE, I=I, K=K, J=J, **knobs)
 
 
 @pytest.mark.parametrize("knobs", [
@@ -522,32 +535,7 @@ CONV_TEMPLATE = GEMMINI / "templates" / "conv_ws.c"
 
 
 def _conv_template_at(N, P, Q, C, K, **knobs) -> str:
-    from autocomp.knobs import parse_knobs, set_defines
-
-    code = set_defines(CONV_TEMPLATE.read_text(), {"N": N, "P": P, "Q": Q, "C": C, "K": K, "R": 3, "S": 3, **knobs})
-    spec = parse_knobs(code)
-    assert spec.violated(spec.setting()) is None, spec.violated(spec.setting())
-    return code
-
-
-def run_conv_template(src: str, N, P, Q, C, K, workdir: Path, repeats=2, seed=5):
-    """Two calls on different inputs (a second call must not see the first one's accumulator or
-    input ring), each compared element by element with conv_ref."""
-    args = [("input", "in", "int8_t", N * (P + 2) * (Q + 2) * C), ("weights", "in", "int8_t", 9 * C * K),
-            ("bias", "in", "int32_t", K), ("output", "out", "int8_t", N * P * Q * K)]
-    shapes = {"input": (N, P + 2, Q + 2, C), "weights": (3, 3, C, K), "bias": (K,), "output": (N, P, Q, K)}
-    exe = compile_kernel(src, "conv", args, shapes, workdir)
-    rng = np.random.default_rng(seed)
-    sets = [{"input": rng.integers(-2, 3, shapes["input"]).astype(np.int8),
-             "weights": rng.integers(-1, 2, shapes["weights"]).astype(np.int8),
-             "bias": rng.integers(-64, 65, (K,)).astype(np.int32)} for _ in range(repeats)]
-    rc, outs, metrics, err = exe.run(workdir, sets)
-    assert rc == 0, err[-3000:]
-    assert len(outs) == repeats
-    for s, o in zip(sets, outs):
-        bad = int((o["output"] != conv_ref(s["input"], s["weights"], s["bias"], 1, 0)).sum())
-        assert bad == 0, f"{bad} of {o['output'].size} outputs differ"
-    return metrics
+    return _instance(CONV_TEMPLATE, N=N, P=P, Q=Q, C=C, K=K, R=3, S=3, **knobs)
 
 
 @pytest.mark.parametrize("knobs", [
@@ -564,7 +552,7 @@ def test_conv_template_small_edge_shape(tmp_path, knobs):
     (6 output blocks: with TK = 2 three weight slices, so the ring restarts per slice) and two
     images (the prefetch crosses an image boundary) exercise every edge path."""
     N, P, Q, C, K = 2, 6, 20, 80, 96
-    metrics = run_conv_template(_conv_template_at(N, P, Q, C, K, **knobs), N, P, Q, C, K, tmp_path)
+    metrics = run_conv(_conv_template_at(N, P, Q, C, K, **knobs), N, P, Q, C, K, tmp_path)
     assert metrics[0]["macs"] >= N * P * Q * K * C * 9
 
 
