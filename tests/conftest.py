@@ -67,3 +67,15 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
     assert "Traceback" not in proc.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+def assert_all_correct(evaluator, code: str, settings: list[dict[str, int]]) -> None:  # type: ignore[no-untyped-def]
+    """Every knob setting of `code` passes `evaluator` (which is closed afterwards)."""
+    from autocomp.knobs import set_defines
+
+    try:
+        for setting in settings:
+            result = evaluator.evaluate(set_defines(code, setting))
+            assert result.correct, (setting, result.error)
+    finally:
+        evaluator.close()

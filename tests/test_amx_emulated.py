@@ -19,6 +19,7 @@ from autocomp.knobs import parse_knobs, set_defines
 from autocomp.problem import Problem
 from autocomp.targets.amx.emulation import emulated_evaluator, unavailable_reason
 from autocomp.targets.registry import builtin_problems, get_target, resolve_problem
+from conftest import assert_all_correct
 
 _REASON = unavailable_reason()
 pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"AMX emulator: {_REASON}")
@@ -37,13 +38,7 @@ def _evaluator(problem: Problem):  # type: ignore[no-untyped-def]
 
 def _all_correct(problem: Problem, code: str, settings: list[dict[str, int]], evaluation: EvalSettings | None = None) -> None:
     """Every knob setting of `code` passes the emulated check on `problem`."""
-    ev = emulated_evaluator(problem, evaluation) if evaluation else _evaluator(problem)
-    try:
-        for setting in settings:
-            result = ev.evaluate(set_defines(code, setting))
-            assert result.outcome is Outcome.OK, (setting, result.error)
-    finally:
-        ev.close()
+    assert_all_correct(emulated_evaluator(problem, evaluation) if evaluation else _evaluator(problem), code, settings)
 
 
 def _template(problem: Problem) -> str:

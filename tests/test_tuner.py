@@ -14,7 +14,7 @@ from autocomp.problem import Problem, load_problem
 from autocomp.store.runstore import RunStore
 from autocomp.targets.base import MenuItem
 from autocomp.targets.registry import get_target, resolve_problem
-from conftest import autocomp, kernel, reply_with_code, write_replay
+from conftest import assert_all_correct, autocomp, kernel, reply_with_code, write_replay
 
 KNOBBED = """#define M 64 /* @param M */
 #define A 1 /* @knob values=1,2,4,8 menu="register blocking" */
@@ -169,13 +169,7 @@ def _reshaped(tmp_path: Path, base: str, template: str, params: dict[str, int], 
 
 
 def _all_correct(problem: Problem, settings: list[dict[str, int]]) -> None:
-    evaluator = get_target("cpu").evaluator(problem, EvalSettings(time=False, trials=2))
-    try:
-        for setting in settings:
-            result = evaluator.evaluate(set_defines(problem.initial_code, setting))
-            assert result.correct, (setting, result.error)
-    finally:
-        evaluator.close()
+    assert_all_correct(get_target("cpu").evaluator(problem, EvalSettings(time=False, trials=2)), problem.initial_code, settings)
 
 
 def test_cpu_template_is_correct_when_the_register_block_does_not_divide_m(tmp_path: Path) -> None:
