@@ -31,9 +31,18 @@ def _agent(tmp_path: Path, seed: int = 1) -> TunerAgent:
     return TunerAgent("tuner", AgentContext(problem, target, target.knowledge, store, None, None, seed))
 
 
+def _jobs(parents: list[Parent], n: int, menu: tuple[MenuItem, ...], seed: int = 0) -> list[PlanJob]:
+    """One iteration's plan jobs as the search builds them: beam order, then slot; each knows the earlier ones."""
+    jobs: list[PlanJob] = []
+    for parent in parents:
+        for p in range(n):
+            jobs.append(PlanJob(parent, menu, p, len(jobs), seed + len(jobs), tuple(jobs)))
+    return jobs
+
+
 def _plans(agent: TunerAgent, code: str, n: int, menu_names: tuple[str, ...] = ("other",)) -> list[str | None]:
     menu = tuple(MenuItem(name, "") for name in menu_names)
-    return [agent.plan(PlanJob(Parent(7, code, ""), menu, p, p, 0)).text for p in range(n)]
+    return [agent.plan(job).text for job in _jobs([Parent(7, code, "")], n, menu)]
 
 
 def test_plans_are_deterministic_distinct_and_respect_constraints(tmp_path: Path) -> None:
@@ -64,6 +73,34 @@ def test_evaluated_settings_are_not_proposed_again(tmp_path: Path) -> None:
     code = agent.implement(CodeJob(Parent(7, KNOBBED, ""), first or "", 0, 0, 0)).code
     agent.ctx.store.add_candidate(key="x", iteration=1, origin="planned", code=code)
     assert first not in _plans(agent, KNOBBED, 8)
+
+
+def test_pairs_follow_single_moves_then_slots_fail_instead_of_repeating_a_setting(tmp_path: Path) -> None:
+    plans = _plans(_agent(tmp_path), KNOBBED, 7)  # A=1, B=16: five single-knob moves, one pair of neighbour moves
+    assert len(set(plans[:5])) == 5 and all(p and p.count(" -> ") == 1 for p in plans[:5])
+    assert plans[5:] == ["menu item: register blocking; knob A 1 -> 2, knob B 16 -> 32", None]
+    # at A=8 the constraint A * B <= 128 closes B to single moves; the pair lowers A as it raises B
+    wide = _plans(_agent(tmp_path / "w"), KNOBBED.replace("#define A 1 ", "#define A 8 "), 5, ("cache blocking",))
+    assert wide[3:] == ["menu item: cache blocking; knob B 16 -> 32, knob A 8 -> 4", None]  # the offered item leads
+    code = _agent(tmp_path / "v").implement(CodeJob(Parent(7, KNOBBED.replace("#define A 1 ", "#define A 8 "), ""), wide[3] or "", 0, 0, 0)).code
+    assert parse_knobs(code or "").setting() == {"A": 4, "B": 32}
+
+
+def test_beam_members_in_one_iteration_never_plan_the_same_setting(tmp_path: Path) -> None:
+    """Two parents that differ in one knob reach the same settings by moving it (A=1 and A=2 both
+    reach A=4 and A=8): the later parent's slots take other settings, and the choice does not depend
+    on which plan runs first."""
+    agent = _agent(tmp_path)
+    menu = (MenuItem("register blocking", ""),)  # steer every slot to knob A first
+    parents = [Parent(7, KNOBBED, ""), Parent(8, KNOBBED.replace("#define A 1 ", "#define A 2 "), "")]
+    for parent in parents:  # beam members are candidates of the run
+        agent.ctx.store.add_candidate(key=f"c{parent.id}", iteration=0, origin="planned", code=parent.code)
+    jobs = _jobs(parents, 2, menu)
+    plans = [agent.plan(job).text or "" for job in reversed(jobs)][::-1]
+    settings = {tuple(sorted(parse_knobs(agent.implement(CodeJob(job.parent, plan, 0, 0, 0)).code or "").setting().items()))
+                for job, plan in zip(jobs, plans)}
+    assert len(settings) == 4
+    assert all("knob A 1 -> " in p for p in plans[:2]) and all("knob B 16 -> " in p for p in plans[2:])
 
 
 def test_template_plan_and_failures_are_recorded_not_raised(tmp_path: Path) -> None:
@@ -111,8 +148,8 @@ def test_template_defaults_that_break_a_constraint_are_replaced_by_a_valid_setti
     store = RunStore.create(tmp_path / "run", problem.name, str(problem.root), "amx", {})
     agent = TunerAgent("tuner", AgentContext(problem, target, target.knowledge, store, None, None, 3))
     texts = set()
-    for p in range(4):
-        plan = agent.plan(PlanJob(Parent(1, problem.initial_code, ""), target.knowledge.menu, p, p, 1000 + p))
+    for job in _jobs([Parent(1, problem.initial_code, "")], 4, target.knowledge.menu, 1000):
+        plan = agent.plan(job)
         assert plan.text and plan.text.startswith("menu item: use a tuned template; rewrite as template gemm_bf16")
         code = agent.implement(CodeJob(Parent(1, "", ""), plan.text, 0, 0, 0)).code
         spec = parse_knobs(code or "")
@@ -250,6 +287,7 @@ def test_real_tuner_run_on_a_gemmini_convolution_improves(tmp_path: Path, fast_c
     out = json.loads(proc.stdout)
     first = out["schedule"][0]
     assert first["menu_item"] == "use a tuned template" and "rewrite as template conv_ws" in first["plan_text"]
-    assert "(preset small_image)" in first["plan_text"]
+    db = sqlite3.connect(tmp_path / "run" / "run.db")
+    assert "(preset small_image)" in db.execute("SELECT text FROM plans WHERE iteration = 1 ORDER BY id").fetchone()[0]
     assert out["best"]["speedup_vs_initial"] > 3.0 and out["best"]["metric"] == "cycles"
     assert out["validation"]["outcome"] == "ok"

@@ -34,6 +34,10 @@ class PlanJob:
     sample_index: int
     seq: int
     seed: int  # for agents that make random choices; derived from the job's position
+    # The same agent's plan jobs that come before this one in this iteration (beam order, then
+    # slot). Jobs run concurrently, so an agent that must not propose what a sibling proposes
+    # (the tuner) re-derives the siblings' choices from these.
+    earlier: tuple[PlanJob, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,25 @@
 """The offline `tuner` agent: the same search, no language model.
 
 It plans by choosing a menu item that is tied to a knob the code declares (see
-autocomp/knobs.py) and a new value for it, and implements a plan by rewriting that
-`#define`. When the code declares no knobs but the target ships a template for the
+autocomp/knobs.py) and a new value for it (or for two knobs at once, once single changes
+are spent), and implements a plan by rewriting those `#define`s. When the code declares no knobs but the target ships a template for the
 problem's family, its plan is "rewrite as template T". Plans are ordinary text
 ("menu item: register blocking; knob MB 2 -> 4"), so lineage, reports and schedule
 extraction treat them exactly like a model's plans.
 
-Deterministic for a given seed: the candidate moves for a parent are ordered by a
-seeded shuffle and plan slot p takes the p-th move, skipping settings already in the
-run store, so a resumed run proposes the same plans.
+Deterministic for a given seed: the candidate moves for a plan slot are ordered by a
+seeded shuffle, and the slot takes the first move whose knob setting neither the run
+store nor an earlier plan of this iteration already has. Plans are made concurrently, so
+each plan re-derives its earlier siblings' choices (`PlanJob.earlier`) instead of asking
+them; a resumed run therefore proposes the same plans, and two beam members never spend
+their slots on the same setting.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from autocomp.agents.base import AgentContext, Code, CodeJob, Plan, PlanJob
@@ -24,6 +28,13 @@ from autocomp.knobs import KnobError, KnobSpec, parse_knobs, set_defines
 TEMPLATE = re.compile(r"@template\s+family=([\w.-]+)")
 TEMPLATE_PLAN = re.compile(r"rewrite as template (\w+)(?: with knobs ([\w=, -]+))?")
 KNOB_MOVE = re.compile(r"knob (\w+) (-?\d+) -> (-?\d+)")
+
+Move = tuple[tuple[str, int, int], ...]  # (knob, old, new) for each knob a plan changes
+Setting = tuple[tuple[str, int], ...]  # a knob setting with its knob names, sorted: comparable across code
+
+
+def _key(setting: dict[str, int]) -> Setting:
+    return tuple(sorted(setting.items()))
 
 
 class TunerAgent:
@@ -35,48 +46,69 @@ class TunerAgent:
     # ---- planning -------------------------------------------------------------------
 
     def plan(self, job: PlanJob) -> Plan:
+        taken = self._evaluated_settings()
+        for sibling in job.earlier:
+            taken |= self._choose(sibling, taken)[1]
+        return self._choose(job, taken)[0]
+
+    def _choose(self, job: PlanJob, taken: set[Setting]) -> tuple[Plan, set[Setting]]:
+        """The plan for `job` given the settings already taken, and the setting it takes."""
         try:
             spec = parse_knobs(job.parent.code)
         except KnobError as exc:
-            return Plan(text=None, error=f"tuner: malformed knob declaration: {exc}")
+            return Plan(text=None, error=f"tuner: malformed knob declaration: {exc}"), set()
         if not spec.knobs:
-            return self._template_plan(job)
-        moves = self._moves(job, spec)
-        if not moves:
-            return Plan(text=None, error="tuner: every knob setting reachable from this parent was already evaluated")
-        name, old, new = moves[job.sample_index % len(moves)]
-        menu = spec.knobs[name].menu
-        return Plan(text=f"menu item: {menu}; knob {name} {old} -> {new}", menu_item=menu)
+            return self._template_plan(job, taken)
+        current = spec.setting()
+        for move in self._moves(job, spec):
+            setting = _key({**current, **{name: new for name, _, new in move}})
+            if setting not in taken:
+                menu = spec.knobs[move[0][0]].menu
+                changes = ", ".join(f"knob {name} {old} -> {new}" for name, old, new in move)
+                return Plan(text=f"menu item: {menu}; {changes}", menu_item=menu), {setting}
+        return Plan(text=None, error="tuner: every knob setting reachable from this parent was already evaluated "
+                                     "or is planned by another slot of this iteration"), set()
 
-    def _moves(self, job: PlanJob, spec: KnobSpec) -> list[tuple[str, int, int]]:
-        """Single-knob changes that satisfy the constraints and were not evaluated yet.
+    def _moves(self, job: PlanJob, spec: KnobSpec) -> Iterator[Move]:
+        """Knob changes that satisfy the constraints, in the order the slot tries them.
 
-        Knobs whose menu item survived dropout come first (that is how menu dropout steers
-        the tuner); within each group neighbours of the current value precede jumps.
+        First single-knob changes: knobs whose menu item survived this slot's dropout come
+        first (that is how menu dropout steers the tuner), and within each group neighbours of
+        the current value precede jumps, in a seeded order. When all of those are taken, pairs
+        of neighbour changes: they reach settings a constraint closes to one knob at a time
+        (raise TK, lower TR) and keep a parent whose single moves are spent useful.
         """
         rng = random.Random(f"{self.ctx.seed}/tuner/{job.parent.id}")
         offered = {item.name for item in job.menu}
-        seen = self._evaluated_settings(spec)
         current = spec.setting()
-        groups: list[list[tuple[str, int, int]]] = [[], [], [], []]
+        singles: list[list[Move]] = [[], [], [], []]
+        steps: list[tuple[str, int, int]] = []  # neighbour changes, for the pairs
         for name, knob in spec.knobs.items():
             index = knob.values.index(knob.value)
             for pos, value in enumerate(knob.values):
                 if value == knob.value:
                     continue
-                setting = {**current, name: value}
-                if spec.violated(setting) or tuple(sorted(setting.items())) in seen:
-                    continue
                 near = abs(pos - index) == 1
-                groups[(0 if knob.menu in offered else 2) + (0 if near else 1)].append((name, knob.value, value))
-        ordered = []
-        for group in groups:
+                if near:
+                    steps.append((name, knob.value, value))
+                if not spec.violated({**current, name: value}):
+                    singles[(0 if knob.menu in offered else 2) + (0 if near else 1)].append(((name, knob.value, value),))
+        for group in singles:
             rng.shuffle(group)
-            ordered += group
-        return ordered
+            yield from group
+        unoffered = lambda step: spec.knobs[step[0]].menu not in offered  # noqa: E731
+        pairs: list[list[Move]] = [[], []]
+        for i, first in enumerate(steps):
+            for second in steps[i + 1:]:
+                if first[0] != second[0] and not spec.violated({**current, first[0]: first[2], second[0]: second[2]}):
+                    pair = tuple(sorted((first, second), key=unoffered))  # an offered knob leads (names the menu item)
+                    pairs[unoffered(pair[0])].append(pair)
+        for group in pairs:
+            rng.shuffle(group)
+            yield from group
 
-    def _evaluated_settings(self, spec: KnobSpec) -> set[tuple[tuple[str, int], ...]]:
-        """Knob settings of every candidate already in the run (same knob names)."""
+    def _evaluated_settings(self) -> set[Setting]:
+        """Knob settings (with their knob names) of every candidate already in the run."""
         seen = set()
         for row in self.ctx.store.candidates():
             if not row["code"]:
@@ -85,64 +117,53 @@ class TunerAgent:
                 other = parse_knobs(row["code"])
             except KnobError:
                 continue
-            if other.knobs.keys() == spec.knobs.keys():
-                seen.add(tuple(sorted(other.setting().items())))
+            if other.knobs:
+                seen.add(_key(other.setting()))
         return seen
 
-    def _template_plan(self, job: PlanJob) -> Plan:
+    def _template_plan(self, job: PlanJob, taken: set[Setting]) -> tuple[Plan, set[Setting]]:
         templates = self._matching_templates()
         if not templates:
             family = self.ctx.problem.spec.family
-            return Plan(text=None, error=f"tuner: the code declares no knobs and {self.ctx.target.name} has no template for family {family!r}")
+            return Plan(text=None, error=f"tuner: the code declares no knobs and {self.ctx.target.name} has no template for family {family!r}"), set()
         name = sorted(templates)[job.sample_index % len(templates)]
         spec = parse_knobs(self._instantiate(templates[name], {}))
         defaults = spec.setting()
-        setting, label = self._template_start(spec, job, job.sample_index // len(templates))
+        setting, label = self._template_start(spec, job, taken)
         if setting is None:
-            return Plan(text=None, error=f"tuner: no knob setting of template {name} satisfies its constraints for this problem")
+            return Plan(text=None, error=f"tuner: no knob setting of template {name} satisfies its constraints for this problem"), set()
         text = f"menu item: use a tuned template; rewrite as template {name}"
         if setting != defaults:
             text += " with knobs " + ", ".join(f"{k}={v}" for k, v in setting.items())
         if label:
             text += f" ({label})"
-        return Plan(text=text, menu_item="use a tuned template")
+        return Plan(text=text, menu_item="use a tuned template"), {_key(setting)}
 
-    def _template_start(self, spec: KnobSpec, job: PlanJob, slot: int) -> tuple[dict[str, int] | None, str]:
-        """The knob setting plan slot `slot` starts a template from, and where it comes from.
+    def _template_start(self, spec: KnobSpec, job: PlanJob, taken: set[Setting]) -> tuple[dict[str, int] | None, str]:
+        """The first knob setting not yet taken to start a template from, and where it comes from.
 
         Starting points in order: the template's applicable presets (`@preset`, declaration
-        order), then its defaults; starting points some candidate of the run already has are
-        skipped, so a parent that keeps losing to its template instances (the initial code)
-        moves on to the next one. Slots past the starting points take single-knob neighbours
-        of the first starting point (seeded shuffle), then random valid settings.
+        order), then its defaults, so a parent that keeps losing to its template instances
+        (the initial code) moves on to the next one. Then single-knob neighbours of the first
+        starting point (seeded order), then random valid settings.
         """
-        seen = self._evaluated_settings(spec)
-        key = lambda setting: tuple(sorted(setting.items()))  # noqa: E731
-        starts: list[tuple[dict[str, int], str]] = [(s, f"preset {n}") for n, s in spec.preset_settings()]
+        options: list[tuple[dict[str, int], str]] = [(s, f"preset {n}") for n, s in spec.preset_settings()]
         if not spec.violated(spec.setting()):
-            starts.append((spec.setting(), ""))
-        fresh, keys = [], set()
-        for setting, label in starts:
-            if key(setting) not in seen and key(setting) not in keys:
-                fresh.append((setting, label))
-                keys.add(key(setting))
-        if slot < len(fresh):
-            return fresh[slot]
-        if starts:
-            base, label = starts[0]
-            near = []
-            for name, knob in spec.knobs.items():
-                for value in knob.values:
-                    trial = {**base, name: value}
-                    if value != base[name] and not spec.violated(trial) and key(trial) not in seen | keys:
-                        near.append(trial)
+            options.append((spec.setting(), ""))
+        if options:
+            base, label = options[0]
+            near = [{**base, name: value} for name, knob in spec.knobs.items() for value in knob.values if value != base[name]]
+            near = [setting for setting in near if not spec.violated(setting)]
             random.Random(f"{self.ctx.seed}/template-near/{job.parent.id}").shuffle(near)  # one order for all slots
-            if slot - len(fresh) < len(near):
-                return near[slot - len(fresh)], (f"neighbour of {label}" if label else "neighbour of the defaults")
+            where = f"neighbour of {label}" if label else "neighbour of the defaults"
+            options += [(setting, where) for setting in near]
+        for setting, label in options:
+            if _key(setting) not in taken:
+                return setting, label
         rng = random.Random(f"{self.ctx.seed}/template/{job.seed}")
         for _ in range(2000):
             trial = {k: rng.choice(knob.values) for k, knob in spec.knobs.items()}
-            if not spec.violated(trial):
+            if not spec.violated(trial) and _key(trial) not in taken:
                 return trial, "random"
         return None, ""
 

@@ -147,6 +147,7 @@ class Search:
 
     def _expand(self, beam: list[Candidate], iteration: int) -> list[Candidate]:
         jobs: list[tuple[Candidate, str, str, PlanJob]] = []  # parent, key, model, job
+        earlier: dict[str, tuple[PlanJob, ...]] = {}  # model -> its jobs so far this iteration
         for parent in beam:
             for p, model in enumerate(split_work(self.cfg.plans, self.config.models)):
                 key = f"i{iteration}/c{parent.id}/p{p}"
@@ -154,7 +155,8 @@ class Search:
                 menu = thin_menu(self.target.knowledge.menu_for(self.problem.spec.family), self.cfg.menu_keep, rng)
                 phase = "direct" if self.cfg.skip_planning else "plan"
                 job = PlanJob(Parent(parent.id, parent.code or "", parent.feedback), menu, p,
-                              self._next_seq(model, phase), rng.getrandbits(32))
+                              self._next_seq(model, phase), rng.getrandbits(32), earlier.get(model, ()))
+                earlier[model] = (*job.earlier, job)
                 jobs.append((parent, key, model, job))
         if self.cfg.skip_planning:
             return self._direct(jobs, iteration)
