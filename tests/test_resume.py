@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from autocomp.targets.registry import resolve_problem
 from conftest import autocomp, kernel, reply_with_code, write_replay
 
 
@@ -28,9 +29,12 @@ def _untagged(code: str) -> str:
 
 
 def _replay(tmp_path: Path) -> Path:
-    fast, faster = kernel("gemm256_fast.c"), kernel("gemm256_faster.c")
-    codes = [fast, _variant(fast, 1), _variant(fast, 2), faster, _variant(fast, 3), _variant(faster, 4),
-             _variant(fast, 5), _variant(faster, 6), _variant(fast, 7), _variant(faster, 8), _variant(fast, 9), _variant(fast, 10)]
+    # `slow` is the initial loop nest, about 4.5x slower than `faster`, so that the winner's
+    # identity survives a busy machine (with `gemm256_fast.c`, 1.5x slower, a loaded run once
+    # picked the wrong kernel)
+    slow, faster = resolve_problem("cpu/gemm-f32-256").initial_code, kernel("gemm256_faster.c")
+    codes = [_variant(slow, 0), _variant(slow, 1), _variant(slow, 2), faster, _variant(slow, 3), _variant(faster, 4),
+             _variant(slow, 5), _variant(faster, 6), _variant(slow, 7), _variant(faster, 8), _variant(slow, 9), _variant(slow, 10)]
     plans = [f"Chosen item: {1 + i % 5}\nStep {i}: apply the strategy to the loop nest." for i in range(12)]
     return write_replay(tmp_path / "replies.toml", plans, [reply_with_code(c) for c in codes])
 
