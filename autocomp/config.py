@@ -165,6 +165,37 @@ def _suggest(loc: tuple[Any, ...]) -> str:
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 
+def _setting_variables() -> dict[str, str]:
+    """Every AUTOCOMP_* variable pydantic-settings reads -> the setting's dotted name."""
+    names = {}
+    for name, field in RunConfig.model_fields.items():
+        names[f"AUTOCOMP_{name.upper()}"] = name
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            for sub in field.annotation.model_fields:
+                names[f"AUTOCOMP_{name.upper()}__{sub.upper()}"] = f"{name}.{sub}"
+    return names
+
+
+def _check_variable_names(environ: dict[str, str]) -> None:
+    """A misspelt AUTOCOMP_* variable is silently ignored by pydantic-settings, so a user's
+    AUTOCOMP_BEEM=2 would run with the default beam. Refuse variables that look like a setting
+    (close to a setting's variable, or ending in a setting's name) but are not one; other
+    AUTOCOMP_* variables (AUTOCOMP_GEMMINI_CC, a key variable a user chose) are not ours to judge."""
+    settings = _setting_variables()
+    leaves = {name.rsplit("__", 1)[-1]: name for name in settings if "__" in name}
+    for variable in sorted(v for v in environ if v.upper().startswith("AUTOCOMP_")):
+        upper = variable.upper()
+        if upper in settings:
+            continue
+        close = difflib.get_close_matches(upper, list(settings), n=1, cutoff=0.85)
+        leaf = difflib.get_close_matches(upper.removeprefix("AUTOCOMP_").rsplit("__", 1)[-1], list(leaves), n=1, cutoff=0.75)
+        suggestion = close[0] if close else leaves[leaf[0]] if leaf else None
+        if suggestion:
+            hint = "; a setting inside a table takes two underscores" if "__" in suggestion and "__" not in upper else ""
+            raise UserError(f"environment variable {variable} is not an autocomp setting (did you mean {suggestion}, "
+                            f"which sets {settings[suggestion]}?){hint}")
+
+
 def _describe(exc: ValidationError, source: str | None = None, file: Path | None = None,
               data: dict[str, Any] | None = None, flags: dict[str, Any] | None = None) -> str:
     err = exc.errors()[0]
@@ -195,6 +226,7 @@ def load_config(file: Path | None = None, flags: dict[str, Any] | None = None, s
             raise UserError(f"{file}: invalid TOML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"config file {unreadable(file, exc)}") from None
+    _check_variable_names(dict(os.environ))
     token = _toml_data.set(data)
     try:
         config = RunConfig(**_deep_merge({}, flags or {}))

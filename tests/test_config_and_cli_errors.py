@@ -144,6 +144,24 @@ def test_a_bad_value_names_where_it_came_from(tmp_path: Path, monkeypatch: pytes
         load_config(cfg, {"search": {"beam": 2}})
 
 
+def test_a_misspelt_variable_is_refused_not_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AUTOCOMP_BEEM=2 used to run silently with the default beam."""
+    for variable, meant in [("AUTOCOMP_BEEM", "AUTOCOMP_SEARCH__BEAM"), ("AUTOCOMP_SEARCH_BEAM", "AUTOCOMP_SEARCH__BEAM"),
+                            ("AUTOCOMP_SEARCH__ITERATONS", "AUTOCOMP_SEARCH__ITERATIONS"), ("AUTOCOMP_MODEL", "AUTOCOMP_MODELS")]:
+        monkeypatch.setenv(variable, "2")
+        with pytest.raises(UserError, match=rf"^environment variable {variable} is not an autocomp setting \(did you mean {meant}, "):
+            load_config(flags={"models": ["tuner"]})
+        monkeypatch.delenv(variable)
+    # variables that are not meant as settings stay allowed: ours, and a key variable a user named
+    monkeypatch.setenv("AUTOCOMP_GEMMINI_CC", "gcc")
+    monkeypatch.setenv("AUTOCOMP_OPENAI_KEY", "sk-x")
+    monkeypatch.setenv("AUTOCOMP_SEARCH__BEAM", "3")
+    assert load_config(flags={"models": ["tuner"]}).search.beam == 3
+    monkeypatch.setenv("AUTOCOMP_BEEM", "2")
+    assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--run-dir", str(tmp_path / "r")),
+                          "AUTOCOMP_BEEM", "AUTOCOMP_SEARCH__BEAM", "two underscores")
+
+
 def test_cli_env_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOCOMP_SEARCH", "{not json")
     assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--run-dir", str(tmp_path / "r")),
