@@ -108,13 +108,17 @@ def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emu
 @click.option("--seed", type=int)
 @click.option("--edits", is_flag=True, default=None, help="code calls return old/new edits to the parent, not whole files")
 @_budget_options
+@click.option("--reuse", "reuse_run", type=click.Path(path_type=Path),
+              help="first apply the winning schedule of this run (a similar problem), one step per iteration")
 @click.option("--run-dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def optimize(problem: str, config_file: Path | None, run_dir: Path | None, as_json: bool, **flags: Any) -> None:
+def optimize(problem: str, config_file: Path | None, run_dir: Path | None, reuse_run: Path | None, as_json: bool,
+             **flags: Any) -> None:
     """Run a beam search on PROBLEM (a built-in name or a folder)."""
     from autocomp.config import load_config
     from autocomp.report.console import optimize_report
     from autocomp.runner import start_run
+    from autocomp.search.schedule import reuse_from
     from autocomp.targets.registry import resolve_problem
 
     overrides: dict[str, Any] = {}
@@ -128,9 +132,15 @@ def optimize(problem: str, config_file: Path | None, run_dir: Path | None, as_js
     search = {k: v for k, v in flags.items() if v is not None}
     if search:
         overrides["search"] = search
-    config = load_config(config_file, overrides)
     prob = resolve_problem(problem)
-    _emit(as_json, start_run(prob, config, run_dir, _log(as_json)), optimize_report)
+    log = _log(as_json)
+    if reuse_run is not None:
+        reuse, warning = reuse_from(reuse_run, prob)
+        overrides["reuse"] = reuse.model_dump(mode="json", include={"steps"})
+        if warning:
+            log(f"warning: reusing the schedule of {reuse.steps[0].source}: {warning}")
+    config = load_config(config_file, overrides)
+    _emit(as_json, start_run(prob, config, run_dir, log), optimize_report)
 
 
 @cli.command()

@@ -47,6 +47,29 @@ class SearchConfig(BaseModel):
     seed: int = 1111
 
 
+class ReuseStep(BaseModel):
+    """One step of a reused schedule: what a winning lineage applied, in its own words."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(description="the problem the schedule won on")
+    menu_item: str | None = None
+    plan_text: str
+
+
+class ReuseConfig(BaseModel):
+    """`optimize --reuse RUN`: the first len(steps) iterations apply the steps of another run's
+    winning schedule, one per iteration, with a small beam (exploitation); the remaining
+    iterations are the ordinary search (exploration). The steps are copied in, so a resumed run
+    does not need the source run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: list[ReuseStep] = Field(default_factory=list, description="filled by --reuse; none: an ordinary run")
+    beam: int = Field(2, ge=1, description="beam width during the reused steps")
+    plans: int = Field(2, ge=1, description="plans per beam member during the reused steps")
+
+
 class LLMConfig(BaseModel):
     """[llm]: how models are asked, reached, retried, priced and budgeted. Never holds a key."""
 
@@ -74,6 +97,7 @@ class RunConfig(BaseSettings):
     search: SearchConfig = SearchConfig()
     llm: LLMConfig = LLMConfig()
     eval: EvalSettings = EvalSettings()
+    reuse: ReuseConfig | None = None
 
     @field_validator("models", "code_models", mode="before")
     @classmethod

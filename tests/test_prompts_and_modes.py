@@ -23,7 +23,7 @@ def _context() -> dict[str, object]:
 
 def test_plan_prompt_carries_isa_code_feedback_menu_and_rules() -> None:
     menu = (MenuItem("loop tiling", "tile i and j"), MenuItem("loop unrolling", ""))
-    prompt = render("plan.j2", **_context(), parent_code="void gemm(){/*PARENT*/}", feedback="Latency: 1.7 ms", menu=menu)
+    prompt = render("plan.j2", **_context(), parent_code="void gemm(){/*PARENT*/}", feedback="Latency: 1.7 ms", menu=menu, reuse=None)
     ctx = _context()
     assert str(ctx["architecture"]).splitlines()[0] in prompt
     assert "/*PARENT*/" in prompt and "Latency: 1.7 ms" in prompt

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from autocomp.config import ReuseStep
 from autocomp.llm.base import ProviderError
 from autocomp.problem import Problem
 from autocomp.store.runstore import RunStore
@@ -38,6 +39,7 @@ class PlanJob:
     # slot). Jobs run concurrently, so an agent that must not propose what a sibling proposes
     # (the tuner) re-derives the siblings' choices from these.
     earlier: tuple[PlanJob, ...] = ()
+    reuse: ReuseStep | None = None  # optimize --reuse: the step of another run's schedule to apply now
 
 
 @dataclass(frozen=True)

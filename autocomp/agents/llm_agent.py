@@ -64,7 +64,8 @@ class LLMAgent:
         return response.text, None, call_id
 
     def plan(self, job: PlanJob) -> Plan:
-        prompt = render("plan.j2", **self._context(), parent_code=job.parent.code, feedback=job.parent.feedback, menu=job.menu)
+        prompt = render("plan.j2", **self._context(), parent_code=job.parent.code, feedback=job.parent.feedback, menu=job.menu,
+                        reuse=job.reuse)
         reply, error, call_id = self._ask("plan", prompt, job.sample_index, job.seq)
         if reply is None:
             return Plan(text=None, error=error, llm_call_id=call_id)
@@ -92,7 +93,8 @@ class LLMAgent:
             return Code(code=None, error=f"the edits could not be applied: {exc}", llm_call_id=call_id)
 
     def direct(self, job: PlanJob) -> Code:
-        prompt = render("direct.j2", **self._context(), parent_code=job.parent.code, feedback=job.parent.feedback, menu=job.menu)
+        prompt = render("direct.j2", **self._context(), parent_code=job.parent.code, feedback=job.parent.feedback, menu=job.menu,
+                        reuse=job.reuse)
         reply, error, call_id = self._ask("direct", prompt, job.sample_index, job.seq)
         code = self._parse_code(reply, error, call_id)
         if code.code is None:

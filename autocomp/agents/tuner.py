@@ -37,6 +37,17 @@ def _key(setting: dict[str, int]) -> Setting:
     return tuple(sorted(setting.items()))
 
 
+def _knob_values(text: str) -> dict[str, int]:
+    """`TK=2, TR=7` (a template plan's knob list) -> {"TK": 2, "TR": 7}."""
+    return {k.strip(): int(v) for k, v in (kv.split("=") for kv in text.split(",") if kv.strip())}
+
+
+def _allowed(spec: KnobSpec, setting: dict[str, int]) -> bool:
+    """Every value is one its knob allows and the constraints hold."""
+    return all(name in spec.knobs and value in spec.knobs[name].values for name, value in setting.items()) \
+        and spec.violated(setting) is None
+
+
 class TunerAgent:
     name = "tuner"
 
@@ -57,6 +68,9 @@ class TunerAgent:
             spec = parse_knobs(job.parent.code)
         except KnobError as exc:
             return Plan(text=None, error=f"tuner: malformed knob declaration: {exc}"), set()
+        replayed = self._replay(job, spec, taken) if job.reuse is not None else None
+        if replayed is not None:
+            return replayed
         if not spec.knobs:
             return self._template_plan(job, taken)
         current = spec.setting()
@@ -68,6 +82,38 @@ class TunerAgent:
                 return Plan(text=f"menu item: {menu}; {changes}", menu_item=menu), {setting}
         return Plan(text=None, error="tuner: every knob setting reachable from this parent was already evaluated "
                                      "or is planned by another slot of this iteration"), set()
+
+    def _replay(self, job: PlanJob, spec: KnobSpec, taken: set[Setting]) -> tuple[Plan, set[Setting]] | None:
+        """The reused schedule step applied to this parent: the same template with the same knob
+        values, or the same knobs set to the same new values. None when the step does not fit
+        (another template, a value this problem's constraints forbid, a setting already taken);
+        the slot then plans as usual, steered by the step's menu item."""
+        assert job.reuse is not None
+        text, source = job.reuse.plan_text, job.reuse.source
+        template = TEMPLATE_PLAN.search(text)
+        if template and not spec.knobs:
+            path = self._matching_templates().get(template.group(1))
+            if path is None:
+                return None
+            fresh = parse_knobs(self._instantiate(path, {}))
+            try:
+                setting = {**fresh.setting(), **_knob_values(template.group(2) or "")}
+            except ValueError:  # not a knob list the tuner wrote
+                return None
+            if not _allowed(fresh, setting) or _key(setting) in taken:
+                return None
+            knobs = ", ".join(f"{k}={v}" for k, v in setting.items())
+            return (Plan(text=f"menu item: use a tuned template; rewrite as template {template.group(1)} with knobs {knobs} "
+                              f"(reused from {source})", menu_item="use a tuned template"), {_key(setting)})
+        current = spec.setting()
+        changes = [(name, current[name], int(new)) for name, _, new in KNOB_MOVE.findall(text)
+                   if name in current and current[name] != int(new)]
+        setting = {**current, **{name: new for name, _, new in changes}}
+        if template or not changes or not _allowed(spec, setting) or _key(setting) in taken:
+            return None
+        menu = spec.knobs[changes[0][0]].menu
+        moves = ", ".join(f"knob {name} {old} -> {new}" for name, old, new in changes)
+        return Plan(text=f"menu item: {menu}; {moves} (reused from {source})", menu_item=menu), {_key(setting)}
 
     def _moves(self, job: PlanJob, spec: KnobSpec) -> Iterator[Move]:
         """Knob changes that satisfy the constraints, in the order the slot tries them.
@@ -191,8 +237,7 @@ class TunerAgent:
                 path = self._matching_templates().get(template.group(1))
                 if path is None:
                     return Code(code=None, error=f"tuner: no template {template.group(1)!r} for this problem")
-                knobs = {k.strip(): int(v) for k, v in (kv.split("=") for kv in (template.group(2) or "").split(",") if kv.strip())}
-                return Code(code=self._instantiate(path, knobs))
+                return Code(code=self._instantiate(path, _knob_values(template.group(2) or "")))
             moves = {name: int(new) for name, _, new in KNOB_MOVE.findall(job.plan_text)}
             if not moves:
                 return Code(code=None, error="tuner: the plan names no knob change (`knob NAME OLD -> NEW`) or template")

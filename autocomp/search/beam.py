@@ -15,7 +15,7 @@ from typing import Callable
 
 from autocomp.agents.base import Agent, AgentContext, CodeJob, Parent, Plan, PlanJob
 from autocomp.agents.llm_agent import LLMAgent
-from autocomp.config import RunConfig
+from autocomp.config import ReuseStep, RunConfig, SearchConfig
 from autocomp.errors import UserError
 from autocomp.evaluation.executor import LocalExecutor
 from autocomp.evaluation.result import EvalResult, Outcome
@@ -75,8 +75,13 @@ class Search:
             root = self._root()
             beam, history, stopped = [root], [root.score], "completed all iterations"
             self.log(f"initial code: {root.result.summary() if root.result else ''}")
+            reuse = self.config.reuse
+            if reuse and reuse.steps:
+                self.log(f"reusing the winning schedule of {reuse.steps[0].source}: iterations 1-{len(reuse.steps)} apply its "
+                         f"{len(reuse.steps)} steps (beam {reuse.beam}, {reuse.plans} plans per member), then the ordinary search")
             for iteration in range(1, self.cfg.iterations + 1):
-                if should_stop_early(history, self.cfg.early_stop):
+                step = self._reused_step(iteration)
+                if step is None and should_stop_early(history, self.cfg.early_stop):
                     stopped = f"no improvement in {self.cfg.early_stop} iterations"
                     break
                 over_budget = self._over_budget(iteration)
@@ -84,9 +89,9 @@ class Search:
                     stopped = over_budget
                     break
                 self.store.iteration = iteration
-                children = self._expand(beam, iteration)
+                children = self._expand(beam, iteration, step)
                 self._evaluate(children)
-                beam = select(beam, children, iteration, self.cfg)
+                beam = select(beam, children, iteration, self._selection_config(step))
                 history.append(beam[0].score)
                 self.store.record_beam(iteration, [c.id for c in beam], beam[0].id, beam[0].score)
                 self._log_iteration(iteration, children, beam)
@@ -102,6 +107,17 @@ class Search:
         finally:
             self.executor.shutdown()
             self.evaluator.close()
+
+    def _reused_step(self, iteration: int) -> ReuseStep | None:
+        """The schedule step iteration `iteration` applies (optimize --reuse), if any."""
+        reuse = self.config.reuse
+        return reuse.steps[iteration - 1] if reuse and iteration <= len(reuse.steps) else None
+
+    def _selection_config(self, step: ReuseStep | None) -> SearchConfig:
+        """Replaying a schedule exploits, so its iterations keep a smaller beam."""
+        if step is None or self.config.reuse is None:
+            return self.cfg
+        return self.cfg.model_copy(update={"beam": self.config.reuse.beam})
 
     def _over_budget(self, iteration: int) -> str | None:
         """Stop before an iteration that would take the run past --max-cost / --max-llm-calls."""
@@ -145,17 +161,23 @@ class Search:
 
     # ---- expand: plans, then implementations -------------------------------------------
 
-    def _expand(self, beam: list[Candidate], iteration: int) -> list[Candidate]:
+    def _expand(self, beam: list[Candidate], iteration: int, step: ReuseStep | None = None) -> list[Candidate]:
+        """Plan jobs for every beam member, then their implementations. During a reused schedule
+        step every plan is told to apply that step, with its menu item as the only choice."""
         jobs: list[tuple[Candidate, str, str, PlanJob]] = []  # parent, key, model, job
         earlier: dict[str, tuple[PlanJob, ...]] = {}  # model -> its jobs so far this iteration
+        full_menu = self.target.knowledge.menu_for(self.problem.spec.family)
+        plans = self.config.reuse.plans if step is not None and self.config.reuse else self.cfg.plans
         for parent in beam:
-            for p, model in enumerate(split_work(self.cfg.plans, self.config.models)):
+            for p, model in enumerate(split_work(max(plans, len(self.config.models)), self.config.models)):
                 key = f"i{iteration}/c{parent.id}/p{p}"
                 rng = random.Random(f"{self.cfg.seed}/{key}")
-                menu = thin_menu(self.target.knowledge.menu_for(self.problem.spec.family), self.cfg.menu_keep, rng)
+                menu = thin_menu(full_menu, self.cfg.menu_keep, rng)
+                if step is not None:
+                    menu = tuple(i for i in full_menu if i.name == step.menu_item) or (MenuItem(step.menu_item or "apply the reused step", ""),)
                 phase = "direct" if self.cfg.skip_planning else "plan"
                 job = PlanJob(Parent(parent.id, parent.code or "", parent.feedback), menu, p,
-                              self._next_seq(model, phase), rng.getrandbits(32), earlier.get(model, ()))
+                              self._next_seq(model, phase), rng.getrandbits(32), earlier.get(model, ()), step)
                 earlier[model] = (*job.earlier, job)
                 jobs.append((parent, key, model, job))
         if self.cfg.skip_planning:
