@@ -20,6 +20,7 @@ applicable presets (see `KnobSpec.preset_settings`).
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -216,14 +217,23 @@ def _evaluate(expr: str, env: dict[str, int], line: int) -> bool:
     return bool(_value(expr, env, line))
 
 
-def _value(expr: str, env: dict[str, int], line: int, what: str = "@constraint") -> int:
+@functools.lru_cache(maxsize=4096)
+def _parse(expr: str) -> ast.Expression | None:
+    """The Python syntax tree of a C-like expression (None if it does not parse). Cached: the
+    tuner checks the same few constraints against hundreds of settings per plan."""
     text = expr
     for pattern, repl in _C_TO_PY:
         text = re.sub(pattern, repl, text)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        return ast.parse(text.strip(), mode="eval")
     except SyntaxError:
-        raise KnobError(f"line {line}: cannot parse {what} {expr!r}") from None
+        return None
+
+
+def _value(expr: str, env: dict[str, int], line: int, what: str = "@constraint") -> int:
+    tree = _parse(expr)
+    if tree is None:
+        raise KnobError(f"line {line}: cannot parse {what} {expr!r}")
     try:
         return int(_eval_node(tree.body, env))
     except KeyError as exc:

@@ -48,11 +48,49 @@ def _allowed(spec: KnobSpec, setting: dict[str, int]) -> bool:
         and spec.violated(setting) is None
 
 
+def _single_moves(spec: KnobSpec, offered: frozenset[str], rng: random.Random) -> list[Move]:
+    """Single-knob changes. Knobs whose menu item survived the slot's dropout come first (that
+    is how menu dropout steers the tuner); within each group neighbours of the current value
+    precede jumps, in a seeded order."""
+    current = spec.setting()
+    groups: list[list[Move]] = [[], [], [], []]
+    for name, knob in spec.knobs.items():
+        index = knob.values.index(knob.value)
+        for pos, value in enumerate(knob.values):
+            if value != knob.value and not spec.violated({**current, name: value}):
+                near = abs(pos - index) == 1
+                groups[(0 if knob.menu in offered else 2) + (0 if near else 1)].append(((name, knob.value, value),))
+    for group in groups:
+        rng.shuffle(group)
+    return [move for group in groups for move in group]
+
+
+def _pair_moves(spec: KnobSpec, offered: frozenset[str], rng: random.Random) -> list[Move]:
+    """Pairs of neighbour changes to two knobs: they reach settings a constraint closes to one
+    knob at a time (raise TK, lower TR) and keep a parent whose single moves are spent useful.
+    Pairs led by an offered knob (which names the menu item) come first, in a seeded order."""
+    current = spec.setting()
+    steps = [(name, knob.value, value) for name, knob in spec.knobs.items() for pos, value in enumerate(knob.values)
+             if abs(pos - knob.values.index(knob.value)) == 1]
+    unoffered = lambda step: spec.knobs[step[0]].menu not in offered  # noqa: E731
+    groups: list[list[Move]] = [[], []]
+    for i, first in enumerate(steps):
+        for second in steps[i + 1:]:
+            if first[0] != second[0] and not spec.violated({**current, first[0]: first[2], second[0]: second[2]}):
+                pair = tuple(sorted((first, second), key=unoffered))
+                groups[unoffered(pair[0])].append(pair)
+    for group in groups:
+        rng.shuffle(group)
+    return [move for group in groups for move in group]
+
+
 class TunerAgent:
     name = "tuner"
 
     def __init__(self, model: str, ctx: AgentContext) -> None:
         self.name, self.ctx = model, ctx
+        self._settings: dict[str, Setting | None] = {}  # code -> its knob setting (parsing is the cost)
+        self._move_lists: dict[tuple[str, int, str, frozenset[str]], list[Move]] = {}  # see _moves
 
     # ---- planning -------------------------------------------------------------------
 
@@ -116,42 +154,16 @@ class TunerAgent:
         return Plan(text=f"menu item: {menu}; {moves} (reused from {source})", menu_item=menu), {_key(setting)}
 
     def _moves(self, job: PlanJob, spec: KnobSpec) -> Iterator[Move]:
-        """Knob changes that satisfy the constraints, in the order the slot tries them.
-
-        First single-knob changes: knobs whose menu item survived this slot's dropout come
-        first (that is how menu dropout steers the tuner), and within each group neighbours of
-        the current value precede jumps, in a seeded order. When all of those are taken, pairs
-        of neighbour changes: they reach settings a constraint closes to one knob at a time
-        (raise TK, lower TR) and keep a parent whose single moves are spent useful.
-        """
-        rng = random.Random(f"{self.ctx.seed}/tuner/{job.parent.id}")
-        offered = {item.name for item in job.menu}
-        current = spec.setting()
-        singles: list[list[Move]] = [[], [], [], []]
-        steps: list[tuple[str, int, int]] = []  # neighbour changes, for the pairs
-        for name, knob in spec.knobs.items():
-            index = knob.values.index(knob.value)
-            for pos, value in enumerate(knob.values):
-                if value == knob.value:
-                    continue
-                near = abs(pos - index) == 1
-                if near:
-                    steps.append((name, knob.value, value))
-                if not spec.violated({**current, name: value}):
-                    singles[(0 if knob.menu in offered else 2) + (0 if near else 1)].append(((name, knob.value, value),))
-        for group in singles:
-            rng.shuffle(group)
-            yield from group
-        unoffered = lambda step: spec.knobs[step[0]].menu not in offered  # noqa: E731
-        pairs: list[list[Move]] = [[], []]
-        for i, first in enumerate(steps):
-            for second in steps[i + 1:]:
-                if first[0] != second[0] and not spec.violated({**current, first[0]: first[2], second[0]: second[2]}):
-                    pair = tuple(sorted((first, second), key=unoffered))  # an offered knob leads (names the menu item)
-                    pairs[unoffered(pair[0])].append(pair)
-        for group in pairs:
-            rng.shuffle(group)
-            yield from group
+        """Knob changes that satisfy the constraints, in the order the slot tries them: single
+        changes, then (only when those are all taken) pairs. Each list is built once per parent
+        and menu, since every plan of an iteration re-derives its siblings' choices."""
+        offered = frozenset(item.name for item in job.menu)
+        for kind in (_single_moves, _pair_moves):
+            memo = (kind.__name__, job.parent.id, job.parent.code, offered)
+            if memo not in self._move_lists:
+                suffix = "" if kind is _single_moves else "/pairs"
+                self._move_lists[memo] = kind(spec, offered, random.Random(f"{self.ctx.seed}/tuner/{job.parent.id}{suffix}"))
+            yield from self._move_lists[memo]
 
     def _evaluated_settings(self) -> set[Setting]:
         """Knob settings (with their knob names) of every candidate already in the run."""
@@ -159,12 +171,16 @@ class TunerAgent:
         for row in self.ctx.store.candidates():
             if not row["code"]:
                 continue
-            try:
-                other = parse_knobs(row["code"])
-            except KnobError:
-                continue
-            if other.knobs:
-                seen.add(_key(other.setting()))
+            code = row["code"]
+            if code not in self._settings:
+                try:
+                    other = parse_knobs(code)
+                    self._settings[code] = _key(other.setting()) if other.knobs else None
+                except KnobError:
+                    self._settings[code] = None
+            setting = self._settings[code]
+            if setting is not None:
+                seen.add(setting)
         return seen
 
     def _template_plan(self, job: PlanJob, taken: set[Setting]) -> tuple[Plan, set[Setting]]:
