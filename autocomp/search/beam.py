@@ -173,8 +173,8 @@ class Search:
                 key = f"i{iteration}/c{parent.id}/p{p}"
                 rng = random.Random(f"{self.cfg.seed}/{key}")
                 menu = thin_menu(full_menu, self.cfg.menu_keep, rng)
-                if step is not None:
-                    menu = tuple(i for i in full_menu if i.name == step.menu_item) or (MenuItem(step.menu_item or "apply the reused step", ""),)
+                if step is not None:  # the step's item, described as in this target's menu when it is there
+                    menu = tuple(i for i in full_menu if i.name == step.menu_item) or (MenuItem(step.menu_item or "the reused step", ""),)
                 phase = "direct" if self.cfg.skip_planning else "plan"
                 job = PlanJob(Parent(parent.id, parent.code or "", parent.feedback), menu, p,
                               self._next_seq(model, phase), rng.getrandbits(32), earlier.get(model, ()), step)
