@@ -12,7 +12,7 @@ import os
 import sys
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -194,9 +194,10 @@ def _setting_variables() -> dict[str, str]:
     names = {}
     for name, field in RunConfig.model_fields.items():
         names[f"AUTOCOMP_{name.upper()}"] = name
-        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-            for sub in field.annotation.model_fields:
-                names[f"AUTOCOMP_{name.upper()}__{sub.upper()}"] = f"{name}.{sub}"
+        for table in (field.annotation, *get_args(field.annotation)):  # a table, or an optional one
+            if isinstance(table, type) and issubclass(table, BaseModel):
+                for sub in table.model_fields:
+                    names[f"AUTOCOMP_{name.upper()}__{sub.upper()}"] = f"{name}.{sub}"
     return names
 
 
@@ -206,7 +207,10 @@ def _check_variable_names(environ: dict[str, str]) -> None:
     (close to a setting's variable, or ending in a setting's name) but are not one; other
     AUTOCOMP_* variables (AUTOCOMP_GEMMINI_CC, a key variable a user chose) are not ours to judge."""
     settings = _setting_variables()
-    leaves = {name.rsplit("__", 1)[-1]: name for name in settings if "__" in name}
+    leaves: dict[str, str] = {}  # BEAM -> AUTOCOMP_SEARCH__BEAM: the first table that has it ([search] before [reuse])
+    for name in settings:
+        if "__" in name:
+            leaves.setdefault(name.rsplit("__", 1)[-1], name)
     for variable in sorted(v for v in environ if v.upper().startswith("AUTOCOMP_")):
         upper = variable.upper()
         if upper in settings:

@@ -156,7 +156,9 @@ def test_a_misspelt_variable_is_refused_not_ignored(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("AUTOCOMP_GEMMINI_CC", "gcc")
     monkeypatch.setenv("AUTOCOMP_OPENAI_KEY", "sk-x")
     monkeypatch.setenv("AUTOCOMP_SEARCH__BEAM", "3")
-    assert load_config(flags={"models": ["tuner"]}).search.beam == 3
+    monkeypatch.setenv("AUTOCOMP_REUSE__BEAM", "1")  # a field of an optional table is a setting too
+    config = load_config(flags={"models": ["tuner"]})
+    assert config.search.beam == 3 and config.reuse is not None and config.reuse.beam == 1
     monkeypatch.setenv("AUTOCOMP_BEEM", "2")
     assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--run-dir", str(tmp_path / "r")),
                           "AUTOCOMP_BEEM", "AUTOCOMP_SEARCH__BEAM", "two underscores")
