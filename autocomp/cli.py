@@ -104,6 +104,7 @@ def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emu
 @click.option("--codes", type=int, help="implementations per plan")
 @click.option("--menu-keep", type=float, help="menu dropout keep probability")
 @click.option("--early-stop", type=int, help="stop after N iterations without improvement")
+@click.option("--max-minutes", type=float, help="wall-clock budget, checked at iteration boundaries")
 @click.option("--skip-planning", is_flag=True, default=None, help="one call plans and writes code")
 @click.option("--seed", type=int)
 @click.option("--edits", is_flag=True, default=None, help="code calls return old/new edits to the parent, not whole files")

@@ -47,7 +47,8 @@ def main() -> None:
     problem = resolve_problem(name)
     config = load_config(None, {
         "models": ["tuner"],
-        "search": {"iterations": 6, "beam": 4, "plans": 4, "codes": 1, "early_stop": 3},
+        # max_minutes keeps the promise of a few minutes on a slow or busy machine
+        "search": {"iterations": 6, "beam": 4, "plans": 4, "codes": 1, "early_stop": 3, "max_minutes": 4},
         "eval": {"min_time_s": 0.3},
     })
     run_dir = Path("runs") / f"demo-{problem.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -129,6 +129,18 @@ def test_real_tuner_run_improves_and_records_plans_like_a_model(tmp_path: Path, 
     assert out["validation"]["outcome"] == "ok"
 
 
+def test_a_time_budget_stops_at_an_iteration_boundary(tmp_path: Path, fast_config: Path) -> None:
+    """--max-minutes counts from the start (the initial code's evaluation included) and stops before
+    an iteration that would overrun; the run still ends normally with its best and a re-check."""
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--config", str(fast_config),
+                    "--iterations", "3", "--beam", "1", "--plans", "1", "--codes", "1", "--max-minutes", "0.001",
+                    "--run-dir", str(tmp_path / "run"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["iterations"] == 0 and out["stopped"].startswith("time budget: ") and "--max-minutes 0.001" in out["stopped"]
+    assert out["best"]["iteration"] == 0  # the initial code is the answer
+
+
 def test_mixed_ensemble_with_a_replay_model(tmp_path: Path, fast_config: Path) -> None:
     replay = write_replay(tmp_path / "r.toml", ["Chosen item: 1\nReorder to i-k-j."] * 2,
                           [reply_with_code(kernel("gemm256_fast.c"))] * 4)

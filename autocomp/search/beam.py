@@ -9,6 +9,7 @@ reused by their position key, and only the missing work is done.
 from __future__ import annotations
 
 import random
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
@@ -71,6 +72,7 @@ class Search:
     # ---- the loop ------------------------------------------------------------------
 
     def run(self) -> SearchSummary:
+        started, last = time.monotonic(), 0.0  # last: the previous iteration's wall time (--max-minutes)
         try:
             root = self._root()
             beam, history, stopped = [root], [root.score], "completed all iterations"
@@ -84,10 +86,11 @@ class Search:
                 if step is None and should_stop_early(history, self.cfg.early_stop):
                     stopped = f"no improvement in {self.cfg.early_stop} iterations"
                     break
-                over_budget = self._over_budget(iteration)
+                over_budget = self._over_budget(iteration) or self._over_time(time.monotonic() - started, last)
                 if over_budget:
                     stopped = over_budget
                     break
+                iteration_start = time.monotonic()
                 self.store.iteration = iteration
                 children = self._expand(beam, iteration, step)
                 self._evaluate(children)
@@ -95,6 +98,7 @@ class Search:
                 history.append(beam[0].score)
                 self.store.record_beam(iteration, [c.id for c in beam], beam[0].id, beam[0].score)
                 self._log_iteration(iteration, children, beam)
+                last = time.monotonic() - iteration_start
             llm_calls = self.store.llm_calls()
             calls = sum(1 for c in llm_calls if c["status"] == "ok")
             if llm_calls and not calls:  # a finished run must not read like a search that found nothing better
@@ -126,6 +130,14 @@ class Search:
             return None
         spent, last = self.store.spend(0, iteration - 1), self.store.spend(iteration - 1, iteration - 1)
         return budget_stop(spent, last, llm.max_cost, llm.max_calls)
+
+    def _over_time(self, elapsed: float, last: float) -> str | None:
+        """Stop before an iteration that, taking as long as the last one, would end past --max-minutes."""
+        limit = self.cfg.max_minutes
+        if limit is None or elapsed + last <= limit * 60:
+            return None
+        span = lambda seconds: f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"  # noqa: E731
+        return f"time budget: {span(elapsed)} spent; another iteration (~{span(last)}, like the last) would exceed --max-minutes {limit:g}"
 
     def _final_pick(self, beam: list[Candidate]) -> tuple[Candidate, EvalResult | None]:
         """Re-check the best `final_recheck` beam members on fresh inputs in new processes
