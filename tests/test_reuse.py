@@ -66,6 +66,20 @@ def test_the_tuner_replays_a_winning_schedule_then_searches(tmp_path: Path, fast
     assert json.loads(resumed.stdout)["candidates"] == out["candidates"]
 
 
+def test_a_source_run_from_another_checkout_is_found_by_its_problem_name(tmp_path: Path, fast_config: Path) -> None:
+    """A run keeps the folder of its problem; a run made in another clone or install points to a
+    folder that may be gone, and the built-in problem of the same name stands in."""
+    _run(tmp_path, "source", "cpu/gemm-f32-256", fast_config, "--models", "tuner", "--iterations", "1", "--beam", "1", "--plans", "1")
+    db = sqlite3.connect(tmp_path / "source" / "run.db")
+    db.execute("UPDATE run SET problem_dir = ?", (str(tmp_path / "gone" / "gemm-f32-256"),))
+    db.commit()
+    db.close()
+    out, _ = _run(tmp_path, "reuse", "cpu/gemm-f32-512", fast_config, "--models", "tuner", "--iterations", "1",
+                  "--reuse", str(tmp_path / "source"))
+    plans = [t for (t,) in sqlite3.connect(tmp_path / "reuse" / "run.db").execute("SELECT text FROM plans")]
+    assert any(t and t.endswith("(reused from cpu/gemm-f32-256)") for t in plans)
+
+
 def test_a_model_is_shown_the_step_and_given_its_menu_item_only(tmp_path: Path, fast_config: Path) -> None:
     replay = write_replay(tmp_path / "r.toml", ["Chosen item: 1\nReorder the loops to i-k-j."],
                           [reply_with_code(kernel("gemm256_fast.c"))])
