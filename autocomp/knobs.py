@@ -72,6 +72,11 @@ class KnobSpec:
                 return expr
         return None
 
+    def allows(self, values: dict[str, int]) -> bool:
+        """Every value is one its knob allows and every constraint holds."""
+        return all(name in self.knobs and value in self.knobs[name].values for name, value in values.items()) \
+            and self.violated(values) is None
+
     def preset_settings(self) -> list[tuple[str, dict[str, int]]]:
         """(name, full setting) of every preset whose condition holds, in declaration order.
 
@@ -87,9 +92,7 @@ class KnobSpec:
             setting = self.setting()
             for name, expr in preset.values:
                 setting[name] = _value(expr, env, preset.line, "@preset")
-            if any(value not in self.knobs[name].values for name, value in setting.items()):
-                continue
-            if self.violated(setting) is None:
+            if self.allows(setting):
                 out.append((preset.name, setting))
         return out
 

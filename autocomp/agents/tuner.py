@@ -17,6 +17,7 @@ their slots on the same setting.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Iterator
@@ -42,10 +43,22 @@ def _knob_values(text: str) -> dict[str, int]:
     return {k.strip(): int(v) for k, v in (kv.split("=") for kv in text.split(",") if kv.strip())}
 
 
-def _allowed(spec: KnobSpec, setting: dict[str, int]) -> bool:
-    """Every value is one its knob allows and the constraints hold."""
-    return all(name in spec.knobs and value in spec.knobs[name].values for name, value in setting.items()) \
-        and spec.violated(setting) is None
+def _move_plan(spec: KnobSpec, move: Move, label: str = "") -> Plan:
+    """`menu item: M; knob A 1 -> 2, knob B 3 -> 4 (label)`: the menu item is the first knob's."""
+    menu = spec.knobs[move[0][0]].menu
+    changes = ", ".join(f"knob {name} {old} -> {new}" for name, old, new in move)
+    return Plan(text=f"menu item: {menu}; {changes}" + (f" ({label})" if label else ""), menu_item=menu)
+
+
+def _rewrite_plan(name: str, setting: dict[str, int], defaults: dict[str, int], label: str) -> Plan:
+    """`menu item: use a tuned template; rewrite as template T [with knobs K=V, ...] [(label)]`;
+    the knobs are listed unless they are the template's defaults."""
+    text = f"menu item: use a tuned template; rewrite as template {name}"
+    if setting != defaults:
+        text += " with knobs " + ", ".join(f"{k}={v}" for k, v in setting.items())
+    if label:
+        text += f" ({label})"
+    return Plan(text=text, menu_item="use a tuned template")
 
 
 def _single_moves(spec: KnobSpec, offered: frozenset[str], rng: random.Random) -> list[Move]:
@@ -115,9 +128,7 @@ class TunerAgent:
         for move in self._moves(job, spec):
             setting = _key({**current, **{name: new for name, _, new in move}})
             if setting not in taken:
-                menu = spec.knobs[move[0][0]].menu
-                changes = ", ".join(f"knob {name} {old} -> {new}" for name, old, new in move)
-                return Plan(text=f"menu item: {menu}; {changes}", menu_item=menu), {setting}
+                return _move_plan(spec, move), {setting}
         return Plan(text=None, error="tuner: every knob setting reachable from this parent was already evaluated "
                                      "or is planned by another slot of this iteration"), set()
 
@@ -130,7 +141,7 @@ class TunerAgent:
         text, source = job.reuse.plan_text, job.reuse.source
         template = TEMPLATE_PLAN.search(text)
         if template and not spec.knobs:
-            path = self._matching_templates().get(template.group(1))
+            path = self._matching_templates.get(template.group(1))
             if path is None:
                 return None
             fresh = parse_knobs(self._instantiate(path, {}))
@@ -138,20 +149,16 @@ class TunerAgent:
                 setting = {**fresh.setting(), **_knob_values(template.group(2) or "")}
             except ValueError:  # not a knob list the tuner wrote
                 return None
-            if not _allowed(fresh, setting) or _key(setting) in taken:
+            if not fresh.allows(setting) or _key(setting) in taken:
                 return None
-            knobs = ", ".join(f"{k}={v}" for k, v in setting.items())
-            return (Plan(text=f"menu item: use a tuned template; rewrite as template {template.group(1)} with knobs {knobs} "
-                              f"(reused from {source})", menu_item="use a tuned template"), {_key(setting)})
+            return _rewrite_plan(template.group(1), setting, fresh.setting(), f"reused from {source}"), {_key(setting)}
         current = spec.setting()
-        changes = [(name, current[name], int(new)) for name, _, new in KNOB_MOVE.findall(text)
-                   if name in current and current[name] != int(new)]
-        setting = {**current, **{name: new for name, _, new in changes}}
-        if template or not changes or not _allowed(spec, setting) or _key(setting) in taken:
+        move = tuple((name, current[name], int(new)) for name, _, new in KNOB_MOVE.findall(text)
+                     if name in current and current[name] != int(new))
+        setting = {**current, **{name: new for name, _, new in move}}
+        if template or not move or not spec.allows(setting) or _key(setting) in taken:
             return None
-        menu = spec.knobs[changes[0][0]].menu
-        moves = ", ".join(f"knob {name} {old} -> {new}" for name, old, new in changes)
-        return Plan(text=f"menu item: {menu}; {moves} (reused from {source})", menu_item=menu), {_key(setting)}
+        return _move_plan(spec, move, f"reused from {source}"), {_key(setting)}
 
     def _moves(self, job: PlanJob, spec: KnobSpec) -> Iterator[Move]:
         """Knob changes that satisfy the constraints, in the order the slot tries them: single
@@ -184,7 +191,7 @@ class TunerAgent:
         return seen
 
     def _template_plan(self, job: PlanJob, taken: set[Setting]) -> tuple[Plan, set[Setting]]:
-        templates = self._matching_templates()
+        templates = self._matching_templates
         if not templates:
             family = self.ctx.problem.spec.family
             return Plan(text=None, error=f"tuner: the code declares no knobs and {self.ctx.target.name} has no template for family {family!r}"), set()
@@ -194,12 +201,7 @@ class TunerAgent:
         setting, label = self._template_start(spec, job, taken)
         if setting is None:
             return Plan(text=None, error=f"tuner: no knob setting of template {name} satisfies its constraints for this problem"), set()
-        text = f"menu item: use a tuned template; rewrite as template {name}"
-        if setting != defaults:
-            text += " with knobs " + ", ".join(f"{k}={v}" for k, v in setting.items())
-        if label:
-            text += f" ({label})"
-        return Plan(text=text, menu_item="use a tuned template"), {_key(setting)}
+        return _rewrite_plan(name, setting, defaults, label), {_key(setting)}
 
     def _template_start(self, spec: KnobSpec, job: PlanJob, taken: set[Setting]) -> tuple[dict[str, int] | None, str]:
         """The first knob setting not yet taken to start a template from, and where it comes from.
@@ -229,7 +231,10 @@ class TunerAgent:
                 return trial, "random"
         return None, ""
 
+    @functools.cached_property
     def _matching_templates(self) -> dict[str, Path]:
+        """The target's templates for this problem's family and parameters (read once: every
+        plan of an iteration may re-derive template plans for its siblings)."""
         family, params = self.ctx.problem.spec.family, self.ctx.problem.spec.params
         found = {}
         for name, path in self.ctx.target.templates().items():
@@ -250,7 +255,7 @@ class TunerAgent:
         template = TEMPLATE_PLAN.search(job.plan_text)
         try:
             if template:
-                path = self._matching_templates().get(template.group(1))
+                path = self._matching_templates.get(template.group(1))
                 if path is None:
                     return Code(code=None, error=f"tuner: no template {template.group(1)!r} for this problem")
                 return Code(code=self._instantiate(path, _knob_values(template.group(2) or "")))
