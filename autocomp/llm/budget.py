@@ -1,4 +1,5 @@
-"""Budgets: stop a run at an iteration boundary before it spends more than allowed.
+"""Budgets (model calls, dollars, wall time): stop a run at an iteration boundary before it
+spends more than allowed.
 
 An iteration is not interrupted halfway (its candidates would be half-evaluated), so the
 check happens before each iteration: stop when what was spent, plus what the previous
@@ -25,3 +26,12 @@ def budget_stop(spent: Spend, last_iteration: Spend, max_cost: float | None, max
         return (f"budget: {spent.calls} model calls made; another iteration (~{last_iteration.calls} calls) "
                 f"would exceed --max-llm-calls {max_calls}")
     return None
+
+
+def time_stop(elapsed_s: float, last_iteration_s: float, max_minutes: float | None) -> str | None:
+    """The stop reason if the next iteration, taking as long as the last, would end past --max-minutes."""
+    if max_minutes is None or elapsed_s + last_iteration_s <= max_minutes * 60:
+        return None
+    span = lambda seconds: f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"  # noqa: E731
+    return (f"time budget: {span(elapsed_s)} spent; another iteration (~{span(last_iteration_s)}, like the last) "
+            f"would exceed --max-minutes {max_minutes:g}")

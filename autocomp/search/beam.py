@@ -20,7 +20,7 @@ from autocomp.config import ReuseStep, RunConfig, SearchConfig
 from autocomp.errors import UserError
 from autocomp.evaluation.executor import LocalExecutor
 from autocomp.evaluation.result import EvalResult, Outcome
-from autocomp.llm.budget import budget_stop
+from autocomp.llm.budget import budget_stop, time_stop
 from autocomp.llm.registry import make_agent_class, split_model
 from autocomp.problem import Problem
 from autocomp.search.candidate import Candidate, code_hash
@@ -86,7 +86,7 @@ class Search:
                 if step is None and should_stop_early(history, self.cfg.early_stop):
                     stopped = f"no improvement in {self.cfg.early_stop} iterations"
                     break
-                over_budget = self._over_budget(iteration) or self._over_time(time.monotonic() - started, last)
+                over_budget = self._over_budget(iteration) or time_stop(time.monotonic() - started, last, self.cfg.max_minutes)
                 if over_budget:
                     stopped = over_budget
                     break
@@ -130,14 +130,6 @@ class Search:
             return None
         spent, last = self.store.spend(0, iteration - 1), self.store.spend(iteration - 1, iteration - 1)
         return budget_stop(spent, last, llm.max_cost, llm.max_calls)
-
-    def _over_time(self, elapsed: float, last: float) -> str | None:
-        """Stop before an iteration that, taking as long as the last one, would end past --max-minutes."""
-        limit = self.cfg.max_minutes
-        if limit is None or elapsed + last <= limit * 60:
-            return None
-        span = lambda seconds: f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"  # noqa: E731
-        return f"time budget: {span(elapsed)} spent; another iteration (~{span(last)}, like the last) would exceed --max-minutes {limit:g}"
 
     def _final_pick(self, beam: list[Candidate]) -> tuple[Candidate, EvalResult | None]:
         """Re-check the best `final_recheck` beam members on fresh inputs in new processes
