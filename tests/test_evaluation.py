@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import pytest
 from autocomp.evaluation import sandbox
 from autocomp.evaluation.c_kernel import EvalSettings
 from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.evaluation.timing import Call, unpreempted
 from autocomp.problem import load_problem
 from autocomp.targets.registry import get_target, resolve_problem
 
@@ -113,6 +116,52 @@ def test_legitimate_optimisation_is_ok_and_faster(ev) -> None:
     assert r.outcome is Outcome.OK, r.error
     assert r.speedup > 1.2
     assert r.latency_s < r.baseline_latency_s
+
+
+def test_preempted_calls_are_left_out_of_the_timing(ev, problem) -> None:
+    """A process busy-looping on the timing core takes it from the harness for whole time slices;
+    the preempted calls are left out (and replaced), so the initial code still times at about its
+    own speed relative to itself."""
+    core = str(sandbox.timing_core())
+    hog = subprocess.Popen(["taskset", "-c", core, sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        r = ev.evaluate(problem.initial_code)
+    finally:
+        hog.kill()
+        hog.wait()
+    assert r.outcome is Outcome.OK, r.error
+    assert r.details["preempted_reps_left_out"] + r.details["baseline_preempted_reps_left_out"] > 0
+    assert r.details["reps"] >= 5 and r.details["baseline_reps"] >= 5
+    assert 0.5 <= r.speedup <= 2.0
+
+
+def test_vendor_timing_leaves_out_preempted_calls_too() -> None:
+    """Vendor libraries are timed in a Python child by the same rule (timing.median_latency)."""
+    core = str(sandbox.timing_core())
+    hog = subprocess.Popen(["taskset", "-c", core, sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        child = subprocess.run(["taskset", "-c", core, sys.executable, "-c",
+                                "from autocomp.evaluation.timing import median_latency\n"
+                                "print(*median_latency(lambda: sum(range(50000)), min_time=0.3, min_reps=10))"],
+                               capture_output=True, text=True, timeout=60)
+    finally:
+        hog.kill()
+        hog.wait()
+    assert child.returncode == 0, child.stderr
+    latency, reps, left_out = child.stdout.split()
+    assert float(latency) > 0 and int(reps) >= 10 and int(left_out) > 0
+
+
+def test_too_few_unpreempted_calls_keep_all_and_say_so(ev) -> None:
+    calm, busy = [Call(1e-3, False)] * 6, [Call(1e-3, False)] * 2 + [Call(5e-3, True)] * 6
+    assert unpreempted(calm + [Call(9e-3, True)], 5) == ([1e-3] * 6, 1)
+    assert unpreempted(busy, 5) == ([1e-3] * 2 + [5e-3] * 6, 0)
+    r = ev._stats(calm, busy, 3)
+    assert r.baseline_latency_s == 5e-3 and r.latency_s == 1e-3
+    assert r.details["flags"] == ["busy machine: fewer than 5 baseline calls ran without being preempted, so its timing "
+                                  "includes time other processes had the core"]
 
 
 # ---- build and crash failures -------------------------------------------------------------

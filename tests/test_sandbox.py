@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from autocomp.evaluation import sandbox
-from autocomp.evaluation.sandbox import Limits, SandboxResult, run
+from autocomp.evaluation.sandbox import (
+    Limits,
+    SandboxResult,
+    other_cores,
+    run,
+    timing_core,
+)
 
 PY = sys.executable  # absolute path: the sandbox's PATH is only /usr/local/bin:/usr/bin:/bin
 
@@ -219,10 +225,18 @@ def test_success_is_ok(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("core", sorted(os.sched_getaffinity(0)))
 def test_cpu_core_pinning_shows_in_the_child(tmp_path: Path, core: int) -> None:
-    res = run(["cat", "/proc/self/status"], tmp_path, Limits(timeout_s=5, cpu_core=core))
+    res = run(["cat", "/proc/self/status"], tmp_path, Limits(timeout_s=5, cpus=(core,)))
     assert res.ok, res.stderr
     allowed = [line.split(":", 1)[1].strip() for line in res.stdout.splitlines() if line.startswith("Cpus_allowed_list")]
     assert allowed == [str(core)]
+
+
+def test_compiles_run_off_the_timing_core() -> None:
+    allowed = os.sched_getaffinity(0)
+    core = timing_core()
+    assert core == max(allowed) and timing_core(min(allowed)) == min(allowed)
+    others = other_cores(core)
+    assert (others is None) if len(allowed) == 1 else (set(others) == allowed - {core})
 
 
 def test_without_pinning_the_child_keeps_our_affinity(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import random
 import secrets
 import shutil
@@ -23,8 +22,15 @@ from pydantic import BaseModel, Field
 
 from autocomp.evaluation import policy as static_policy
 from autocomp.evaluation import sandbox
-from autocomp.evaluation.checks import Trial, check_not_degenerate, compare, from_bytes, poison_patterns
+from autocomp.evaluation.checks import (
+    Trial,
+    check_not_degenerate,
+    compare,
+    from_bytes,
+    poison_patterns,
+)
 from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.evaluation.timing import PATIENCE, Call, unpreempted
 from autocomp.problem import Problem
 
 HARNESS_DIR = Path(__file__).parent / "harness"
@@ -120,7 +126,8 @@ class CKernelEvaluator:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "kernel.c").write_text(code)
         argv = [self.toolchain.cc, *self.toolchain.cflags, "-fPIC", "-shared", "-o", "kernel.so", "kernel.c", *self.toolchain.ldflags]
-        res = sandbox.run(argv, directory, sandbox.Limits(timeout_s=max(60.0, self.settings.timeout_s)))
+        compile_cores = sandbox.other_cores(sandbox.timing_core(self.settings.core))  # off the core a kernel may be timed on
+        res = sandbox.run(argv, directory, sandbox.Limits(timeout_s=max(60.0, self.settings.timeout_s), cpus=compile_cores))
         if res.timed_out:
             return None, "compilation timed out"
         if not res.ok:
@@ -184,7 +191,7 @@ class CKernelEvaluator:
         s = self.settings
         lines = [f"token {token}", f"entry {self.problem.spec.kernel.entry}", f"candidate {so}", f"dir {cdir}",
                  f"trials {ntrials}", f"timing_base {ntrials}", "timing_sets 2", f"warmup {s.warmup}", f"min_reps {s.min_reps}", f"max_reps {s.max_reps}",
-                 f"min_time {s.min_time_s}"]
+                 f"min_time {s.min_time_s}", f"patience {PATIENCE}"]
         if baseline is not None:
             lines.append(f"baseline {baseline}")
         for arg in self.problem.arguments():
@@ -197,10 +204,7 @@ class CKernelEvaluator:
         return path, token
 
     def _limits(self, timeout: float) -> sandbox.Limits:
-        core = self.settings.core
-        if core is None:
-            core = max(os.sched_getaffinity(0))
-        return sandbox.Limits(timeout_s=timeout, cpu_core=core)
+        return sandbox.Limits(timeout_s=timeout, cpus=(sandbox.timing_core(self.settings.core),))
 
     def _run_failure(self, res: sandbox.SandboxResult, stage: str) -> EvalResult | None:
         if res.timed_out:
@@ -238,7 +242,7 @@ class CKernelEvaluator:
         if not self.settings.time:
             return EvalResult(outcome=Outcome.OK, details={"timed": False, "trials": len(trials)})
         job, token = self._job(cdir, so, baseline, len(trials))
-        budget = self.settings.timeout_s + 4 * self.settings.min_time_s
+        budget = self.settings.timeout_s + (PATIENCE + 1) * self.settings.min_time_s
         res = sandbox.run([str(harness), "time", str(job)], cdir, self._limits(budget))
         lines = self._result_lines(res, token)
         failure = self._run_failure(res, "timing") or self._unfinished(lines, "end")
@@ -280,8 +284,8 @@ class CKernelEvaluator:
         return None
 
     def _timing_result(self, cdir: Path, lines: list[list[str]], ntrials: int) -> EvalResult:
-        cand = [float(f[2]) for f in lines if f[0] == "time" and f[1] == "cand"]
-        base = [float(f[2]) for f in lines if f[0] == "time" and f[1] == "base"]
+        cand = [Call(float(f[2]), f[3] == "1") for f in lines if f[0] == "time" and f[1] == "cand"]
+        base = [Call(float(f[2]), f[3] == "1") for f in lines if f[0] == "time" and f[1] == "base"]
         end = next(f for f in lines if f[0] == "end")
         if [len(cand), len(base)] != [int(end[1]), int(end[2])]:
             return EvalResult(outcome=Outcome.WRONG_ANSWER, error="timing: the harness's result stream was tampered with")
@@ -306,11 +310,14 @@ class CKernelEvaluator:
             return EvalResult(outcome=Outcome.HARNESS_ERROR, error="timing produced no measurements")
         return self._stats(cand, base, ntrials)
 
-    def _stats(self, cand: list[float], base: list[float], ntrials: int) -> EvalResult:
+    def _stats(self, cand_calls: list[Call], base_calls: list[Call], ntrials: int) -> EvalResult:
+        reps = self.settings.min_reps
+        (cand, cand_left_out), (base, base_left_out) = unpreempted(cand_calls, reps), unpreempted(base_calls, reps)
         med, bmed = statistics.median(cand), statistics.median(base)
         flops = self.problem.spec.flops
         details = {
             "reps": len(cand), "baseline_reps": len(base), "trials": ntrials,
+            "preempted_reps_left_out": cand_left_out, "baseline_preempted_reps_left_out": base_left_out,
             "p90_s": sorted(cand)[int(0.9 * (len(cand) - 1))], "min_s": min(cand),
             "cv": statistics.pstdev(cand) / statistics.mean(cand),
             "gflops": flops / med / 1e9, "baseline_gflops": flops / bmed / 1e9,
@@ -323,6 +330,10 @@ class CKernelEvaluator:
             flags.append(f"speedup {speedup:.1f}x over the baseline exceeds 10x: review before trusting")
         if util is not None and util > 1.0:
             flags.append(f"achieved {util * 100:.0f}% of the measured peak: physically implausible")
+        for side, calls, left_out in (("candidate", cand_calls, cand_left_out), ("baseline", base_calls, base_left_out)):
+            if left_out == 0 and any(c.preempted for c in calls):
+                flags.append(f"busy machine: fewer than {reps} {side} calls ran without being preempted, so its timing "
+                             "includes time other processes had the core")
         if flags:
             details["flags"] = flags
         return EvalResult(outcome=Outcome.OK, latency_s=med, baseline_latency_s=bmed, speedup=speedup,

@@ -33,7 +33,7 @@ class Limits:
     file_size_bytes: int = 512 << 20
     open_files: int = 256
     max_processes: int | None = None  # not enforced for root; the static policy bans fork anyway
-    cpu_core: int | None = None  # pin to this core (timing runs)
+    cpus: tuple[int, ...] | None = None  # pin to these cores: the timing core for timing runs, the others for compiles
 
 
 @dataclass
@@ -48,6 +48,19 @@ class SandboxResult:
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
+
+
+def timing_core(preferred: int | None = None) -> int:
+    """The core kernels and vendor libraries are timed on: `preferred` ([eval] core) or the
+    highest core we may use (the OS tends to put other work on core 0)."""
+    return max(os.sched_getaffinity(0)) if preferred is None else preferred
+
+
+def other_cores(core: int) -> tuple[int, ...] | None:
+    """The cores compiles may use, so that they do not take the timing core from a timed kernel
+    (None, no pinning, on a one-core machine)."""
+    rest = tuple(sorted(os.sched_getaffinity(0) - {core}))
+    return rest or None
 
 
 def _wrapped(argv: list[str], limits: Limits) -> list[str]:
@@ -65,8 +78,8 @@ def _wrapped(argv: list[str], limits: Limits) -> list[str]:
     if limits.max_processes is not None:
         wrapped.append(f"--nproc={limits.max_processes}")
     wrapped.append("--")
-    if limits.cpu_core is not None:
-        wrapped += [TASKSET, "-c", str(limits.cpu_core)]
+    if limits.cpus:
+        wrapped += [TASKSET, "-c", ",".join(map(str, limits.cpus))]
     return wrapped + argv
 
 

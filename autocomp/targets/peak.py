@@ -82,8 +82,7 @@ def measured_output(name: str, source: Path, cflags: list[str], timeout_s: float
         built = sandbox.run(["gcc", *cflags, "-o", "bench", "bench.c"], work, sandbox.Limits(timeout_s=60))
         if not built.ok:
             raise RuntimeError(f"microbenchmark {name} failed to build: {built.stderr[:500]}")
-        core = max(os.sched_getaffinity(0))
-        ran = sandbox.run(["./bench"], work, sandbox.Limits(timeout_s=timeout_s, cpu_core=core))
+        ran = sandbox.run(["./bench"], work, sandbox.Limits(timeout_s=timeout_s, cpus=(sandbox.timing_core(),)))
         if not ran.ok:
             raise RuntimeError(f"microbenchmark {name} failed: {ran.stderr[:500]}")
     cache.parent.mkdir(parents=True, exist_ok=True)

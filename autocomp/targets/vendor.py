@@ -4,7 +4,8 @@ A target's vendor module (e.g. `autocomp.targets.amx.vendor`) lists, per problem
 ways a vendor library solves the problem (`VendorPath`): PyTorch calls (oneDNN/MKL inside),
 other Python libraries, and oneMKL through ctypes. `run_child()` runs that module as a sandboxed
 child pinned to the core our kernels use, single-threaded (`OMP_NUM_THREADS=1` from the scrubbed
-environment); the child prints one JSON object: every path with its median latency and its
+environment); the child prints one JSON object: every path with its median latency (preempted
+calls left out, as for our kernels: autocomp.evaluation.timing) and its
 relative error against the problem's reference on the same inputs, the best correct path, and
 the versions. A library that is not installed, or a path it lacks, is reported unavailable with
 the reason, never faked.
@@ -26,11 +27,9 @@ import ctypes
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -38,6 +37,7 @@ import numpy as np
 
 from autocomp.evaluation import sandbox
 from autocomp.evaluation.checks import Trial
+from autocomp.evaluation.timing import median_latency
 from autocomp.problem import Problem, load_problem
 
 TRIAL_SEED = 20261125
@@ -72,18 +72,6 @@ class VendorSuite(NamedTuple):
     other_libraries: Callable[[Problem], list[dict[str, Any]]] | None = None  # e.g. numpy's BLAS, in the torch child
 
 
-def median_latency(fn: Callable[[], Any], min_time: float = 0.5, min_reps: int = 10) -> tuple[float, int]:
-    for _ in range(3):
-        fn()
-    times: list[float] = []
-    end = time.perf_counter() + min_time
-    while time.perf_counter() < end or len(times) < min_reps:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), len(times)
-
-
 def rel_err(out: np.ndarray, expected: np.ndarray) -> float:
     out, expected = out.astype(np.float64).reshape(expected.shape), expected.astype(np.float64)
     return float(np.linalg.norm(out - expected) / (np.linalg.norm(expected) or 1.0))
@@ -102,11 +90,11 @@ def timed(problem: Problem, library: str, path: VendorPath, output: Callable[[An
     (the same policy for every path of every library)."""
     try:
         err = rel_err(output(path.call()), expected)
-        latency, reps = median_latency(path.call)
+        latency, reps, left_out = median_latency(path.call)
     except Exception as exc:  # a path this build lacks is unavailable, not fatal
         return {"name": path.name, "library": library, "available": False, "reason": f"{type(exc).__name__}: {exc}"[:300]}
     return {"name": path.name, "library": library, "note": path.note, "available": True, "prepacked": path.prepacked,
-            "latency_s": latency, "reps": reps, "gflops": problem.spec.flops / latency / 1e9, "rel_err": err}
+            "latency_s": latency, "reps": reps, "preempted_reps_left_out": left_out, "gflops": problem.spec.flops / latency / 1e9, "rel_err": err}
 
 
 def unavailable(name: str, library: str, reason: str) -> dict[str, Any]:
@@ -298,8 +286,7 @@ def measure(problem: Problem, suite: VendorSuite) -> dict[str, Any]:
 def run_child(module: str, problem: Problem) -> dict[str, Any]:
     """`python -m MODULE PROBLEM_DIR` sandboxed and pinned to the core our kernels are timed on."""
     with tempfile.TemporaryDirectory(prefix="autocomp-vendor-") as tmp:
-        core = max(os.sched_getaffinity(0))
-        limits = sandbox.Limits(timeout_s=600, cpu_core=core, address_space_bytes=64 << 30)
+        limits = sandbox.Limits(timeout_s=600, cpus=(sandbox.timing_core(),), address_space_bytes=64 << 30)
         res = sandbox.run([sys.executable, "-m", module, str(problem.root)], Path(tmp), limits)
     if not res.ok:
         return {"available": False, "reason": f"vendor benchmark failed: {res.stderr.strip()[-300:]}", "paths": [], "best": None}
