@@ -17,11 +17,11 @@ from autocomp.errors import UserError
 from autocomp.evaluation.result import EvalResult
 from autocomp.llm.pricing import PriceTable
 from autocomp.llm.registry import check_model_string, make_provider, split_model
-from autocomp.problem import Problem, load_problem
+from autocomp.problem import Problem
 from autocomp.search.beam import Log, Search, SearchSummary
 from autocomp.search.schedule import lineage
 from autocomp.store.runstore import DB_NAME, RunStore
-from autocomp.targets.registry import get_target
+from autocomp.targets.registry import get_target, run_problem
 
 
 def evaluate_code(problem: Problem, code: str, config: RunConfig, emulate: bool = False) -> dict[str, Any]:
@@ -94,7 +94,9 @@ def resume_run(run_dir: Path, log: Log, llm_overrides: dict[str, Any] | None = N
     """Continue a run with its stored settings; `llm_overrides` may raise budgets or turn the cache off."""
     store = RunStore.open(run_dir)
     info = store.run_info()
-    problem = load_problem(info["problem_dir"])
+    problem = run_problem(info["problem_dir"], info["problem"])
+    if str(problem.root) != info["problem_dir"]:
+        log(f"the run's problem folder {info['problem_dir']} is gone; using the built-in {problem.name} at {problem.root}")
     stored = info["config"]
     if llm_overrides:
         stored = {**stored, "llm": {**stored.get("llm", {}), **llm_overrides}}

@@ -178,3 +178,32 @@ def test_a_resumed_run_is_running_until_its_search_finishes_again(tmp_path: Path
     seen = []
     resume_run(run_dir, lambda msg: seen.append(_rows(db, "SELECT status FROM run")[0][0]))
     assert seen[0] == "running" and _rows(db, "SELECT status FROM run")[0][0] == "finished"
+
+
+def test_a_run_whose_problem_folder_is_gone_resumes_through_the_built_in_problem(tmp_path: Path) -> None:
+    """A run records its problem's folder; a run copied from another checkout or machine points to
+    a folder that may not exist here. Resume then uses the built-in problem of the same name and
+    says so; a run of a problem that is neither there nor built in is a one-line error."""
+    run_dir = tmp_path / "run"
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--config", str(_config(tmp_path)),
+                    "--iterations", "1", "--beam", "1", "--plans", "1", "--codes", "1", "--run-dir", str(run_dir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    before = json.loads(proc.stdout)
+    gone = tmp_path / "elsewhere" / "gemm-f32-256"
+    con = sqlite3.connect(run_dir / "run.db")
+    con.execute("UPDATE run SET problem_dir = ?", (str(gone),))
+    con.commit()
+    con.close()
+    proc = autocomp("resume", str(run_dir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert f"the run's problem folder {gone} is gone; using the built-in cpu/gemm-f32-256" in proc.stderr
+    assert json.loads(proc.stdout)["candidates"] == before["candidates"]  # nothing redone
+
+    con = sqlite3.connect(run_dir / "run.db")
+    con.execute("UPDATE run SET problem = 'cpu/no-such-problem'")
+    con.commit()
+    con.close()
+    proc = autocomp("resume", str(run_dir))
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        f"the run's problem cpu/no-such-problem is no longer at {gone} and is not a built-in problem; restore that folder to use the run")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from autocomp.config import ReuseConfig, ReuseStep
 from autocomp.errors import UserError
-from autocomp.problem import Problem, load_problem
+from autocomp.problem import Problem
 from autocomp.store.runstore import RunStore
-from autocomp.targets.registry import resolve_problem
+from autocomp.targets.registry import run_problem
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def reuse_from(run_dir: Path, problem: Problem) -> tuple[ReuseConfig, str | None
         info, answer = store.run_info(), store.best()
         if answer is None:
             raise UserError(f"{run_dir} has no evaluated best candidate yet, so it has no schedule to reuse")
-        source = _source_problem(info["problem_dir"], info["problem"])
+        source = run_problem(info["problem_dir"], info["problem"])
         steps = [ReuseStep(source=source.name, menu_item=s.menu_item, plan_text=s.plan_text)
                  for s in lineage(store, answer[1]["id"]) if s.plan_text]
     finally:
@@ -60,18 +60,6 @@ def reuse_from(run_dir: Path, problem: Problem) -> tuple[ReuseConfig, str | None
         raise UserError(f"{run_dir} optimized {source.name} (family {source.spec.family}); its schedule applies only to "
                         f"problems of the same target and family, not {problem.name} (family {problem.spec.family})")
     return ReuseConfig(steps=steps), dissimilarity(source.spec.params, problem.spec.params)
-
-
-def _source_problem(folder: str, name: str) -> Problem:
-    """The problem a run optimized: its stored folder, or, when that is gone (a run made in
-    another checkout or install), the built-in problem of the same name."""
-    if (Path(folder) / "problem.toml").is_file():
-        return load_problem(folder)
-    try:
-        return resolve_problem(name)
-    except UserError:
-        raise UserError(f"the run's problem {name} is no longer at {folder} and is not a built-in problem, "
-                        "so its shape cannot be compared") from None
 
 
 def dissimilarity(source: dict[str, int], other: dict[str, int]) -> str | None:

@@ -47,3 +47,16 @@ def resolve_problem(ref: str) -> Problem:
         if folder.is_dir():
             return load_problem(folder)
     raise UserError(f"no problem {ref!r}: give a built-in name (see `autocomp problems`) or a path to a problem folder")
+
+
+def run_problem(folder: str, name: str) -> Problem:
+    """The problem a stored run optimized: its recorded folder, or, when that is gone (a run made
+    in another checkout or install, or copied from another machine), the built-in problem of the
+    same name."""
+    if (Path(folder) / "problem.toml").is_file():
+        return load_problem(folder)
+    try:
+        return resolve_problem(name)
+    except UserError:
+        raise UserError(f"the run's problem {name} is no longer at {folder} and is not a built-in problem; "
+                        "restore that folder to use the run") from None
