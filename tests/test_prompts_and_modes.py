@@ -27,9 +27,15 @@ def test_plan_prompt_carries_isa_code_feedback_menu_and_rules() -> None:
     ctx = _context()
     assert str(ctx["architecture"]).splitlines()[0] in prompt
     assert "/*PARENT*/" in prompt and "Latency: 1.7 ms" in prompt
-    assert "1. loop tiling: tile i and j" in prompt and "2. loop unrolling" in prompt
-    assert all(rule in prompt for rule in ctx["rules"])  # type: ignore[union-attr]
+    assert "\n1. loop tiling: tile i and j\n2. loop unrolling\n" in prompt  # one item per line
+    assert all(f"{i}. {rule}\n" in prompt for i, rule in enumerate(ctx["rules"], 1))  # type: ignore[arg-type]
     assert "exactly ONE" in prompt and "Chosen item: N" in prompt and "planning phase (1 of 2)" in prompt
+
+
+def test_direct_prompt_lists_one_menu_item_per_line() -> None:
+    menu = (MenuItem("loop tiling", "tile i and j"), MenuItem("loop unrolling", ""), MenuItem("packing", "pack B"))
+    prompt = render("direct.j2", **_context(), parent_code="x", feedback="Latency: 1.7 ms", menu=menu, reuse=None)
+    assert "\n1. loop tiling: tile i and j\n2. loop unrolling\n3. packing: pack B\n" in prompt
 
 
 def test_implementation_prompt_carries_the_plan_but_no_score_or_menu() -> None:
