@@ -11,6 +11,8 @@ import pytest
 
 from autocomp.agents.llm_agent import render
 from autocomp.targets.base import MenuItem
+from autocomp.targets.cpu.target import vector_isa
+from autocomp.targets.peak import cpu_flags
 from autocomp.targets.registry import get_target, resolve_problem
 from conftest import autocomp, kernel, write_replay
 
@@ -36,6 +38,14 @@ def test_direct_prompt_lists_one_menu_item_per_line() -> None:
     menu = (MenuItem("loop tiling", "tile i and j"), MenuItem("loop unrolling", ""), MenuItem("packing", "pack B"))
     prompt = render("direct.j2", **_context(), parent_code="x", feedback="Latency: 1.7 ms", menu=menu, reuse=None)
     assert "\n1. loop tiling: tile i and j\n2. loop unrolling\n3. packing: pack B\n" in prompt
+
+
+def test_the_cpu_hardware_line_names_the_vector_isa_the_code_is_compiled_for() -> None:
+    """The knowledge pack can only say "usually AVX-512"; the prompt's hardware line says which."""
+    assert vector_isa({"avx2", "fma"}) == "vector ISA AVX2 and FMA, no AVX-512 (16 ymm registers)"
+    assert vector_isa({"avx2", "fma", "avx512f", "avx512vl"}) == "vector ISA AVX-512 (F, VL) and FMA (32 zmm registers)"
+    assert vector_isa({"sse2"}) == "no AVX2 (SSE only)"
+    assert vector_isa(cpu_flags() or set()) in get_target("cpu").hardware().description
 
 
 def test_implementation_prompt_carries_the_plan_but_no_score_or_menu() -> None:
