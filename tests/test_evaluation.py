@@ -164,6 +164,18 @@ def test_too_few_unpreempted_calls_keep_all_and_say_so(ev) -> None:
                                   "includes time other processes had the core"]
 
 
+def test_a_duel_times_two_kernels_against_each_other(ev, problem) -> None:
+    """The final pick's head-to-head: `code` and `rival` interleaved in one process."""
+    r = ev.duel(kernel("correct_ikj"), problem.initial_code)
+    assert r.outcome is Outcome.OK, r.error
+    assert r.speedup > 1.2 and r.latency_s < r.baseline_latency_s
+    back = ev.duel(problem.initial_code, kernel("correct_ikj"))
+    assert back.outcome is Outcome.OK and back.speedup < 1 / 1.2
+    # the duelling code's timed calls are still checked against the reference
+    assert_rejected(ev.duel(kernel("returns_zeros"), problem.initial_code), Outcome.WRONG_ANSWER, "picked at random for checking")
+    assert ev.duel("void gemm(", problem.initial_code).outcome is Outcome.COMPILE_ERROR
+
+
 # ---- build and crash failures -------------------------------------------------------------
 
 
@@ -478,6 +490,7 @@ def test_untimed_settings_verify_only(small_ev) -> None:
         assert r.outcome is Outcome.OK, r.error
         assert r.details == {"timed": False, "trials": 3}  # 2 random trials + 1 adversarial
         assert r.speedup is None and r.latency_s is None
+        assert ev2.duel(small_ev.problem.initial_code, small_ev.problem.initial_code).speedup is None
     finally:
         ev2.close()
 

@@ -186,6 +186,34 @@ class CKernelEvaluator:
         finally:
             shutil.rmtree(cdir, ignore_errors=True)
 
+    def duel(self, code: str, rival: str) -> EvalResult:
+        """Time `code` against `rival` (both already verified) call by call in one process: the
+        result's speedup is how many times faster `code` runs than `rival`.
+
+        Separate evaluations compare each with the initial code at different moments; on a
+        shared machine the ratio itself drifts (a compute-bound kernel and a memory-bound
+        baseline slow down differently), so two close finalists are ordered only by a direct
+        interleaved comparison. Timed calls of `code` are still checked against the reference.
+        """
+        if not self.settings.time:
+            return EvalResult(outcome=Outcome.OK, details={"timed": False})
+        harness, _ = self._ensure_built()
+        with self._build_lock:
+            self._seq += 1
+            cdir = self.workdir / f"duel-{self._seq}"
+        try:
+            so, err = self._compile_so(code, cdir / "code")
+            rival_so, rival_err = self._compile_so(rival, cdir / "rival")
+            if so is None or rival_so is None:
+                return EvalResult(outcome=Outcome.COMPILE_ERROR, error=err or rival_err)
+            rng = random.Random(secrets.randbits(63))
+            for i in range(2):
+                Trial(self.problem, rng.getrandbits(63), extreme=False).write_inputs(self.problem, cdir, i)
+            with self._timing_lock:
+                return self._time(harness, so, rival_so, cdir, ntrials=0)
+        finally:
+            shutil.rmtree(cdir, ignore_errors=True)
+
     def _job(self, cdir: Path, so: Path, baseline: Path | None, ntrials: int) -> tuple[Path, str]:
         token = secrets.token_hex(16)
         s = self.settings
@@ -241,14 +269,18 @@ class CKernelEvaluator:
             return failure
         if not self.settings.time:
             return EvalResult(outcome=Outcome.OK, details={"timed": False, "trials": len(trials)})
-        job, token = self._job(cdir, so, baseline, len(trials))
+        return self._time(harness, so, baseline, cdir, len(trials))
+
+    def _time(self, harness: Path, so: Path, baseline: Path, cdir: Path, ntrials: int) -> EvalResult:
+        """The harness's timing run; its inputs are the two sets after the `ntrials` verification sets."""
+        job, token = self._job(cdir, so, baseline, ntrials)
         budget = self.settings.timeout_s + (PATIENCE + 1) * self.settings.min_time_s
         res = sandbox.run([str(harness), "time", str(job)], cdir, self._limits(budget))
         lines = self._result_lines(res, token)
         failure = self._run_failure(res, "timing") or self._unfinished(lines, "end")
         if failure:
             return failure
-        return self._timing_result(cdir, lines, len(trials))
+        return self._timing_result(cdir, lines, ntrials)
 
     @staticmethod
     def _result_lines(res: sandbox.SandboxResult, token: str) -> list[list[str]]:

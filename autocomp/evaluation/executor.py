@@ -8,6 +8,7 @@ serialised inside the evaluator. A Ray executor for clusters plugs in here later
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from autocomp.errors import ProblemError
@@ -21,11 +22,16 @@ class LocalExecutor:
         self._pool = ThreadPoolExecutor(max_workers=workers or min(2, os.cpu_count() or 1))
 
     def submit(self, code: str) -> "Future[EvalResult]":
-        return self._pool.submit(self._safe_evaluate, code)
+        return self._pool.submit(self._safe, self.evaluator.evaluate, code)
 
-    def _safe_evaluate(self, code: str) -> EvalResult:
+    def duel(self, code: str, rival: str) -> "Future[EvalResult]":
+        """`code` timed against `rival` in one process (see Evaluator.duel)."""
+        return self._pool.submit(self._safe, self.evaluator.duel, code, rival)
+
+    @staticmethod
+    def _safe(stage: Callable[..., EvalResult], *codes: str) -> EvalResult:
         try:
-            return self.evaluator.evaluate(code)
+            return stage(*codes)
         except ProblemError:
             raise  # the problem itself is broken: stop the run with the user-facing message
         except Exception as exc:  # our bug, not the candidate's: record it, keep the run going

@@ -28,6 +28,8 @@ from autocomp.search.selection import select, should_stop_early
 from autocomp.store.runstore import RunStore
 from autocomp.targets.base import MenuItem, Target
 
+DUEL_MARGIN = 0.02  # a finalist must run this much faster than the leader, timed head to head, to take the lead
+
 Log = Callable[[str], None]
 
 
@@ -133,11 +135,14 @@ class Search:
 
     def _final_pick(self, beam: list[Candidate]) -> tuple[Candidate, EvalResult | None]:
         """Re-check the best `final_recheck` beam members on fresh inputs in new processes
-        (hygiene R7) and return the winner with its re-check.
+        (hygiene R7), then let the survivors duel; return the winner with its re-check.
 
-        One measurement can mis-order two candidates on a busy machine (a slow sample of the
-        initial code inflates a ratio), so the winner is the contender with the best mean of
-        its search score and its re-check score. A contender that fails its re-check is out.
+        Each measurement compares a kernel with the initial code at its own moment, and on a
+        busy machine that ratio drifts (a compute-bound kernel and a memory-bound initial code
+        slow down differently), so scores alone can mis-order close finalists. The survivors
+        are ranked by the mean of their search and re-check scores; then the leader meets each
+        other survivor in a duel, both timed call by call in one process, and a challenger at
+        least DUEL_MARGIN faster takes the lead. A contender that fails its re-check is out.
         These are measurements, not model calls: a resumed run makes them again.
         """
         contenders = [c for c in beam if c.code is not None and c.correct][: self.cfg.final_recheck]
@@ -148,12 +153,22 @@ class Search:
         for c, result in rechecked:
             self.store.event("final_validation", candidate_id=c.id, result=result.model_dump(mode="json"))
             self.log(f"final re-check of #{c.id} on fresh inputs: {result.summary()}")
-        valid = [(c, r) for c, r in rechecked if r.correct]
+        valid = sorted(((c, r) for c, r in rechecked if r.correct), key=lambda cr: (cr[0].score + cr[1].score) / 2)
         if not valid:
             return beam[0], rechecked[0][1]
-        best, result = min(valid, key=lambda cr: (cr[0].score + cr[1].score) / 2)
+        best, result = valid[0]
+        for challenger, challenger_result in valid[1:]:
+            duel = self.executor.duel(str(challenger.code), str(best.code)).result()
+            if duel.speedup is None:  # scores that need no duel (modeled cycles), or a duel that failed
+                if not duel.correct:
+                    self.log(f"duel of #{challenger.id} with #{best.id} failed: {duel.error}")
+                continue
+            self.store.event("final_duel", challenger_id=challenger.id, leader_id=best.id, result=duel.model_dump(mode="json"))
+            self.log(f"duel: #{challenger.id} runs {duel.speedup:.2f}x as fast as #{best.id} (timed call by call in one process)")
+            if duel.speedup >= 1 + DUEL_MARGIN:
+                best, result = challenger, challenger_result
         if best is not beam[0]:
-            self.log(f"#{best.id} wins on the mean of its search and re-check scores (the search ranked #{beam[0].id} first)")
+            self.log(f"#{best.id} is the final pick (the search ranked #{beam[0].id} first)")
         return best, result
 
     def _root(self) -> Candidate:

@@ -69,6 +69,11 @@ class HardwareFacts:
 class Evaluator(Protocol):
     def evaluate(self, code: str, seed: int | None = None) -> EvalResult: ...
 
+    def duel(self, code: str, rival: str) -> EvalResult:
+        """`code` timed against `rival` in one process (speedup: how many times faster `code`
+        is); speedup None where scores need no duel (modeled cycles, untimed settings)."""
+        ...
+
     def close(self) -> None: ...
 
 
