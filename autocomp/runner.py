@@ -126,7 +126,7 @@ def summary_dict(summary: SearchSummary, store: RunStore) -> dict[str, Any]:
         "problem": store.run_info()["problem"],
         "best": {
             "candidate_id": best.id, **dict(zip(("metric", "value", "initial_value"), metric_values(result) if result else (None,) * 3)),
-            "speedup_vs_initial": 1.0 / best.score if best.score else None,
+            "speedup_vs_initial": 1.0 / result.score if result and result.score else None,  # measured (a duel only ranks)
             "menu_item": best.menu_item, "iteration": best.iteration,
             "gflops": result.details.get("gflops") if result else None,
             "utilization": result.utilization if result else None,

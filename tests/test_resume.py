@@ -89,6 +89,7 @@ def test_kill_and_resume(tmp_path: Path) -> None:
     before_eval = _rows(db, "SELECT id, code_hash, outcome, latency_s, created FROM evaluations ORDER BY id")
     before_cands = _rows(db, "SELECT id, key, code_hash FROM candidates ORDER BY id")
     before_calls = _rows(db, "SELECT id, request_hash, sample_index FROM llm_calls WHERE status = 'ok' ORDER BY id")
+    before_duels = _rows(db, "SELECT id, challenger_id, leader_id, speedup, created FROM duels ORDER BY id")
     assert _rows(db, "SELECT status FROM run")[0][0] == "running"
 
     resumed = autocomp("resume", str(run_dir), "--json", timeout=240)
@@ -101,6 +102,7 @@ def test_kill_and_resume(tmp_path: Path) -> None:
     # nothing evaluated before the kill was lost or re-measured
     assert after_eval[: len(before_eval)] == before_eval
     assert after_cands[: len(before_cands)] == before_cands
+    assert _rows(db, "SELECT id, challenger_id, leader_id, speedup, created FROM duels ORDER BY id")[: len(before_duels)] == before_duels
     assert _rows(db, "SELECT id, request_hash, sample_index FROM llm_calls WHERE status = 'ok' ORDER BY id")[: len(before_calls)] == before_calls
     # no scripted reply requested twice: every (request, sample) once, and as many calls as the uninterrupted run
     assert len(calls) == len(set(calls)) == ref["llm_calls"]

@@ -61,6 +61,9 @@ def test_the_tuner_replays_a_winning_schedule_then_searches(tmp_path: Path, fast
     last = [t for (t,) in db.execute(f"SELECT text FROM plans WHERE iteration = {len(steps) + 1}")]
     assert len(last) > 4 and not any(t and "reused from" in t for t in last)  # then the ordinary search
     assert out["best"]["speedup_vs_initial"] > 2.5 and out["validation"]["outcome"] == "ok"
+    # modeled cycles are deterministic: a child took the lead from a non-initial leader without a duel
+    leaders = {best for (best,) in db.execute("SELECT best_id FROM beams")} - {1}
+    assert len(leaders) >= 2 and db.execute("SELECT count(*) FROM duels").fetchone()[0] == 0
     resumed = autocomp("resume", str(tmp_path / "reuse"), "--json")  # from the stored steps; nothing new to do
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["candidates"] == out["candidates"]

@@ -14,6 +14,7 @@ from autocomp.config import load_config
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.search.beam import Search
 from autocomp.search.candidate import Candidate
+from autocomp.search.selection import select
 from autocomp.store.runstore import RunStore
 from autocomp.targets.registry import get_target, resolve_problem
 from conftest import autocomp, kernel, reply_with_code, write_replay
@@ -121,14 +122,19 @@ def test_the_final_beam_is_rechecked_then_the_finalists_duel(tmp_path: Path, fas
     assert out["validation"]["speedup"] == checks[out["best"]["candidate_id"]]["speedup"]
 
 
-def test_a_duel_overrules_a_misleading_search_score(tmp_path: Path) -> None:
-    """The initial loop nest, given a flattering search score (as a busy machine can), leads on
-    the mean of scores; its duel with a kernel about 4x faster hands that kernel the win."""
+def _search(tmp_path: Path, logged: list[str]) -> Search:
     problem = resolve_problem("cpu/gemm-f32-256")
     config = load_config(flags={"models": ["tuner"], "eval": {"min_time_s": 0.1, "timeout_s": 10, "trials": 2}})
     store = RunStore.create(tmp_path / "run", problem.name, str(problem.root), "cpu", config.model_dump(mode="json"))
+    return Search(problem, get_target("cpu"), config, store, logged.append)
+
+
+def test_a_duel_overrules_a_misleading_search_score(tmp_path: Path) -> None:
+    """The initial loop nest, given a flattering search score (as a busy machine can), leads on
+    the mean of scores; its duel with a kernel about 4x faster hands that kernel the win."""
     logged: list[str] = []
-    search = Search(problem, get_target("cpu"), config, store, logged.append)
+    search = _search(tmp_path, logged)
+    problem, store = search.problem, search.store
     flattered = Candidate(2, "i1/c1/p0/k0", 1, problem.initial_code, result=EvalResult(outcome=Outcome.OK, speedup=1000.0))
     honest = Candidate(3, "i1/c1/p1/k0", 1, kernel("gemm256_faster.c"), result=EvalResult(outcome=Outcome.OK, speedup=1.1))
     try:
@@ -140,3 +146,45 @@ def test_a_duel_overrules_a_misleading_search_score(tmp_path: Path) -> None:
     assert any(line.startswith("duel: #3 runs ") for line in logged), logged
     assert "#3 is the final pick (the search ranked #2 first)" in logged
     store.close()
+
+
+def test_a_lucky_score_does_not_take_the_lead_without_winning_a_duel(tmp_path: Path) -> None:
+    """The method's original implementation let a noise "win" into the beam. A child whose score
+    beats the leader's duels it first: the initial loop nest with a flattering score loses to
+    the leader (about 4x faster) and is ranked by that duel; a child beyond `confirm_leads`
+    waits level with the leader; the duels are stored and a second pass (a resume) reuses them.
+    And a leader's lucky score does not stick: a faster child scored just below it duels it."""
+    logged: list[str] = []
+    search = _search(tmp_path, logged)
+    problem, store = search.problem, search.store
+    initial, faster = problem.initial_code, kernel("gemm256_faster.c")
+
+    def child(cid: int, code: str, speedup: float) -> Candidate:
+        return Candidate(cid, f"i2/c2/p{cid}/k0", 2, code, parent_id=2, result=EvalResult(outcome=Outcome.OK, speedup=speedup))
+
+    def variant(tag: int) -> str:  # the same loop nest, another candidate
+        return initial.replace("void gemm(", f"static const int variant_{tag} = {tag};\nvoid gemm(", 1)
+
+    leader = Candidate(2, "i1/c1/p0/k0", 1, faster, result=EvalResult(outcome=Outcome.OK, speedup=4.0))
+    children = [child(3, variant(1), 40.0), child(4, variant(2), 30.0), child(5, variant(3), 20.0), child(6, faster, 50.0)]
+    try:
+        for _ in range(2):  # the second pass finds the stored duels
+            for c in children:
+                c.rank_score, c.rank_note = None, ""
+            search._confirm_leads(leader, children, 2)
+            assert children[0].score > 2 * leader.score and "as fast as #2 in a duel" in children[0].rank_note
+            assert children[1].score > 2 * leader.score  # confirm_leads = 2: the two best-scored children duel
+            assert children[2].score == leader.score and children[2].rank_note == "unconfirmed: level with #2"
+            assert children[3].rank_score is None  # the leader's own code needs no duel
+            beam = select([leader], children[:3], 2, search.cfg)
+            assert beam[0] is leader
+            assert [r["challenger_id"] for r in store._all("SELECT challenger_id FROM duels ORDER BY id")] == [3, 4]
+        # a lucky leader score does not hold off a faster child scored a little below it
+        lucky = Candidate(7, "i1/c1/p1/k0", 1, variant(4), result=EvalResult(outcome=Outcome.OK, speedup=40.0))
+        fast = Candidate(8, "i2/c7/p0/k0", 2, faster, parent_id=7, result=EvalResult(outcome=Outcome.OK, speedup=38.0))
+        search._confirm_leads(lucky, [fast], 2)
+        assert fast.score < lucky.score / 2 and select([lucky], [fast], 2, search.cfg)[0] is fast
+    finally:
+        search.executor.shutdown()
+        search.evaluator.close()
+        store.close()

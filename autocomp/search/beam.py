@@ -29,6 +29,7 @@ from autocomp.store.runstore import RunStore
 from autocomp.targets.base import MenuItem, Target
 
 DUEL_MARGIN = 0.02  # a finalist must run this much faster than the leader, timed head to head, to take the lead
+CLOSE_CALL = 0.10  # children scored within this much of the leader may duel it (a lucky leader score must not stick)
 
 Log = Callable[[str], None]
 
@@ -96,6 +97,7 @@ class Search:
                 self.store.iteration = iteration
                 children = self._expand(beam, iteration, step)
                 self._evaluate(children)
+                self._confirm_leads(beam[0], children, iteration)
                 beam = select(beam, children, iteration, self._selection_config(step))
                 history.append(beam[0].score)
                 self.store.record_beam(iteration, [c.id for c in beam], beam[0].id, beam[0].score)
@@ -261,6 +263,51 @@ class Search:
             if cand.code is not None and cand.result is None:
                 cand.result, cand.feedback = self.store.evaluation(code_hash(cand.code))  # type: ignore[misc]
 
+    def _confirm_leads(self, leader: Candidate, children: list[Candidate], iteration: int) -> None:
+        """Only a child that beats the leader head to head takes the lead.
+
+        A score compares a kernel with the initial code at its own moment; on a busy machine a
+        lucky moment makes a noise "win" (the method's original implementation let a 0.1%
+        win into the beam), and a lucky leader score holds off truly faster children. So the
+        `confirm_leads` best children scored within CLOSE_CALL of the leader (or better) duel
+        it, timed call by call in one process, and are ranked at the leader's score divided by
+        how many times faster they ran (less than DUEL_MARGIN faster is a tie, which the
+        incumbent wins). Other children that beat the leader's score rank level with it.
+        Against the initial code the score already is such a comparison, and modeled targets
+        need none (their duels return no speedup). Duels are stored, so a resumed run ranks as
+        before without measuring again.
+        """
+        if leader.key == "root" or self.cfg.confirm_leads == 0:
+            return
+        close = sorted((c for c in children if c.correct and c.score < leader.score * (1 + CLOSE_CALL)), key=lambda c: c.score)
+        dueled: dict[str | None, tuple[float | None, str]] = {}  # code hash -> rank score (None: no verdict) and note
+        for child in close:
+            if child.code_hash == leader.code_hash:
+                continue
+            if child.code_hash not in dueled and len(dueled) < self.cfg.confirm_leads:
+                result = self.store.duel(child.id, leader.id)
+                if result is None:
+                    result = self.executor.duel(str(child.code), str(leader.code)).result()
+                    if result.speedup is None and result.correct:
+                        return  # no duel needed: modeled or untimed scores
+                    self.store.add_duel(iteration, child.id, leader.id, result)
+                dueled[child.code_hash] = self._duel_rank(leader, result)
+            if child.code_hash in dueled:
+                rank, child.rank_note = dueled[child.code_hash]
+                child.rank_score = max(child.score, leader.score) if rank is None else rank
+            elif child.score < leader.score:
+                child.rank_score, child.rank_note = leader.score, f"unconfirmed: level with #{leader.id}"
+
+    @staticmethod
+    def _duel_rank(leader: Candidate, duel: EvalResult) -> tuple[float | None, str]:
+        """A challenger's rank score (None: no verdict) and log note from its duel with `leader`."""
+        if duel.speedup is None:  # wrong or crashing in the duel: out; our failure (a timeout, say): no verdict
+            out = duel.outcome in (Outcome.WRONG_ANSWER, Outcome.CRASH)
+            return float("inf") if out else None, f"failed its duel with #{leader.id} ({duel.outcome.value}): {duel.error}"
+        rank = leader.score / duel.speedup
+        return (rank if duel.speedup >= 1 + DUEL_MARGIN else max(rank, leader.score),
+                f"{duel.speedup:.2f}x as fast as #{leader.id} in a duel")
+
     # ---- helpers -----------------------------------------------------------------------
 
     def _candidate(self, key: str, iteration: int, code: str | None, origin: str, parent_id: int | None = None,
@@ -308,4 +355,5 @@ class Search:
         failed = self.store.plan_errors(iteration)
         if not children and failed:  # say why, or the user only sees that nothing happened
             made += f"; {len(failed)} plans failed, first: {failed[0]}"
-        self.log(f"iteration {iteration}: {made}; best #{best.id}: {best.result.summary() if best.result else ''}")
+        ranked = f" (ranked {best.rank_note})" if best.rank_note else ""
+        self.log(f"iteration {iteration}: {made}; best #{best.id}: {best.result.summary() if best.result else ''}{ranked}")

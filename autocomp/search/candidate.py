@@ -28,6 +28,8 @@ class Candidate:
     error: str | None = None  # why there is no code
     result: EvalResult | None = None
     feedback: str = ""
+    rank_score: float | None = None  # set by a duel with the leader (Search._confirm_leads); ranks instead of the result's score
+    rank_note: str = ""  # how the duel ranked it, for the log
 
     @property
     def correct(self) -> bool:
@@ -35,6 +37,9 @@ class Candidate:
 
     @property
     def score(self) -> float:
+        """What the search ranks by: lower is better (latency or cycles relative to the initial code)."""
+        if self.rank_score is not None:
+            return self.rank_score
         return self.result.score if self.result is not None else float("inf")
 
     @property

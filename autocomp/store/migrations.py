@@ -105,4 +105,19 @@ MIGRATIONS: list[str] = [
     CREATE INDEX llm_cache ON llm_calls (request_hash, sample_index, status);
     CREATE INDEX llm_calls_iteration ON llm_calls (iteration);
     """,
+    # 3: duels: a child that would take the lead timed call by call against the leader; stored so
+    #    that a resumed run ranks exactly as before without measuring again.
+    """
+    CREATE TABLE duels (
+        id INTEGER PRIMARY KEY,
+        iteration INTEGER NOT NULL,
+        challenger_id INTEGER NOT NULL,
+        leader_id INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        speedup REAL,                   -- how many times faster the challenger ran; NULL when the duel failed
+        result_json TEXT NOT NULL,
+        created TEXT NOT NULL,
+        UNIQUE (challenger_id, leader_id)
+    );
+    """,
 ]

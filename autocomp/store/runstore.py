@@ -221,6 +221,17 @@ class RunStore:
              result.utilization, result.error, json.dumps(result.details, default=str), feedback, _now()),
         )
 
+    def duel(self, challenger_id: int, leader_id: int) -> EvalResult | None:
+        row = self._one("SELECT result_json FROM duels WHERE challenger_id = ? AND leader_id = ?", (challenger_id, leader_id))
+        return EvalResult.model_validate_json(row["result_json"]) if row is not None else None
+
+    def add_duel(self, iteration: int, challenger_id: int, leader_id: int, result: EvalResult) -> None:
+        self._write(
+            "INSERT OR IGNORE INTO duels (iteration, challenger_id, leader_id, outcome, speedup, result_json, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (iteration, challenger_id, leader_id, result.outcome.value, result.speedup, result.model_dump_json(), _now()),
+        )
+
     # ---- beams -----------------------------------------------------------------------
 
     def record_beam(self, iteration: int, candidate_ids: list[int], best_id: int, best_score: float) -> None:
