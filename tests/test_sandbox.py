@@ -15,13 +15,7 @@ from pathlib import Path
 import pytest
 
 from autocomp.evaluation import sandbox
-from autocomp.evaluation.sandbox import (
-    Limits,
-    SandboxResult,
-    other_cores,
-    run,
-    timing_core,
-)
+from autocomp.evaluation.sandbox import Limits, SandboxResult, other_cores, run, timing_core
 
 PY = sys.executable  # absolute path: the sandbox's PATH is only /usr/local/bin:/usr/bin:/bin
 

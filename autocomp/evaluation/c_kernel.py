@@ -22,13 +22,7 @@ from pydantic import BaseModel, Field
 
 from autocomp.evaluation import policy as static_policy
 from autocomp.evaluation import sandbox
-from autocomp.evaluation.checks import (
-    Trial,
-    check_not_degenerate,
-    compare,
-    from_bytes,
-    poison_patterns,
-)
+from autocomp.evaluation.checks import Trial, check_not_degenerate, compare, from_bytes, poison_patterns
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.evaluation.timing import PATIENCE, Call, unpreempted
 from autocomp.problem import Problem
