@@ -28,7 +28,7 @@ from autocomp.search.selection import select, should_stop_early
 from autocomp.store.runstore import RunStore
 from autocomp.targets.base import MenuItem, Target
 
-DUEL_MARGIN = 0.02  # a finalist must run this much faster than the leader, timed head to head, to take the lead
+DUEL_MARGIN = 0.02  # a challenger must run this much faster than the leader, timed head to head, to take the lead
 CLOSE_CALL = 0.10  # children scored within this much of the leader may duel it (a lucky leader score must not stick)
 
 Log = Callable[[str], None]
