@@ -1,9 +1,10 @@
-"""The search loop: expand -> evaluate -> select, one iteration at a time.
+"""The search loop: expand -> evaluate -> confirm new leads by duel -> select, one
+iteration at a time, then the final pick.
 
 Read this file top to bottom to know what a run does. Everything is deterministic given
-the seed, the model replies and the measurements, and all three are in the run store,
-so `resume` simply runs the loop again: stored plans, candidates and evaluations are
-reused by their position key, and only the missing work is done.
+the seed, the model replies and the measurements (evaluations and duels), and all three
+are in the run store, so `resume` simply runs the loop again: stored plans, candidates,
+evaluations and duels are reused, and only the missing work is done.
 """
 
 from __future__ import annotations
