@@ -8,7 +8,9 @@ pinned the same way), side by side, with geometric means. Numbers are medians on
 The vendor library runs in its own process, so it cannot be interleaved call by call with our
 kernels; on a shared machine the load can change between the two measurements. `repeat`
 rounds (ours then the vendor's, back to back) give one ratio each; the row reports the median
-ratio and the range, so a drift shows up as a wide range instead of a wrong headline.
+ratio and the range, so a drift shows up as a wide range instead of a wrong headline. Each round
+of a timed target starts once the machine is quiet (waiting up to a minute, once per bench; the
+log says so); the load seen before each round is in the row.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Callable
 
 from autocomp.errors import UserError
 from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.timing import QuietGate
 from autocomp.problem import Problem
 from autocomp.store.runstore import DB_NAME, RunStore
 from autocomp.targets.registry import builtin_problems, get_target
@@ -61,7 +64,8 @@ def bench(target_name: str, root: Path, families: list[str] | None, vendor: bool
     problems = [p for p in ours if not families or p.spec.family in families]
     stored = best_stored(root) if root.is_dir() else {}
     settings = EvalSettings(min_time_s=1.0)
-    rows = [_row(target, p, stored.get(p.name), settings, vendor, repeat, log) for p in problems]
+    quiet = QuietGate(log)
+    rows = [_row(target, p, stored.get(p.name), settings, vendor, repeat, log, quiet) for p in problems]
     vs_vendor = [r["speedup_vs_vendor"] for r in rows if r["speedup_vs_vendor"]]
     vs_prepacked = [r["speedup_vs_vendor_prepacked"] for r in rows if r.get("speedup_vs_vendor_prepacked")]
     vs_initial = [r["speedup_vs_initial"] for r in rows if r["speedup_vs_initial"]]
@@ -94,13 +98,15 @@ def _vendor_over_rounds(picks: list[dict[str, Any] | None], ours: list[float | N
 
 
 def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, settings: EvalSettings,
-         vendor: bool, repeat: int, log: Callable[[str], None]) -> dict[str, Any]:
+         vendor: bool, repeat: int, log: Callable[[str], None], quiet: QuietGate) -> dict[str, Any]:
     flops = problem.spec.flops
     peak = target.hardware().peak_for(problem)
     evaluator = target.evaluator(problem, settings)
-    results, vendors = [], []
+    results, vendors, loads = [], [], []
     try:
         for _ in range(repeat):  # each round: fresh inputs and seeds, ours then the vendor's
+            if evaluator.exclusive_timing:  # wall-clock numbers: start each round on a quiet machine (modeled cycles need not)
+                loads.append(quiet())
             results.append(evaluator.evaluate(stored[1] if stored else problem.initial_code))
             base = target.baselines(problem) if vendor else {"available": False, "reason": "skipped (--no-vendor)", "best": None}
             vendors.append(base)
@@ -109,7 +115,8 @@ def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, s
     failed = next((r for r in results if not r.correct), None)
     result = failed or results[0]  # a candidate that fails any re-verification is not counted
     row: dict[str, Any] = {"problem": problem.name, "family": problem.spec.family, "best_run": stored[2] if stored else None,
-                           "best_outcome": result.outcome.value, "best_error": result.error, "rounds": repeat}
+                           "best_outcome": result.outcome.value, "best_error": result.error, "rounds": repeat,
+                           "machine_load_before_rounds": loads}
     initial = [r.baseline_latency_s for r in results]
     best = [r.latency_s if stored and not failed else None for r in results]
     initial_s, best_s = _median(initial), _median(best)

@@ -203,6 +203,7 @@ def test_bench_reports_initial_best_and_vendor(tmp_path):
     assert row["problem"] == "amx/bmm-bf16-attn-scores" and row["initial_latency_s"] > 0
     assert row["best_latency_s"] is None  # no stored runs under tmp_path
     assert "TFLOP/s" in out["machine"] and out["rounds"] == row["rounds"] == 2
+    assert len(row["machine_load_before_rounds"]) == 2  # each round started on a quiet machine, or says how busy
     if row["vendor"]:  # two rounds, two ratios: the reported one is their median, inside their range
         low, high = row["speedup_vs_vendor_range"]
         assert low <= row["speedup_vs_vendor"] <= high and row["speedup_vs_vendor"] == pytest.approx((low + high) / 2)

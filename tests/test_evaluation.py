@@ -26,7 +26,7 @@ import pytest
 from autocomp.evaluation import sandbox
 from autocomp.evaluation.c_kernel import EvalSettings
 from autocomp.evaluation.result import EvalResult, Outcome
-from autocomp.evaluation.timing import Call, unpreempted
+from autocomp.evaluation.timing import Call, QuietGate, machine_load, unpreempted, wait_for_quiet
 from autocomp.problem import load_problem
 from autocomp.targets.registry import get_target, resolve_problem
 
@@ -152,6 +152,31 @@ def test_vendor_timing_leaves_out_preempted_calls_too() -> None:
     assert child.returncode == 0, child.stderr
     latency, reps, left_out = child.stdout.split()
     assert float(latency) > 0 and int(reps) >= 10 and int(left_out) > 0
+
+
+def test_a_block_of_measurements_waits_for_a_quiet_machine() -> None:
+    """Hygiene R5.5: `bench` waits (up to a patience) for other work to leave the machine quiet,
+    says so when it waits, and measures anyway after the patience, recording the load."""
+    load = machine_load(0.2)
+    assert load is not None and 0.0 <= load <= 1.0
+    said: list[str] = []
+    assert wait_for_quiet(said.append, threshold=1.01) is not None and said == []  # quiet enough: no wait, no word
+    hogs = [subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-c", "while True: pass"])
+            for core in sorted(os.sched_getaffinity(0))]
+    gate = QuietGate(said.append, patience_s=1.0)
+    try:
+        start = time.monotonic()
+        busy = gate()
+        waited = time.monotonic() - start
+        again = gate()  # the machine stayed busy through a whole wait: later rounds only record the load
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert busy is not None and busy >= 0.5 and again is not None and again >= 0.5 and waited >= 1.0
+    assert said[0].startswith("waiting for the machine to quiet down: ") and "busy" in said[0]
+    assert said[1].endswith("busy after 1 s; measuring anyway (the load is recorded)")
+    assert said[2:] == ["later rounds will not wait; each records the load it started with"]
 
 
 def test_too_few_unpreempted_calls_keep_all_and_say_so(ev) -> None:

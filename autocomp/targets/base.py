@@ -67,6 +67,8 @@ class HardwareFacts:
 
 
 class Evaluator(Protocol):
+    exclusive_timing: bool  # wall-clock timing: needs the pinned core, and a quiet machine, to itself
+
     def evaluate(self, code: str, seed: int | None = None) -> EvalResult: ...
 
     def duel(self, code: str, rival: str) -> EvalResult:
