@@ -189,6 +189,18 @@ def test_too_few_unpreempted_calls_keep_all_and_say_so(ev) -> None:
                                   "includes time other processes had the core"]
 
 
+def test_code_is_compiled_once_per_evaluator(ev, problem) -> None:
+    """A duel or a re-check times code that was built for its evaluation."""
+    code = kernel("correct_ikj") + "\n/* compiled once */\n"
+    objects = ev.workdir / "objects"
+    before = set(objects.iterdir()) if objects.is_dir() else set()
+    assert ev.evaluate(code).correct
+    (built,) = set(objects.iterdir()) - before
+    stamp = (built / "kernel.so").stat().st_mtime_ns
+    assert ev.duel(code, problem.initial_code).correct and ev.evaluate(code).correct
+    assert (built / "kernel.so").stat().st_mtime_ns == stamp  # not rebuilt
+
+
 def test_a_duel_times_two_kernels_against_each_other(ev, problem) -> None:
     """The final pick's head-to-head: `code` and `rival` interleaved in one process."""
     r = ev.duel(kernel("correct_ikj"), problem.initial_code)
@@ -527,7 +539,9 @@ def test_evaluator_survives_the_adversarial_kernels(ev, problem) -> None:
     r = ev.evaluate(problem.initial_code)
     assert r.outcome is Outcome.OK, r.error
     assert 0.5 <= r.speedup <= 2.0
-    # every candidate's build directory was removed; only the shared harness and baseline remain
-    assert sorted(p.name for p in ev.workdir.iterdir()) == ["baseline", "harness"]
+    # every candidate's run directory (inputs, outputs, job) was removed; the shared harness and
+    # baseline remain, and the compiled objects, one per distinct code, for duels and re-checks
+    assert sorted(p.name for p in ev.workdir.iterdir()) == ["baseline", "harness", "objects"]
+    assert all((d / "kernel.c").is_file() for d in (ev.workdir / "objects").iterdir())
     # and no sandboxed process (hung kernel, compiler, harness) outlived its evaluation
     assert child_pids() == []

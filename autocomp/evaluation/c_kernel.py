@@ -87,6 +87,7 @@ class CKernelEvaluator:
         self.problem, self.toolchain, self.settings, self.peak_flops = problem, toolchain, settings, peak_flops
         self.workdir = Path(tempfile.mkdtemp(prefix="autocomp-eval-"))
         self._build_lock = threading.Lock()
+        self._object_locks: dict[str, threading.Lock] = {}
         self._harness: Path | None = None
         self._baseline: Path | None = None
         self._checked_problem = False
@@ -115,6 +116,21 @@ class CKernelEvaluator:
             f"  ((autocomp_kernel_t)fn)({', '.join(calls)});\n}}\n"
             f"static inline void harness_init(void) {{\n{tc.harness_init}\n}}\n"
         )
+
+    def _shared_object(self, code: str) -> tuple[Path | None, str]:
+        """`code` built as a shared object, once per evaluator: a duel or a re-check times code
+        that was built for its evaluation (the AMX templates take about a second to compile)."""
+        key = hashlib.sha256(code.encode()).hexdigest()[:20]
+        with self._build_lock:
+            lock = self._object_locks.setdefault(key, threading.Lock())
+        with lock:
+            folder = self.workdir / "objects" / key
+            if (folder / "kernel.so").is_file():
+                return folder / "kernel.so", ""
+            so, err = self._compile_so(code, folder)
+            if so is None:  # a compiler killed for its timeout may leave a partial output behind
+                (folder / "kernel.so").unlink(missing_ok=True)
+            return so, err
 
     def _compile_so(self, code: str, directory: Path) -> tuple[Path | None, str]:
         directory.mkdir(parents=True, exist_ok=True)
@@ -160,8 +176,9 @@ class CKernelEvaluator:
         with self._build_lock:
             self._seq += 1
             cdir = self.workdir / f"cand-{self._seq}-{hashlib.sha256(code.encode()).hexdigest()[:10]}"
+        cdir.mkdir(parents=True)
         try:
-            so, err = self._compile_so(code, cdir)
+            so, err = self._shared_object(code)
             if so is None:
                 return EvalResult(outcome=Outcome.COMPILE_ERROR, error=err)
             rng = random.Random(seed if seed is not None else secrets.randbits(63))
@@ -195,9 +212,10 @@ class CKernelEvaluator:
         with self._build_lock:
             self._seq += 1
             cdir = self.workdir / f"duel-{self._seq}"
+        cdir.mkdir(parents=True)
         try:
-            so, err = self._compile_so(code, cdir / "code")
-            rival_so, rival_err = self._compile_so(rival, cdir / "rival")
+            so, err = self._shared_object(code)
+            rival_so, rival_err = self._shared_object(rival)
             if so is None or rival_so is None:
                 return EvalResult(outcome=Outcome.COMPILE_ERROR, error=err or rival_err)
             rng = random.Random(secrets.randbits(63))
