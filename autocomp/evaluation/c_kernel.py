@@ -15,6 +15,7 @@ import shutil
 import statistics
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,11 +174,7 @@ class CKernelEvaluator:
         if violations:
             return EvalResult(outcome=Outcome.POLICY_VIOLATION, error="; ".join(violations))
         harness, baseline = self._ensure_built()
-        with self._build_lock:
-            self._seq += 1
-            cdir = self.workdir / f"cand-{self._seq}-{hashlib.sha256(code.encode()).hexdigest()[:10]}"
-        cdir.mkdir(parents=True)
-        try:
+        with self._run_dir(f"cand-{hashlib.sha256(code.encode()).hexdigest()[:10]}") as cdir:
             so, err = self._shared_object(code)
             if so is None:
                 return EvalResult(outcome=Outcome.COMPILE_ERROR, error=err)
@@ -194,8 +191,6 @@ class CKernelEvaluator:
                 trial.write_inputs(self.problem, cdir, i)
             with self._timing_lock if self.exclusive_timing else contextlib.nullcontext():
                 return self._verify_and_time(harness, so, baseline, cdir, trials)
-        finally:
-            shutil.rmtree(cdir, ignore_errors=True)
 
     def duel(self, code: str, rival: str) -> EvalResult:
         """Time `code` against `rival` (both already verified) call by call in one process: the
@@ -209,11 +204,7 @@ class CKernelEvaluator:
         if not self.settings.time:
             return EvalResult(outcome=Outcome.OK, details={"timed": False})
         harness, _ = self._ensure_built()
-        with self._build_lock:
-            self._seq += 1
-            cdir = self.workdir / f"duel-{self._seq}"
-        cdir.mkdir(parents=True)
-        try:
+        with self._run_dir("duel") as cdir:
             so, err = self._shared_object(code)
             rival_so, rival_err = self._shared_object(rival)
             if so is None or rival_so is None:
@@ -223,6 +214,16 @@ class CKernelEvaluator:
                 Trial(self.problem, rng.getrandbits(63), extreme=False).write_inputs(self.problem, cdir, i)
             with self._timing_lock:
                 return self._time(harness, so, rival_so, cdir, ntrials=0)
+
+    @contextlib.contextmanager
+    def _run_dir(self, label: str) -> Iterator[Path]:
+        """A fresh directory for one harness run's inputs, outputs and job file, removed after it."""
+        with self._build_lock:
+            self._seq += 1
+            cdir = self.workdir / f"{label}-{self._seq}"
+        cdir.mkdir(parents=True)
+        try:
+            yield cdir
         finally:
             shutil.rmtree(cdir, ignore_errors=True)
 
