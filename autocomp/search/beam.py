@@ -35,6 +35,12 @@ CLOSE_CALL = 0.10  # children scored within this much of the leader may duel it 
 Log = Callable[[str], None]
 
 
+def wins_duel(duel: EvalResult) -> bool:
+    """Whether a challenger's duel with the leader hands it the lead: at least DUEL_MARGIN
+    faster (less is a tie, which the incumbent wins; a failed duel wins nothing)."""
+    return duel.speedup is not None and duel.speedup >= 1 + DUEL_MARGIN
+
+
 @dataclass
 class SearchSummary:
     run_dir: str
@@ -168,7 +174,7 @@ class Search:
                 continue
             self.store.event("final_duel", challenger_id=challenger.id, leader_id=best.id, result=duel.model_dump(mode="json"))
             self.log(f"duel: #{challenger.id} runs {duel.speedup:.2f}x as fast as #{best.id} (timed call by call in one process)")
-            if duel.speedup >= 1 + DUEL_MARGIN:
+            if wins_duel(duel):
                 best, result = challenger, challenger_result
         if best is not beam[0]:
             self.log(f"#{best.id} is the final pick (the search ranked #{beam[0].id} first)")
@@ -306,8 +312,7 @@ class Search:
             out = duel.outcome in (Outcome.WRONG_ANSWER, Outcome.CRASH)
             return float("inf") if out else None, f"failed its duel with #{leader.id} ({duel.outcome.value}): {duel.error}"
         rank = leader.score / duel.speedup
-        return (rank if duel.speedup >= 1 + DUEL_MARGIN else max(rank, leader.score),
-                f"{duel.speedup:.2f}x as fast as #{leader.id} in a duel")
+        return rank if wins_duel(duel) else max(rank, leader.score), f"{duel.speedup:.2f}x as fast as #{leader.id} in a duel"
 
     # ---- helpers -----------------------------------------------------------------------
 
