@@ -13,12 +13,14 @@ Tests marked xfail(strict=True) document known evaluator weaknesses; they start 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -118,18 +120,26 @@ def test_legitimate_optimisation_is_ok_and_faster(ev) -> None:
     assert r.latency_s < r.baseline_latency_s
 
 
+@contextlib.contextmanager
+def busy_loops(*cores: int) -> Iterator[None]:
+    """A busy-looping process pinned to each of `cores` (a shared machine at its worst), running
+    before the block starts and killed after it."""
+    hogs = [subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-c", "while True: pass"]) for core in cores]
+    try:
+        time.sleep(0.2)
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
 def test_preempted_calls_are_left_out_of_the_timing(ev, problem) -> None:
     """A process busy-looping on the timing core takes it from the harness for whole time slices;
     the preempted calls are left out (and replaced), so the initial code still times at about its
     own speed relative to itself."""
-    core = str(sandbox.timing_core())
-    hog = subprocess.Popen(["taskset", "-c", core, sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(0.2)
+    with busy_loops(sandbox.timing_core()):
         r = ev.evaluate(problem.initial_code)
-    finally:
-        hog.kill()
-        hog.wait()
     assert r.outcome is Outcome.OK, r.error
     assert r.details["preempted_reps_left_out"] + r.details["baseline_preempted_reps_left_out"] > 0
     assert r.details["reps"] >= 5 and r.details["baseline_reps"] >= 5
@@ -138,17 +148,12 @@ def test_preempted_calls_are_left_out_of_the_timing(ev, problem) -> None:
 
 def test_vendor_timing_leaves_out_preempted_calls_too() -> None:
     """Vendor libraries are timed in a Python child by the same rule (timing.median_latency)."""
-    core = str(sandbox.timing_core())
-    hog = subprocess.Popen(["taskset", "-c", core, sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(0.2)
-        child = subprocess.run(["taskset", "-c", core, sys.executable, "-c",
+    core = sandbox.timing_core()
+    with busy_loops(core):
+        child = subprocess.run(["taskset", "-c", str(core), sys.executable, "-c",
                                 "from autocomp.evaluation.timing import median_latency\n"
                                 "print(*median_latency(lambda: sum(range(50000)), min_time=0.3, min_reps=10))"],
                                capture_output=True, text=True, timeout=60)
-    finally:
-        hog.kill()
-        hog.wait()
     assert child.returncode == 0, child.stderr
     latency, reps, left_out = child.stdout.split()
     assert float(latency) > 0 and int(reps) >= 10 and int(left_out) > 0
@@ -161,18 +166,12 @@ def test_a_block_of_measurements_waits_for_a_quiet_machine() -> None:
     assert load is not None and 0.0 <= load <= 1.0
     said: list[str] = []
     assert wait_for_quiet(said.append, threshold=1.01) is not None and said == []  # quiet enough: no wait, no word
-    hogs = [subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-c", "while True: pass"])
-            for core in sorted(os.sched_getaffinity(0))]
     gate = QuietGate(said.append, patience_s=1.0)
-    try:
+    with busy_loops(*sorted(os.sched_getaffinity(0))):
         start = time.monotonic()
         busy = gate()
         waited = time.monotonic() - start
         again = gate()  # the machine stayed busy through a whole wait: later rounds only record the load
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
     assert busy is not None and busy >= 0.5 and again is not None and again >= 0.5 and waited >= 1.0
     assert said[0].startswith("waiting for the machine to quiet down: ") and "busy" in said[0]
     assert said[1].endswith("busy after 1 s; measuring anyway (the load is recorded)")
