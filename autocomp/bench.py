@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from autocomp.errors import UserError
+from autocomp.evaluation import sandbox
 from autocomp.evaluation.c_kernel import EvalSettings
 from autocomp.evaluation.timing import QuietGate
 from autocomp.problem import Problem
@@ -50,7 +51,7 @@ def geomean(values: list[float]) -> float | None:
 
 
 def bench(target_name: str, root: Path, families: list[str] | None, vendor: bool, log: Callable[[str], None],
-          repeat: int = 1) -> dict[str, Any]:
+          repeat: int = 1, core: int | None = None) -> dict[str, Any]:
     target = get_target(target_name)
     reason = target.unavailable_reason()
     if reason:
@@ -63,7 +64,7 @@ def bench(target_name: str, root: Path, families: list[str] | None, vendor: bool
                         f"{target_name} families: {', '.join(known)} (see `autocomp problems --json`)")
     problems = [p for p in ours if not families or p.spec.family in families]
     stored = best_stored(root) if root.is_dir() else {}
-    settings = EvalSettings(min_time_s=1.0)
+    settings = EvalSettings(min_time_s=1.0, core=core)
     quiet = QuietGate(log)
     rows = [_row(target, p, stored.get(p.name), settings, vendor, repeat, log, quiet) for p in problems]
     vs_vendor = [r["speedup_vs_vendor"] for r in rows if r["speedup_vs_vendor"]]
@@ -71,7 +72,7 @@ def bench(target_name: str, root: Path, families: list[str] | None, vendor: bool
     vs_initial = [r["speedup_vs_initial"] for r in rows if r["speedup_vs_initial"]]
     return {
         "target": target_name, "machine": f"{platform.node()}: {target.hardware().description}",
-        "runs_root": str(root), "rounds": repeat, "problems": rows,
+        "runs_root": str(root), "rounds": repeat, "core": sandbox.timing_core(core), "problems": rows,
         "geomean_speedup_vs_vendor": geomean(vs_vendor), "geomean_speedup_vs_vendor_prepacked": geomean(vs_prepacked),
         "geomean_speedup_vs_initial": geomean(vs_initial),
     }
@@ -108,7 +109,7 @@ def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, s
             if evaluator.exclusive_timing:  # wall-clock numbers: start each round on a quiet machine (modeled cycles need not)
                 loads.append(quiet())
             results.append(evaluator.evaluate(stored[1] if stored else problem.initial_code))
-            base = target.baselines(problem) if vendor else {"available": False, "reason": "skipped (--no-vendor)", "best": None}
+            base = target.baselines(problem, settings.core) if vendor else {"available": False, "reason": "skipped (--no-vendor)", "best": None}
             vendors.append(base)
     finally:
         evaluator.close()

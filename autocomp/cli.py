@@ -76,13 +76,13 @@ def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emu
 
     Exit status: 0 when the code is correct, 1 when it is not (the report says why), 2 on a
     usage error."""
-    from autocomp.config import RunConfig, load_config
+    from autocomp.config import load_config
     from autocomp.report.console import eval_report
     from autocomp.runner import evaluate_code
     from autocomp.targets.registry import resolve_problem
 
     prob = resolve_problem(problem)
-    config = load_config(config_file) if config_file else RunConfig()
+    config = load_config(config_file, search=False)
     try:
         code = code_file.read_text() if code_file else prob.initial_code
     except (OSError, UnicodeDecodeError) as exc:
@@ -169,15 +169,16 @@ def runs(root: Path, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("problem")
+@click.option("--core", type=int, help="pin the vendor libraries to this core; default: the last allowed core")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def baseline(problem: str, as_json: bool) -> None:
+def baseline(problem: str, core: int | None, as_json: bool) -> None:
     """Measure the best available vendor library on PROBLEM (same shapes, same pinned core)."""
     from autocomp.report.console import baseline_report
     from autocomp.targets.registry import get_target, resolve_problem
 
     prob = resolve_problem(problem)
     target = get_target(prob.target)
-    row = {"problem": prob.name, **target.baselines(prob)}
+    row = {"problem": prob.name, **target.baselines(prob, _checked_core(core))}
     missing = target.unavailable_reason()
     if missing and row["paths"]:  # the libraries still run, on their fallback code: say these are not the target's timings
         row["warning"] = (f"this machine cannot run {target.name} kernels (`autocomp hardware {target.name}` says why): "
@@ -192,13 +193,28 @@ def baseline(problem: str, as_json: bool) -> None:
 @click.option("--no-vendor", is_flag=True, help="skip vendor baselines")
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 20),
               help="rounds per problem (ours, then the vendor's); the median ratio and its range are reported")
+@click.option("--core", type=int, help="pin timing (ours and the vendor's) to this core; default: the last allowed core")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def bench(target: str, root: Path, families: tuple[str, ...], no_vendor: bool, repeat: int, as_json: bool) -> None:
+def bench(target: str, root: Path, families: tuple[str, ...], no_vendor: bool, repeat: int, core: int | None,
+          as_json: bool) -> None:
     """Initial code, best stored result and vendor baseline for every TARGET problem, side by side."""
     from autocomp.bench import bench as run_bench
     from autocomp.report.console import bench_table
 
-    _emit(as_json, run_bench(target, root, list(families), not no_vendor, _log(as_json), repeat), bench_table)
+    _emit(as_json, run_bench(target, root, list(families), not no_vendor, _log(as_json), repeat, _checked_core(core)),
+          bench_table)
+
+
+def _checked_core(core: int | None) -> int | None:
+    """The --core flag, checked like [eval] core (a core we may not use would fail every timing run)."""
+    from pydantic import ValidationError
+
+    from autocomp.evaluation.c_kernel import EvalSettings
+
+    try:
+        return EvalSettings(core=core).core
+    except ValidationError as exc:
+        raise UserError(f"--core: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
 
 @cli.command()

@@ -242,8 +242,10 @@ def _describe(exc: ValidationError, source: str | None = None, file: Path | None
     return f"{source}: {field}: {msg}"
 
 
-def load_config(file: Path | None = None, flags: dict[str, Any] | None = None, stored: dict[str, Any] | None = None) -> RunConfig:
-    """Build the run config. `stored` (a resumed run's config) replaces file and environment."""
+def load_config(file: Path | None = None, flags: dict[str, Any] | None = None, stored: dict[str, Any] | None = None,
+                search: bool = True) -> RunConfig:
+    """Build the run config. `stored` (a resumed run's config) replaces file and environment;
+    `search=False` (`autocomp eval`, which uses only [eval]) skips the checks between search settings."""
     if stored is not None:
         return RunConfig.model_validate(stored)
     data: dict[str, Any] = {}
@@ -267,7 +269,8 @@ def load_config(file: Path | None = None, flags: dict[str, Any] | None = None, s
         raise UserError(f"environment: {exc}{cause}") from None
     finally:
         _toml_data.reset(token)
-    check_consistency(config)
+    if search:
+        check_consistency(config)
     return config
 
 

@@ -67,7 +67,7 @@ def main() -> None:
     if check.get("latency_s"):
         table.add_row("best, re-checked on fresh inputs", f"{check['latency_s'] * 1e3:.3f} ms", f"{flops / check['latency_s'] / 1e9:.1f}",
                       f"{check['utilization'] * 100:.1f}%" if check.get("utilization") else "-", f"{check['speedup']:.2f}x")
-    vendors = vendor_rows(get_target(problem.target).baselines(problem))
+    vendors = vendor_rows(get_target(problem.target).baselines(problem, config.eval.core))
     for label, vendor in vendors:
         v = vendor["latency_s"]
         table.add_row(f"{label}: {vendor['name']}", f"{v * 1e3:.3f} ms", f"{flops / v / 1e9:.1f}",

@@ -180,3 +180,32 @@ def test_a_key_in_the_config_points_to_api_key_env(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="api_key_env") as err:
         load_config(cfg)
     assert "SECRET123" not in str(err.value) and "llm.providers.openai.api_key" in str(err.value)
+
+
+def test_a_core_we_may_not_use_is_a_config_error_not_a_kernel_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, `[eval] core` outside the process's affinity failed every timing run, reported as a
+    crash of the kernel; now each command names the setting and the cores it may use."""
+    import os
+
+    bad = str(max(os.sched_getaffinity(0)) + 64)
+    allowed = ", ".join(map(str, sorted(os.sched_getaffinity(0))))
+    assert_one_line_error(autocomp("bench", "cpu", "--core", bad, "--runs", str(tmp_path)), "--core", f"allowed: {allowed}")
+    assert_one_line_error(autocomp("baseline", "cpu/softmax-f32", "--core", bad), "--core", f"core {bad}")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[eval]\ncore = {bad}\n")
+    assert_one_line_error(autocomp("optimize", "cpu/softmax-f32", "--config", str(cfg), "--models", "tuner",
+                                   "--run-dir", str(tmp_path / "r")), "eval.core", f"allowed: {allowed}")
+    monkeypatch.setenv("AUTOCOMP_EVAL__CORE", bad)
+    assert_one_line_error(autocomp("eval", "cpu/softmax-f32"), "AUTOCOMP_EVAL__CORE", "eval.core")
+    assert not (tmp_path / "r").exists()
+
+
+def test_eval_takes_a_config_with_only_an_eval_table(tmp_path: Path) -> None:
+    """`autocomp eval --config` uses only [eval]; it used to demand `models` like a search."""
+    import os
+
+    cfg = tmp_path / "eval.toml"
+    cfg.write_text(f"[eval]\nmin_time_s = 0.1\ntrials = 2\ncore = {min(os.sched_getaffinity(0))}\n")
+    proc = autocomp("eval", "cpu/softmax-f32", "--config", str(cfg), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["correct"] is True

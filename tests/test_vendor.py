@@ -8,11 +8,13 @@ speed on the tile unit, oneDNN's AMX-only primitives) stays in test_amx.py.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
+from autocomp.evaluation import sandbox
 from autocomp.targets.registry import get_target, resolve_problem
 from autocomp.targets.vendor import find_mkl_rt, mkl_paths, pick_best
 from conftest import autocomp
@@ -108,12 +110,14 @@ def test_cpu_gemm_baseline_measures_every_library_and_picks_the_fastest_same_wor
     assert 1 < row["best"]["gflops"] < 400, row["best"]
 
 
-@pytest.mark.parametrize("problem, path", [("cpu/conv2d-f32", "torch conv2d"), ("cpu/softmax-f32", "torch.softmax")])
-def test_cpu_conv_and_softmax_baselines_are_correct(problem: str, path: str) -> None:
+@pytest.mark.parametrize("problem, path, core", [("cpu/conv2d-f32", "torch conv2d", None),
+                                                  ("cpu/softmax-f32", "torch.softmax", min(os.sched_getaffinity(0)))])
+def test_cpu_conv_and_softmax_baselines_are_correct_on_the_timing_core(problem: str, path: str, core: int | None) -> None:
     pytest.importorskip("torch", reason="PyTorch paths need pip install 'autocomp[baselines]'")
-    row = get_target("cpu").baselines(resolve_problem(problem))  # the real sandboxed child, as bench runs it
+    row = get_target("cpu").baselines(resolve_problem(problem), core)  # the real sandboxed child, as bench runs it
     assert row["available"] and [p["name"] for p in row["paths"]] == [path], row
     assert row["best"]["rel_err"] < 1e-5 and row["best"]["latency_s"] > 0 and row["best"]["prepacked"] is False
+    assert row["cores"] == [sandbox.timing_core(core)]  # pinned where our kernels are timed ([eval] core when set)
 
 
 def test_a_target_without_vendor_baselines_says_so() -> None:

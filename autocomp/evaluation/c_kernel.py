@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import random
 import secrets
 import shutil
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from autocomp.evaluation import policy as static_policy
 from autocomp.evaluation import sandbox
@@ -50,6 +51,15 @@ class EvalSettings(BaseModel):
     warmup: int = Field(3, ge=0)
     timeout_s: float = Field(30.0, gt=0, description="wall-clock limit for one sandboxed step")
     core: int | None = Field(None, description="CPU core to pin timing to; default: the last allowed core")
+
+    @field_validator("core")
+    @classmethod
+    def _core_we_may_use(cls, core: int | None) -> int | None:
+        """A core outside this process's affinity would fail every timing run as a kernel crash."""
+        allowed = sorted(os.sched_getaffinity(0))
+        if core is not None and core not in allowed:
+            raise ValueError(f"core {core} is not one this process may run on; allowed: {', '.join(map(str, allowed))}")
+        return core
 
 
 @dataclass(frozen=True)

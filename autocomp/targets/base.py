@@ -103,8 +103,9 @@ class Target(ABC):
         """None when this machine can run the target; else one line saying what is missing."""
         return None
 
-    def baselines(self, problem: Problem) -> dict[str, Any]:
-        """The best vendor-library result on this problem, measured like our kernels.
+    def baselines(self, problem: Problem, core: int | None = None) -> dict[str, Any]:
+        """The best vendor-library result on this problem, measured like our kernels (pinned to
+        `core`, the [eval] core our kernels are timed on; None: the default timing core).
 
         Returns {"available": bool, "reason": str | None, "paths": [...], "best": {...} | None,
         "best_prepacked": {...} | None}; see `autocomp.targets.vendor`.
@@ -113,7 +114,7 @@ class Target(ABC):
             return {"available": False, "reason": f"the {self.name} target has no vendor baselines", "paths": [], "best": None}
         from autocomp.targets.vendor import run_child
 
-        return run_child(self.vendor_module, problem)
+        return run_child(self.vendor_module, problem, core)
 
     @abstractmethod
     def hardware(self) -> HardwareFacts: ...

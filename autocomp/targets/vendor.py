@@ -280,13 +280,15 @@ def measure(problem: Problem, suite: VendorSuite) -> dict[str, Any]:
     else:
         reason = "no vendor path ran correctly"
     return {"available": best is not None, "torch": torch_version, "mkl": mkl_ver, "paths": results, "best": best,
-            "best_prepacked": pick_best(results, prepacked=True), "reason": reason}
+            "best_prepacked": pick_best(results, prepacked=True), "reason": reason,
+            "cores": sorted(os.sched_getaffinity(0))}  # where it ran, for the record
 
 
-def run_child(module: str, problem: Problem) -> dict[str, Any]:
-    """`python -m MODULE PROBLEM_DIR` sandboxed and pinned to the core our kernels are timed on."""
+def run_child(module: str, problem: Problem, core: int | None = None) -> dict[str, Any]:
+    """`python -m MODULE PROBLEM_DIR` sandboxed and pinned to the core our kernels are timed on
+    (`sandbox.timing_core(core)`, so an [eval] core setting moves both)."""
     with tempfile.TemporaryDirectory(prefix="autocomp-vendor-") as tmp:
-        limits = sandbox.Limits(timeout_s=600, cpus=(sandbox.timing_core(),), address_space_bytes=64 << 30)
+        limits = sandbox.Limits(timeout_s=600, cpus=(sandbox.timing_core(core),), address_space_bytes=64 << 30)
         res = sandbox.run([sys.executable, "-m", module, str(problem.root)], Path(tmp), limits)
     if not res.ok:
         return {"available": False, "reason": f"vendor benchmark failed: {res.stderr.strip()[-300:]}", "paths": [], "best": None}
