@@ -70,8 +70,11 @@ def problems(as_json: bool) -> None:
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML config (the [eval] table applies)")
 @click.option("--emulate", is_flag=True,
               help="verify on the target's functional emulator (amx without AMX hardware): correctness only, not timed")
+@click.option("--cold-cache", is_flag=True,
+              help="flush the buffers of both kernels from every cache level before each timed call ([eval] cold_cache)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emulate: bool, as_json: bool) -> None:
+def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emulate: bool, cold_cache: bool,
+             as_json: bool) -> None:
     """Compile, verify and time CODE_FILE (default: the problem's initial code).
 
     Exit status: 0 when the code is correct, 1 when it is not (the report says why), 2 on a
@@ -82,7 +85,7 @@ def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emu
     from autocomp.targets.registry import resolve_problem
 
     prob = resolve_problem(problem)
-    config = load_config(config_file, search=False)
+    config = load_config(config_file, {"eval": {"cold_cache": True}} if cold_cache else None, search=False)
     try:
         code = code_file.read_text() if code_file else prob.initial_code
     except (OSError, UnicodeDecodeError) as exc:

@@ -135,6 +135,7 @@ def summary_dict(summary: SearchSummary, store: RunStore) -> dict[str, Any]:
         "stopped": summary.stopped, "best_score_history": summary.history, "schedule": schedule,
         "llm": store.llm_usage(),
         "validation": summary.validation.model_dump(mode="json") if summary.validation else None,
+        "cold_validation": summary.cold_validation.model_dump(mode="json") if summary.cold_validation else None,
     }
     (Path(summary.run_dir) / "summary.json").write_text(json.dumps(row, indent=2))
     return row

@@ -208,4 +208,8 @@ def test_eval_takes_a_config_with_only_an_eval_table(tmp_path: Path) -> None:
     cfg.write_text(f"[eval]\nmin_time_s = 0.1\ntrials = 2\ncore = {min(os.sched_getaffinity(0))}\n")
     proc = autocomp("eval", "cpu/softmax-f32", "--config", str(cfg), "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["correct"] is True
+    row = json.loads(proc.stdout)
+    assert row["correct"] is True and row["details"]["caches"] == "warm"
+    cold = autocomp("eval", "cpu/softmax-f32", "--config", str(cfg), "--cold-cache")
+    assert cold.returncode == 0, cold.stderr
+    assert "(same process, interleaved, cold caches)" in " ".join(cold.stdout.split())

@@ -51,6 +51,8 @@ class EvalSettings(BaseModel):
     warmup: int = Field(3, ge=0)
     timeout_s: float = Field(30.0, gt=0, description="wall-clock limit for one sandboxed step")
     core: int | None = Field(None, description="CPU core to pin timing to; default: the last allowed core")
+    cold_cache: bool = Field(False, description="time every call with its buffers flushed from all cache levels "
+                             "(operands come from DRAM); by default data is warm from the previous call")
 
     @field_validator("core")
     @classmethod
@@ -242,7 +244,7 @@ class CKernelEvaluator:
         s = self.settings
         lines = [f"token {token}", f"entry {self.problem.spec.kernel.entry}", f"candidate {so}", f"dir {cdir}",
                  f"trials {ntrials}", f"timing_base {ntrials}", "timing_sets 2", f"warmup {s.warmup}", f"min_reps {s.min_reps}", f"max_reps {s.max_reps}",
-                 f"min_time {s.min_time_s}", f"patience {PATIENCE}"]
+                 f"min_time {s.min_time_s}", f"patience {PATIENCE}", f"cold_cache {int(s.cold_cache)}"]
         if baseline is not None:
             lines.append(f"baseline {baseline}")
         for arg in self.problem.arguments():
@@ -377,6 +379,7 @@ class CKernelEvaluator:
             "cv": statistics.pstdev(cand) / statistics.mean(cand),
             "gflops": flops / med / 1e9, "baseline_gflops": flops / bmed / 1e9,
             "bytes_per_s": self.problem.spec.bytes / med,
+            "caches": "cold" if self.settings.cold_cache else "warm",  # hygiene R5.4: always say whether data was warm
         }
         speedup = bmed / med
         util = flops / med / self.peak_flops if self.peak_flops else None

@@ -44,7 +44,8 @@ def eval_report(row: dict[str, Any]) -> None:
         table.add_row("initial code", f"{row['baseline_value'] * 1e3:.4g} ms", f"{row['baseline_gflops']:.4g}")
         console.print(table)
         util = f", {row['utilization'] * 100:.1f}% of measured peak" if row["utilization"] is not None else ""
-        console.print(f"speedup vs initial code: {row['speedup']:.2f}x (same process, interleaved){util}")
+        caches = row.get("details", {}).get("caches", "warm")
+        console.print(f"speedup vs initial code: {row['speedup']:.2f}x (same process, interleaved, {caches} caches){util}")
         fastest = row.get("details", {}).get("min_s")
         if fastest and row["value"] / fastest > NOISY:
             console.print(f"[yellow]noisy timing:[/] the median call took {row['value'] / fastest:.2f}x the fastest one "
@@ -71,6 +72,14 @@ def optimize_report(row: dict[str, Any]) -> None:
     failed = row.get("llm", {}).get("failed", 0)
     calls = f"{row['llm_calls']} model calls" + (f" ({failed} more failed: see the table below)" if failed else "")
     console.print(f"{row['iterations']} iterations, {row['candidates']} candidates, {calls}; {row['stopped']}", markup=False)
+    for key, label in (("validation", "re-checked on fresh inputs"),
+                       ("cold_validation", "with cold caches (operands flushed to DRAM before every call)")):
+        check = row.get(key)
+        if check and check.get("latency_s"):
+            console.print(f"{label}: {check['latency_s'] * 1e3:.4g} ms, {check['speedup']:.2f}x vs the initial code, "
+                          f"timed the same way", markup=False)
+        elif check and check["outcome"] != "ok":
+            console.print(f"{label}: {check['outcome']}: {check.get('error') or ''}", markup=False, style="red")
     if row["schedule"]:
         console.print("winning schedule:")
         for step in row["schedule"]:

@@ -51,6 +51,7 @@ class SearchSummary:
     stopped: str
     history: list[float] = field(default_factory=list)
     validation: EvalResult | None = None  # the winner re-evaluated on fresh inputs after the search
+    cold_validation: EvalResult | None = None  # ... and timed with cold caches (None: not a wall-clock target)
 
 
 def split_work(count: int, models: list[str]) -> list[str]:
@@ -115,10 +116,11 @@ class Search:
             if llm_calls and not calls:  # a finished run must not read like a search that found nothing better
                 stopped += f"; all {len(llm_calls)} model calls failed, so no model-written code was tried"
             best, validation = self._final_pick(beam)
+            cold = self._cold_check(best)
             self.store.set_status("finished", stop_reason=stopped)
             self.store.record_final_pick(best.id, stopped)
             return SearchSummary(str(self.store.run_dir), best, len(history) - 1,
-                                 len(self.store.candidates()), calls, stopped, history, validation)
+                                 len(self.store.candidates()), calls, stopped, history, validation, cold)
         finally:
             self.executor.shutdown()
             self.evaluator.close()
@@ -179,6 +181,27 @@ class Search:
         if best is not beam[0]:
             self.log(f"#{best.id} is the final pick (the search ranked #{beam[0].id} first)")
         return best, result
+
+    def _cold_check(self, best: Candidate) -> EvalResult | None:
+        """The winner timed against the initial code once more, both flushed from every cache
+        level before each call (hygiene R5.4, R7.1). The search times warm data, as a kernel
+        called in a loop sees it; a layer whose operands come from DRAM may gain less. Reported
+        next to the warm numbers; it does not change the pick. A search that already ran cold,
+        an untimed one and modeled cycles (no caches to be cold) need no second look."""
+        settings = self.config.eval
+        if best.key == "root" or best.code is None or settings.cold_cache or not settings.time \
+                or not self.evaluator.exclusive_timing:
+            return None
+        evaluator = self.target.evaluator(self.problem, settings.model_copy(update={"cold_cache": True}))
+        executor = LocalExecutor(evaluator, workers=1)
+        try:
+            result = executor.submit(best.code).result()
+        finally:
+            executor.shutdown()
+            evaluator.close()
+        self.store.event("cold_validation", candidate_id=best.id, result=result.model_dump(mode="json"))
+        self.log(f"#{best.id} with cold caches (its buffers and the initial code's flushed before every call): {result.summary()}")
+        return result
 
     def _root(self) -> Candidate:
         root = self._candidate("root", iteration=0, code=self.problem.initial_code, origin="initial")

@@ -33,6 +33,10 @@
 
 #include "shim.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <emmintrin.h> /* _mm_clflush, _mm_mfence: SSE2, part of every x86-64 CPU */
+#endif
+
 #define MAX_BUFS 32
 #define CANARY 0xA5
 #define GUARD_BYTES (256 * 1024) /* each side: a stray write must travel far to miss it */
@@ -53,7 +57,7 @@ typedef struct {
 } guarded_t;
 
 static bufspec_t specs[MAX_BUFS];
-static int nbufs, trials, timing_base, timing_sets = 1, warmup = 3, min_reps = 5, max_reps = 1000;
+static int nbufs, trials, timing_base, timing_sets = 1, warmup = 3, min_reps = 5, max_reps = 1000, cold_cache;
 static double min_time = 0.5, patience = 1;
 static char entry[128], candidate[4096], baseline[4096], dir[4096];
 static char token[64];
@@ -96,6 +100,7 @@ static void read_job(const char *path) {
     else if (!strcmp(key, "max_reps")) sscanf(line, "%*s %d", &max_reps);
     else if (!strcmp(key, "min_time")) sscanf(line, "%*s %lf", &min_time);
     else if (!strcmp(key, "patience")) sscanf(line, "%*s %lf", &patience);
+    else if (!strcmp(key, "cold_cache")) sscanf(line, "%*s %d", &cold_cache);
     else if (!strcmp(key, "buf")) {
       if (nbufs == MAX_BUFS) die("job", "too many buffers");
       bufspec_t *s = &specs[nbufs++];
@@ -276,12 +281,33 @@ static void prepare_call(guarded_t *g, unsigned char *inputs[][MAX_BUFS], int se
   memcpy(p + b * s->elem, tmp, s->elem);
 }
 
+/* Cold caches: write every line of every kernel buffer back to memory and drop it from all
+ * cache levels, and wait until that is done, so the next call reads its operands from DRAM.
+ * Only the buffers are flushed: the kernel's own code, stack and static data stay warm. */
+static void flush_buffers(const guarded_t *g) {
+  for (int i = 0; i < nbufs; i++)
+    for (size_t off = 0; off < specs[i].nbytes; off += 64) {
+#if defined(__x86_64__) || defined(__i386__)
+      _mm_clflush(g[i].ptr + off);
+#elif defined(__aarch64__)
+      __asm__ volatile("dc civac, %0" : : "r"(g[i].ptr + off) : "memory");
+#endif
+    }
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_mfence();
+#elif defined(__aarch64__)
+  __asm__ volatile("dsb ish" : : : "memory");
+#endif
+}
+
 /* Timing: candidate and baseline share one buffer set and are interleaved, always
  * running whichever has less measured time. A preempted call is flagged and does not
  * count toward min_reps / min_time, so a busy machine buys more calls (up to `patience`
- * times the time share, and max_reps) instead of slower medians. CHECKED_CALLS candidate
- * calls, drawn by reservoir sampling (so no call can know it is checked), keep copies of
- * their inputs and outputs, which Python verifies against the reference after the run. */
+ * times the time share, and max_reps) instead of slower medians. With `cold_cache`,
+ * every call starts with its buffers flushed from the caches (outside the timed window).
+ * CHECKED_CALLS candidate calls, drawn by reservoir sampling (so no call can know it is
+ * checked), keep copies of their inputs and outputs, which Python verifies against the
+ * reference after the run. */
 static int time_kernels(void) {
   void *fns[2] = {load_kernel(candidate), baseline[0] ? load_kernel(baseline) : NULL};
   char path[8192];
@@ -304,8 +330,12 @@ static int time_kernels(void) {
   int nfn = fns[1] ? 2 : 1, reps[2] = {0, 0}, clean_reps[2] = {0, 0};
   long calls = 0;
   double spent[2] = {0, 0}, clean_spent[2] = {0, 0}, share = min_time / nfn;
+#if !defined(__x86_64__) && !defined(__i386__) && !defined(__aarch64__)
+  if (cold_cache) die("cold_cache", "flushing caches is implemented for x86-64 and AArch64 only");
+#endif
   for (int w = 0; w < warmup * nfn; w++) {
     prepare_call(g, inputs, w % timing_sets);
+    if (cold_cache) flush_buffers(g);
     call_kernel(fns[w % nfn], args);
   }
   for (;;) {
@@ -326,6 +356,7 @@ static int time_kernels(void) {
         kept_call[slot] = seen;
       }
     }
+    if (cold_cache) flush_buffers(g); /* last: the copies above read the inputs back into the cache */
     long preempted = preemptions();
     double t0 = now();
     call_kernel(fns[k], args);
