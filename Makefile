@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,baselines,all]'
+	$(BIN)/pip install --quiet -e '.[dev,baselines,report,all]'
 	touch $(STAMP)
 
 install: $(STAMP)

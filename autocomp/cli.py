@@ -160,6 +160,16 @@ def resume(run_dir: Path, as_json: bool, **flags: Any) -> None:
 
 
 @cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="where to write it (default: RUN_DIR/report.html)")
+def report(run_dir: Path, out: Path | None) -> None:
+    """Write the HTML report of the run in RUN_DIR (any run: finished, running or killed)."""
+    from autocomp.report.html import write_report
+
+    click.echo(f"report written to {write_report(run_dir, out)}")
+
+
+@cli.command()
 @click.argument("root", required=False, default="runs", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="print one JSON list")
 def runs(root: Path, as_json: bool) -> None:

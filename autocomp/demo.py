@@ -81,6 +81,7 @@ def main() -> None:
     console.print("speedups are same-process ratios against the initial code, timed interleaved on one pinned core")
     console.print(f"finished in {time.monotonic() - start:.0f} s; run stored in {row['run_dir']} "
                   f"(best code: {row['run_dir']}/best.c, summary: {row['run_dir']}/summary.json)")
+    console.print(f"report: {Path(row['report']).resolve()}", markup=False)
 
 
 if __name__ == "__main__":

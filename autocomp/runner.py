@@ -7,6 +7,7 @@ stays a thin shell and tests can call these directly.
 from __future__ import annotations
 
 import json
+import platform
 import re
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from autocomp.evaluation.result import EvalResult
 from autocomp.llm.pricing import PriceTable
 from autocomp.llm.registry import check_model_string, make_provider, split_model
 from autocomp.problem import Problem
+from autocomp.report.html import write_report
 from autocomp.search.beam import Log, Search, SearchSummary
 from autocomp.search.schedule import lineage
 from autocomp.store.runstore import DB_NAME, RunStore
@@ -110,11 +112,15 @@ def resume_run(run_dir: Path, log: Log, llm_overrides: dict[str, Any] | None = N
 
 
 def _run(problem: Problem, config: RunConfig, store: RunStore, log: Log) -> dict[str, Any]:
-    try:
-        summary = Search(problem, get_target(problem.target), config, store, log).run()
-        return summary_dict(summary, store)
+    target = get_target(problem.target)
+    try:  # where the numbers come from, once per start or resume (a run may move between machines)
+        store.event("machine", host=platform.node(), hardware=target.hardware().description)
+        summary = Search(problem, target, config, store, log).run()
+        row = summary_dict(summary, store)
     finally:
         store.close()
+    row["report"] = str(write_report(Path(row["run_dir"])))
+    return row
 
 
 def summary_dict(summary: SearchSummary, store: RunStore) -> dict[str, Any]:

@@ -22,11 +22,11 @@ def _run(setup: str, sdks: tuple[str, ...] = SDKS) -> None:
 
 
 def test_import_autocomp_loads_no_provider_sdk() -> None:
-    _run("import autocomp", SDKS + ("openai",))
+    _run("import autocomp", SDKS + ("openai", "plotly"))
 
 
 def test_autocomp_help_loads_no_provider_sdk() -> None:
-    _run("from autocomp.cli import cli\ntry:\n    cli(['--help'])\nexcept SystemExit:\n    pass", SDKS + ("openai",))
+    _run("from autocomp.cli import cli\ntry:\n    cli(['--help'])\nexcept SystemExit:\n    pass", SDKS + ("openai", "plotly"))
     _run("from autocomp.cli import cli\ntry:\n    cli(['optimize', '--help'])\nexcept SystemExit:\n    pass", SDKS + ("openai",))
 
 

@@ -88,7 +88,7 @@ def optimize_report(row: dict[str, Any]) -> None:
                           markup=False)
     if row.get("llm", {}).get("calls"):
         llm_usage(row["llm"])
-    console.print(f"run stored in {row['run_dir']} (best code: {row['run_dir']}/best.c)", markup=False)
+    console.print(f"run stored in {row['run_dir']} (best code: {row['run_dir']}/best.c, report: {row['report']})", markup=False)
 
 
 def _dollars(value: float | None) -> str:

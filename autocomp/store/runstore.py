@@ -127,6 +127,11 @@ class RunStore:
             (iteration, kind, json.dumps(data, sort_keys=True, default=str), _now()),
         )
 
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        """The data of every event of `kind`, oldest first, with its iteration and time."""
+        return [{**json.loads(r["data_json"]), "iteration": r["iteration"], "created": r["created"]}
+                for r in self._all("SELECT * FROM events WHERE kind = ? ORDER BY id", (kind,))]
+
     # ---- LLM calls and the reply cache ---------------------------------------------
 
     def cached_reply(self, request_hash: str, sample_index: int) -> sqlite3.Row | None:
@@ -195,7 +200,7 @@ class RunStore:
 
     def candidates(self) -> list[sqlite3.Row]:
         return self._all(
-            "SELECT c.*, e.outcome, e.score, e.latency_s, e.speedup, e.utilization, e.error AS eval_error "
+            "SELECT c.*, e.outcome, e.score, e.latency_s, e.speedup, e.utilization, e.error AS eval_error, e.details_json "
             "FROM candidates c LEFT JOIN evaluations e ON e.code_hash = c.code_hash ORDER BY c.id"
         )
 
@@ -231,6 +236,9 @@ class RunStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (iteration, challenger_id, leader_id, result.outcome.value, result.speedup, result.model_dump_json(), _now()),
         )
+
+    def duels(self) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM duels ORDER BY id")
 
     # ---- beams -----------------------------------------------------------------------
 
