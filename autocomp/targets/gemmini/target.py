@@ -165,8 +165,9 @@ class GemminiTarget(Target):
     def evaluator(self, problem: Problem, settings: EvalSettings) -> Evaluator:
         return GemminiEvaluator(problem, runtime(problem_config(problem).name), settings)
 
-    def baselines(self, problem: Problem) -> dict[str, Any]:
-        """Our own library on the same emulator: hardware-loop (FSM) and CPU-issued variants."""
+    def baselines(self, problem: Problem, core: int | None = None) -> dict[str, Any]:
+        """Our own library on the same emulator: hardware-loop (FSM) and CPU-issued variants
+        (modeled cycles do not depend on the core, so `core` changes nothing here)."""
         folder = HERE / "baselines" / problem.spec.name
         variants = sorted(folder.glob("*.c")) if folder.is_dir() else []
         if not variants:
