@@ -88,3 +88,28 @@ def test_a_modeled_target_reports_cycles(tmp_path: Path, fast_config: Path) -> N
     page = Path(out["report"]).read_text()
     assert f"{out['best']['value']:,.0f} cycles" in page and f"{out['best']['initial_value']:,.0f} cycles" in page
     assert "cold caches" not in page.split("<h2>Search</h2>")[0]  # modeled cycles have no caches to be cold
+
+
+def test_candidate_numbers_link_to_their_code_from_wherever_the_report_is(replay_run: tuple[Path, dict],
+                                                                          tmp_path: Path) -> None:
+    run_dir, out = replay_run
+    best = out["best"]["candidate_id"]
+    here = (run_dir / "report.html").read_text()
+    assert f'<a href="candidates/{best:05d}.c">{best}</a>' in here and (run_dir / "candidates" / f"{best:05d}.c").is_file()
+    elsewhere = tmp_path / "sub" / "r.html"
+    elsewhere.parent.mkdir()
+    from autocomp.report.html import write_report
+
+    write_report(run_dir, elsewhere)
+    link = re.search(rf'<a href="([^"]+/{best:05d}\.c)">', elsewhere.read_text())
+    assert link and (elsewhere.parent / link[1]).resolve() == (run_dir / "candidates" / f"{best:05d}.c").resolve()
+
+
+def test_a_run_with_nothing_evaluated_yet_still_gets_a_report(tmp_path: Path) -> None:
+    """A run killed before its first evaluation: the report says so instead of failing."""
+    from autocomp.report.html import write_report
+    from autocomp.store.runstore import RunStore
+
+    RunStore.create(tmp_path / "run", "cpu/gemm-f32-256", "/nowhere", "cpu", {"models": ["tuner"]}).close()
+    page = write_report(tmp_path / "run").read_text()
+    assert "No candidate has been evaluated yet." in page and "Candidates (0)" in page

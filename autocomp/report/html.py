@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,9 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     env.filters.update(measure=_measure, times=lambda x: f"{x:.2f}x" if x else "-",
                        percent=lambda x: f"{x * 100:.1f}%" if x is not None else "-")
     charts, missing = _charts(facts)
-    page = env.get_template("report.html.j2").render(**facts, charts=charts, charts_missing=missing)
     path = out or Path(run_dir) / REPORT_NAME
+    code_dir = Path(os.path.relpath(Path(run_dir) / "candidates", path.resolve().parent if out else Path(run_dir)))
+    page = env.get_template("report.html.j2").render(**facts, charts=charts, charts_missing=missing, code_dir=code_dir.as_posix())
     path.write_text(page)
     return path
 
@@ -87,7 +89,7 @@ def _candidate(row: Any) -> dict[str, Any]:
             "menu_item": row["menu_item"], "plan_text": row["plan_text"], "plan_model": row["plan_model"],
             "code_model": row["code_model"], "outcome": row["outcome"] or ("no code" if row["code"] is None else "not evaluated"),
             "speedup": row["speedup"], "metric": metric, "value": value, "utilization": row["utilization"],
-            "error": row["eval_error"] or row["error"], "caches": details.get("caches")}
+            "error": row["eval_error"] or row["error"], "caches": details.get("caches"), "has_code": row["code"] is not None}
 
 
 def _leader(row: dict[str, Any] | None) -> dict[str, Any]:
