@@ -601,6 +601,9 @@ def test_cold_caches_time_calls_with_their_operands_in_dram(tmp_path: Path) -> N
             evaluator.close()
         assert r.outcome is Outcome.OK, r.error
         assert r.details["caches"] == ("cold" if cold else "warm")
+        # the model is told which it is: data from DRAM calls for other optimizations than data in L2
+        said = "cold caches: every buffer was flushed to DRAM" if cold else "warm caches: the previous call left"
+        assert said in get_target("cpu").feedback(problem, r)
         medians[cold] = r.latency_s, r.baseline_latency_s
     (warm, warm_base), (cold, cold_base) = medians[False], medians[True]
     assert cold > 3 * warm and cold_base > 3 * warm_base, medians  # measured on a Zen 3 VM: 50 us warm, 265 us cold

@@ -152,7 +152,9 @@ class CTarget(Target):
             return f"The code is incorrect: {result.summary()}"
         d = result.details
         hw = self.hardware()
-        lines = [f"Latency: {result.latency_s * 1e3:.4g} ms (median of {d.get('reps', '?')} timed calls, one pinned core)."]
+        caches = ("cold caches: every buffer was flushed to DRAM before each call" if d.get("caches") == "cold"
+                  else "warm caches: the previous call left the data in the caches")
+        lines = [f"Latency: {result.latency_s * 1e3:.4g} ms (median of {d.get('reps', '?')} timed calls, one pinned core, {caches})."]
         unit = ops_unit(problem)
         lines.append(f"Throughput: {d.get('gflops', 0):.4g} {unit}.")
         if result.utilization is not None:
