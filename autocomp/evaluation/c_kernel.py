@@ -36,6 +36,7 @@ SIGNAL_HINTS = {
     "SIGILL": "illegal instruction (unsupported ISA extension, or an accelerator used before it was configured)",
     "SIGFPE": "arithmetic exception (e.g. integer division by zero)",
     "SIGABRT": "the kernel aborted",
+    "SIGSYS": "a forbidden system call: kernels may not create threads or processes, exec, open sockets or trace",
 }
 
 
@@ -83,6 +84,12 @@ def trim(text: str, max_lines: int = 40, max_width: int = 400) -> str:
     if len(lines) > max_lines:
         lines = lines[:max_lines] + [f"... ({len(lines) - max_lines} more lines)"]
     return "\n".join(lines)
+
+
+def containment(lines: list[list[str]]) -> str:
+    """How the harness confined the process that ran the kernel (harness/containment.h)."""
+    said = next((f[1:] for f in lines if f[0] == "containment"), None)
+    return " ".join(said) if said else "unknown (the harness did not say)"
 
 
 class CKernelEvaluator:
@@ -162,7 +169,8 @@ class CKernelEvaluator:
             if self._harness is None:
                 hdir = self.workdir / "harness"
                 hdir.mkdir()
-                shutil.copy(HARNESS_DIR / "harness.c", hdir / "harness.c")
+                for source in ("harness.c", "containment.h"):
+                    shutil.copy(HARNESS_DIR / source, hdir / source)
                 (hdir / "shim.h").write_text(self._shim())
                 argv = [self.toolchain.cc, *self.toolchain.harness_cflags, "-I.", "-o", "harness", "harness.c", "-ldl"]
                 res = sandbox.run(argv, hdir, sandbox.Limits(timeout_s=120))
@@ -289,11 +297,11 @@ class CKernelEvaluator:
         return lines, res, failure
 
     def _verify_and_time(self, harness: Path, so: Path, baseline: Path, cdir: Path, trials: list[Trial]) -> EvalResult:
-        _, _, failure = self._verify(harness, so, cdir, trials)
+        lines, _, failure = self._verify(harness, so, cdir, trials)
         if failure:
             return failure
         if not self.settings.time:
-            return EvalResult(outcome=Outcome.OK, details={"timed": False, "trials": len(trials)})
+            return EvalResult(outcome=Outcome.OK, details={"timed": False, "trials": len(trials), "containment": containment(lines)})
         return self._time(harness, so, baseline, cdir, len(trials))
 
     def _time(self, harness: Path, so: Path, baseline: Path, cdir: Path, ntrials: int) -> EvalResult:
@@ -365,7 +373,9 @@ class CKernelEvaluator:
                                       "every call must compute its outputs from its current inputs")
         if not cand or not base:
             return EvalResult(outcome=Outcome.HARNESS_ERROR, error="timing produced no measurements")
-        return self._stats(cand, base, ntrials)
+        result = self._stats(cand, base, ntrials)
+        result.details["containment"] = containment(lines)
+        return result
 
     def _stats(self, cand_calls: list[Call], base_calls: list[Call], ntrials: int) -> EvalResult:
         reps = self.settings.min_reps

@@ -14,6 +14,9 @@
  * /dev/null. Every result line starts with a per-run secret from the job file (which
  * is deleted once read), and each mode ends with a line of counts Python checks.
  *
+ * Containment: once the kernels are loaded, the process confines itself to its scratch
+ * directory (Landlock, see containment.h) before the first kernel call.
+ *
  * Usage:  harness verify JOB   |   harness time JOB
  * The JOB format is written by autocomp/evaluation/c_kernel.py. The Python side owns
  * every verdict; this program only runs kernels and reports what happened.
@@ -31,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "containment.h"
 #include "shim.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -192,6 +196,13 @@ static void *load_kernel(const char *so) {
   return fn;
 }
 
+/* Once the kernels are loaded: confine this process (containment.h) and say how. */
+static void confine(void) {
+  char how[256];
+  contain(dir, how, sizeof how);
+  fprintf(results, "%s containment %s\n", token, how);
+}
+
 static void report_metrics(int t, int call) {
   char buf[4096];
   if (!metrics_end) return;
@@ -227,6 +238,7 @@ static void file_path(char *out, size_t cap, const char *kind, int t, const char
  * nondeterminism and kernels that only work on their first call. */
 static int verify(void) {
   void *fn = load_kernel(candidate);
+  confine();
   char path[8192];
   for (int t = 0; t < trials; t++) {
     guarded_t g[MAX_BUFS];
@@ -310,6 +322,7 @@ static void flush_buffers(const guarded_t *g) {
  * reference after the run. */
 static int time_kernels(void) {
   void *fns[2] = {load_kernel(candidate), baseline[0] ? load_kernel(baseline) : NULL};
+  confine();
   char path[8192];
   unsigned char *inputs[8][MAX_BUFS], *kept[CHECKED_CALLS][MAX_BUFS];
   long kept_call[CHECKED_CALLS];

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from autocomp.errors import ProblemError
-from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
+from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings, containment
 from autocomp.evaluation.checks import Trial
 from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult, Outcome
@@ -83,7 +83,7 @@ class GemminiEvaluator(CKernelEvaluator):
         return EvalResult(outcome=Outcome.OK, details={"timed": False})
 
     def _verify_and_time(self, harness: Path, so: Path, baseline: Path, cdir: Path, trials: list[Trial]) -> EvalResult:
-        metrics, failure = self._run_verify(harness, so, cdir, trials)
+        metrics, contained, failure = self._run_verify(harness, so, cdir, trials)
         if failure is not None:
             return failure
         needed = self.problem.spec.flops // 2
@@ -93,13 +93,17 @@ class GemminiEvaluator(CKernelEvaluator):
                 f"only {int(short[0].get('macs', 0)):,} multiply-accumulates ran on the Gemmini array, but the problem needs "
                 f"{needed:,}: the computation must run on the accelerator (work done on the CPU is not accepted)"))
         if self._baseline_metrics is None:
-            base, failure = self._run_verify(harness, baseline, cdir, trials)
+            base, _, failure = self._run_verify(harness, baseline, cdir, trials)
             if failure is not None:
                 return EvalResult(outcome=Outcome.HARNESS_ERROR, error=f"the initial code failed on the emulator: {failure.error}")
             self._baseline_metrics = _median_metrics(base)
-        return self._result(metrics, self._baseline_metrics, len(trials))
+        result = self._result(metrics, self._baseline_metrics, len(trials))
+        result.details["containment"] = contained
+        return result
 
-    def _run_verify(self, harness: Path, so: Path, cdir: Path, trials: list[Trial]) -> tuple[list[dict[str, float]], EvalResult | None]:
+    def _run_verify(self, harness: Path, so: Path, cdir: Path, trials: list[Trial]
+                    ) -> tuple[list[dict[str, float]], str, EvalResult | None]:
+        """(metrics per call, how the process was confined, failure)."""
         lines, res, failure = self._verify(harness, so, cdir, trials, "emulation")
         if failure is not None:
             notes = _emulator_errors(res.stderr)
@@ -107,11 +111,12 @@ class GemminiEvaluator(CKernelEvaluator):
                 failure = EvalResult(outcome=Outcome.WRONG_ANSWER, error=failure.error + (f"\nemulator warnings:\n{notes}" if notes else ""))
             elif "gemmini: error:" in res.stderr:  # the emulator stopped on misuse: its message is the verdict
                 failure = EvalResult(outcome=Outcome.CRASH, error=notes)
-            return [], failure
+            return [], "", failure
         metrics = [_parse_metrics(f[3:]) for f in lines if f[0] == "metrics"]
         if len(metrics) != len(trials) + 1:
-            return [], EvalResult(outcome=Outcome.HARNESS_ERROR, error=f"expected {len(trials) + 1} metric lines from the emulator, got {len(metrics)}")
-        return metrics, None
+            return [], "", EvalResult(outcome=Outcome.HARNESS_ERROR,
+                                      error=f"expected {len(trials) + 1} metric lines from the emulator, got {len(metrics)}")
+        return metrics, containment(lines), None
 
     def _result(self, metrics: list[dict[str, float]], base: dict[str, float], ntrials: int) -> EvalResult:
         med = _median_metrics(metrics)

@@ -1375,15 +1375,25 @@ void autocomp_metrics_begin(void) {
  * after the solution), except data aimed at the stack: that can only be the dead frame of the
  * kernel (our callers' live frames are not reachable to a correct kernel), and writing it now
  * would corrupt the frames of whoever runs there. On hardware it would be lost the same way. */
-static void drop_pending_stack_writes(void) {
+static uint64_t stack_lo, stack_hi; /* the calling thread's stack, found when the kernel is loaded */
+
+/* Runs when the harness loads the kernel, before it confines itself: for the main thread
+ * pthread_getattr_np reads /proc/self/maps, which the confined process may no longer open. */
+__attribute__((constructor)) static void find_stack(void) {
   pthread_attr_t attr;
   void *lo;
   size_t size;
-  if (pw_n == 0 || pthread_getattr_np(pthread_self(), &attr) != 0) return;
-  int ok = pthread_attr_getstack(&attr, &lo, &size) == 0;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+  if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+    stack_lo = (uint64_t)(uintptr_t)lo;
+    stack_hi = stack_lo + size;
+  }
   pthread_attr_destroy(&attr);
-  if (!ok) return;
-  uint64_t s = (uint64_t)(uintptr_t)lo, e = s + size;
+}
+
+static void drop_pending_stack_writes(void) {
+  if (pw_n == 0 || stack_hi == 0) return;
+  uint64_t s = stack_lo, e = stack_hi;
   size_t kept = 0, dropped = 0;
   for (size_t i = 0; i < pw_n; i++) {
     if (pw[i].addr < e && pw[i].addr + pw[i].len > s) dropped++;

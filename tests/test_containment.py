@@ -1,0 +1,138 @@
+"""Kernels that get past the static policy are still contained (harness/containment.h).
+
+Each kernel here builds its forbidden call by token pasting (`CAT(fop, en)`), a name the source
+checker never sees, and then tries to escape: read or write files outside its scratch
+directory, signal another process, open a socket, start a thread. Landlock and seccomp in the
+harness process stop all of it; a kernel whose escape worked writes wrong outputs, so
+"correct" also means "contained". Real gcc, real harness, real kernel features: where this
+machine's kernel lacks Landlock the file and signal tests are skipped, and the result says so.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.result import Outcome
+from autocomp.targets.registry import get_target, resolve_problem
+
+PRELUDE = """\
+#include <stddef.h>
+#include <stdio.h>
+#include <math.h>
+#define CAT(a, b) a##b
+"""
+SOFTMAX = """\
+static void softmax_rows(const float *restrict X, float *restrict Y) {
+  for (int i = 0; i < 512; i++) {
+    const float *x = X + (size_t)i * 1024;
+    float m = x[0], s = 0.0f;
+    for (int j = 1; j < 1024; j++) m = fmaxf(m, x[j]);
+    for (int j = 0; j < 1024; j++) s += expf(x[j] - m);
+    for (int j = 0; j < 1024; j++) Y[(size_t)i * 1024 + j] = expf(x[j] - m) / s;
+  }
+}
+"""
+
+
+def _kernel(declarations: str, escape: str) -> str:
+    """A correct softmax that first tries `escape` (C statements setting `escaped` to 1 when it
+    worked) and then leaves its outputs unwritten if it got out."""
+    return (PRELUDE + declarations + SOFTMAX + "void softmax(const float *restrict X, float *restrict Y) {\n"
+            "  int escaped = 0;\n" + escape + "  if (!escaped) softmax_rows(X, Y);\n}\n")
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    problem = resolve_problem("cpu/softmax-f32")
+    ev = get_target("cpu").evaluator(problem, EvalSettings(time=False, trials=2, adversarial=False))
+    yield ev
+    ev.close()
+
+
+@pytest.fixture(scope="module")
+def landlock(evaluator) -> str:
+    """What the harness applied on this machine; skips the Landlock tests where it has none."""
+    said = evaluator.evaluate(_kernel("", "")).details["containment"]
+    if not said.startswith("landlock-"):
+        pytest.skip(f"this machine's kernel gives no Landlock: {said}")
+    return said
+
+
+def test_every_result_says_how_the_kernel_was_contained(evaluator) -> None:
+    r = evaluator.evaluate(_kernel("", ""))
+    assert r.outcome is Outcome.OK, r.error
+    assert "seccomp: no threads, processes, exec or sockets" in r.details["containment"], r.details
+
+
+def test_files_outside_the_scratch_directory_can_be_neither_read_nor_written(evaluator, landlock: str,
+                                                                                tmp_path: Path) -> None:
+    secret, planted = tmp_path / "secret.txt", tmp_path / "planted.txt"
+    secret.write_text("a key the kernel must not read\n")
+    escape = (f'  FILE *f = CAT(fop, en)("{secret}", "r");\n'
+              "  if (f) { escaped = 1; CAT(fclo, se)(f); }\n"
+              f'  FILE *g = CAT(fop, en)("{planted}", "w");\n'
+              '  if (g) { escaped = 1; CAT(fput, s)("out", g); CAT(fclo, se)(g); }\n')
+    r = evaluator.evaluate(_kernel("", escape))
+    assert r.outcome is Outcome.OK, r.error  # both opens failed, so it computed the softmax
+    assert not planted.exists()
+    assert "files only in the scratch directory" in landlock
+
+
+def test_a_kernel_cannot_signal_processes_outside(evaluator, landlock: str) -> None:
+    if "no signals" not in landlock:
+        pytest.skip(f"signal scoping needs Landlock ABI 6: {landlock}")
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        escape = f"  if (CAT(ki, ll)({victim.pid}, 9) == 0) escaped = 1;\n"
+        r = evaluator.evaluate(_kernel("int CAT(ki, ll)(int pid, int sig);\n", escape))
+        assert r.outcome is Outcome.OK, r.error
+        assert victim.poll() is None  # still running
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_a_socket_kills_the_kernel_before_it_can_connect(evaluator) -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    accepted: list[object] = []
+    server.settimeout(5)
+    waiter = threading.Thread(target=lambda: accepted.append(_accept(server)))
+    waiter.start()
+    declarations = ("struct sockaddr_in { unsigned short family, port; unsigned int addr; char zero[8]; };\n"
+                    "int CAT(sock, et)(int, int, int); int CAT(conn, ect)(int, const void *, unsigned int);\n")
+    escape = (f"  int s = CAT(sock, et)(2, 1, 0);\n"
+              f"  struct sockaddr_in to = {{2, (unsigned short)(({port} >> 8) | (({port} & 255) << 8)), 0x0100007f, {{0}}}};\n"
+              "  if (s >= 0 && CAT(conn, ect)(s, &to, sizeof to) == 0) escaped = 1;\n")
+    try:
+        r = evaluator.evaluate(_kernel(declarations, escape))
+    finally:
+        waiter.join()
+        server.close()
+    assert r.outcome is Outcome.CRASH and "killed by SIGSYS" in (r.error or ""), r
+    assert "may not create threads or processes, exec, open sockets" in (r.error or "")
+    assert accepted == [None]  # nobody connected
+
+
+def _accept(server: socket.socket) -> object:
+    try:
+        conn, _ = server.accept()
+    except TimeoutError:
+        return None
+    conn.close()
+    return "connected"
+
+
+def test_a_thread_that_could_outlive_the_timed_call_is_not_started(evaluator) -> None:
+    """A thread left running would slow the baseline's timed calls and flatter the candidate."""
+    declarations = ("int CAT(pthread_, create)(void *thread, const void *attr, void *(*start)(void *), void *arg);\n"
+                    "static void *spin(void *arg) { for (volatile unsigned long i = 0;; i++) {} return arg; }\n")
+    escape = "  unsigned long t;\n  if (CAT(pthread_, create)(&t, NULL, spin, NULL) == 0) escaped = 1;\n"
+    r = evaluator.evaluate(_kernel(declarations, escape))
+    assert r.outcome is Outcome.CRASH and "killed by SIGSYS" in (r.error or ""), r
