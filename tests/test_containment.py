@@ -1,15 +1,18 @@
 """Kernels that get past the static policy are still contained (harness/containment.h).
 
-Each kernel here builds its forbidden call by token pasting (`CAT(fop, en)`), a name the source
-checker never sees, and then tries to escape: read or write files outside its scratch
-directory, signal another process, open a socket, start a thread. Landlock and seccomp in the
-harness process stop all of it; a kernel whose escape worked writes wrong outputs, so
-"correct" also means "contained". Real gcc, real harness, real kernel features: where this
-machine's kernel lacks Landlock the file and signal tests are skipped, and the result says so.
+Each kernel here builds its forbidden calls by token pasting (`CAT(fop, en)`), a name the check
+on the source never sees. The check on the preprocessed source catches that (first test); the
+others tell the policy to let those calls through, as a gap in any source check would, and try
+to escape: read or write files outside the scratch directory, signal another process, open a
+socket, start a thread. Landlock and seccomp in the harness process stop all of it; a kernel
+whose escape worked writes no outputs, so "correct" also means "contained". Real gcc, real
+harness, real kernel features: where this machine's kernel lacks Landlock or seccomp, the tests
+that need it are skipped, and the result says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import socket
 import subprocess
@@ -18,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.c_kernel import CKernelEvaluator, EvalSettings
+from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import Outcome
 from autocomp.targets.registry import get_target, resolve_problem
 
@@ -48,12 +52,30 @@ def _kernel(declarations: str, escape: str) -> str:
             "  int escaped = 0;\n" + escape + "  if (!escaped) softmax_rows(X, Y);\n}\n")
 
 
+SETTINGS = EvalSettings(time=False, trials=2, adversarial=False)
+LET_THROUGH = frozenset({"fopen", "fputs", "fclose", "kill", "socket", "connect", "pthread_create"})
+
+
 @pytest.fixture(scope="module")
 def evaluator():
-    problem = resolve_problem("cpu/softmax-f32")
-    ev = get_target("cpu").evaluator(problem, EvalSettings(time=False, trials=2, adversarial=False))
+    """The cpu evaluator with a policy that lets the escape calls through: only the harness's
+    containment stands in their way."""
+    target = get_target("cpu")
+    toolchain = dataclasses.replace(target.toolchain, policy=Policy(allowed_calls=LET_THROUGH))
+    ev = CKernelEvaluator(resolve_problem("cpu/softmax-f32"), toolchain, SETTINGS, None)
     yield ev
     ev.close()
+
+
+def test_the_policy_sees_names_built_by_macros() -> None:
+    escape = '  FILE *f = CAT(fop, en)("/tmp/x", "w");\n  if (f) escaped = 1;\n'
+    ev = get_target("cpu").evaluator(resolve_problem("cpu/softmax-f32"), SETTINGS)
+    try:
+        r = ev.evaluate(_kernel("", escape))
+    finally:
+        ev.close()
+    assert r.outcome is Outcome.POLICY_VIOLATION, r
+    assert r.error == "line 16: `fopen` (built by a macro) — file, network and terminal I/O is not allowed"
 
 
 @pytest.fixture(scope="module")

@@ -164,6 +164,16 @@ class CKernelEvaluator:
             return None, trim(res.stderr or res.stdout)
         return directory / "kernel.so", ""
 
+    def _expanded_violations(self, folder: Path) -> list[str]:
+        """The policy's banned calls, checked again after the preprocessor on the kernel.c that
+        `folder` built (see policy.check_expanded). Compiled fine, so it preprocesses fine."""
+        argv = [self.toolchain.cc, *self.toolchain.cflags, "-E", "-o", "kernel.i", "kernel.c"]
+        cores = sandbox.other_cores(sandbox.timing_core(self.settings.core))
+        res = sandbox.run(argv, folder, sandbox.Limits(timeout_s=max(60.0, self.settings.timeout_s), cpus=cores))
+        if not res.ok:
+            return []
+        return static_policy.check_expanded((folder / "kernel.i").read_text(errors="replace"), "kernel.c", self.toolchain.policy)
+
     def _ensure_built(self) -> tuple[Path, Path]:
         with self._build_lock:
             if self._harness is None:
@@ -198,6 +208,9 @@ class CKernelEvaluator:
             so, err = self._shared_object(code)
             if so is None:
                 return EvalResult(outcome=Outcome.COMPILE_ERROR, error=err)
+            expanded = self._expanded_violations(so.parent)
+            if expanded:
+                return EvalResult(outcome=Outcome.POLICY_VIOLATION, error="; ".join(expanded))
             rng = random.Random(seed if seed is not None else secrets.randbits(63))
             trials = [Trial(self.problem, rng.getrandbits(63), extreme=False) for _ in range(self.settings.trials)]
             if self.settings.adversarial:

@@ -74,6 +74,40 @@ def strip_comments(code: str) -> str:
     return re.sub(r"//[^\n]*|/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), code, flags=re.S)
 
 
+def _banned_calls(clean: str, policy: Policy) -> list[tuple[str, str, int]]:
+    """(name, reason, position) of the first use of each banned function in `clean` code."""
+    found = []
+    for name, reason in BANNED_CALLS.items():
+        if name in policy.allowed_calls:
+            continue
+        # a call, an address-of, or any use as a value (e.g. a cast function pointer); also __builtin_NAME
+        ident = rf"(?<![\w.>])(?:__builtin_)?{re.escape(name)}\b"
+        m = re.search(rf"{ident}\s*\(|&\s*{ident}|\(\s*[\w\s\*\(\),]*\)\s*{ident}|=\s*{ident}\s*;", clean)
+        if m:
+            found.append((name, reason, m.start()))
+    return found
+
+
+def check_expanded(preprocessed: str, source: str, policy: Policy = Policy()) -> list[str]:
+    """The banned-call rules again, on the lines of `source` after the preprocessor (`gcc -E`
+    output with line markers): token pasting (`CAT(fop, en)`) or a macro can build a name the
+    check on the source never sees. Only the candidate's own lines count; system headers and a
+    target's force-included header declare and use such names legitimately."""
+    own, file, line = [], None, 0
+    for text in preprocessed.splitlines():
+        marker = re.match(r'#\s*(\d+)\s+"([^"]*)"', text)
+        if marker:
+            line, file = int(marker[1]), marker[2]
+            continue
+        if file is not None and file.endswith(source):
+            own.append((line, text))
+        line += 1
+    clean = strip_comments_and_strings("\n".join(text for _, text in own))
+    lines = [n for n, _ in own]
+    return [f"line {lines[clean.count(chr(10), 0, pos)]}: `{name}` (built by a macro) — {reason}"
+            for name, reason, pos in _banned_calls(clean, policy)]
+
+
 def check(code: str, entry: str, policy: Policy = Policy()) -> list[str]:
     """Return human-readable violations (empty when the code is acceptable)."""
     clean = strip_comments_and_strings(code)
@@ -82,14 +116,7 @@ def check(code: str, entry: str, policy: Policy = Policy()) -> list[str]:
     def line_of(pos: int) -> int:
         return clean.count("\n", 0, pos) + 1
 
-    for name, reason in BANNED_CALLS.items():
-        if name in policy.allowed_calls:
-            continue
-        # a call, an address-of, or any use as a value (e.g. a cast function pointer); also __builtin_NAME
-        ident = rf"(?<![\w.>])(?:__builtin_)?{re.escape(name)}\b"
-        for m in re.finditer(rf"{ident}\s*\(|&\s*{ident}|\(\s*[\w\s\*\(\),]*\)\s*{ident}|=\s*{ident}\s*;", clean):
-            problems.append(f"line {line_of(m.start())}: `{name}` — {reason}")
-            break
+    problems += [f"line {line_of(pos)}: `{name}` — {reason}" for name, reason, pos in _banned_calls(clean, policy)]
     with_strings = strip_comments(code)
     for m in re.finditer(r"\b(?:__asm__|asm)\b[^;]*", with_strings):
         bad = re.search(BANNED_ASM[0], m.group(0))
