@@ -15,7 +15,6 @@ from typing import Any
 
 from autocomp.config import RunConfig, check_consistency, load_config
 from autocomp.errors import UserError
-from autocomp.evaluation.result import EvalResult
 from autocomp.llm.pricing import PriceTable
 from autocomp.llm.registry import check_model_string, make_provider, split_model
 from autocomp.problem import Problem
@@ -48,17 +47,10 @@ def evaluate_code(problem: Problem, code: str, config: RunConfig, emulate: bool 
     return {
         "problem": problem.name, "correct": result.correct, "outcome": result.outcome.value, "error": result.error,
         "emulated": emulate,
-        **dict(zip(("metric", "value", "baseline_value"), metric_values(result))),
+        **dict(zip(("metric", "value", "baseline_value"), result.metric_values())),
         "speedup": result.speedup, "utilization": result.utilization, "gflops": d.get("gflops"),
         "baseline_gflops": d.get("baseline_gflops"), "flags": d.get("flags", []), "details": d,
     }
-
-
-def metric_values(result: EvalResult) -> tuple[str, Any, Any]:
-    """(metric, value, initial code's value): wall-clock seconds, or modeled cycles for emulated targets."""
-    if result.details.get("metric") == "cycles":
-        return "cycles", result.details.get("cycles"), result.details.get("baseline_cycles")
-    return "latency_s", result.latency_s, result.baseline_latency_s
 
 
 def default_run_dir(problem: Problem) -> Path:
@@ -131,7 +123,7 @@ def summary_dict(summary: SearchSummary, store: RunStore) -> dict[str, Any]:
         "run_dir": summary.run_dir,
         "problem": store.run_info()["problem"],
         "best": {
-            "candidate_id": best.id, **dict(zip(("metric", "value", "initial_value"), metric_values(result) if result else (None,) * 3)),
+            "candidate_id": best.id, **dict(zip(("metric", "value", "initial_value"), result.metric_values() if result else (None,) * 3)),
             "speedup_vs_initial": 1.0 / result.score if result and result.score else None,  # measured (a duel only ranks)
             "menu_item": best.menu_item, "iteration": best.iteration,
             "gflops": result.details.get("gflops") if result else None,

@@ -47,6 +47,12 @@ class EvalResult(BaseModel):
             return 1.0 / self.speedup
         return self.latency_s if self.latency_s is not None else float("inf")
 
+    def metric_values(self) -> tuple[str, Any, Any]:
+        """(metric, value, initial code's value): wall-clock seconds, or modeled cycles for emulated targets."""
+        if self.details.get("metric") == "cycles":
+            return "cycles", self.details.get("cycles"), self.details.get("baseline_cycles")
+        return "latency_s", self.latency_s, self.baseline_latency_s
+
     def summary(self) -> str:
         if not self.correct:
             return f"{self.outcome.value}: {self.error or ''}".strip()

@@ -20,6 +20,7 @@ from typing import Any
 
 import jinja2
 
+from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.search.schedule import lineage
 from autocomp.store.runstore import RunStore
 
@@ -83,8 +84,8 @@ def _measure(value: float | None, metric: str) -> str:
 
 def _candidate(row: Any) -> dict[str, Any]:
     details = json.loads(row["details_json"]) if row["details_json"] else {}
-    metric = "cycles" if details.get("metric") == "cycles" else "latency_s"
-    value = details.get("cycles") if metric == "cycles" else row["latency_s"]
+    metric, value, _ = (EvalResult(outcome=Outcome(row["outcome"]), latency_s=row["latency_s"], details=details).metric_values()
+                        if row["outcome"] else ("latency_s", None, None))
     return {"id": row["id"], "iteration": row["iteration"], "parent_id": row["parent_id"], "origin": row["origin"],
             "menu_item": row["menu_item"], "plan_text": row["plan_text"], "plan_model": row["plan_model"],
             "code_model": row["code_model"], "outcome": row["outcome"] or ("no code" if row["code"] is None else "not evaluated"),
@@ -97,15 +98,13 @@ def _leader(row: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _last_for(events: list[dict[str, Any]], best: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The latest check of the answer (a resumed run checks again), as its result plus the metric value."""
+    """The latest check of the answer (a resumed run checks again): its result plus its metric and value."""
     mine = [e for e in events if best and e.get("candidate_id") == best["id"]]
     if not mine:
         return None
     result = mine[-1]["result"]
-    details = result.get("details") or {}
-    if details.get("metric") == "cycles":
-        return {**result, "metric": "cycles", "value": details.get("cycles"), "initial_value": details.get("baseline_cycles")}
-    return {**result, "metric": "latency_s", "value": result.get("latency_s"), "initial_value": result.get("baseline_latency_s")}
+    metric, value, _ = EvalResult.model_validate(result).metric_values()
+    return {**result, "metric": metric, "value": value}
 
 
 def _charts(facts: dict[str, Any]) -> tuple[list[str], str | None]:
