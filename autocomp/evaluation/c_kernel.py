@@ -156,20 +156,23 @@ class CKernelEvaluator:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "kernel.c").write_text(code)
         argv = [self.toolchain.cc, *self.toolchain.cflags, "-fPIC", "-shared", "-o", "kernel.so", "kernel.c", *self.toolchain.ldflags]
-        compile_cores = sandbox.other_cores(sandbox.timing_core(self.settings.core))  # off the core a kernel may be timed on
-        res = sandbox.run(argv, directory, sandbox.Limits(timeout_s=max(60.0, self.settings.timeout_s), cpus=compile_cores))
+        res = sandbox.run(argv, directory, self._compiler_limits())
         if res.timed_out:
             return None, "compilation timed out"
         if not res.ok:
             return None, trim(res.stderr or res.stdout)
         return directory / "kernel.so", ""
 
+    def _compiler_limits(self) -> sandbox.Limits:
+        """gcc's sandbox: off the core a kernel may be timed on, so a build never slows a timing."""
+        return sandbox.Limits(timeout_s=max(60.0, self.settings.timeout_s),
+                              cpus=sandbox.other_cores(sandbox.timing_core(self.settings.core)))
+
     def _expanded_violations(self, folder: Path) -> list[str]:
         """The policy's banned calls, checked again after the preprocessor on the kernel.c that
         `folder` built (see policy.check_expanded). Compiled fine, so it preprocesses fine."""
         argv = [self.toolchain.cc, *self.toolchain.cflags, "-E", "-o", "kernel.i", "kernel.c"]
-        cores = sandbox.other_cores(sandbox.timing_core(self.settings.core))
-        res = sandbox.run(argv, folder, sandbox.Limits(timeout_s=max(60.0, self.settings.timeout_s), cpus=cores))
+        res = sandbox.run(argv, folder, self._compiler_limits())
         if not res.ok:
             return []
         return static_policy.check_expanded((folder / "kernel.i").read_text(errors="replace"), "kernel.c", self.toolchain.policy)

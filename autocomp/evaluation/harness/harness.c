@@ -14,8 +14,9 @@
  * /dev/null. Every result line starts with a per-run secret from the job file (which
  * is deleted once read), and each mode ends with a line of counts Python checks.
  *
- * Containment: once the kernels are loaded, the process confines itself to its scratch
- * directory (Landlock, see containment.h) before the first kernel call.
+ * Containment: once the kernels are loaded, the process confines itself before the first
+ * kernel call (Landlock: files only in its scratch directory; seccomp: no threads, processes
+ * or sockets; see containment.h).
  *
  * Usage:  harness verify JOB   |   harness time JOB
  * The JOB format is written by autocomp/evaluation/c_kernel.py. The Python side owns
@@ -37,8 +38,15 @@
 #include "containment.h"
 #include "shim.h"
 
+/* Cold caches (job line cold_cache): write one cache line back to memory and drop it from
+ * every level; then wait until all such flushes are done. */
 #if defined(__x86_64__) || defined(__i386__)
 #include <emmintrin.h> /* _mm_clflush, _mm_mfence: SSE2, part of every x86-64 CPU */
+#define FLUSH_LINE(p) _mm_clflush(p)
+#define FLUSH_FENCE() _mm_mfence()
+#elif defined(__aarch64__)
+#define FLUSH_LINE(p) __asm__ volatile("dc civac, %0" : : "r"(p) : "memory")
+#define FLUSH_FENCE() __asm__ volatile("dsb ish" : : : "memory")
 #endif
 
 #define MAX_BUFS 32
@@ -297,18 +305,13 @@ static void prepare_call(guarded_t *g, unsigned char *inputs[][MAX_BUFS], int se
  * cache levels, and wait until that is done, so the next call reads its operands from DRAM.
  * Only the buffers are flushed: the kernel's own code, stack and static data stay warm. */
 static void flush_buffers(const guarded_t *g) {
+#ifdef FLUSH_LINE
   for (int i = 0; i < nbufs; i++)
-    for (size_t off = 0; off < specs[i].nbytes; off += 64) {
-#if defined(__x86_64__) || defined(__i386__)
-      _mm_clflush(g[i].ptr + off);
-#elif defined(__aarch64__)
-      __asm__ volatile("dc civac, %0" : : "r"(g[i].ptr + off) : "memory");
-#endif
-    }
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_mfence();
-#elif defined(__aarch64__)
-  __asm__ volatile("dsb ish" : : : "memory");
+    for (size_t off = 0; off < specs[i].nbytes; off += 64) FLUSH_LINE(g[i].ptr + off);
+  FLUSH_FENCE();
+#else
+  (void)g;
+  die("cold_cache", "flushing caches is implemented for x86-64 and AArch64 only");
 #endif
 }
 
@@ -343,9 +346,6 @@ static int time_kernels(void) {
   int nfn = fns[1] ? 2 : 1, reps[2] = {0, 0}, clean_reps[2] = {0, 0};
   long calls = 0;
   double spent[2] = {0, 0}, clean_spent[2] = {0, 0}, share = min_time / nfn;
-#if !defined(__x86_64__) && !defined(__i386__) && !defined(__aarch64__)
-  if (cold_cache) die("cold_cache", "flushing caches is implemented for x86-64 and AArch64 only");
-#endif
   for (int w = 0; w < warmup * nfn; w++) {
     prepare_call(g, inputs, w % timing_sets);
     if (cold_cache) flush_buffers(g);
