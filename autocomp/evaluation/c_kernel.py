@@ -26,17 +26,21 @@ from autocomp.evaluation import policy as static_policy
 from autocomp.evaluation import sandbox
 from autocomp.evaluation.checks import Trial, check_not_degenerate, compare, from_bytes, poison_patterns
 from autocomp.evaluation.result import EvalResult, Outcome
-from autocomp.evaluation.timing import PATIENCE, Call, unpreempted
+from autocomp.evaluation.timing import PATIENCE, Call, core_lock, paired
 from autocomp.problem import Problem
 
 HARNESS_DIR = Path(__file__).parent / "harness"
+TIMING_SETS = 4  # input sets for timing, never seen in verification; the harness mixes them afresh for every call
+# a timed call's CPU time may exceed its wall time by this much (accounting granularity) before the run counts as tampered
+CPU_SLACK_S = 50e-6
 SIGNAL_HINTS = {
     "SIGSEGV": "invalid memory access (out-of-bounds read/write hits a guard page) or a bad configuration",
     "SIGBUS": "misaligned or invalid memory access",
     "SIGILL": "illegal instruction (unsupported ISA extension, or an accelerator used before it was configured)",
     "SIGFPE": "arithmetic exception (e.g. integer division by zero)",
     "SIGABRT": "the kernel aborted",
-    "SIGSYS": "a forbidden system call: kernels may not create threads or processes, exec, open sockets or trace",
+    "SIGSYS": "a forbidden system call: kernels may not create threads or processes, exec, open sockets, trace, "
+              "change their own scheduling (core, priority, yielding) or signal other processes",
 }
 
 
@@ -87,7 +91,8 @@ def trim(text: str, max_lines: int = 40, max_width: int = 400) -> str:
 
 
 def containment(lines: list[list[str]]) -> str:
-    """How the harness confined the process that ran the kernel (harness/containment.h)."""
+    """How the harness confined the process that ran the kernel (harness/containment.h); in
+    timing runs, the runner process the candidate ran in."""
     said = next((f[1:] for f in lines if f[0] == "containment"), None)
     return " ".join(said) if said else "unknown (the harness did not say)"
 
@@ -96,11 +101,10 @@ class CKernelEvaluator:
     """Evaluates candidate sources for one problem with one toolchain.
 
     Builds the harness and the baseline (the problem's initial code) once, in a private
-    build directory; each candidate gets its own subdirectory. Timing runs are serialised
-    by a lock so only one process at a time owns the pinned core.
+    build directory; each candidate gets its own subdirectory. Timing runs hold the timing
+    core's machine-wide lock (`timing.core_lock`), so only one process at a time times on it.
     """
 
-    _timing_lock = threading.Lock()
     exclusive_timing = True  # wall-clock timing needs the pinned core to itself
 
     def __init__(self, problem: Problem, toolchain: CToolchain, settings: EvalSettings, peak_flops: float | None) -> None:
@@ -222,10 +226,10 @@ class CKernelEvaluator:
                 check_not_degenerate(self.problem, trials[0])
                 self._checked_problem = True
             # inputs the kernel never sees before timing: caches keyed by earlier inputs miss
-            timing_sets = [Trial(self.problem, rng.getrandbits(63), extreme=False) for _ in range(2)]
+            timing_sets = [Trial(self.problem, rng.getrandbits(63), extreme=False) for _ in range(TIMING_SETS)]
             for i, trial in enumerate(trials + timing_sets):
                 trial.write_inputs(self.problem, cdir, i)
-            with self._timing_lock if self.exclusive_timing else contextlib.nullcontext():
+            with self._core() if self.exclusive_timing else contextlib.nullcontext():
                 return self._verify_and_time(harness, so, baseline, cdir, trials)
 
     def duel(self, code: str, rival: str) -> EvalResult:
@@ -246,10 +250,14 @@ class CKernelEvaluator:
             if so is None or rival_so is None:
                 return EvalResult(outcome=Outcome.COMPILE_ERROR, error=err or rival_err)
             rng = random.Random(secrets.randbits(63))
-            for i in range(2):
+            for i in range(TIMING_SETS):
                 Trial(self.problem, rng.getrandbits(63), extreme=False).write_inputs(self.problem, cdir, i)
-            with self._timing_lock:
+            with self._core():
                 return self._time(harness, so, rival_so, cdir, ntrials=0)
+
+    def _core(self) -> contextlib.AbstractContextManager[None]:
+        """The timing core, held machine-wide while kernels run on it (verification runs there too)."""
+        return core_lock(sandbox.timing_core(self.settings.core))
 
     @contextlib.contextmanager
     def _run_dir(self, label: str) -> Iterator[Path]:
@@ -267,7 +275,7 @@ class CKernelEvaluator:
         token = secrets.token_hex(16)
         s = self.settings
         lines = [f"token {token}", f"entry {self.problem.spec.kernel.entry}", f"candidate {so}", f"dir {cdir}",
-                 f"trials {ntrials}", f"timing_base {ntrials}", "timing_sets 2", f"warmup {s.warmup}", f"min_reps {s.min_reps}", f"max_reps {s.max_reps}",
+                 f"trials {ntrials}", f"timing_base {ntrials}", f"timing_sets {TIMING_SETS}", f"warmup {s.warmup}", f"min_reps {s.min_reps}", f"max_reps {s.max_reps}",
                  f"min_time {s.min_time_s}", f"patience {PATIENCE}", f"cold_cache {int(s.cold_cache)}"]
         if baseline is not None:
             lines.append(f"baseline {baseline}")
@@ -321,7 +329,7 @@ class CKernelEvaluator:
         return self._time(harness, so, baseline, cdir, len(trials))
 
     def _time(self, harness: Path, so: Path, baseline: Path, cdir: Path, ntrials: int) -> EvalResult:
-        """The harness's timing run; its inputs are the two sets after the `ntrials` verification sets."""
+        """The harness's timing run; its inputs are the TIMING_SETS sets after the `ntrials` verification sets."""
         job, token = self._job(cdir, so, baseline, ntrials)
         budget = self.settings.timeout_s + (PATIENCE + 1) * self.settings.min_time_s
         res = sandbox.run([str(harness), "time", str(job)], cdir, self._limits(budget))
@@ -329,7 +337,7 @@ class CKernelEvaluator:
         failure = self._run_failure(res, "timing") or self._unfinished(lines, "end")
         if failure:
             return failure
-        return self._timing_result(cdir, lines, ntrials)
+        return self._timing_result(cdir, lines, ntrials, res.elapsed_s)
 
     @staticmethod
     def _result_lines(res: sandbox.SandboxResult, token: str) -> list[list[str]]:
@@ -364,12 +372,16 @@ class CKernelEvaluator:
                             + "; kernels must compute every call from scratch")
         return None
 
-    def _timing_result(self, cdir: Path, lines: list[list[str]], ntrials: int) -> EvalResult:
-        cand = [Call(float(f[2]), f[3] == "1") for f in lines if f[0] == "time" and f[1] == "cand"]
-        base = [Call(float(f[2]), f[3] == "1") for f in lines if f[0] == "time" and f[1] == "base"]
+    def _timing_result(self, cdir: Path, lines: list[list[str]], ntrials: int, elapsed_s: float) -> EvalResult:
+        calls = {side: [f for f in lines if f[0] == "time" and f[1] == side] for side in ("cand", "base")}
+        cand = [Call(float(f[2]), f[3] == "1") for f in calls["cand"]]
+        base = [Call(float(f[2]), f[3] == "1") for f in calls["base"]]
         end = next(f for f in lines if f[0] == "end")
         if [len(cand), len(base)] != [int(end[1]), int(end[2])]:
             return EvalResult(outcome=Outcome.WRONG_ANSWER, error="timing: the harness's result stream was tampered with")
+        tampered = self._clocks_disagree(calls["cand"] + calls["base"], lines, elapsed_s)
+        if tampered:
+            return EvalResult(outcome=Outcome.WRONG_ANSWER, error=f"timing: {tampered}; the measurement was tampered with")
         for fields in lines:
             if fields[0] == "canary":
                 return EvalResult(outcome=Outcome.WRONG_ANSWER, error=f"timing: wrote outside the bounds of buffer {fields[2]}")
@@ -391,16 +403,38 @@ class CKernelEvaluator:
             return EvalResult(outcome=Outcome.HARNESS_ERROR, error="timing produced no measurements")
         result = self._stats(cand, base, ntrials)
         result.details["containment"] = containment(lines)
+        overhead = next((float(f[2]) for f in lines if f[:2] == ["overhead", "cand"]), None)
+        if overhead is not None:
+            result.details["call_overhead_s"] = overhead  # the kernel's process waking and stopping, part of every timed call
         return result
+
+    @staticmethod
+    def _clocks_disagree(calls: list[list[str]], lines: list[list[str]], elapsed_s: float) -> str | None:
+        """Three clocks that must agree: the CPU time the OS accounted to the kernel's process in
+        each call (the measurement) cannot exceed the call's wall time by the harness's timer,
+        and our own wall clock over the whole run must hold every call's wall time. A kernel's
+        process must not run between its calls either (the timer keeps it stopped)."""
+        for f in calls:
+            cpu_s, wall_s = float(f[2]), float(f[4])
+            if cpu_s > wall_s * 1.02 + CPU_SLACK_S:
+                return f"a {f[1]} call ran {cpu_s * 1e3:.4g} ms on the CPU but took {wall_s * 1e3:.4g} ms by the timer's clock"
+        total = sum(float(f[4]) for f in calls)
+        if total > elapsed_s:
+            return f"its calls add up to {total:.3f} s, more than the {elapsed_s:.3f} s the whole run took"
+        for f in lines:
+            if f[0] == "outside" and float(f[2]) > 1e-3:
+                return f"the {f[1]} process ran {float(f[2]) * 1e3:.3g} ms of CPU time outside its timed calls"
+        return None
 
     def _stats(self, cand_calls: list[Call], base_calls: list[Call], ntrials: int) -> EvalResult:
         reps = self.settings.min_reps
-        (cand, cand_left_out), (base, base_left_out) = unpreempted(cand_calls, reps), unpreempted(base_calls, reps)
+        both = paired(cand_calls, base_calls, reps)
+        cand, base = both.candidate, both.baseline
         med, bmed = statistics.median(cand), statistics.median(base)
         flops = self.problem.spec.flops
         details = {
             "reps": len(cand), "baseline_reps": len(base), "trials": ntrials,
-            "preempted_reps_left_out": cand_left_out, "baseline_preempted_reps_left_out": base_left_out,
+            "preempted_reps_left_out": both.left_out[0], "baseline_preempted_reps_left_out": both.left_out[1],
             "p90_s": sorted(cand)[int(0.9 * (len(cand) - 1))], "min_s": min(cand),
             "cv": statistics.pstdev(cand) / statistics.mean(cand),
             "gflops": flops / med / 1e9, "baseline_gflops": flops / bmed / 1e9,
@@ -414,11 +448,9 @@ class CKernelEvaluator:
             flags.append(f"speedup {speedup:.1f}x over the baseline exceeds 10x: review before trusting")
         if util is not None and util > 1.0:
             flags.append(f"achieved {util * 100:.0f}% of the measured peak: physically implausible")
-        for side, calls, left_out in (("candidate", cand_calls, cand_left_out), ("baseline", base_calls, base_left_out)):
-            if left_out == 0 and any(c.preempted for c in calls):
-                flags.append(f"busy machine: fewer than {reps} {side} calls ran without being preempted, so its timing "
-                             "includes time other processes had the core")
+        if both.unreliable:
+            flags.append(f"unreliable: {both.unreliable}")
         if flags:
             details["flags"] = flags
         return EvalResult(outcome=Outcome.OK, latency_s=med, baseline_latency_s=bmed, speedup=speedup,
-                          utilization=util, details=details)
+                          utilization=util, unreliable=both.unreliable, details=details)

@@ -28,6 +28,7 @@ class EvalResult(BaseModel):
     baseline_latency_s: float | None = None  # the problem's initial code, same process, interleaved
     speedup: float | None = None  # baseline / candidate, from the same run
     utilization: float | None = None  # achieved FLOP/s over the target's peak
+    unreliable: str | None = None  # why this timing cannot be trusted and how to get one that can (evaluation/timing.py: paired)
     details: dict[str, Any] = {}
 
     @property
@@ -64,4 +65,6 @@ class EvalResult(BaseModel):
             parts.append(f"{self.speedup:.2f}x vs initial")
         if self.utilization is not None:
             parts.append(f"{self.utilization * 100:.1f}% of peak")
+        if self.unreliable:
+            parts.append("UNRELIABLE timing")
         return ", ".join(parts)

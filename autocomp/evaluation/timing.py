@@ -3,7 +3,10 @@
 Both timers follow one rule. The C harness times our kernels (it reports each call with a
 flag, see harness.c); `median_latency` here times vendor libraries in their Python child.
 A call during which the OS preempted the process (gave the core to another process) is
-left out and replaced by another call, up to `PATIENCE` times the time budget.
+left out and replaced by another call, up to `PATIENCE` times the time budget. A comparison
+filters both of its sides by that rule (`paired`); when either side has too few clean calls the
+result says it is unreliable. Only one timed workload runs on a core at a time, machine-wide
+(`core_lock`).
 
 Work on the other cores (memory traffic, shared caches) is not visible per call, so a block
 of measurements (`autocomp bench`) first waits for the machine to be quiet (`wait_for_quiet`).
@@ -11,10 +14,14 @@ of measurements (`autocomp bench`) first waits for the machine to be quiet (`wai
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import resource
 import statistics
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +49,58 @@ def unpreempted(calls: list[Call], min_reps: int) -> tuple[list[float], int]:
     if len(clean) >= min_reps:
         return clean, len(calls) - len(clean)
     return [c.seconds for c in calls], 0
+
+
+@dataclass(frozen=True)
+class Paired:
+    """The call times a comparison takes its statistics over, both sides filtered by one rule."""
+
+    candidate: list[float]
+    baseline: list[float]
+    left_out: tuple[int, int]  # preempted calls left out of (candidate, baseline)
+    unreliable: str | None  # why the ratio cannot be trusted, and how to get one that can; None: it can
+
+
+REMEDY = ("for a clean number: a quieter machine, another core for timing ([eval] core, or --core), "
+          "or a longer timing budget ([eval] min_time_s)")
+
+
+def paired(candidate: list[Call], baseline: list[Call], min_reps: int) -> Paired:
+    """Both sides of a comparison filtered by ONE rule: each keeps only its unpreempted calls,
+    and when either has fewer than `min_reps` of them, both keep every call and the result is
+    unreliable. Filtering one side and not the other made a kernel "4.18x faster than itself":
+    the side with too few clean calls kept its preempted ones, slow with other processes' time,
+    next to the other side's clean ones."""
+    clean_c = [c.seconds for c in candidate if not c.preempted]
+    clean_b = [c.seconds for c in baseline if not c.preempted]
+    if len(clean_c) >= min_reps and len(clean_b) >= min_reps:
+        return Paired(clean_c, clean_b, (len(candidate) - len(clean_c), len(baseline) - len(clean_b)), None)
+    counts = f"candidate {len(clean_c)} of {len(candidate)}, initial code {len(clean_b)} of {len(baseline)}"
+    reason = (f"too few calls ran without being preempted ({counts}; {min_reps} needed on each side), so the "
+              f"ratio includes time other processes had the core; {REMEDY}")
+    return Paired([c.seconds for c in candidate], [c.seconds for c in baseline], (0, 0), reason)
+
+
+LOCK_DIR = Path("/tmp/autocomp-timing")  # fixed, not $TMPDIR: every run on the machine must find the same file
+_in_process = threading.Lock()  # flock is per open file, so threads of one process also exclude each other; this keeps them in order
+
+
+@contextlib.contextmanager
+def core_lock(core: int) -> Iterator[None]:
+    """Hold the timing core `core` for a timed workload, machine-wide: our harness's timing runs,
+    the vendor libraries' timer and the peak measurement of every autocomp process take it, so two
+    runs never time on one core at once (each would slow the other's kernels). An advisory
+    flock(2) on LOCK_DIR/core-N.lock: the OS releases it when its holder exits, even on kill -9."""
+    LOCK_DIR.mkdir(exist_ok=True)
+    with contextlib.suppress(PermissionError):
+        LOCK_DIR.chmod(0o1777)  # like /tmp: any user may add a lock file, none may remove another's
+    fd = os.open(LOCK_DIR / f"core-{core}.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        with _in_process:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+    finally:
+        os.close(fd)
 
 
 def _preemptions() -> int:

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #define AUTOCOMP_LANDLOCK 1
 
@@ -51,6 +52,9 @@ enum { LL_CREATE_RULESET = 444, LL_ADD_RULE = 445, LL_RESTRICT_SELF = 446 };
 #define LL_NET_CONNECT_TCP 2ull
 #define LL_SCOPE_ABSTRACT_UNIX_SOCKET 1ull /* ABI 6 */
 #define LL_SCOPE_SIGNAL 2ull
+#define LL_FS_EXECUTE 1ull
+#define LL_FS_READ_FILE 4ull
+#define LL_FS_READ_DIR 8ull
 
 /* Every file-system right the running kernel's Landlock knows: v1 has 13, v2 adds REFER,
  * v3 TRUNCATE, v5 IOCTL_DEV. Rights a kernel does not know cannot be handled, so not denied. */
@@ -105,8 +109,52 @@ static int forbid_processes_and_sockets(void) {
 }
 #endif
 
-/* Landlock: files only under `scratch`, no TCP, no signals out; says what it applied in `out`. */
-static void confine_files_and_network(const char *scratch, char *out, size_t cap) {
+#ifdef AUTOCOMP_SECCOMP
+/* A second seccomp filter, for the process a timed kernel runs in (the harness's timer runs in
+ * another, harness.c): no changing its own scheduling (moving to a quieter core, yielding the
+ * core so that a slow call looks preempted and is left out, lowering its priority), no
+ * asynchronous I/O or user-space page-fault handling that could work while it looks stopped, no
+ * hardware counters, and signals only to itself (stopping itself is how it says "done"). */
+static int forbid_scheduling_and_foreign_signals(pid_t self) {
+  static const int banned[] = {
+    SYS_sched_setaffinity, SYS_sched_setscheduler, SYS_sched_setparam, SYS_sched_setattr, SYS_sched_yield,
+    SYS_setpriority, SYS_perf_event_open, SYS_userfaultfd, 425 /* io_uring_setup */, 426 /* io_uring_enter */,
+    427 /* io_uring_register */, 424 /* pidfd_send_signal */, 434 /* pidfd_open */,
+  };
+  static const int signalling[] = {SYS_kill, SYS_tkill, SYS_tgkill, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo};
+  enum { NB = sizeof banned / sizeof banned[0], NS = sizeof signalling / sizeof signalling[0] };
+  struct sock_filter prog[NB + NS + 12];
+  int n = 0;
+  /* indices, fixed by the layout below: ALLOW after the lists, then the pid check, then KILL */
+  const int lists = 5, allow = lists + NB + NS, check = allow + 1, kill_at = check + 3;
+  prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+  prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUTOCOMP_AUDIT_ARCH, 1, 0);
+  prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+#ifdef __x86_64__
+  prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, (uint8_t)(kill_at - 5), 0);
+#else
+  prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JA, 0, 0, 0); /* keeps the layout */
+#endif
+  for (int i = 0; i < NB; i++, n++)
+    prog[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)banned[i], (uint8_t)(kill_at - n - 1), 0);
+  for (int i = 0; i < NS; i++, n++)
+    prog[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)signalling[i], (uint8_t)(check - n - 1), 0);
+  prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW); /* = allow */
+  prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])); /* = check */
+  prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)self, 0, 1); /* the kernel reads an int */
+  prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS); /* = kill_at */
+  (void)allow;
+  struct sock_fprog fprog = {.len = (unsigned short)n, .filter = prog};
+  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0);
+}
+#endif
+
+/* Landlock: full access under `scratch` (NULL: none), read and execute only on the files and
+ * folders in `readable` (NULL-terminated; missing ones skipped), no TCP, no signals out; says what
+ * it applied in `out`. */
+static void confine_files_and_network(const char *scratch, const char *const *readable, char *out, size_t cap) {
 #ifdef AUTOCOMP_LANDLOCK
   long abi = syscall(LL_CREATE_RULESET, NULL, 0, LL_RULESET_VERSION);
   if (abi < 1) {
@@ -116,32 +164,62 @@ static void confine_files_and_network(const char *scratch, char *out, size_t cap
   struct autocomp_landlock_ruleset_attr attr = {.handled_access_fs = landlock_fs_rights(abi)};
   if (abi >= 4) attr.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
   if (abi >= 6) attr.scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL;
-  int ruleset = (int)syscall(LL_CREATE_RULESET, &attr, landlock_attr_size(abi), 0);
-  int dir = open(scratch, O_PATH | O_CLOEXEC | O_DIRECTORY);
-  struct autocomp_landlock_path_beneath_attr beneath = {.allowed_access = attr.handled_access_fs, .parent_fd = dir};
-  if (ruleset < 0 || dir < 0 || syscall(LL_ADD_RULE, ruleset, LL_RULE_PATH_BENEATH, &beneath, 0) ||
-      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(LL_RESTRICT_SELF, ruleset, 0))
+  int ruleset = (int)syscall(LL_CREATE_RULESET, &attr, landlock_attr_size(abi), 0), failed = ruleset < 0;
+  if (scratch && !failed) {
+    int dir = open(scratch, O_PATH | O_CLOEXEC | O_DIRECTORY);
+    struct autocomp_landlock_path_beneath_attr beneath = {.allowed_access = attr.handled_access_fs, .parent_fd = dir};
+    failed = dir < 0 || syscall(LL_ADD_RULE, ruleset, LL_RULE_PATH_BENEATH, &beneath, 0);
+    if (dir >= 0) close(dir);
+  }
+  for (int i = 0; readable && readable[i] && !failed; i++) {
+    int fd = open(readable[i], O_PATH | O_CLOEXEC);
+    if (fd < 0) continue; /* e.g. no /usr/lib64 on this system */
+    struct stat st;
+    int is_dir = !fstat(fd, &st) && S_ISDIR(st.st_mode);
+    struct autocomp_landlock_path_beneath_attr beneath = {
+        .allowed_access = LL_FS_EXECUTE | LL_FS_READ_FILE | (is_dir ? LL_FS_READ_DIR : 0), .parent_fd = fd};
+    failed = syscall(LL_ADD_RULE, ruleset, LL_RULE_PATH_BENEATH, &beneath, 0) != 0;
+    close(fd);
+  }
+  if (failed || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(LL_RESTRICT_SELF, ruleset, 0))
     snprintf(out, cap, "no Landlock (it failed: %s)", strerror(errno));
   else
-    snprintf(out, cap, "landlock-v%ld: files only in the scratch directory%s%s", abi,
+    snprintf(out, cap, "landlock-v%ld: %s%s%s", abi,
+             scratch ? "files only in the scratch directory" : "no files but its code and the system libraries, read-only",
              abi >= 4 ? ", no TCP" : "", abi >= 6 ? ", no signals or abstract sockets outside" : "");
-  if (dir >= 0) close(dir);
   if (ruleset >= 0) close(ruleset);
 #else
   (void)scratch;
+  (void)readable;
   snprintf(out, cap, "no Landlock (Linux only)");
 #endif
 }
 
 /* Both layers, each where the system has it; `out` says what was applied, for the result. */
 static void contain(const char *scratch, char *out, size_t cap) {
-  confine_files_and_network(scratch, out, cap);
+  confine_files_and_network(scratch, NULL, out, cap);
   size_t used = strlen(out);
 #ifdef AUTOCOMP_SECCOMP
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || forbid_processes_and_sockets())
     snprintf(out + used, cap - used, "; no seccomp (it failed: %s)", strerror(errno));
   else
     snprintf(out + used, cap - used, "; seccomp: no threads, processes, exec or sockets");
+#else
+  snprintf(out + used, cap - used, "; no seccomp (x86-64 and AArch64 Linux only)");
+#endif
+}
+
+/* The process a timed kernel runs in, before the kernel is loaded: Landlock with no files but
+ * `readable` (its code and the system libraries), read-only; both seccomp filters. */
+static void contain_runner(const char *const *readable, char *out, size_t cap) {
+  confine_files_and_network(NULL, readable, out, cap);
+  size_t used = strlen(out);
+#ifdef AUTOCOMP_SECCOMP
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || forbid_processes_and_sockets() ||
+      forbid_scheduling_and_foreign_signals(getpid()))
+    snprintf(out + used, cap - used, "; no seccomp (it failed: %s)", strerror(errno));
+  else
+    snprintf(out + used, cap - used, "; seccomp: no threads, processes, exec, sockets, scheduling changes or signals out");
 #else
   snprintf(out + used, cap - used, "; no seccomp (x86-64 and AArch64 Linux only)");
 #endif

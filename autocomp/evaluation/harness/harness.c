@@ -1,26 +1,39 @@
 /*
  * autocomp generic C-kernel harness.
  *
- * Runs inside the sandboxed child process. It dlopens the candidate (and, for
- * timing, the baseline) shared objects, so helper symbols of the two never clash,
- * and calls them through `call_kernel`, generated per problem in shim.h.
+ * Runs inside the sandboxed child process and calls kernels through `call_kernel`, generated
+ * per problem in shim.h.
  *
- * Memory: every buffer gets its own mapping between two wide PROT_NONE guard
- * regions; the buffer ends exactly at the upper guard and the alignment slack plus
- * the rest of the page below it hold canary bytes, so overruns fault (SIGSEGV) or
- * are reported. Outputs are poisoned before every call.
+ * verify: one process dlopens the candidate, confines itself (containment.h) and calls it on
+ * every trial, writing the outputs for Python to check.
  *
- * Results: written to a private copy of stdout; the kernel's own stdout goes to
- * /dev/null. Every result line starts with a per-run secret from the job file (which
- * is deleted once read), and each mode ends with a line of counts Python checks.
+ * time: the measured code never shares a process with the measurement (evaluation hygiene,
+ * "clock forgery"). This process is the timer: it never loads candidate code. It forks one runner per
+ * kernel (candidate, and the baseline it is compared with), each of which confines itself
+ * before loading its kernel and then runs `call kernel; stop itself` forever. The timer owns
+ * the inputs, the schedule (which runner, which inputs, which calls are checked, all decided
+ * here, the last after the call) and the results stream. It wakes a runner (SIGCONT), waits for
+ * it to stop (waitpid), and reads from /proc/PID/schedstat what the OS accounted to the runner
+ * meanwhile, which the kernel cannot forge: the CPU time it ran (the measurement: on a shared
+ * core it leaves out other processes' time, and the timer's own, to the nanosecond) and the
+ * time it waited for the core (a call that waited was preempted). The wall time by the timer's
+ * clock goes along, for Python to check the two against each other. A stopped process computes
+ * nothing, so stopping early only leaves the answer unfinished. All share the one pinned core.
  *
- * Containment: once the kernels are loaded, the process confines itself before the first
- * kernel call (Landlock: files only in its scratch directory; seccomp: no threads, processes
- * or sockets; see containment.h).
+ * Memory: every buffer gets its own mapping between two wide PROT_NONE guard regions; the
+ * buffer ends exactly at the upper guard and the alignment slack plus the rest of the page
+ * below it hold canary bytes, so overruns fault (SIGSEGV) or are reported. Outputs are
+ * poisoned before every call. A runner's buffers are shared with the timer and with no one
+ * else.
+ *
+ * Results: written to a private copy of stdout; kernels' own stdout goes to /dev/null. Every
+ * result line starts with a per-run secret from the job file (which is deleted once read, and
+ * wiped from every runner before it loads a kernel), and each mode ends with a line of counts
+ * Python checks.
  *
  * Usage:  harness verify JOB   |   harness time JOB
- * The JOB format is written by autocomp/evaluation/c_kernel.py. The Python side owns
- * every verdict; this program only runs kernels and reports what happened.
+ * The JOB format is written by autocomp/evaluation/c_kernel.py. The Python side owns every
+ * verdict; this program only runs kernels and reports what happened.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -31,7 +44,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,7 +67,9 @@
 #define MAX_BUFS 32
 #define CANARY 0xA5
 #define GUARD_BYTES (256 * 1024) /* each side: a stray write must travel far to miss it */
-#define CHECKED_CALLS 2          /* timed candidate calls verified against the reference */
+#define CHECKED_CALLS 6          /* timed candidate calls verified against the reference */
+#define MIX_BLOCK 64             /* timed inputs are a fresh mosaic of the timing sets, in blocks of this many bytes */
+#define ROUND_TRIPS 16           /* empty wake/stop round trips timed before a runner loads its kernel */
 
 typedef struct {
   char name[64];
@@ -66,6 +83,8 @@ typedef struct {
   unsigned char *ptr;          /* 64-byte aligned, ends at the upper guard */
   unsigned char *region;       /* first writable byte of the mapping */
   size_t region_len;
+  unsigned char *base;         /* the whole mapping, guards included */
+  size_t base_len;
 } guarded_t;
 
 static bufspec_t specs[MAX_BUFS];
@@ -142,20 +161,27 @@ static void take_stdout(void) {
   results = fdopen(fd, "w");
   if (!results) die("stdout", strerror(errno));
   setvbuf(results, NULL, _IOLBF, 0);
+}
+
+/* Seeds the harness's random choices; in timing mode only after the runners are forked, so no
+ * process that loads a kernel ever holds the state that picks inputs and checked calls. */
+static void seed_random(void) {
   FILE *u = fopen("/dev/urandom", "rb");
   if (!u || fread(&rng_state, sizeof rng_state, 1, u) != 1) die("urandom", strerror(errno));
   fclose(u);
 }
 
-static guarded_t guarded_alloc(size_t n) {
+/* `shared`: MAP_SHARED, so a runner forked afterwards and the timer see the same bytes. */
+static guarded_t guarded_alloc(size_t n, int shared) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   size_t guard = round_up(GUARD_BYTES, page);
   size_t body = round_up(n ? n : 1, 64), span = round_up(body, page);
-  unsigned char *base = mmap(NULL, span + 2 * guard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  unsigned char *base = mmap(NULL, span + 2 * guard, PROT_READ | PROT_WRITE,
+                             (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) die("mmap", strerror(errno));
   if (mprotect(base, guard, PROT_NONE) || mprotect(base + guard + span, guard, PROT_NONE))
     die("mprotect", strerror(errno));
-  guarded_t g = {base + guard + span - body, base + guard, span};
+  guarded_t g = {base + guard + span - body, base + guard, span, base, span + 2 * guard};
   memset(g.region, CANARY, span);
   return g;
 }
@@ -221,22 +247,6 @@ static void report_metrics(int t, int call) {
   fprintf(results, "%s metrics %d %d %s\n", token, t, call, buf);
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Involuntary context switches of this thread so far. A timed call during which the count
- * moves was preempted (another process on the pinned core, a compile): its wall time
- * measures the machine, not the kernel. Voluntary switches (waiting for a page from disk)
- * are the kernel's own cost and stay in. */
-static long preemptions(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_THREAD, &ru);
-  return ru.ru_nivcsw;
-}
-
 static void file_path(char *out, size_t cap, const char *kind, int t, const char *name, const char *suffix) {
   snprintf(out, cap, "%s/%s%d_%s%s.bin", dir, kind, t, name, suffix);
 }
@@ -253,7 +263,7 @@ static int verify(void) {
     unsigned char *pristine[MAX_BUFS] = {0};
     void *args[MAX_BUFS];
     for (int i = 0; i < nbufs; i++) {
-      g[i] = guarded_alloc(specs[i].nbytes);
+      g[i] = guarded_alloc(specs[i].nbytes, 0);
       args[i] = g[i].ptr;
       if (!specs[i].is_output) {
         file_path(path, sizeof path, "in", t, specs[i].name, "");
@@ -283,24 +293,6 @@ static int verify(void) {
   return 0;
 }
 
-/* Before every call: refill inputs from one of the (never verified, so unseen)
- * timing sets, swap two random elements of one input so no two calls see the same
- * values (a cache keyed by pointer or by input values misses), poison outputs. */
-static void prepare_call(guarded_t *g, unsigned char *inputs[][MAX_BUFS], int set) {
-  int nin = 0, ins[MAX_BUFS];
-  int which = (int)(next_random() & 1);
-  for (int i = 0; i < nbufs; i++)
-    if (specs[i].is_output) poison(&specs[i], g[i].ptr, which);
-    else { memcpy(g[i].ptr, inputs[set][i], specs[i].nbytes); ins[nin++] = i; }
-  if (!nin) return;
-  const bufspec_t *s = &specs[ins[next_random() % nin]];
-  unsigned char *p = g[s - specs].ptr, tmp[16];
-  size_t n = s->nbytes / s->elem, a = next_random() % n, b = next_random() % n;
-  memcpy(tmp, p + a * s->elem, s->elem);
-  memcpy(p + a * s->elem, p + b * s->elem, s->elem);
-  memcpy(p + b * s->elem, tmp, s->elem);
-}
-
 /* Cold caches: write every line of every kernel buffer back to memory and drop it from all
  * cache levels, and wait until that is done, so the next call reads its operands from DRAM.
  * Only the buffers are flushed: the kernel's own code, stack and static data stay warm. */
@@ -315,26 +307,220 @@ static void flush_buffers(const guarded_t *g) {
 #endif
 }
 
-/* Timing: candidate and baseline share one buffer set and are interleaved, always
- * running whichever has less measured time. A preempted call is flagged and does not
- * count toward min_reps / min_time, so a busy machine buys more calls (up to `patience`
- * times the time share, and max_reps) instead of slower medians. With `cold_cache`,
- * every call starts with its buffers flushed from the caches (outside the timed window).
- * CHECKED_CALLS candidate calls, drawn by reservoir sampling (so no call can know it is
- * checked), keep copies of their inputs and outputs, which Python verifies against the
- * reference after the run. */
-static int time_kernels(void) {
-  void *fns[2] = {load_kernel(candidate), baseline[0] ? load_kernel(baseline) : NULL};
-  confine();
-  char path[8192];
-  unsigned char *inputs[8][MAX_BUFS], *kept[CHECKED_CALLS][MAX_BUFS];
-  long kept_call[CHECKED_CALLS];
+/* ---- timing: the timer and its runners ------------------------------------------------------ */
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* What the OS says about a runner (/proc/PID/schedstat); read by the timer, never by the runner.
+ * The time it waited for the core marks a preempted call, rather than its involuntary context
+ * switches: the timer's own wake-up, when the runner stops, takes the core from it that way at
+ * the end of many calls, while another process running in the middle of a call always shows as
+ * waiting. Neither can be produced by the kernel (it cannot yield or make other processes). */
+typedef struct {
+  long long cpu_ns;   /* time it ran on a CPU */
+  long long wait_ns;  /* time it was ready to run but waited for the core */
+} runner_stats_t;
+
+typedef struct {
+  pid_t pid;
+  int schedstat_fd;
   guarded_t g[MAX_BUFS];
   void *args[MAX_BUFS];
+  char *said;                /* shared page: the runner's containment line, written before it loads code */
+  runner_stats_t at_stop;    /* as it stopped last: a stopped runner must not have run since */
+  double outside_cpu_s;      /* CPU time it had outside its timed calls (must stay ~0) */
+  long reps, clean_reps;
+  double spent, clean_spent;
+} runner_t;
+
+static runner_t runners[2];
+static int nrunners;
+
+static long long read_proc(int fd, char *buf, size_t cap) {
+  ssize_t n = pread(fd, buf, cap - 1, 0);
+  if (n <= 0) die("reading a runner's /proc entry", strerror(errno));
+  buf[n] = 0;
+  return n;
+}
+
+static runner_stats_t runner_stats(const runner_t *r) {
+  char buf[4096];
+  runner_stats_t st = {0, 0};
+  read_proc(r->schedstat_fd, buf, sizeof buf);
+  if (sscanf(buf, "%lld %lld", &st.cpu_ns, &st.wait_ns) != 2) die("schedstat", buf);
+  return st;
+}
+
+static void stop_runners(void) {
+  for (int k = 0; k < nrunners; k++)
+    if (runners[k].pid > 0) {
+      kill(runners[k].pid, SIGKILL);
+      waitpid(runners[k].pid, NULL, 0);
+      runners[k].pid = 0;
+    }
+}
+
+/* Waits until runner `r` stops (the end of a call, or of a start-up step). A runner that ended
+ * instead (a crash, an exit from inside its kernel) ends this process the same way, so Python
+ * reports it as before: killed by the same signal, or the same exit status. */
+static void wait_stopped(runner_t *r) {
+  int status;
+  while (waitpid(r->pid, &status, WUNTRACED) < 0)
+    if (errno != EINTR) die("waitpid", strerror(errno));
+  if (WIFSTOPPED(status)) return;
+  r->pid = 0;
+  stop_runners();
+  fflush(results);
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+  }
+  exit(WIFEXITED(status) ? WEXITSTATUS(status) : 3);
+}
+
+/* The runner: confine, say how, load the kernel, then call it each time the timer wakes it and
+ * stop. Never returns. Everything it must not see (the results stream, the run's secret, the
+ * other runner's buffers) is closed, wiped or unmapped before any candidate byte is loaded. */
+static void runner_main(int k, const char *so) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  close(fileno(results));
+  memset(token, 0, sizeof token);
+  for (int other = 0; other < nrunners; other++) {
+    if (other == k) continue;
+    for (int i = 0; i < nbufs; i++) munmap(runners[other].g[i].base, runners[other].g[i].base_len);
+    if (runners[other].said) munmap(runners[other].said, 4096);
+  }
+  harness_init();
+  const char *readable[] = {so, "/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache", NULL};
+  contain_runner(readable, runners[k].said, 256);
+  raise(SIGSTOP); /* confined: the timer reads what it said */
+  for (int i = 0; i < ROUND_TRIPS; i++) raise(SIGSTOP); /* empty calls: the timer's own cost per call */
+  void *fn = load_kernel(so);
+  void **args = runners[k].args;
+  for (;;) {
+    raise(SIGSTOP); /* ready for the next call (the first time: loaded) */
+    call_kernel(fn, args);
+  }
+}
+
+static void start_runner(int k, const char *so) {
+  runner_t *r = &runners[k];
+  r->said = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (r->said == MAP_FAILED) die("mmap", strerror(errno));
+  strcpy(r->said, "unknown (the runner did not say)");
+  fflush(NULL);
+  r->pid = fork();
+  if (r->pid < 0) die("fork", strerror(errno));
+  if (r->pid == 0) runner_main(k, so);
+}
+
+static void open_proc(runner_t *r) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/schedstat", (int)r->pid);
+  r->schedstat_fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (r->schedstat_fd < 0) die("timing needs /proc/PID/schedstat of its runner (Linux with CONFIG_SCHED_INFO)", strerror(errno));
+}
+
+/* One timed call of runner `r`: wake it, wait for it to stop. Returns the wall time between the
+ * two by the timer's clock; `during` gets what the OS accounted to the runner meanwhile. */
+static double timed_call(runner_t *r, runner_stats_t *during) {
+  runner_stats_t before = runner_stats(r);
+  r->outside_cpu_s += (before.cpu_ns - r->at_stop.cpu_ns) * 1e-9;
+  double t0 = now();
+  if (kill(r->pid, SIGCONT)) die("SIGCONT", strerror(errno));
+  wait_stopped(r);
+  double dt = now() - t0;
+  r->at_stop = runner_stats(r);
+  during->cpu_ns = r->at_stop.cpu_ns - before.cpu_ns;
+  during->wait_ns = r->at_stop.wait_ns - before.wait_ns;
+  return dt;
+}
+
+/* Timed inputs: every call gets a fresh mosaic of the timing sets (none of them seen during
+ * verification), each MIX_BLOCK-byte block of every input from a set drawn at random, so about
+ * 3 in 4 blocks of each input differ from any earlier call and every output element depends on
+ * something that changed: neither a cache keyed by a few sampled values nor one that recomputes
+ * only what changed can hit and be right. The draw comes from `seed`, so a checked call's inputs
+ * can be built again afterwards. */
+static void mosaic(unsigned char *dst, unsigned char *const sets[8], size_t n, uint64_t seed) {
+  uint64_t bits = 0;
+  int left = 0;
+  for (size_t off = 0; off < n; off += MIX_BLOCK) {
+    if (!left) {
+      uint64_t z = (seed += 0x9E3779B97F4A7C15ULL);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+      bits = z ^ (z >> 31);
+      left = 16;
+    }
+    int s = (int)(bits & 15) % timing_sets;
+    bits >>= 4;
+    left--;
+    memcpy(dst + off, sets[s] + off, n - off < MIX_BLOCK ? n - off : MIX_BLOCK);
+  }
+}
+
+static void prepare_call(runner_t *r, unsigned char *inputs[][MAX_BUFS], uint64_t seed) {
+  int which = (int)(next_random() & 1);
   for (int i = 0; i < nbufs; i++) {
-    g[i] = guarded_alloc(specs[i].nbytes);
-    args[i] = g[i].ptr;
-    for (int r = 0; r < CHECKED_CALLS; r++) kept[r][i] = malloc(specs[i].nbytes);
+    unsigned char *sets[8];
+    for (int s = 0; s < timing_sets; s++) sets[s] = inputs[s][i];
+    if (specs[i].is_output) poison(&specs[i], r->g[i].ptr, which);
+    else mosaic(r->g[i].ptr, sets, specs[i].nbytes, seed + (uint64_t)i * 0x632BE59BD9B4E019ULL);
+  }
+  if (cold_cache) flush_buffers(r->g); /* last: the writes above brought the inputs into the cache */
+}
+
+/* Timing: the runners are interleaved, always calling whichever has less measured time. A
+ * preempted call (the OS took the core from the runner, or kept it waiting for the core) is
+ * flagged and does not count toward min_reps / min_time, so a busy machine buys more calls (up
+ * to `patience` times the time share, and max_reps) instead of slower medians. With
+ * `cold_cache`, every call starts with its buffers flushed from the caches. After each
+ * candidate call the timer decides, by reservoir sampling, whether to keep it for checking (its
+ * inputs are built again from the call's seed, its outputs copied); Python verifies the kept
+ * calls against the reference after the run. */
+static int time_kernels(void) {
+  const char *sos[2] = {candidate, baseline};
+  nrunners = baseline[0] ? 2 : 1;
+  for (int k = 0; k < nrunners; k++)
+    for (int i = 0; i < nbufs; i++) {
+      runners[k].g[i] = guarded_alloc(specs[i].nbytes, 1);
+      runners[k].args[i] = runners[k].g[i].ptr;
+    }
+  for (int k = 0; k < nrunners; k++) start_runner(k, sos[k]);
+  seed_random();
+  char path[8192];
+  for (int k = 0; k < nrunners; k++) {
+    runner_t *r = &runners[k];
+    open_proc(r);
+    wait_stopped(r); /* confined */
+    if (k == 0) fprintf(results, "%s containment %s\n", token, r->said); /* the candidate's */
+    long long best = -1;
+    runner_stats_t during;
+    r->at_stop = runner_stats(r);
+    for (int i = 0; i < ROUND_TRIPS; i++) {
+      timed_call(r, &during);
+      if (best < 0 || during.cpu_ns < best) best = during.cpu_ns;
+    }
+    fprintf(results, "%s overhead %s %.9e\n", token, k ? "base" : "cand", best * 1e-9); /* in every call's CPU time */
+    if (kill(r->pid, SIGCONT)) die("SIGCONT", strerror(errno));
+    wait_stopped(r); /* loaded (a crash while loading ends here, as it would have in one process) */
+    r->at_stop = runner_stats(r);
+    r->outside_cpu_s = 0;
+  }
+  unsigned char *inputs[8][MAX_BUFS], *kept[CHECKED_CALLS][MAX_BUFS];
+  long kept_call[CHECKED_CALLS];
+  for (int i = 0; i < nbufs; i++) {
+    for (int c = 0; c < CHECKED_CALLS; c++) kept[c][i] = malloc(specs[i].nbytes);
     for (int s = 0; s < timing_sets; s++) {
       inputs[s][i] = NULL;
       if (specs[i].is_output) continue;
@@ -343,72 +529,81 @@ static int time_kernels(void) {
       load_file(path, inputs[s][i], specs[i].nbytes);
     }
   }
-  int nfn = fns[1] ? 2 : 1, reps[2] = {0, 0}, clean_reps[2] = {0, 0};
-  long calls = 0;
-  double spent[2] = {0, 0}, clean_spent[2] = {0, 0}, share = min_time / nfn;
-  for (int w = 0; w < warmup * nfn; w++) {
-    prepare_call(g, inputs, w % timing_sets);
-    if (cold_cache) flush_buffers(g);
-    call_kernel(fns[w % nfn], args);
+  double share = min_time / nrunners;
+  runner_stats_t during;
+  for (int w = 0; w < warmup * nrunners; w++) {
+    runner_t *r = &runners[w % nrunners];
+    prepare_call(r, inputs, next_random());
+    timed_call(r, &during);
   }
   for (;;) {
     int need[2] = {0, 0};
-    for (int k = 0; k < nfn; k++)
-      need[k] = reps[k] < min_reps || ((clean_reps[k] < min_reps || clean_spent[k] < share) && reps[k] < max_reps &&
-                                       spent[k] < patience * share);
+    for (int k = 0; k < nrunners; k++) {
+      runner_t *r = &runners[k];
+      need[k] = r->reps < min_reps || ((r->clean_reps < min_reps || r->clean_spent < share) && r->reps < max_reps &&
+                                       r->spent < patience * share);
+    }
     if (!need[0] && !need[1]) break;
-    int k = need[0] && need[1] ? (spent[1] < spent[0]) : need[1];
-    prepare_call(g, inputs, (int)(calls++ % timing_sets));
-    long slot = CHECKED_CALLS; /* reservoir sampling over candidate calls, decided before the call */
-    if (k == 0) {
-      long seen = reps[0] + 1;
-      slot = seen <= CHECKED_CALLS ? seen - 1 : (long)(next_random() % (uint64_t)seen);
-      if (slot < CHECKED_CALLS) {
-        for (int i = 0; i < nbufs; i++)
-          if (!specs[i].is_output) memcpy(kept[slot][i], g[i].ptr, specs[i].nbytes);
-        kept_call[slot] = seen;
-      }
+    int k = need[0] && need[1] ? (runners[1].spent < runners[0].spent) : need[1];
+    runner_t *r = &runners[k];
+    uint64_t seed = next_random();
+    prepare_call(r, inputs, seed);
+    double wall = timed_call(r, &during), cpu = during.cpu_ns * 1e-9;
+    /* preempted: the runner waited for the core longer than a wake-up takes (another process ran
+     * in the middle of the call, and took the caches with it) */
+    int preempted = during.wait_ns > 20000 + (long long)(cpu * 1e9 * 0.01);
+    r->spent += wall;
+    r->reps++;
+    if (!preempted) {
+      r->clean_spent += cpu;
+      r->clean_reps++;
     }
-    if (cold_cache) flush_buffers(g); /* last: the copies above read the inputs back into the cache */
-    long preempted = preemptions();
-    double t0 = now();
-    call_kernel(fns[k], args);
-    double dt = now() - t0;
-    int was_preempted = preemptions() != preempted;
-    spent[k] += dt;
-    reps[k]++;
-    if (!was_preempted) {
-      clean_spent[k] += dt;
-      clean_reps[k]++;
-    }
-    fprintf(results, "%s time %s %.9e %d\n", token, k ? "base" : "cand", dt, was_preempted);
-    if (slot < CHECKED_CALLS)
-      for (int i = 0; i < nbufs; i++) {
-        if (specs[i].is_output) memcpy(kept[slot][i], g[i].ptr, specs[i].nbytes);
-        else if (memcmp(kept[slot][i], g[i].ptr, specs[i].nbytes))
-          fprintf(results, "%s input_modified - %s\n", token, specs[i].name);
-      }
-  }
-  for (int i = 0; i < nbufs; i++)
-    if (canary_broken(&g[i], specs[i].nbytes)) fprintf(results, "%s canary - %s\n", token, specs[i].name);
-  int nkept = reps[0] < CHECKED_CALLS ? reps[0] : CHECKED_CALLS;
-  for (int r = 0; r < nkept; r++) {
+    fprintf(results, "%s time %s %.9e %d %.9e %.9e\n", token, k ? "base" : "cand", cpu, preempted, wall, during.wait_ns * 1e-9);
+    if (k != 0) continue;
+    long seen = r->reps; /* reservoir sampling over candidate calls, decided after the call */
+    long slot = seen <= CHECKED_CALLS ? seen - 1 : (long)(next_random() % (uint64_t)seen);
+    if (slot >= CHECKED_CALLS) continue;
+    kept_call[slot] = seen;
     for (int i = 0; i < nbufs; i++) {
-      file_path(path, sizeof path, "chk", r, specs[i].name, "");
-      save_file(path, kept[r][i], specs[i].nbytes);
+      if (specs[i].is_output) {
+        memcpy(kept[slot][i], r->g[i].ptr, specs[i].nbytes);
+        continue;
+      }
+      unsigned char *sets[8];
+      for (int s = 0; s < timing_sets; s++) sets[s] = inputs[s][i];
+      mosaic(kept[slot][i], sets, specs[i].nbytes, seed + (uint64_t)i * 0x632BE59BD9B4E019ULL);
+      if (memcmp(kept[slot][i], r->g[i].ptr, specs[i].nbytes))
+        fprintf(results, "%s input_modified - %s\n", token, specs[i].name);
     }
-    fprintf(results, "%s checked %d %ld\n", token, r, kept_call[r]);
   }
-  fprintf(results, "%s end %d %d %d\n", token, reps[0], reps[1], nkept);
+  for (int k = 0; k < nrunners; k++) {
+    runner_t *r = &runners[k];
+    r->outside_cpu_s += (runner_stats(r).cpu_ns - r->at_stop.cpu_ns) * 1e-9;
+    fprintf(results, "%s outside %s %.9e\n", token, k ? "base" : "cand", r->outside_cpu_s);
+    for (int i = 0; i < nbufs; i++)
+      if (canary_broken(&r->g[i], specs[i].nbytes)) fprintf(results, "%s canary - %s\n", token, specs[i].name);
+  }
+  stop_runners();
+  int nkept = runners[0].reps < CHECKED_CALLS ? (int)runners[0].reps : CHECKED_CALLS;
+  for (int c = 0; c < nkept; c++) {
+    for (int i = 0; i < nbufs; i++) {
+      file_path(path, sizeof path, "chk", c, specs[i].name, "");
+      save_file(path, kept[c][i], specs[i].nbytes);
+    }
+    fprintf(results, "%s checked %d %ld\n", token, c, kept_call[c]);
+  }
+  fprintf(results, "%s end %ld %ld %d\n", token, runners[0].reps, nrunners > 1 ? runners[1].reps : 0L, nkept);
   return 0;
 }
-
 int main(int argc, char **argv) {
   if (argc != 3) die("usage", "harness verify|time JOB");
   take_stdout();
   read_job(argv[2]);
-  harness_init();
-  if (!strcmp(argv[1], "verify")) return verify();
+  if (!strcmp(argv[1], "verify")) {
+    seed_random();
+    harness_init();
+    return verify();
+  }
   if (!strcmp(argv[1], "time")) return time_kernels();
   die("unknown mode", argv[1]);
   return 3;

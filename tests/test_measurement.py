@@ -1,0 +1,133 @@
+"""Measurement integrity: the clock, the inputs and the comparison rule of the C harness.
+
+Hostile kernels (tests/data/measurement/) attack the measurement rather than the answer
+(issue 17, holes 2, 3 and 9; issue 16, "a kernel faster than itself"):
+
+- timing forgery: move the harness's start time on the stack, patch the initial code it is
+  compared with, stop early so that the timer sees "done", move to a quieter core, yield the core
+  to have slow calls thrown away as preempted;
+- differential caches: recompute only the rows, columns or tiles whose inputs changed, reuse an
+  output keyed by a few sampled elements, compute correctly only on the calls guessed to be checked;
+- two processes timing on one core at once;
+- a comparison that filters one side's calls and not the other's.
+
+Each runs through the real cpu target (gcc, the sandboxed harness) on cpu/gemm-f32-256. A kernel
+that needs a call the static policy bans gets it through (`Policy(allowed_calls=...)`), as a gap
+in any source check would: only the measurement's own design may stop it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from autocomp.evaluation import sandbox
+from autocomp.evaluation.c_kernel import CKernelEvaluator, EvalSettings
+from autocomp.evaluation.policy import Policy
+from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.targets.registry import get_target, resolve_problem
+
+HOSTILE = Path(__file__).parent / "data" / "measurement"
+LET_THROUGH = frozenset({"dlopen", "dlsym", "dl_iterate_phdr", "mprotect", "raise", "sched_setaffinity"})
+
+
+def hostile(name: str) -> str:
+    return (HOSTILE / f"{name}.c").read_text()
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return resolve_problem("cpu/gemm-f32-256")
+
+
+@pytest.fixture(scope="module")
+def ev(problem):
+    """The cpu evaluator, with a policy that lets the hostile calls through."""
+    target = get_target("cpu")
+    toolchain = dataclasses.replace(target.toolchain, policy=Policy(allowed_calls=LET_THROUGH))
+    evaluator = CKernelEvaluator(problem, toolchain, EvalSettings(min_time_s=0.2, timeout_s=10, trials=2), None)
+    yield evaluator
+    evaluator.close()
+
+
+@pytest.fixture(scope="module")
+def initial_latency(ev, problem) -> float:
+    r = ev.evaluate(problem.initial_code)
+    assert r.outcome is Outcome.OK, r.error
+    return r.baseline_latency_s
+
+
+def no_gain(r: EvalResult, margin: float = 1.3) -> bool:
+    """The attack bought nothing: rejected, or not measurably faster than the initial code."""
+    return r.outcome is not Outcome.OK or (r.speedup is not None and r.speedup < margin)
+
+
+# ---- hole 2: the measurement is out of the measured code's reach -------------------------------
+
+
+@pytest.mark.slow
+def test_moving_the_start_time_on_the_stack_changes_nothing(ev, initial_latency) -> None:
+    """The security review's forgery: the unchanged triple loop reported 2.0x by moving the
+    harness's start time, which sat on the stack of the process the kernel ran in."""
+    r = ev.evaluate(hostile("forge_clock_on_stack").replace("SHIFT_S", repr(initial_latency / 2)))
+    assert no_gain(r, 1.25), r
+    if r.outcome is Outcome.OK:
+        assert 0.8 < r.speedup < 1.25, r
+
+
+@pytest.mark.slow
+def test_the_initial_code_cannot_be_patched_by_the_candidate(ev) -> None:
+    r = ev.evaluate(hostile("patch_the_baseline"))
+    assert no_gain(r, 1.25), r
+
+
+@pytest.mark.slow
+def test_stopping_early_to_look_done_gains_nothing(ev) -> None:
+    """The timer waits for the kernel's process to stop; a stopped process computes nothing, so a
+    kernel that stops halfway has half an answer when the timer checks it."""
+    r = ev.evaluate(hostile("stop_early"))
+    assert r.outcome is not Outcome.OK, r
+
+
+@pytest.mark.slow
+def test_leaving_the_timing_core_is_refused(ev) -> None:
+    r = ev.evaluate(hostile("move_to_another_core"))
+    assert r.outcome is Outcome.CRASH and "SIGSYS" in (r.error or ""), r
+
+
+@pytest.mark.slow
+def test_yielding_the_core_to_have_slow_calls_left_out_is_refused(ev) -> None:
+    r = ev.evaluate(hostile("yield_to_look_preempted"))
+    assert r.outcome is Outcome.CRASH and "SIGSYS" in (r.error or ""), r
+
+
+# ---- hole 3: timed inputs defeat caches, random timed calls are checked in full ---------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["differential_rows", "differential_tiles"])
+def test_a_differential_cache_gains_nothing(ev, name: str) -> None:
+    """Recomputing only what changed is correct, and fast while timed calls change 2 elements;
+    every timed call now rewrites about 3 in 4 blocks of every input, so everything changed."""
+    r = ev.evaluate(hostile(name))
+    assert no_gain(r), r
+
+
+@pytest.mark.slow
+def test_a_cache_keyed_by_sampled_elements_gains_nothing(ev) -> None:
+    r = ev.evaluate(hostile("cache_by_sampled_hash"))
+    assert no_gain(r), r
+
+
+@pytest.mark.slow
+def test_computing_correctly_only_on_guessed_checks_is_caught(ev) -> None:
+    """Checked calls are picked by the timer after each call, so no call can know it is checked."""
+    r = ev.evaluate(hostile("correct_when_checked"))
+    assert r.outcome is Outcome.WRONG_ANSWER and "picked at random for checking" in (r.error or ""), r
