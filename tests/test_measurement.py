@@ -131,3 +131,74 @@ def test_computing_correctly_only_on_guessed_checks_is_caught(ev) -> None:
     """Checked calls are picked by the timer after each call, so no call can know it is checked."""
     r = ev.evaluate(hostile("correct_when_checked"))
     assert r.outcome is Outcome.WRONG_ANSWER and "picked at random for checking" in (r.error or ""), r
+
+
+# ---- hole 9: one timed workload per core, machine-wide -----------------------------------------
+
+HOLDER = textwrap.dedent("""\
+    import sys, time
+    from autocomp.evaluation.timing import core_lock
+    with core_lock(int(sys.argv[1])):
+        print("held", time.monotonic(), flush=True)
+        time.sleep(float(sys.argv[2]))
+        print("released", time.monotonic(), flush=True)
+""")
+
+
+def hold_core(core: int, seconds: float) -> subprocess.Popen[str]:
+    """Another process (another autocomp run) holding `core` for timed work; returns once it holds it."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(core), str(seconds)], stdout=subprocess.PIPE, text=True, env=env)
+    assert holder.stdout is not None and holder.stdout.readline().startswith("held")
+    return holder
+
+
+def test_two_processes_never_time_on_one_core_at_once() -> None:
+    core = sandbox.timing_core()
+    first = hold_core(core, 1.0)
+    try:
+        start = time.monotonic()
+        second = hold_core(core, 0.0)  # returns only once the first has let go
+        waited = time.monotonic() - start
+        released_first = float(first.communicate(timeout=10)[0].split()[-1])
+        second.communicate(timeout=10)
+    finally:
+        first.kill()
+        first.wait()
+    assert waited >= 0.8, f"the second process got the core after {waited:.2f} s, while the first held it for 1 s"
+    assert released_first > start
+    others = sorted(os.sched_getaffinity(0) - {core})
+    if others:  # another core is another lock: no wait
+        start = time.monotonic()
+        hold_core(others[0], 0.0).communicate(timeout=10)
+        assert time.monotonic() - start < 5
+
+
+@pytest.mark.slow
+def test_an_evaluation_waits_for_another_process_timing_on_its_core(problem) -> None:
+    """Our harness runs take the lock (verification runs on the timing core too)."""
+    ev = get_target("cpu").evaluator(problem, EvalSettings(min_time_s=0.1, timeout_s=10, trials=2))
+    try:
+        ev.evaluate(problem.initial_code)  # built and warm: what remains is verification and timing
+        holder = hold_core(sandbox.timing_core(), 2.0)
+        start = time.monotonic()
+        r = ev.evaluate(problem.initial_code)
+        took = time.monotonic() - start
+        out, _ = holder.communicate(timeout=10)
+    finally:
+        ev.close()
+    assert r.outcome is Outcome.OK, r.error
+    assert took >= 1.8, took
+
+
+@pytest.mark.slow
+def test_the_vendor_timer_waits_for_another_process_timing_on_its_core(problem) -> None:
+    """The vendor libraries' child takes the same lock (here a module that fails at once: only the wait is measured)."""
+    from autocomp.targets.vendor import run_child
+
+    holder = hold_core(sandbox.timing_core(), 1.5)
+    start = time.monotonic()
+    row = run_child("json.tool", problem)
+    took = time.monotonic() - start
+    holder.communicate(timeout=10)
+    assert row["available"] is False and took >= 1.3, (row, took)

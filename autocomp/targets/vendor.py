@@ -37,7 +37,7 @@ import numpy as np
 
 from autocomp.evaluation import sandbox
 from autocomp.evaluation.checks import Trial
-from autocomp.evaluation.timing import median_latency
+from autocomp.evaluation.timing import core_lock, median_latency
 from autocomp.problem import Problem, load_problem
 
 TRIAL_SEED = 20261125
@@ -286,8 +286,9 @@ def measure(problem: Problem, suite: VendorSuite) -> dict[str, Any]:
 
 def run_child(module: str, problem: Problem, core: int | None = None) -> dict[str, Any]:
     """`python -m MODULE PROBLEM_DIR` sandboxed and pinned to the core our kernels are timed on
-    (`sandbox.timing_core(core)`, so an [eval] core setting moves both)."""
-    with tempfile.TemporaryDirectory(prefix="autocomp-vendor-") as tmp:
+    (`sandbox.timing_core(core)`, so an [eval] core setting moves both), holding that core's
+    machine-wide timing lock as our own timing runs do."""
+    with tempfile.TemporaryDirectory(prefix="autocomp-vendor-") as tmp, core_lock(sandbox.timing_core(core)):
         limits = sandbox.Limits(timeout_s=600, cpus=(sandbox.timing_core(core),), address_space_bytes=64 << 30)
         res = sandbox.run([sys.executable, "-m", module, str(problem.root)], Path(tmp), limits)
     if not res.ok:
