@@ -117,7 +117,8 @@ def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, s
     result = failed or results[0]  # a candidate that fails any re-verification is not counted
     row: dict[str, Any] = {"problem": problem.name, "family": problem.spec.family, "best_run": stored[2] if stored else None,
                            "best_outcome": result.outcome.value, "best_error": result.error, "rounds": repeat,
-                           "machine_load_before_rounds": loads}
+                           "machine_load_before_rounds": loads,
+                           "unreliable": next((r.unreliable for r in results if r.unreliable), None)}
     initial = [r.baseline_latency_s for r in results]
     best = [r.latency_s if stored and not failed else None for r in results]
     initial_s, best_s = _median(initial), _median(best)

@@ -21,7 +21,7 @@ from autocomp.problem import Problem
 from autocomp.report.html import write_report
 from autocomp.search.beam import Log, Search, SearchSummary
 from autocomp.search.schedule import lineage
-from autocomp.store.runstore import DB_NAME, RunStore
+from autocomp.store.runstore import DB_NAME, UNRELIABLE, RunStore
 from autocomp.targets.registry import get_target, run_problem
 
 
@@ -48,7 +48,7 @@ def evaluate_code(problem: Problem, code: str, config: RunConfig, emulate: bool 
         "problem": problem.name, "correct": result.correct, "outcome": result.outcome.value, "error": result.error,
         "emulated": emulate,
         **dict(zip(("metric", "value", "baseline_value"), result.metric_values())),
-        "speedup": result.speedup, "utilization": result.utilization, "gflops": d.get("gflops"),
+        "speedup": result.speedup, "unreliable": result.unreliable, "utilization": result.utilization, "gflops": d.get("gflops"),
         "baseline_gflops": d.get("baseline_gflops"), "flags": d.get("flags", []), "details": d,
     }
 
@@ -125,6 +125,7 @@ def summary_dict(summary: SearchSummary, store: RunStore) -> dict[str, Any]:
         "best": {
             "candidate_id": best.id, **dict(zip(("metric", "value", "initial_value"), result.metric_values() if result else (None,) * 3)),
             "speedup_vs_initial": 1.0 / result.score if result and result.score else None,  # measured (a duel only ranks)
+            "unreliable": result.unreliable if result else None,
             "menu_item": best.menu_item, "iteration": best.iteration,
             "gflops": result.details.get("gflops") if result else None,
             "utilization": result.utilization if result else None,
@@ -156,6 +157,7 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
                 "run_dir": str(db.parent), "problem": info["problem"], "status": info["status"],
                 "created": info["created"], "iterations": len(beams), "candidates": len(store.candidates()),
                 "best_speedup": (1.0 / best) if best else None,
+                "best_unreliable": json.loads(answer[1]["details_json"] or "{}").get(UNRELIABLE) if answer else None,
             })
         finally:
             store.close()

@@ -18,12 +18,14 @@ in any source check would: only the measurement's own design may stop it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,7 @@ from autocomp.evaluation import sandbox
 from autocomp.evaluation.c_kernel import CKernelEvaluator, EvalSettings
 from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.evaluation.timing import within_noise
 from autocomp.targets.registry import get_target, resolve_problem
 
 HOSTILE = Path(__file__).parent / "data" / "measurement"
@@ -202,3 +205,56 @@ def test_the_vendor_timer_waits_for_another_process_timing_on_its_core(problem) 
     took = time.monotonic() - start
     holder.communicate(timeout=10)
     assert row["available"] is False and took >= 1.3, (row, took)
+
+
+# ---- issue 16: a kernel is never faster than itself -----------------------------------------------
+
+
+@contextlib.contextmanager
+def load_on(core: int, hogs: int) -> Iterator[None]:
+    """`hogs` busy-looping processes pinned to `core`: a shared machine at its worst."""
+    procs = [subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-c", "while True: pass"]) for _ in range(hogs)]
+    try:
+        time.sleep(0.2)
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.slow
+def test_the_initial_code_against_itself_under_load_is_no_speedup(problem) -> None:
+    """The self-check: a candidate identical to the initial code, timed on a core two other
+    processes keep busy, comes out 1.0x within noise or is marked unreliable, never faster."""
+    ev = get_target("cpu").evaluator(problem, EvalSettings(min_time_s=0.2, timeout_s=20, trials=2))
+    try:
+        with load_on(sandbox.timing_core(), 2):
+            results = [ev.evaluate(problem.initial_code) for _ in range(3)]
+    finally:
+        ev.close()
+    for r in results:
+        assert r.outcome is Outcome.OK, r.error
+        interval = r.details["speedup_interval"]
+        assert interval[0] <= r.speedup <= interval[1]
+        assert r.unreliable or within_noise(interval), (r.speedup, interval, r.details)
+        if r.unreliable:
+            assert "for a clean number" in r.unreliable and any(f.startswith("unreliable: ") for f in r.details["flags"])
+
+
+def test_the_unreliable_mark_travels_with_the_result(tmp_path: Path) -> None:
+    """Stored, read back, in the JSON every command prints."""
+    from autocomp.store.runstore import RunStore
+
+    mark = "too few calls ran without being preempted (...)"
+    result = EvalResult(outcome=Outcome.OK, latency_s=1e-3, baseline_latency_s=4e-3, speedup=4.0, unreliable=mark,
+                        details={"reps": 5})
+    store = RunStore.create(tmp_path / "run", "cpu/gemm-f32-256", "x", "cpu", {})
+    try:
+        store.add_evaluation("h", result, "")
+        back, _ = store.evaluation("h")
+    finally:
+        store.close()
+    assert back.unreliable == mark and back.details == {"reps": 5}
+    assert EvalResult.model_validate_json(result.model_dump_json()).unreliable == mark
+    assert EvalResult(outcome=Outcome.OK, speedup=1.0).unreliable is None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from autocomp.config import load_config
 from autocomp.evaluation.result import EvalResult, Outcome
-from autocomp.search.beam import Search
+from autocomp.search.beam import Search, wins_duel
 from autocomp.search.candidate import Candidate
 from autocomp.search.selection import select
 from autocomp.store.runstore import RunStore
@@ -195,3 +195,32 @@ def test_a_lucky_score_does_not_take_the_lead_without_winning_a_duel(tmp_path: P
         search.executor.shutdown()
         search.evaluator.close()
         store.close()
+
+
+def test_an_unreliable_timing_cannot_take_the_lead(tmp_path: Path) -> None:
+    """Issue 16: a result timed with too few unpreempted calls (a busy machine) is marked
+    unreliable; it ranks level with the leader at best, whether the initial code leads (no duel
+    is held then) or another kernel does (it is not even dueled), and an unreliable duel wins
+    nothing."""
+    logged: list[str] = []
+    search = _search(tmp_path, logged)
+    problem, store = search.problem, search.store
+    unreliable = "too few calls ran without being preempted"
+    root = Candidate(1, "root", 0, problem.initial_code, result=EvalResult(outcome=Outcome.OK, speedup=1.0))
+    try:
+        lucky = Candidate(2, "i1/c1/p0/k0", 1, problem.initial_code + "\n/* the same */\n", parent_id=1,
+                          result=EvalResult(outcome=Outcome.OK, speedup=4.18, unreliable=unreliable))
+        search._confirm_leads(root, [lucky], 1)
+        assert lucky.score == root.score and lucky.rank_note == "unreliable timing: level with #1"
+        assert select([root], [lucky], 2, search.cfg)[0] is root
+        leader = Candidate(3, "i1/c1/p1/k0", 1, kernel("gemm256_faster.c"), result=EvalResult(outcome=Outcome.OK, speedup=4.0))
+        lucky.rank_score = None
+        search._confirm_leads(leader, [lucky], 2)
+        assert lucky.score == leader.score and store.duel(lucky.id, leader.id) is None
+        assert select([leader], [lucky], 2, search.cfg)[0] is leader
+    finally:
+        search.executor.shutdown()
+        search.evaluator.close()
+        store.close()
+    assert wins_duel(EvalResult(outcome=Outcome.OK, speedup=1.5))
+    assert not wins_duel(EvalResult(outcome=Outcome.OK, speedup=1.5, unreliable=unreliable))

@@ -26,7 +26,7 @@ from autocomp.evaluation import policy as static_policy
 from autocomp.evaluation import sandbox
 from autocomp.evaluation.checks import Trial, check_not_degenerate, compare, from_bytes, poison_patterns
 from autocomp.evaluation.result import EvalResult, Outcome
-from autocomp.evaluation.timing import PATIENCE, Call, core_lock, paired
+from autocomp.evaluation.timing import PATIENCE, Call, core_lock, paired, speedup_interval
 from autocomp.problem import Problem
 
 HARNESS_DIR = Path(__file__).parent / "harness"
@@ -440,6 +440,7 @@ class CKernelEvaluator:
             "gflops": flops / med / 1e9, "baseline_gflops": flops / bmed / 1e9,
             "bytes_per_s": self.problem.spec.bytes / med,
             "caches": "cold" if self.settings.cold_cache else "warm",  # hygiene R5.4: always say whether data was warm
+            "speedup_interval": list(speedup_interval(cand, base)),  # ~95%: a speedup whose interval holds 1.0 is noise
         }
         speedup = bmed / med
         util = flops / med / self.peak_flops if self.peak_flops else None

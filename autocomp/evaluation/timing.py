@@ -81,6 +81,33 @@ def paired(candidate: list[Call], baseline: list[Call], min_reps: int) -> Paired
     return Paired([c.seconds for c in candidate], [c.seconds for c in baseline], (0, 0), reason)
 
 
+def median_interval(values: list[float]) -> tuple[float, float]:
+    """A distribution-free ~95% confidence interval for the median of `values` (order statistics:
+    the ranks n/2 -+ 0.98 sqrt(n) of the sorted values), so no assumption about the shape of timing
+    noise is needed."""
+    ordered, n = sorted(values), len(values)
+    half = 0.98 * n ** 0.5
+    return ordered[max(0, int(n / 2 - half))], ordered[min(n - 1, int(n / 2 + half))]
+
+
+def speedup_interval(candidate: list[float], baseline: list[float]) -> tuple[float, float]:
+    """The range of baseline/candidate median ratios both medians' intervals allow: a speedup whose
+    interval holds 1.0 is within noise of no speedup."""
+    c_lo, c_hi = median_interval(candidate)
+    b_lo, b_hi = median_interval(baseline)
+    return b_lo / c_hi, b_hi / c_lo
+
+
+NOISE_FLOOR = 0.05  # hygiene R5.3: differences below 5% are noise, however narrow the statistical interval
+
+
+def within_noise(interval: tuple[float, float] | list[float]) -> bool:
+    """Whether a speedup with this `speedup_interval` is no speedup at all: the interval, widened
+    by NOISE_FLOOR for what statistics do not see (code placement, frequency), holds 1.0."""
+    lo, hi = interval
+    return lo * (1 - NOISE_FLOOR) <= 1.0 <= hi * (1 + NOISE_FLOOR)
+
+
 LOCK_DIR = Path("/tmp/autocomp-timing")  # fixed, not $TMPDIR: every run on the machine must find the same file
 _in_process = threading.Lock()  # flock is per open file, so threads of one process also exclude each other; this keeps them in order
 

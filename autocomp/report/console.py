@@ -59,6 +59,8 @@ def runs_table(rows: list[dict[str, Any]]) -> None:
     table = Table("run", "problem", "status", "iterations", "candidates", "best speedup", box=None)
     for r in rows:
         speedup = f"{r['best_speedup']:.2f}x" if r["best_speedup"] else "-"
+        if r.get("best_unreliable"):
+            speedup += " (unreliable)"
         table.add_row(Text(r["run_dir"]), Text(r["problem"] or "-"), Text(r["status"]), str(r["iterations"]),
                       str(r["candidates"]), speedup)
     console.print(table)
@@ -69,6 +71,8 @@ def optimize_report(row: dict[str, Any]) -> None:
     value = f"{best['value']:,} cycles" if best.get("metric") == "cycles" else f"{best['value'] * 1e3:.4g} ms"
     console.print(f"[bold]best candidate #{best['candidate_id']}[/]: {value}, "
                   f"{best['speedup_vs_initial']:.2f}x vs the initial code (same-run ratio)")
+    if best.get("unreliable"):
+        console.print(f"[yellow]unreliable timing:[/] {escape(best['unreliable'])}")
     failed = row.get("llm", {}).get("failed", 0)
     calls = f"{row['llm_calls']} model calls" + (f" ({failed} more failed: see the table below)" if failed else "")
     console.print(f"{row['iterations']} iterations, {row['candidates']} candidates, {calls}; {row['stopped']}", markup=False)
@@ -165,6 +169,9 @@ def bench_table(row: dict[str, Any]) -> None:
                       *([f"{spread[0]:.2f}-{spread[1]:.2f}" if spread else "-"] if rounds > 1 else []),
                       fmt(r.get("speedup_vs_vendor_prepacked"), ".2f"))
     console.print(table)
+    for r in row["problems"]:
+        if r.get("unreliable"):
+            console.print(f"[yellow]{escape(r['problem'])}: unreliable timing:[/] {escape(r['unreliable'])}")
     console.print(f"machine: {row['machine']}")
     console.print("vendor = fastest vendor path doing the same work (packing timed, like ours); "
                   "prepacked = fastest path overall, incl. weights packed/reordered outside the timed call")

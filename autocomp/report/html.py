@@ -22,7 +22,7 @@ import jinja2
 
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.search.schedule import lineage
-from autocomp.store.runstore import RunStore
+from autocomp.store.runstore import UNRELIABLE, RunStore
 
 REPORT_NAME = "report.html"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -90,7 +90,8 @@ def _candidate(row: Any) -> dict[str, Any]:
             "menu_item": row["menu_item"], "plan_text": row["plan_text"], "plan_model": row["plan_model"],
             "code_model": row["code_model"], "outcome": row["outcome"] or ("no code" if row["code"] is None else "not evaluated"),
             "speedup": row["speedup"], "metric": metric, "value": value, "utilization": row["utilization"],
-            "error": row["eval_error"] or row["error"], "caches": details.get("caches"), "has_code": row["code"] is not None}
+            "error": row["eval_error"] or row["error"], "caches": details.get("caches"), "has_code": row["code"] is not None,
+            "unreliable": details.get(UNRELIABLE)}
 
 
 def _leader(row: dict[str, Any] | None) -> dict[str, Any]:

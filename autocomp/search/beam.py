@@ -37,8 +37,8 @@ Log = Callable[[str], None]
 
 def wins_duel(duel: EvalResult) -> bool:
     """Whether a challenger's duel with the leader hands it the lead: at least DUEL_MARGIN
-    faster (less is a tie, which the incumbent wins; a failed duel wins nothing)."""
-    return duel.speedup is not None and duel.speedup >= 1 + DUEL_MARGIN
+    faster (less is a tie, which the incumbent wins; a failed or unreliable duel wins nothing)."""
+    return duel.speedup is not None and duel.speedup >= 1 + DUEL_MARGIN and not duel.unreliable
 
 
 @dataclass
@@ -305,11 +305,16 @@ class Search:
         incumbent wins). Other children that beat the leader's score rank level with it.
         Against the initial code the score already is such a comparison, and modeled targets
         need none (their duels return no speedup). Duels are stored, so a resumed run ranks as
-        before without measuring again.
+        before without measuring again. A child whose timing is unreliable (too few unpreempted
+        calls) ranks no better than the leader, whoever leads.
         """
+        for child in children:
+            if child.correct and child.result is not None and child.result.unreliable and child.score < leader.score:
+                child.rank_score, child.rank_note = leader.score, f"unreliable timing: level with #{leader.id}"
         if leader.key == "root" or self.cfg.confirm_leads == 0:
             return
-        close = sorted((c for c in children if c.correct and c.score < leader.score * (1 + CLOSE_CALL)), key=lambda c: c.score)
+        close = sorted((c for c in children if c.correct and c.score < leader.score * (1 + CLOSE_CALL)
+                        and not (c.result is not None and c.result.unreliable)), key=lambda c: c.score)
         dueled: dict[str | None, tuple[float | None, str]] = {}  # code hash -> rank score (None: no verdict) and note
         for child in close:
             if child.code_hash == leader.code_hash:

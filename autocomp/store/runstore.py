@@ -28,6 +28,13 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+UNRELIABLE = "unreliable"  # EvalResult.unreliable travels in an evaluation's details_json under this key (no column needed)
+
+
+def _details_with_unreliable(result: EvalResult) -> dict[str, Any]:
+    return {**result.details, UNRELIABLE: result.unreliable} if result.unreliable else result.details
+
+
 def _usage_row(row: sqlite3.Row) -> dict[str, Any]:
     keys = ("calls", "failed", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cost_usd",
             "unpriced_calls")
@@ -210,10 +217,11 @@ class RunStore:
         row = self._one("SELECT * FROM evaluations WHERE code_hash = ?", (code_hash,))
         if row is None:
             return None
+        details = json.loads(row["details_json"])
         result = EvalResult(
             outcome=Outcome(row["outcome"]), error=row["error"], latency_s=row["latency_s"],
             baseline_latency_s=row["baseline_latency_s"], speedup=row["speedup"],
-            utilization=row["utilization"], details=json.loads(row["details_json"]),
+            utilization=row["utilization"], unreliable=details.pop(UNRELIABLE, None), details=details,
         )
         return result, row["feedback"] or ""
 
@@ -223,7 +231,7 @@ class RunStore:
             "INSERT OR IGNORE INTO evaluations (code_hash, outcome, score, latency_s, baseline_latency_s, speedup, "
             "utilization, error, details_json, feedback, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (code_hash, result.outcome.value, score, result.latency_s, result.baseline_latency_s, result.speedup,
-             result.utilization, result.error, json.dumps(result.details, default=str), feedback, _now()),
+             result.utilization, result.error, json.dumps(_details_with_unreliable(result), default=str), feedback, _now()),
         )
 
     def duel(self, challenger_id: int, leader_id: int) -> EvalResult | None:
@@ -278,6 +286,6 @@ class RunStore:
             if beam is None:
                 return None
             best_id = beam["best_id"]
-        row = self._one("SELECT c.*, e.score FROM candidates c LEFT JOIN evaluations e ON e.code_hash = c.code_hash "
+        row = self._one("SELECT c.*, e.score, e.details_json FROM candidates c LEFT JOIN evaluations e ON e.code_hash = c.code_hash "
                         "WHERE c.id = ?", (best_id,))
         return (row["score"], row) if row is not None and row["score"] is not None else None

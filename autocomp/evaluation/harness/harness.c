@@ -23,8 +23,7 @@
  * Memory: every buffer gets its own mapping between two wide PROT_NONE guard regions; the
  * buffer ends exactly at the upper guard and the alignment slack plus the rest of the page
  * below it hold canary bytes, so overruns fault (SIGSEGV) or are reported. Outputs are
- * poisoned before every call. A runner's buffers are shared with the timer and with no one
- * else.
+ * poisoned before every call. In timing, one buffer set is shared by the timer and the runners.
  *
  * Results: written to a private copy of stdout; kernels' own stdout goes to /dev/null. Every
  * result line starts with a per-run secret from the job file (which is deleted once read, and
@@ -83,8 +82,6 @@ typedef struct {
   unsigned char *ptr;          /* 64-byte aligned, ends at the upper guard */
   unsigned char *region;       /* first writable byte of the mapping */
   size_t region_len;
-  unsigned char *base;         /* the whole mapping, guards included */
-  size_t base_len;
 } guarded_t;
 
 static bufspec_t specs[MAX_BUFS];
@@ -181,7 +178,7 @@ static guarded_t guarded_alloc(size_t n, int shared) {
   if (base == MAP_FAILED) die("mmap", strerror(errno));
   if (mprotect(base, guard, PROT_NONE) || mprotect(base + guard + span, guard, PROT_NONE))
     die("mprotect", strerror(errno));
-  guarded_t g = {base + guard + span - body, base + guard, span, base, span + 2 * guard};
+  guarded_t g = {base + guard + span - body, base + guard, span};
   memset(g.region, CANARY, span);
   return g;
 }
@@ -328,8 +325,6 @@ typedef struct {
 typedef struct {
   pid_t pid;
   int schedstat_fd;
-  guarded_t g[MAX_BUFS];
-  void *args[MAX_BUFS];
   char *said;                /* shared page: the runner's containment line, written before it loads code */
   runner_stats_t at_stop;    /* as it stopped last: a stopped runner must not have run since */
   double outside_cpu_s;      /* CPU time it had outside its timed calls (must stay ~0) */
@@ -339,6 +334,12 @@ typedef struct {
 
 static runner_t runners[2];
 static int nrunners;
+/* One buffer set, shared by the timer and both runners (only one runs at a time, and the timer
+ * rewrites every byte a call reads before it): both kernels see the same addresses and the same
+ * physical pages, so neither is timed with luckier cache placement (separate buffers made a
+ * kernel differ from itself by up to 3.5%). */
+static guarded_t bufs[MAX_BUFS];
+static void *args[MAX_BUFS];
 
 static long long read_proc(int fd, char *buf, size_t cap) {
   ssize_t n = pread(fd, buf, cap - 1, 0);
@@ -394,18 +395,14 @@ static void runner_main(int k, const char *so) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   close(fileno(results));
   memset(token, 0, sizeof token);
-  for (int other = 0; other < nrunners; other++) {
-    if (other == k) continue;
-    for (int i = 0; i < nbufs; i++) munmap(runners[other].g[i].base, runners[other].g[i].base_len);
-    if (runners[other].said) munmap(runners[other].said, 4096);
-  }
+  for (int other = 0; other < nrunners; other++)
+    if (other != k) munmap(runners[other].said, 4096);
   harness_init();
   const char *readable[] = {so, "/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache", NULL};
   contain_runner(readable, runners[k].said, 256);
   raise(SIGSTOP); /* confined: the timer reads what it said */
   for (int i = 0; i < ROUND_TRIPS; i++) raise(SIGSTOP); /* empty calls: the timer's own cost per call */
   void *fn = load_kernel(so);
-  void **args = runners[k].args;
   for (;;) {
     raise(SIGSTOP); /* ready for the next call (the first time: loaded) */
     call_kernel(fn, args);
@@ -414,9 +411,6 @@ static void runner_main(int k, const char *so) {
 
 static void start_runner(int k, const char *so) {
   runner_t *r = &runners[k];
-  r->said = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (r->said == MAP_FAILED) die("mmap", strerror(errno));
-  strcpy(r->said, "unknown (the runner did not say)");
   fflush(NULL);
   r->pid = fork();
   if (r->pid < 0) die("fork", strerror(errno));
@@ -469,15 +463,15 @@ static void mosaic(unsigned char *dst, unsigned char *const sets[8], size_t n, u
   }
 }
 
-static void prepare_call(runner_t *r, unsigned char *inputs[][MAX_BUFS], uint64_t seed) {
+static void prepare_call(unsigned char *inputs[][MAX_BUFS], uint64_t seed) {
   int which = (int)(next_random() & 1);
   for (int i = 0; i < nbufs; i++) {
     unsigned char *sets[8];
     for (int s = 0; s < timing_sets; s++) sets[s] = inputs[s][i];
-    if (specs[i].is_output) poison(&specs[i], r->g[i].ptr, which);
-    else mosaic(r->g[i].ptr, sets, specs[i].nbytes, seed + (uint64_t)i * 0x632BE59BD9B4E019ULL);
+    if (specs[i].is_output) poison(&specs[i], bufs[i].ptr, which);
+    else mosaic(bufs[i].ptr, sets, specs[i].nbytes, seed + (uint64_t)i * 0x632BE59BD9B4E019ULL);
   }
-  if (cold_cache) flush_buffers(r->g); /* last: the writes above brought the inputs into the cache */
+  if (cold_cache) flush_buffers(bufs); /* last: the writes above brought the inputs into the cache */
 }
 
 /* Timing: the runners are interleaved, always calling whichever has less measured time. A
@@ -491,11 +485,15 @@ static void prepare_call(runner_t *r, unsigned char *inputs[][MAX_BUFS], uint64_
 static int time_kernels(void) {
   const char *sos[2] = {candidate, baseline};
   nrunners = baseline[0] ? 2 : 1;
-  for (int k = 0; k < nrunners; k++)
-    for (int i = 0; i < nbufs; i++) {
-      runners[k].g[i] = guarded_alloc(specs[i].nbytes, 1);
-      runners[k].args[i] = runners[k].g[i].ptr;
-    }
+  for (int i = 0; i < nbufs; i++) {
+    bufs[i] = guarded_alloc(specs[i].nbytes, 1);
+    args[i] = bufs[i].ptr;
+  }
+  for (int k = 0; k < nrunners; k++) { /* all mapped before the first fork: both runners start from one layout */
+    runners[k].said = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (runners[k].said == MAP_FAILED) die("mmap", strerror(errno));
+    strcpy(runners[k].said, "unknown (the runner did not say)");
+  }
   for (int k = 0; k < nrunners; k++) start_runner(k, sos[k]);
   seed_random();
   char path[8192];
@@ -533,7 +531,7 @@ static int time_kernels(void) {
   runner_stats_t during;
   for (int w = 0; w < warmup * nrunners; w++) {
     runner_t *r = &runners[w % nrunners];
-    prepare_call(r, inputs, next_random());
+    prepare_call(inputs, next_random());
     timed_call(r, &during);
   }
   for (;;) {
@@ -547,7 +545,7 @@ static int time_kernels(void) {
     int k = need[0] && need[1] ? (runners[1].spent < runners[0].spent) : need[1];
     runner_t *r = &runners[k];
     uint64_t seed = next_random();
-    prepare_call(r, inputs, seed);
+    prepare_call(inputs, seed);
     double wall = timed_call(r, &during), cpu = during.cpu_ns * 1e-9;
     /* preempted: the runner waited for the core longer than a wake-up takes (another process ran
      * in the middle of the call, and took the caches with it) */
@@ -566,13 +564,13 @@ static int time_kernels(void) {
     kept_call[slot] = seen;
     for (int i = 0; i < nbufs; i++) {
       if (specs[i].is_output) {
-        memcpy(kept[slot][i], r->g[i].ptr, specs[i].nbytes);
+        memcpy(kept[slot][i], bufs[i].ptr, specs[i].nbytes);
         continue;
       }
       unsigned char *sets[8];
       for (int s = 0; s < timing_sets; s++) sets[s] = inputs[s][i];
       mosaic(kept[slot][i], sets, specs[i].nbytes, seed + (uint64_t)i * 0x632BE59BD9B4E019ULL);
-      if (memcmp(kept[slot][i], r->g[i].ptr, specs[i].nbytes))
+      if (memcmp(kept[slot][i], bufs[i].ptr, specs[i].nbytes))
         fprintf(results, "%s input_modified - %s\n", token, specs[i].name);
     }
   }
@@ -580,9 +578,9 @@ static int time_kernels(void) {
     runner_t *r = &runners[k];
     r->outside_cpu_s += (runner_stats(r).cpu_ns - r->at_stop.cpu_ns) * 1e-9;
     fprintf(results, "%s outside %s %.9e\n", token, k ? "base" : "cand", r->outside_cpu_s);
-    for (int i = 0; i < nbufs; i++)
-      if (canary_broken(&r->g[i], specs[i].nbytes)) fprintf(results, "%s canary - %s\n", token, specs[i].name);
   }
+  for (int i = 0; i < nbufs; i++)
+    if (canary_broken(&bufs[i], specs[i].nbytes)) fprintf(results, "%s canary - %s\n", token, specs[i].name);
   stop_runners();
   int nkept = runners[0].reps < CHECKED_CALLS ? (int)runners[0].reps : CHECKED_CALLS;
   for (int c = 0; c < nkept; c++) {
