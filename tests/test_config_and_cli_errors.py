@@ -212,4 +212,4 @@ def test_eval_takes_a_config_with_only_an_eval_table(tmp_path: Path) -> None:
     assert row["correct"] is True and row["details"]["caches"] == "warm"
     cold = autocomp("eval", "cpu/softmax-f32", "--config", str(cfg), "--cold-cache")
     assert cold.returncode == 0, cold.stderr
-    assert "(same process, interleaved, cold caches)" in " ".join(cold.stdout.split())
+    assert "(same run, interleaved call by call on one core, cold caches)" in " ".join(cold.stdout.split())

@@ -141,7 +141,8 @@ def test_preempted_calls_are_left_out_of_the_timing(ev, problem) -> None:
     with busy_loops(sandbox.timing_core()):
         r = ev.evaluate(problem.initial_code)
     assert r.outcome is Outcome.OK, r.error
-    assert r.details["preempted_reps_left_out"] + r.details["baseline_preempted_reps_left_out"] > 0
+    # preempted calls were left out, or too few ran clean and the result says it is unreliable
+    assert r.details["preempted_reps_left_out"] + r.details["baseline_preempted_reps_left_out"] > 0 or r.unreliable
     assert r.details["reps"] >= 5 and r.details["baseline_reps"] >= 5
     assert 0.5 <= r.speedup <= 2.0
 

@@ -25,7 +25,7 @@ class EvalResult(BaseModel):
     outcome: Outcome
     error: str | None = None
     latency_s: float | None = None  # median of the timed calls
-    baseline_latency_s: float | None = None  # the problem's initial code, same process, interleaved
+    baseline_latency_s: float | None = None  # the problem's initial code, same run, interleaved call by call
     speedup: float | None = None  # baseline / candidate, from the same run
     utilization: float | None = None  # achieved FLOP/s over the target's peak
     unreliable: str | None = None  # why this timing cannot be trusted and how to get one that can (evaluation/timing.py: paired)

@@ -45,7 +45,7 @@ def eval_report(row: dict[str, Any]) -> None:
         console.print(table)
         util = f", {row['utilization'] * 100:.1f}% of measured peak" if row["utilization"] is not None else ""
         caches = row.get("details", {}).get("caches", "warm")
-        console.print(f"speedup vs initial code: {row['speedup']:.2f}x (same process, interleaved, {caches} caches){util}")
+        console.print(f"speedup vs initial code: {row['speedup']:.2f}x (same run, interleaved call by call on one core, {caches} caches){util}")
         fastest = row.get("details", {}).get("min_s")
         if fastest and row["value"] / fastest > NOISY:
             console.print(f"[yellow]noisy timing:[/] the median call took {row['value'] / fastest:.2f}x the fastest one "

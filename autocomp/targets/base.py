@@ -161,7 +161,7 @@ class CTarget(Target):
             peak = hw.peak_for(problem) or 0
             lines.append(f"Utilization: {result.utilization * 100:.1f}% of this core's measured peak ({peak / 1e9:.0f} {unit}).")
         if result.speedup:
-            lines.append(f"Speedup over the initial code: {result.speedup:.2f}x (measured in the same process).")
+            lines.append(f"Speedup over the initial code: {result.speedup:.2f}x (measured in the same run, call by call).")
         intensity = problem.spec.flops / problem.spec.bytes
         lines.append(f"Arithmetic intensity (minimum traffic): {intensity:.1f} {unit[1:-2]}/byte.")
         return "\n".join(lines)
