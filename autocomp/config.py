@@ -43,7 +43,7 @@ class SearchConfig(BaseModel):
     slack_iterations: int = Field(2, ge=0, description="... during the first this-many iterations")
     early_stop: int = Field(0, ge=0, description="stop after this many iterations without improvement (0: off)")
     skip_planning: bool = Field(False, description="one call plans and codes at once")
-    confirm_leads: int = Field(2, ge=0, description="per iteration, this many children that would take the lead must first beat the leader in a duel (timed call by call in one process); the others wait; 0: scores alone rank")
+    confirm_leads: int = Field(2, ge=0, description="per iteration, this many children that would take the lead must first beat the leader in a duel (timed call by call in one harness run); the others wait; 0: scores alone rank")
     final_recheck: int = Field(3, ge=1, description="re-measure this many of the final beam on fresh inputs; the best mean score leads, then the survivors duel (timed call by call against the leader)")
     max_minutes: float | None = Field(None, gt=0, description="wall-clock budget of this session's search, checked at iteration boundaries")
     seed: int = 1111

@@ -233,7 +233,7 @@ class CKernelEvaluator:
                 return self._verify_and_time(harness, so, baseline, cdir, trials)
 
     def duel(self, code: str, rival: str) -> EvalResult:
-        """Time `code` against `rival` (both already verified) call by call in one process: the
+        """Time `code` against `rival` (both already verified) call by call in one harness run: the
         result's speedup is how many times faster `code` runs than `rival`.
 
         Separate evaluations compare each with the initial code at different moments; on a
