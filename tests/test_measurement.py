@@ -258,3 +258,16 @@ def test_the_unreliable_mark_travels_with_the_result(tmp_path: Path) -> None:
     assert back.unreliable == mark and back.details == {"reps": 5}
     assert EvalResult.model_validate_json(result.model_dump_json()).unreliable == mark
     assert EvalResult(outcome=Outcome.OK, speedup=1.0).unreliable is None
+
+
+def test_clocks_that_disagree_reject_the_result() -> None:
+    """The timer's readings, checked against what the OS accounted and against our own clock: a
+    call cannot run longer on the CPU than it took, the calls cannot add up to more than the whole
+    run, and a kernel's process cannot run between its calls (it is stopped)."""
+    check = CKernelEvaluator._clocks_disagree
+    call = ["time", "cand", "1.0e-03", "0", "1.1e-03", "0"]
+    assert check([call, ["time", "base", "2.0e-03", "1", "9.0e-03", "7e-03"]], [["outside", "cand", "0"]], 1.0) is None
+    assert check([["time", "cand", "2.0e-03", "0", "1.0e-03", "0"]], [], 1.0) == \
+        "a cand call ran 2 ms on the CPU but took 1 ms by the timer's clock"
+    assert check([call] * 1000, [], 1.0) == "its calls add up to 1.100 s, more than the 1.000 s the whole run took"
+    assert check([call], [["outside", "cand", "2.5e-03"]], 1.0) == "the cand process ran 2.5 ms of CPU time outside its timed calls"

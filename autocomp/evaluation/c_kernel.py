@@ -374,8 +374,10 @@ class CKernelEvaluator:
 
     def _timing_result(self, cdir: Path, lines: list[list[str]], ntrials: int, elapsed_s: float) -> EvalResult:
         calls = {side: [f for f in lines if f[0] == "time" and f[1] == side] for side in ("cand", "base")}
-        cand = [Call(float(f[2]), f[3] == "1") for f in calls["cand"]]
-        base = [Call(float(f[2]), f[3] == "1") for f in calls["base"]]
+        # each call's CPU time less its process's wake-and-stop cost, measured before its kernel was loaded
+        overhead = {f[1]: float(f[2]) for f in lines if f[0] == "overhead"}
+        cand, base = ([Call(max(float(f[2]) - overhead.get(side, 0.0), 1e-9), f[3] == "1") for f in calls[side]]
+                      for side in ("cand", "base"))
         end = next(f for f in lines if f[0] == "end")
         if [len(cand), len(base)] != [int(end[1]), int(end[2])]:
             return EvalResult(outcome=Outcome.WRONG_ANSWER, error="timing: the harness's result stream was tampered with")
@@ -403,9 +405,8 @@ class CKernelEvaluator:
             return EvalResult(outcome=Outcome.HARNESS_ERROR, error="timing produced no measurements")
         result = self._stats(cand, base, ntrials)
         result.details["containment"] = containment(lines)
-        overhead = next((float(f[2]) for f in lines if f[:2] == ["overhead", "cand"]), None)
-        if overhead is not None:
-            result.details["call_overhead_s"] = overhead  # the kernel's process waking and stopping, part of every timed call
+        if "cand" in overhead:
+            result.details["call_overhead_s"] = overhead["cand"]  # waking and stopping the kernel's process: taken off every call
         return result
 
     @staticmethod
