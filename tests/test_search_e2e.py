@@ -12,7 +12,7 @@ from pathlib import Path
 
 from autocomp.config import load_config
 from autocomp.evaluation.result import EvalResult, Outcome
-from autocomp.search.beam import Search, wins_duel
+from autocomp.search.beam import Search
 from autocomp.search.candidate import Candidate
 from autocomp.search.selection import select
 from autocomp.store.runstore import RunStore
@@ -190,7 +190,12 @@ def test_a_lucky_score_does_not_take_the_lead_without_winning_a_duel(tmp_path: P
         lucky = Candidate(7, "i1/c1/p1/k0", 1, variant(4), result=EvalResult(outcome=Outcome.OK, speedup=40.0))
         fast = Candidate(8, "i2/c7/p0/k0", 2, faster, parent_id=7, result=EvalResult(outcome=Outcome.OK, speedup=38.0))
         search._confirm_leads(lucky, [fast], 2)
-        assert fast.score < lucky.score / 2 and select([lucky], [fast], 2, search.cfg)[0] is fast
+        duel = store.duel(fast.id, lucky.id)
+        assert duel is not None and duel.correct
+        if duel.unreliable:  # a machine this busy cannot hand over the lead (issue 16); the child waits level
+            assert fast.score == lucky.score and select([lucky], [fast], 2, search.cfg)[0] is lucky
+        else:
+            assert fast.score < lucky.score / 2 and select([lucky], [fast], 2, search.cfg)[0] is fast
     finally:
         search.executor.shutdown()
         search.evaluator.close()
@@ -200,8 +205,8 @@ def test_a_lucky_score_does_not_take_the_lead_without_winning_a_duel(tmp_path: P
 def test_an_unreliable_timing_cannot_take_the_lead(tmp_path: Path) -> None:
     """Issue 16: a result timed with too few unpreempted calls (a busy machine) is marked
     unreliable; it ranks level with the leader at best, whether the initial code leads (no duel
-    is held then) or another kernel does (it is not even dueled), and an unreliable duel wins
-    nothing."""
+    is held then) or another kernel does (it is not even dueled), and an unreliable duel ranks a
+    challenger down but never up."""
     logged: list[str] = []
     search = _search(tmp_path, logged)
     problem, store = search.problem, search.store
@@ -222,5 +227,8 @@ def test_an_unreliable_timing_cannot_take_the_lead(tmp_path: Path) -> None:
         search.executor.shutdown()
         search.evaluator.close()
         store.close()
-    assert wins_duel(EvalResult(outcome=Outcome.OK, speedup=1.5))
-    assert not wins_duel(EvalResult(outcome=Outcome.OK, speedup=1.5, unreliable=unreliable))
+    up = Search._duel_rank(leader, EvalResult(outcome=Outcome.OK, speedup=2.0, unreliable=unreliable))
+    down = Search._duel_rank(leader, EvalResult(outcome=Outcome.OK, speedup=0.5, unreliable=unreliable))
+    assert up == (leader.score, "2.00x as fast as #3 in a duel (unreliable timing)")
+    assert down[0] == leader.score * 2
+    assert Search._duel_rank(leader, EvalResult(outcome=Outcome.OK, speedup=2.0))[0] == leader.score / 2

@@ -37,8 +37,8 @@ Log = Callable[[str], None]
 
 def wins_duel(duel: EvalResult) -> bool:
     """Whether a challenger's duel with the leader hands it the lead: at least DUEL_MARGIN
-    faster (less is a tie, which the incumbent wins; a failed or unreliable duel wins nothing)."""
-    return duel.speedup is not None and duel.speedup >= 1 + DUEL_MARGIN and not duel.unreliable
+    faster (less is a tie, which the incumbent wins; a failed duel wins nothing)."""
+    return duel.speedup is not None and duel.speedup >= 1 + DUEL_MARGIN
 
 
 @dataclass
@@ -340,7 +340,9 @@ class Search:
             out = duel.outcome in (Outcome.WRONG_ANSWER, Outcome.CRASH)
             return float("inf") if out else None, f"failed its duel with #{leader.id} ({duel.outcome.value}): {duel.error}"
         rank = leader.score / duel.speedup
-        return rank if wins_duel(duel) else max(rank, leader.score), f"{duel.speedup:.2f}x as fast as #{leader.id} in a duel"
+        note = f"{duel.speedup:.2f}x as fast as #{leader.id} in a duel" + (" (unreliable timing)" if duel.unreliable else "")
+        # an unreliable duel can rank a challenger down (it lost even so), never hand it the lead
+        return rank if wins_duel(duel) and not duel.unreliable else max(rank, leader.score), note
 
     # ---- helpers -----------------------------------------------------------------------
 
