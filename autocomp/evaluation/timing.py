@@ -118,10 +118,17 @@ def core_lock(core: int) -> Iterator[None]:
     the vendor libraries' timer and the peak measurement of every autocomp process take it, so two
     runs never time on one core at once (each would slow the other's kernels). An advisory
     flock(2) on LOCK_DIR/core-N.lock: the OS releases it when its holder exits, even on kill -9."""
-    LOCK_DIR.mkdir(exist_ok=True)
-    with contextlib.suppress(PermissionError):
-        LOCK_DIR.chmod(0o1777)  # like /tmp: any user may add a lock file, none may remove another's
-    fd = os.open(LOCK_DIR / f"core-{core}.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    path = LOCK_DIR / f"core-{core}.lock"
+    try:
+        LOCK_DIR.mkdir(exist_ok=True)
+        with contextlib.suppress(PermissionError):
+            LOCK_DIR.chmod(0o1777)  # like /tmp: any user may add a lock file, none may remove another's
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        from autocomp.errors import UserError
+
+        raise UserError(f"cannot open the timing lock {path}: {exc.strerror}; every user of autocomp on this machine "
+                        f"must be able to create files in {LOCK_DIR} (make it like /tmp: chmod 1777 {LOCK_DIR})") from None
     try:
         with _in_process:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -389,8 +389,9 @@ static void wait_stopped(runner_t *r) {
 }
 
 /* The runner: confine, say how, load the kernel, then call it each time the timer wakes it and
- * stop. Never returns. Everything it must not see (the results stream, the run's secret, the
- * other runner's buffers) is closed, wiped or unmapped before any candidate byte is loaded. */
+ * stop. Never returns. What it must not touch (the results stream, the run's secret, the other
+ * runner's page) is closed, wiped or unmapped before any candidate byte is loaded; the timing
+ * inputs and the random state that picks them do not exist yet when it is forked. */
 static void runner_main(int k, const char *so) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   close(fileno(results));
@@ -401,7 +402,7 @@ static void runner_main(int k, const char *so) {
   const char *readable[] = {so, "/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache", NULL};
   contain_runner(readable, runners[k].said, 256);
   raise(SIGSTOP); /* confined: the timer reads what it said */
-  for (int i = 0; i < ROUND_TRIPS; i++) raise(SIGSTOP); /* empty calls: the timer's own cost per call */
+  for (int i = 0; i < ROUND_TRIPS; i++) raise(SIGSTOP); /* empty calls: what waking and stopping costs, in every call */
   void *fn = load_kernel(so);
   for (;;) {
     raise(SIGSTOP); /* ready for the next call (the first time: loaded) */
@@ -474,10 +475,10 @@ static void prepare_call(unsigned char *inputs[][MAX_BUFS], uint64_t seed) {
   if (cold_cache) flush_buffers(bufs); /* last: the writes above brought the inputs into the cache */
 }
 
-/* Timing: the runners are interleaved, always calling whichever has less measured time. A
- * preempted call (the OS took the core from the runner, or kept it waiting for the core) is
- * flagged and does not count toward min_reps / min_time, so a busy machine buys more calls (up
- * to `patience` times the time share, and max_reps) instead of slower medians. With
+/* Timing: the runners are interleaved, always calling whichever has spent less time. A
+ * preempted call (the runner waited for the core meanwhile) is flagged and does not count
+ * toward min_reps / min_time, so a busy machine buys more calls (up to `patience` times the time
+ * share of wall time, and max_reps) instead of slower medians. With
  * `cold_cache`, every call starts with its buffers flushed from the caches. After each
  * candidate call the timer decides, by reservoir sampling, whether to keep it for checking (its
  * inputs are built again from the call's seed, its outputs copied); Python verifies the kept
