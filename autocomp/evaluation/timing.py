@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autocomp.errors import UserError
+
 PATIENCE = 4  # a busy machine may stretch timing to this many times its budget, to replace preempted calls
 
 
@@ -125,8 +127,6 @@ def core_lock(core: int) -> Iterator[None]:
             LOCK_DIR.chmod(0o1777)  # like /tmp: any user may add a lock file, none may remove another's
         fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        from autocomp.errors import UserError
-
         raise UserError(f"cannot open the timing lock {path}: {exc.strerror}; every user of autocomp on this machine "
                         f"must be able to create files in {LOCK_DIR} (make it like /tmp: chmod 1777 {LOCK_DIR})") from None
     try:
