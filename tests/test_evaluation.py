@@ -110,7 +110,8 @@ def test_initial_code_is_ok(ev, problem) -> None:
     assert r.score == pytest.approx(1 / r.speedup)
     assert r.details["reps"] >= 5 and r.details["baseline_reps"] >= 5
     assert r.details["trials"] == 3  # 2 random trials + 1 adversarial were verified before timing
-    assert "flags" not in r.details
+    # no flag, unless the machine is too busy for enough unpreempted calls (then it says so)
+    assert r.details.get("flags", []) == ([f"unreliable: {r.unreliable}"] if r.unreliable else [])
 
 
 def test_legitimate_optimisation_is_ok_and_faster(ev) -> None:
