@@ -1,19 +1,22 @@
 /*
- * Containment inside the harness process, applied after the kernels are loaded and before the
- * first kernel call (evaluation hygiene R3.3): Linux Landlock, which any unprivileged process
- * can apply to itself, for good, and which its children inherit.
+ * Containment inside the harness process, applied before any candidate code is loaded, so a
+ * kernel's load-time code (constructors however spelled, .init_array entries, ifunc resolvers)
+ * runs confined like its calls (evaluation hygiene R3.3): Linux Landlock, which any
+ * unprivileged process can apply to itself, for good, and which its children inherit.
  *
- *  - files: nothing outside the run's scratch directory can be read, written, created or
- *    executed (the kernel's code and its libraries are already mapped);
+ *  - files: only the run's scratch directory can be read, written or created; the kernels'
+ *    shared objects and the system's library folders can be read (dlopen maps them), nothing
+ *    else (no /proc, so no other process's environment);
  *  - TCP: no connect and no bind (Landlock ABI >= 4);
  *  - no signals to, and no abstract UNIX sockets of, processes outside (ABI >= 6);
  *  - seccomp: creating a thread or process, exec, sockets and tracing kill the process with
  *    SIGSYS (a thread could keep running while the baseline is timed, and slow it down).
  *
  * The static policy rejects calls such as fopen or socket in the source, but source checks can
- * be dodged (token pasting builds a name the checker never sees); this holds whatever the code
- * calls. Where the kernel lacks Landlock the run goes on and the result says so: the rest of
- * the sandbox (scrubbed environment, rlimits, own process group, timeout) still applies.
+ * be dodged (token pasting builds a name the checker never sees, raw syscall bytes in asm); this
+ * holds whatever the code calls. Where the kernel lacks Landlock the run goes on and the result
+ * says so: bubblewrap's namespaces (sandbox.py) and the rest of the sandbox (scrubbed
+ * environment, rlimits, own process group, timeout) still apply.
  */
 #ifndef AUTOCOMP_CONTAINMENT_H
 #define AUTOCOMP_CONTAINMENT_H
@@ -31,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #define AUTOCOMP_LANDLOCK 1
 
@@ -105,8 +109,32 @@ static int forbid_processes_and_sockets(void) {
 }
 #endif
 
-/* Landlock: files only under `scratch`, no TCP, no signals out; says what it applied in `out`. */
-static void confine_files_and_network(const char *scratch, char *out, size_t cap) {
+#ifdef AUTOCOMP_LANDLOCK
+#define LL_READ_FILE (1ull << 2)
+#define LL_READ_DIR (1ull << 3)
+
+/* Folders the dynamic loader reads a kernel's libraries (libm) from, and its cache. */
+static const char *const system_libraries[] = {"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib",
+                                               "/etc/ld.so.cache"};
+
+/* Read-only access beneath `path` (a folder, or one file); missing paths are skipped. */
+static int allow_reading(int ruleset, const char *path) {
+  int fd = open(path, O_PATH | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? 0 : -1;
+  struct stat st;
+  int rc = fstat(fd, &st);
+  struct autocomp_landlock_path_beneath_attr rule = {
+      .allowed_access = LL_READ_FILE | (S_ISDIR(st.st_mode) ? LL_READ_DIR : 0), .parent_fd = fd};
+  if (rc == 0) rc = (int)syscall(LL_ADD_RULE, ruleset, LL_RULE_PATH_BENEATH, &rule, 0);
+  close(fd);
+  return rc;
+}
+#endif
+
+/* Landlock: files only under `scratch` and, read-only, the `nread` paths in `readable` and the
+ * system's libraries; no TCP, no signals out; says what it applied in `out`. */
+static void confine_files_and_network(const char *scratch, const char *const *readable, int nread, char *out,
+                                      size_t cap) {
 #ifdef AUTOCOMP_LANDLOCK
   long abi = syscall(LL_CREATE_RULESET, NULL, 0, LL_RULESET_VERSION);
   if (abi < 1) {
@@ -119,23 +147,27 @@ static void confine_files_and_network(const char *scratch, char *out, size_t cap
   int ruleset = (int)syscall(LL_CREATE_RULESET, &attr, landlock_attr_size(abi), 0);
   int dir = open(scratch, O_PATH | O_CLOEXEC | O_DIRECTORY);
   struct autocomp_landlock_path_beneath_attr beneath = {.allowed_access = attr.handled_access_fs, .parent_fd = dir};
-  if (ruleset < 0 || dir < 0 || syscall(LL_ADD_RULE, ruleset, LL_RULE_PATH_BENEATH, &beneath, 0) ||
-      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(LL_RESTRICT_SELF, ruleset, 0))
+  int failed = ruleset < 0 || dir < 0 || syscall(LL_ADD_RULE, ruleset, LL_RULE_PATH_BENEATH, &beneath, 0);
+  for (int i = 0; !failed && i < nread; i++) failed = allow_reading(ruleset, readable[i]) != 0;
+  for (size_t i = 0; !failed && i < sizeof system_libraries / sizeof *system_libraries; i++)
+    failed = allow_reading(ruleset, system_libraries[i]) != 0;
+  if (failed || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(LL_RESTRICT_SELF, ruleset, 0))
     snprintf(out, cap, "no Landlock (it failed: %s)", strerror(errno));
   else
-    snprintf(out, cap, "landlock-v%ld: files only in the scratch directory%s%s", abi,
-             abi >= 4 ? ", no TCP" : "", abi >= 6 ? ", no signals or abstract sockets outside" : "");
+    snprintf(out, cap, "landlock-v%ld: files only in the scratch directory (kernels and system libraries "
+             "read-only)%s%s", abi, abi >= 4 ? ", no TCP" : "", abi >= 6 ? ", no signals or abstract sockets outside" : "");
   if (dir >= 0) close(dir);
   if (ruleset >= 0) close(ruleset);
 #else
-  (void)scratch;
+  (void)scratch, (void)readable, (void)nread;
   snprintf(out, cap, "no Landlock (Linux only)");
 #endif
 }
 
-/* Both layers, each where the system has it; `out` says what was applied, for the result. */
-static void contain(const char *scratch, char *out, size_t cap) {
-  confine_files_and_network(scratch, out, cap);
+/* Both layers, each where the system has it; `out` says what was applied, for the result.
+ * `readable`: the kernels' shared objects, still to be loaded. */
+static void contain(const char *scratch, const char *const *readable, int nread, char *out, size_t cap) {
+  confine_files_and_network(scratch, readable, nread, out, cap);
   size_t used = strlen(out);
 #ifdef AUTOCOMP_SECCOMP
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || forbid_processes_and_sockets())

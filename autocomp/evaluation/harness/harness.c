@@ -14,9 +14,10 @@
  * /dev/null. Every result line starts with a per-run secret from the job file (which
  * is deleted once read), and each mode ends with a line of counts Python checks.
  *
- * Containment: once the kernels are loaded, the process confines itself before the first
- * kernel call (Landlock: files only in its scratch directory; seccomp: no threads, processes
- * or sockets; see containment.h).
+ * Containment: the process confines itself before it loads a kernel, so no byte of candidate
+ * code (load-time constructors included) runs unconfined (Landlock: files only in its scratch
+ * directory, the kernels' objects read-only; seccomp: no threads, processes or sockets; see
+ * containment.h).
  *
  * Usage:  harness verify JOB   |   harness time JOB
  * The JOB format is written by autocomp/evaluation/c_kernel.py. The Python side owns
@@ -204,10 +205,11 @@ static void *load_kernel(const char *so) {
   return fn;
 }
 
-/* Once the kernels are loaded: confine this process (containment.h) and say how. */
+/* Before any kernel is loaded: confine this process (containment.h) and say how. */
 static void confine(void) {
   char how[256];
-  contain(dir, how, sizeof how);
+  const char *const objects[] = {candidate, baseline};
+  contain(dir, objects, baseline[0] ? 2 : 1, how, sizeof how);
   fprintf(results, "%s containment %s\n", token, how);
 }
 
@@ -245,8 +247,8 @@ static void file_path(char *out, size_t cap, const char *kind, int t, const char
  * one call; trial 0 is called a second time on the same inputs to expose
  * nondeterminism and kernels that only work on their first call. */
 static int verify(void) {
-  void *fn = load_kernel(candidate);
   confine();
+  void *fn = load_kernel(candidate);
   char path[8192];
   for (int t = 0; t < trials; t++) {
     guarded_t g[MAX_BUFS];
@@ -324,8 +326,8 @@ static void flush_buffers(const guarded_t *g) {
  * checked), keep copies of their inputs and outputs, which Python verifies against the
  * reference after the run. */
 static int time_kernels(void) {
-  void *fns[2] = {load_kernel(candidate), baseline[0] ? load_kernel(baseline) : NULL};
   confine();
+  void *fns[2] = {load_kernel(candidate), baseline[0] ? load_kernel(baseline) : NULL};
   char path[8192];
   unsigned char *inputs[8][MAX_BUFS], *kept[CHECKED_CALLS][MAX_BUFS];
   long kept_call[CHECKED_CALLS];
