@@ -33,6 +33,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -167,6 +168,9 @@ static void confine_files_and_network(const char *scratch, const char *const *re
 /* Both layers, each where the system has it; `out` says what was applied, for the result.
  * `readable`: the kernels' shared objects, still to be loaded. */
 static void contain(const char *scratch, const char *const *readable, int nread, char *out, size_t cap) {
+#ifdef __linux__
+  prctl(PR_SET_PDEATHSIG, SIGKILL); /* a kill -9 of autocomp takes this process along, bubblewrap or not */
+#endif
   confine_files_and_network(scratch, readable, nread, out, cap);
   size_t used = strlen(out);
 #ifdef AUTOCOMP_SECCOMP
