@@ -141,12 +141,13 @@ def _bwrap_args(workdir: Path, readable: Sequence[Path]) -> list[str]:
             args += ["--symlink", os.readlink(p), path]
         elif p.exists():
             args += ["--ro-bind", path, path]
-    binds = sorted({*(("--ro-bind", str(Path(r).resolve())) for r in readable), ("--bind", str(workdir.resolve()))},
+    # at the paths the caller uses (bubblewrap follows links in the source, not in the destination)
+    binds = sorted({*(("--ro-bind", os.path.abspath(r)) for r in readable), ("--bind", os.path.abspath(workdir))},
                    key=lambda b: (b[1].count("/"), b[1], b[0] == "--bind"))
     for option, path in binds:
-        if Path(path).exists():
+        if os.path.exists(path):
             args += [option, path, path]
-    return args + ["--chdir", str(workdir.resolve())]
+    return args + ["--chdir", os.path.abspath(workdir)]
 
 
 def _wrapped(argv: list[str], workdir: Path, limits: Limits, readable: Sequence[Path]) -> list[str]:
