@@ -45,10 +45,15 @@ def fake_key(monkeypatch: pytest.MonkeyPatch) -> str:
     return key
 
 
-@pytest.fixture
-def evaluator(monkeypatch: pytest.MonkeyPatch):
+@pytest.fixture(params=["bwrap", "harness only"])
+def evaluator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
     """The cpu evaluator for softmax, with the policy's load-time rule switched off: as if a
-    spelling got past it, so that only the OS layers stand in the way."""
+    spelling got past it, so that only the OS layers stand in the way. Twice: with bubblewrap,
+    and without it (Landlock and seccomp in the harness must hold on their own)."""
+    if request.param == "bwrap" and sandbox.isolation().bwrap is None:
+        pytest.skip(sandbox.isolation().description)
+    if request.param == "harness only":
+        monkeypatch.setattr(sandbox, "isolation", lambda: sandbox.Isolation(None, "no bwrap (switched off for this test)"))
     monkeypatch.setattr(policy, "_load_time_code", lambda clean: None)
     ev = get_target("cpu").evaluator(resolve_problem("cpu/softmax-f32"), SETTINGS)
     yield ev

@@ -395,3 +395,16 @@ def test_a_signal_inside_bwrap_is_reported_as_the_signal(tmp_path: Path) -> None
     """bubblewrap exits with 128 + N for a child killed by signal N."""
     res = run(["sh", "-c", "kill -SYS $$"], tmp_path, Limits(timeout_s=5))
     assert res.signal_name == "SIGSYS" and res.returncode == -31
+
+
+def test_without_bubblewrap_the_result_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name, path=None: None)
+    assert sandbox.isolation.__wrapped__() == sandbox.Isolation(None, "no bwrap (bubblewrap is not installed)")
+
+
+@needs_bwrap
+def test_a_bubblewrap_that_cannot_start_here_is_reported_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As where user namespaces are forbidden: the probe fails, the runs go on without it."""
+    monkeypatch.setattr(sandbox, "_bwrap_args", lambda workdir, readable: ["--no-such-option"])
+    said = sandbox.isolation.__wrapped__()
+    assert said.bwrap is None and said.description.startswith("no bwrap (it cannot create namespaces here: ")
