@@ -552,7 +552,8 @@ def test_evaluator_survives_the_adversarial_kernels(ev, problem) -> None:
     assert 0.5 <= r.speedup <= 2.0
     # every candidate's run directory (inputs, outputs, job) was removed; the shared harness and
     # baseline remain, and the compiled objects, one per distinct code, for duels and re-checks
-    assert sorted(p.name for p in ev.workdir.iterdir()) == ["baseline", "harness", "objects"]
+    # (and the folder's owner mark, autocomp/evaluation/scratch.py)
+    assert sorted(p.name for p in ev.workdir.iterdir()) == [".autocomp-owner", "baseline", "harness", "objects"]
     assert all((d / "kernel.c").is_file() for d in (ev.workdir / "objects").iterdir())
     # and no sandboxed process (hung kernel, compiler, harness) outlived its evaluation
     assert child_pids() == []

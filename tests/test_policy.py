@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from autocomp.evaluation.policy import BANNED_CALLS, Policy, check, strip_comments_and_strings
+from autocomp.evaluation import policy
+from autocomp.evaluation.policy import BANNED_CALLS, Policy, check, check_expanded, strip_comments_and_strings
 from autocomp.targets.registry import resolve_problem
 
 SIG = "void gemm(const float *restrict A, const float *restrict B, float *restrict C)"
@@ -247,3 +248,84 @@ def test_escape_hatches_are_flagged(body: str) -> None:
 
 def test_plain_inline_asm_is_allowed() -> None:
     assert check(kernel('  __asm__ volatile("" ::: "memory");'), "gemm") == []
+
+
+# ---- linear time and a size limit (issue 17, hole 5) --------------------------------------------
+
+# Inputs crafted against each check: long runs that a backtracking pattern would rescan from every
+# start (the old cast pattern took 48 s on 8 KB of `(`; 50 MB never finished).
+CRAFTED = {
+    "open parens (cast rule)": "(" * 250_000,
+    "parenthesised words (cast rule)": "( a " * 62_000,
+    "casts": "(int)" * 50_000,
+    "attributes without a delimiter": "__attribute__((" * 16_000,
+    "attribute names without a delimiter": "__attribute__((constructor" * 9_000,
+    "entry calls without a body": "gemm(" * 50_000,
+    "unterminated block comments": "/*" * 125_000,
+    "line comments": "//" * 125_000,
+    "string literals on lines": '"a";\n' * 50_000,
+    "string literals on one line": '"a"' * 83_000,
+    "unterminated strings": '"' * 250_000,
+    "unterminated chars": "'" * 250_000,
+    "backslashes in a string": '"' + "\\" * 250_000,
+    "a hash and whitespace": "#" + " " * 250_000,
+    "include directives": "# include " * 25_000,
+    "local include openers": '#include "' * 25_000,
+    "a long system header name": "#include <sys/" + "a" * 250_000,
+    "pragmas": "#pragma " * 31_000,
+    "asm keywords": "asm " * 62_000,
+    "an unterminated asm string": 'asm("' + "x" * 250_000,
+    "assignments": "= " * 125_000,
+    "address-ofs": "& " * 125_000,
+    "banned names without calls": "fopen " * 41_000,
+    "builtin prefixes": "__builtin_" * 25_000,
+    "vendor prefixes": "cblas_" * 41_000,
+    "whitespace before a call": " " * 250_000 + "x(",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CRAFTED))
+def test_crafted_inputs_are_checked_in_linear_time(name: str) -> None:
+    import time
+
+    code = CRAFTED[name] + "\n" + kernel()
+    assert len(code.encode()) <= policy.MAX_CODE_BYTES
+    start = time.perf_counter()
+    check(code, "gemm")
+    check_expanded('# 1 "kernel.c"\n' + code, "kernel.c")
+    took = time.perf_counter() - start
+    assert took < 1.5, f"{took:.2f} s on {len(code):,} bytes"  # linear: ~0.1-0.5 s here, 48 s per 8 KB before
+
+
+def test_oversized_code_is_rejected_at_once() -> None:
+    import time
+
+    start = time.perf_counter()
+    problems = check("(" * 50_000_000, "gemm")
+    assert time.perf_counter() - start < 1.0
+    assert problems == [f"the code is 50,000,000 bytes; at most {policy.MAX_CODE_BYTES:,} bytes are accepted "
+                        "(a kernel is a few kilobytes: generated tables or data belong in the problem's inputs)"]
+
+
+def test_multibyte_characters_count_as_bytes() -> None:
+    code = "/* " + "é" * (policy.MAX_CODE_BYTES // 2) + " */\n" + kernel()
+    assert len(code) < policy.MAX_CODE_BYTES < len(code.encode())
+    assert check(code, "gemm")[0].startswith(f"the code is {len(code.encode()):,} bytes")
+
+
+@pytest.mark.parametrize("spelling", ["__attribute__((__constructor__))", "__attribute__ (( constructor (101) ))",
+                                      "__attribute__((used, __section__(\".init_array\")))",
+                                      "__attribute__((__destructor__))"])
+def test_load_time_attributes_in_any_spelling(spelling: str) -> None:
+    code = kernel(before=f"{spelling} static void f(void) {{}}\n")
+    assert [p for p in check(code, "gemm") if "load-time code" in p], check(code, "gemm")
+
+
+def test_an_attribute_closed_before_a_load_time_word_is_fine() -> None:
+    code = kernel(before="static float buf[64] __attribute__((aligned(64)));\nint section_count;\n")
+    assert check(code, "gemm") == []
+
+
+def test_member_names_are_not_calls() -> None:
+    code = kernel("  struct { int read; } s = {1}, *p = &s;\n  C[0] = (float)(s.read + p->read + p -> read);")
+    assert check(code, "gemm") == []

@@ -14,7 +14,6 @@ import random
 import secrets
 import shutil
 import statistics
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, field_validator
 
 from autocomp.evaluation import policy as static_policy
-from autocomp.evaluation import sandbox
+from autocomp.evaluation import sandbox, scratch
 from autocomp.evaluation.checks import Trial, check_not_degenerate, compare, from_bytes, poison_patterns
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.evaluation.timing import PATIENCE, Call, core_lock, paired, speedup_interval
@@ -33,6 +32,7 @@ HARNESS_DIR = Path(__file__).parent / "harness"
 TIMING_SETS = 4  # input sets for timing, never seen in verification; the harness mixes them afresh for every call
 # a timed call's CPU time may exceed its wall time by this much (accounting granularity) before the run counts as tampered
 CPU_SLACK_S = 50e-6
+MAX_EXPANDED_BYTES = 64 << 20  # a kernel after the preprocessor, system headers included (immintrin.h: ~3 MB)
 SIGNAL_HINTS = {
     "SIGSEGV": "invalid memory access (out-of-bounds read/write hits a guard page) or a bad configuration",
     "SIGBUS": "misaligned or invalid memory access",
@@ -80,6 +80,9 @@ class CToolchain:
     harness_init: str = ""  # C statements run once before any kernel call (e.g. AMX permission)
     harness_prelude: str = ""  # C includes/helpers harness_init needs
     policy: static_policy.Policy = field(default_factory=static_policy.Policy)
+    # folders the compiler reads besides the system (a target's headers and runtime objects): the
+    # only ones its sandbox shows it, read-only (sandbox.run's `readable`)
+    readable: tuple[Path, ...] = ()
 
 
 def trim(text: str, max_lines: int = 40, max_width: int = 400) -> str:
@@ -90,11 +93,12 @@ def trim(text: str, max_lines: int = 40, max_width: int = 400) -> str:
     return "\n".join(lines)
 
 
-def containment(lines: list[list[str]]) -> str:
-    """How the harness confined the process that ran the kernel (harness/containment.h); in
-    timing runs, the runner process the candidate ran in."""
+def containment(res: sandbox.SandboxResult, lines: list[list[str]]) -> str:
+    """How the process that ran the kernel was contained: the sandbox's namespaces (or why there
+    were none), then what that process applied to itself (harness/containment.h): in
+    verification the harness itself, in timing the runner process the candidate ran in."""
     said = next((f[1:] for f in lines if f[0] == "containment"), None)
-    return " ".join(said) if said else "unknown (the harness did not say)"
+    return f"{res.isolation}; " + (" ".join(said) if said else "unknown (the harness did not say)")
 
 
 class CKernelEvaluator:
@@ -109,7 +113,7 @@ class CKernelEvaluator:
 
     def __init__(self, problem: Problem, toolchain: CToolchain, settings: EvalSettings, peak_flops: float | None) -> None:
         self.problem, self.toolchain, self.settings, self.peak_flops = problem, toolchain, settings, peak_flops
-        self.workdir = Path(tempfile.mkdtemp(prefix="autocomp-eval-"))
+        self.workdir = scratch.make("autocomp-eval-")
         self._build_lock = threading.Lock()
         self._object_locks: dict[str, threading.Lock] = {}
         self._harness: Path | None = None
@@ -160,7 +164,7 @@ class CKernelEvaluator:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "kernel.c").write_text(code)
         argv = [self.toolchain.cc, *self.toolchain.cflags, "-fPIC", "-shared", "-o", "kernel.so", "kernel.c", *self.toolchain.ldflags]
-        res = sandbox.run(argv, directory, self._compiler_limits())
+        res = sandbox.run(argv, directory, self._compiler_limits(), readable=self.toolchain.readable)
         if res.timed_out:
             return None, "compilation timed out"
         if not res.ok:
@@ -176,10 +180,14 @@ class CKernelEvaluator:
         """The policy's banned calls, checked again after the preprocessor on the kernel.c that
         `folder` built (see policy.check_expanded). Compiled fine, so it preprocesses fine."""
         argv = [self.toolchain.cc, *self.toolchain.cflags, "-E", "-o", "kernel.i", "kernel.c"]
-        res = sandbox.run(argv, folder, self._compiler_limits())
+        res = sandbox.run(argv, folder, self._compiler_limits(), readable=self.toolchain.readable)
         if not res.ok:
             return []
-        return static_policy.check_expanded((folder / "kernel.i").read_text(errors="replace"), "kernel.c", self.toolchain.policy)
+        expanded = folder / "kernel.i"
+        if expanded.stat().st_size > MAX_EXPANDED_BYTES:  # macros that expand without bound
+            return [f"the preprocessed code is {expanded.stat().st_size:,} bytes, over {MAX_EXPANDED_BYTES:,}: "
+                    "macros may not expand the kernel that far"]
+        return static_policy.check_expanded(expanded.read_text(errors="replace"), "kernel.c", self.toolchain.policy)
 
     def _ensure_built(self) -> tuple[Path, Path]:
         with self._build_lock:
@@ -289,9 +297,26 @@ class CKernelEvaluator:
         return path, token
 
     def _limits(self, timeout: float) -> sandbox.Limits:
-        return sandbox.Limits(timeout_s=timeout, cpus=(sandbox.timing_core(self.settings.core),))
+        return sandbox.Limits(timeout_s=timeout, cpus=(sandbox.timing_core(self.settings.core),),
+                              keep_output_bytes=self._result_stream_bytes())
+
+    def _result_stream_bytes(self) -> int:
+        """More than the harness itself ever writes on its result stream: a line per timed call
+        (both kernels, up to max_reps each), a metrics line per verification call, a few more.
+        A stream that overflows this was written to by the kernel."""
+        s = self.settings
+        return (64 << 10) + 2 * s.max_reps * 128 + (s.trials + 2) * 2 * 4200
+
+    def _run_harness(self, harness: Path, mode: str, job: Path, cdir: Path, timeout: float) -> sandbox.SandboxResult:
+        """The harness in its sandbox: it sees the evaluator's folder (its own binary, the shared
+        objects) read-only and writes only in `cdir`."""
+        return sandbox.run([str(harness), mode, str(job)], cdir, self._limits(timeout), readable=(self.workdir,))
 
     def _run_failure(self, res: sandbox.SandboxResult, stage: str) -> EvalResult | None:
+        if not res.stdout_complete:
+            return EvalResult(outcome=Outcome.CRASH, error=(
+                f"{stage}: {res.stdout_bytes:,} bytes were written to the harness's result stream, more than the harness "
+                "writes; kernels may not write output"))
         if res.timed_out:
             return EvalResult(outcome=Outcome.TIMEOUT, error=f"{stage}: exceeded the {res.elapsed_s:.1f} s limit; the process group was killed")
         if res.signal_name:
@@ -311,7 +336,7 @@ class CKernelEvaluator:
         """Run every trial through the harness's verify mode and check the outputs against the
         reference. Returns the harness's result lines, the raw run and the failure (if any)."""
         job, token = self._job(cdir, so, None, len(trials))
-        res = sandbox.run([str(harness), "verify", str(job)], cdir, self._limits(self.settings.timeout_s))
+        res = self._run_harness(harness, "verify", job, cdir, self.settings.timeout_s)
         lines = self._result_lines(res, token)
         failure = self._run_failure(res, stage) or self._unfinished(lines, "verified", str(len(trials)))
         if failure is None:
@@ -321,23 +346,27 @@ class CKernelEvaluator:
         return lines, res, failure
 
     def _verify_and_time(self, harness: Path, so: Path, baseline: Path, cdir: Path, trials: list[Trial]) -> EvalResult:
-        lines, _, failure = self._verify(harness, so, cdir, trials)
+        lines, res, failure = self._verify(harness, so, cdir, trials)
         if failure:
             return failure
         if not self.settings.time:
-            return EvalResult(outcome=Outcome.OK, details={"timed": False, "trials": len(trials), "containment": containment(lines)})
+            return EvalResult(outcome=Outcome.OK, details={"timed": False, "trials": len(trials),
+                                                           "containment": containment(res, lines)})
         return self._time(harness, so, baseline, cdir, len(trials))
 
     def _time(self, harness: Path, so: Path, baseline: Path, cdir: Path, ntrials: int) -> EvalResult:
         """The harness's timing run; its inputs are the TIMING_SETS sets after the `ntrials` verification sets."""
         job, token = self._job(cdir, so, baseline, ntrials)
         budget = self.settings.timeout_s + (PATIENCE + 1) * self.settings.min_time_s
-        res = sandbox.run([str(harness), "time", str(job)], cdir, self._limits(budget))
+        res = self._run_harness(harness, "time", job, cdir, budget)
         lines = self._result_lines(res, token)
         failure = self._run_failure(res, "timing") or self._unfinished(lines, "end")
         if failure:
             return failure
-        return self._timing_result(cdir, lines, ntrials, res.elapsed_s)
+        result = self._timing_result(cdir, lines, ntrials, res.elapsed_s)
+        if result.correct:
+            result.details["containment"] = containment(res, lines)
+        return result
 
     @staticmethod
     def _result_lines(res: sandbox.SandboxResult, token: str) -> list[list[str]]:
@@ -404,7 +433,6 @@ class CKernelEvaluator:
         if not cand or not base:
             return EvalResult(outcome=Outcome.HARNESS_ERROR, error="timing produced no measurements")
         result = self._stats(cand, base, ntrials)
-        result.details["containment"] = containment(lines)
         if "cand" in overhead:
             result.details["call_overhead_s"] = overhead["cand"]  # waking and stopping the kernel's process: taken off every call
         return result

@@ -27,15 +27,15 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from autocomp.evaluation import sandbox
+from autocomp.evaluation import sandbox, scratch
 from autocomp.evaluation.checks import Trial
 from autocomp.evaluation.timing import core_lock, median_latency
 from autocomp.problem import Problem, load_problem
@@ -284,13 +284,22 @@ def measure(problem: Problem, suite: VendorSuite) -> dict[str, Any]:
             "cores": sorted(os.sched_getaffinity(0))}  # where it ran, for the record
 
 
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding this autocomp package; the child imports it
+
+
 def run_child(module: str, problem: Problem, core: int | None = None) -> dict[str, Any]:
     """`python -m MODULE PROBLEM_DIR` sandboxed and pinned to the core our kernels are timed on
     (`sandbox.timing_core(core)`, so an [eval] core setting moves both), holding that core's
     machine-wide timing lock as our own timing runs do."""
-    with tempfile.TemporaryDirectory(prefix="autocomp-vendor-") as tmp, core_lock(sandbox.timing_core(core)):
-        limits = sandbox.Limits(timeout_s=600, cpus=(sandbox.timing_core(core),), address_space_bytes=64 << 30)
-        res = sandbox.run([sys.executable, "-m", module, str(problem.root)], Path(tmp), limits)
+    tmp = scratch.make("autocomp-vendor-")
+    try:
+        with core_lock(sandbox.timing_core(core)):
+            limits = sandbox.Limits(timeout_s=600, cpus=(sandbox.timing_core(core),), address_space_bytes=64 << 30)
+            res = sandbox.run([sys.executable, "-m", module, str(problem.root)], tmp, limits,
+                              readable=(*sandbox.python_folders(), PACKAGE_ROOT / "autocomp", problem.root),
+                              extra_env={"PYTHONPATH": str(PACKAGE_ROOT)})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if not res.ok:
         return {"available": False, "reason": f"vendor benchmark failed: {res.stderr.strip()[-300:]}", "paths": [], "best": None}
     return dict(json.loads(res.stdout))

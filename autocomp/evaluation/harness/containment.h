@@ -1,19 +1,24 @@
 /*
- * Containment inside the harness process, applied after the kernels are loaded and before the
- * first kernel call (evaluation hygiene R3.3): Linux Landlock, which any unprivileged process
- * can apply to itself, for good, and which its children inherit.
+ * Containment inside every process that loads candidate code (the verifying harness, and each
+ * runner the timer forks in timing; the timer itself never loads any), applied before any
+ * candidate code is loaded, so a kernel's load-time code (constructors however spelled,
+ * .init_array entries, ifunc resolvers) runs confined like its calls (evaluation hygiene R3.3):
+ * Linux Landlock, which any unprivileged process can apply to itself, for good, and which its
+ * children inherit.
  *
- *  - files: nothing outside the run's scratch directory can be read, written, created or
- *    executed (the kernel's code and its libraries are already mapped);
+ *  - files: only the run's scratch directory can be read, written or created (a timing runner:
+ *    none); the kernels' shared objects and the system's library folders can be read (dlopen
+ *    maps them), nothing else (no /proc, so no other process's environment);
  *  - TCP: no connect and no bind (Landlock ABI >= 4);
  *  - no signals to, and no abstract UNIX sockets of, processes outside (ABI >= 6);
  *  - seccomp: creating a thread or process, exec, sockets and tracing kill the process with
  *    SIGSYS (a thread could keep running while the baseline is timed, and slow it down).
  *
  * The static policy rejects calls such as fopen or socket in the source, but source checks can
- * be dodged (token pasting builds a name the checker never sees); this holds whatever the code
- * calls. Where the kernel lacks Landlock the run goes on and the result says so: the rest of
- * the sandbox (scrubbed environment, rlimits, own process group, timeout) still applies.
+ * be dodged (token pasting builds a name the checker never sees, raw syscall bytes in asm); this
+ * holds whatever the code calls. Where the kernel lacks Landlock the run goes on and the result
+ * says so: bubblewrap's namespaces (sandbox.py) and the rest of the sandbox (scrubbed
+ * environment, rlimits, own process group, timeout) still apply.
  */
 #ifndef AUTOCOMP_CONTAINMENT_H
 #define AUTOCOMP_CONTAINMENT_H
@@ -30,6 +35,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -52,7 +58,6 @@ enum { LL_CREATE_RULESET = 444, LL_ADD_RULE = 445, LL_RESTRICT_SELF = 446 };
 #define LL_NET_CONNECT_TCP 2ull
 #define LL_SCOPE_ABSTRACT_UNIX_SOCKET 1ull /* ABI 6 */
 #define LL_SCOPE_SIGNAL 2ull
-#define LL_FS_EXECUTE 1ull
 #define LL_FS_READ_FILE 4ull
 #define LL_FS_READ_DIR 8ull
 
@@ -151,10 +156,30 @@ static int forbid_scheduling_and_foreign_signals(pid_t self) {
 }
 #endif
 
-/* Landlock: full access under `scratch` (NULL: none), read and execute only on the files and
- * folders in `readable` (NULL-terminated; missing ones skipped), no TCP, no signals out; says what
+#ifdef AUTOCOMP_LANDLOCK
+/* Folders the dynamic loader reads a kernel's libraries (libm) from, and its cache. */
+static const char *const system_libraries[] = {"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib",
+                                               "/etc/ld.so.cache"};
+
+/* Read-only access beneath `path` (a folder, or one file); missing paths are skipped. */
+static int allow_reading(int ruleset, const char *path) {
+  int fd = open(path, O_PATH | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? 0 : -1;
+  struct stat st;
+  int rc = fstat(fd, &st);
+  struct autocomp_landlock_path_beneath_attr rule = {
+      .allowed_access = LL_FS_READ_FILE | (S_ISDIR(st.st_mode) ? LL_FS_READ_DIR : 0), .parent_fd = fd};
+  if (rc == 0) rc = (int)syscall(LL_ADD_RULE, ruleset, LL_RULE_PATH_BENEATH, &rule, 0);
+  close(fd);
+  return rc;
+}
+#endif
+
+/* Landlock: full access under `scratch` (NULL: no files to write at all), read-only access to
+ * the `nread` paths in `readable` and the system's libraries; no TCP, no signals out; says what
  * it applied in `out`. */
-static void confine_files_and_network(const char *scratch, const char *const *readable, char *out, size_t cap) {
+static void confine_files_and_network(const char *scratch, const char *const *readable, int nread, char *out,
+                                      size_t cap) {
 #ifdef AUTOCOMP_LANDLOCK
   long abi = syscall(LL_CREATE_RULESET, NULL, 0, LL_RULESET_VERSION);
   if (abi < 1) {
@@ -171,56 +196,49 @@ static void confine_files_and_network(const char *scratch, const char *const *re
     failed = dir < 0 || syscall(LL_ADD_RULE, ruleset, LL_RULE_PATH_BENEATH, &beneath, 0);
     if (dir >= 0) close(dir);
   }
-  for (int i = 0; readable && readable[i] && !failed; i++) {
-    int fd = open(readable[i], O_PATH | O_CLOEXEC);
-    if (fd < 0) continue; /* e.g. no /usr/lib64 on this system */
-    struct stat st;
-    int is_dir = !fstat(fd, &st) && S_ISDIR(st.st_mode);
-    struct autocomp_landlock_path_beneath_attr beneath = {
-        .allowed_access = LL_FS_EXECUTE | LL_FS_READ_FILE | (is_dir ? LL_FS_READ_DIR : 0), .parent_fd = fd};
-    failed = syscall(LL_ADD_RULE, ruleset, LL_RULE_PATH_BENEATH, &beneath, 0) != 0;
-    close(fd);
-  }
+  for (int i = 0; !failed && i < nread; i++) failed = allow_reading(ruleset, readable[i]) != 0;
+  for (size_t i = 0; !failed && i < sizeof system_libraries / sizeof *system_libraries; i++)
+    failed = allow_reading(ruleset, system_libraries[i]) != 0;
   if (failed || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(LL_RESTRICT_SELF, ruleset, 0))
     snprintf(out, cap, "no Landlock (it failed: %s)", strerror(errno));
   else
     snprintf(out, cap, "landlock-v%ld: %s%s%s", abi,
-             scratch ? "files only in the scratch directory" : "no files but its code and the system libraries, read-only",
+             scratch ? "files only in the scratch directory (kernels and system libraries read-only)"
+                     : "no files but its kernel and the system libraries, read-only",
              abi >= 4 ? ", no TCP" : "", abi >= 6 ? ", no signals or abstract sockets outside" : "");
   if (ruleset >= 0) close(ruleset);
 #else
-  (void)scratch;
-  (void)readable;
+  (void)scratch, (void)readable, (void)nread;
   snprintf(out, cap, "no Landlock (Linux only)");
 #endif
 }
 
-/* Both layers, each where the system has it; `out` says what was applied, for the result. */
-static void contain(const char *scratch, char *out, size_t cap) {
-  confine_files_and_network(scratch, NULL, out, cap);
-  size_t used = strlen(out);
-#ifdef AUTOCOMP_SECCOMP
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || forbid_processes_and_sockets())
-    snprintf(out + used, cap - used, "; no seccomp (it failed: %s)", strerror(errno));
-  else
-    snprintf(out + used, cap - used, "; seccomp: no threads, processes, exec or sockets");
-#else
-  snprintf(out + used, cap - used, "; no seccomp (x86-64 and AArch64 Linux only)");
+/* The process dies with its parent: a kill -9 of autocomp takes the harness along, and the
+ * harness's death its timing runners, bubblewrap or not. */
+static void die_with_parent(void) {
+#ifdef __linux__
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
 }
 
-/* The process a timed kernel runs in, before the kernel is loaded: Landlock with no files but
- * `readable` (its code and the system libraries), read-only; both seccomp filters. */
-static void contain_runner(const char *const *readable, char *out, size_t cap) {
-  confine_files_and_network(NULL, readable, out, cap);
+/* Both layers, each where the system has it, applied by a process before it loads the kernels
+ * in `readable` (their shared objects); `out` says what was applied, for the result.
+ *  - the verifying harness: `scratch` is its run directory (inputs in, outputs out);
+ *  - a timing runner (`runner` set, `scratch` NULL): no files to write, and the second seccomp
+ *    filter (no scheduling changes, signals only to itself). */
+static void contain(const char *scratch, const char *const *readable, int nread, int runner, char *out, size_t cap) {
+  die_with_parent();
+  confine_files_and_network(scratch, readable, nread, out, cap);
   size_t used = strlen(out);
 #ifdef AUTOCOMP_SECCOMP
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || forbid_processes_and_sockets() ||
-      forbid_scheduling_and_foreign_signals(getpid()))
+      (runner && forbid_scheduling_and_foreign_signals(getpid())))
     snprintf(out + used, cap - used, "; no seccomp (it failed: %s)", strerror(errno));
   else
-    snprintf(out + used, cap - used, "; seccomp: no threads, processes, exec, sockets, scheduling changes or signals out");
+    snprintf(out + used, cap - used, "; seccomp: no threads, processes, exec%s",
+             runner ? ", sockets, scheduling changes or signals out" : " or sockets");
 #else
+  (void)runner;
   snprintf(out + used, cap - used, "; no seccomp (x86-64 and AArch64 Linux only)");
 #endif
 }

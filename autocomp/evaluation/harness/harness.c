@@ -20,6 +20,12 @@
  * clock goes along, for Python to check the two against each other. A stopped process computes
  * nothing, so stopping early only leaves the answer unfinished. All share the one pinned core.
  *
+ * Containment: every process that loads candidate code confines itself before it loads any
+ * (Landlock: files only in its scratch directory, none for a timing runner, the kernels' objects
+ * and system libraries read-only; seccomp: no threads, processes or sockets, and for a runner
+ * no scheduling changes or signals out; see containment.h), so no byte of candidate code
+ * (load-time constructors included) runs unconfined. Each process dies with its parent.
+ *
  * Memory: every buffer gets its own mapping between two wide PROT_NONE guard regions; the
  * buffer ends exactly at the upper guard and the alignment slack plus the rest of the page
  * below it hold canary bytes, so overruns fault (SIGSEGV) or are reported. Outputs are
@@ -44,7 +50,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -227,10 +232,11 @@ static void *load_kernel(const char *so) {
   return fn;
 }
 
-/* Once the kernels are loaded: confine this process (containment.h) and say how. */
+/* Verification, before the candidate is loaded: confine this process (containment.h) and say how. */
 static void confine(void) {
   char how[256];
-  contain(dir, how, sizeof how);
+  const char *const objects[] = {candidate};
+  contain(dir, objects, 1, 0, how, sizeof how);
   fprintf(results, "%s containment %s\n", token, how);
 }
 
@@ -252,8 +258,8 @@ static void file_path(char *out, size_t cap, const char *kind, int t, const char
  * one call; trial 0 is called a second time on the same inputs to expose
  * nondeterminism and kernels that only work on their first call. */
 static int verify(void) {
-  void *fn = load_kernel(candidate);
   confine();
+  void *fn = load_kernel(candidate);
   char path[8192];
   for (int t = 0; t < trials; t++) {
     guarded_t g[MAX_BUFS];
@@ -393,14 +399,12 @@ static void wait_stopped(runner_t *r) {
  * runner's page) is closed, wiped or unmapped before any candidate byte is loaded; the timing
  * inputs and the random state that picks them do not exist yet when it is forked. */
 static void runner_main(int k, const char *so) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
   close(fileno(results));
   memset(token, 0, sizeof token);
   for (int other = 0; other < nrunners; other++)
     if (other != k) munmap(runners[other].said, 4096);
   harness_init();
-  const char *readable[] = {so, "/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache", NULL};
-  contain_runner(readable, runners[k].said, 256);
+  contain(NULL, &so, 1, 1, runners[k].said, 256);
   raise(SIGSTOP); /* confined: the timer reads what it said */
   for (int i = 0; i < ROUND_TRIPS; i++) raise(SIGSTOP); /* empty calls: what waking and stopping costs, in every call */
   void *fn = load_kernel(so);
@@ -484,6 +488,7 @@ static void prepare_call(unsigned char *inputs[][MAX_BUFS], uint64_t seed) {
  * inputs are built again from the call's seed, its outputs copied); Python verifies the kept
  * calls against the reference after the run. */
 static int time_kernels(void) {
+  die_with_parent();
   const char *sos[2] = {candidate, baseline};
   nrunners = baseline[0] ? 2 : 1;
   for (int i = 0; i < nbufs; i++) {

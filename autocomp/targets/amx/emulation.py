@@ -28,6 +28,7 @@ HEADER = Path(__file__).parent / "emulator" / "amx_emu.h"
 TOOLCHAIN = CToolchain(
     cflags=("-O3", "-march=native", "-std=gnu11", "-Wno-psabi", "-include", str(HEADER)),
     policy=POLICY,  # the same rule as on hardware: the work must go through tile dot products
+    readable=(HEADER.parent,),
 )
 
 

@@ -59,6 +59,7 @@ def toolchain_for(rt: Runtime) -> CToolchain:
         cflags=("-O2", "-std=gnu11", *rt.kernel_cflags),
         ldflags=(*(str(o) for o in rt.objects), "-lm"),
         policy=POLICY,
+        readable=(rt.include_dir.parent,),
     )
 
 
@@ -116,7 +117,7 @@ class GemminiEvaluator(CKernelEvaluator):
         if len(metrics) != len(trials) + 1:
             return [], "", EvalResult(outcome=Outcome.HARNESS_ERROR,
                                       error=f"expected {len(trials) + 1} metric lines from the emulator, got {len(metrics)}")
-        return metrics, containment(lines), None
+        return metrics, containment(res, lines), None
 
     def _result(self, metrics: list[dict[str, float]], base: dict[str, float], ntrials: int) -> EvalResult:
         med = _median_metrics(metrics)

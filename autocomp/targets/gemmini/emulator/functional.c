@@ -19,13 +19,12 @@
  *
  * Written from /work/shared/reference/gemmini.md only.
  */
-#define _GNU_SOURCE /* pthread_getattr_np */
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "gemmini_params.h"
@@ -1375,23 +1374,28 @@ void autocomp_metrics_begin(void) {
  * after the solution), except data aimed at the stack: that can only be the dead frame of the
  * kernel (our callers' live frames are not reachable to a correct kernel), and writing it now
  * would corrupt the frames of whoever runs there. On hardware it would be lost the same way. */
-static uint64_t stack_lo, stack_hi; /* the calling thread's stack, found when the kernel is loaded */
+static uint64_t stack_lo, stack_hi; /* the main thread's stack, which the harness calls kernels on */
 
-/* Runs when the harness loads the kernel, before it confines itself: for the main thread
- * pthread_getattr_np reads /proc/self/maps, which the confined process may no longer open. */
-__attribute__((constructor)) static void find_stack(void) {
-  pthread_attr_t attr;
-  void *lo;
-  size_t size;
-  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
-  if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
-    stack_lo = (uint64_t)(uintptr_t)lo;
-    stack_hi = stack_lo + size;
-  }
-  pthread_attr_destroy(&attr);
+/* Found without /proc, since the harness confines itself before it loads a kernel (no
+ * /proc/self/maps, and no load-time code): the main thread's stack starts just above glibc's
+ * __libc_stack_end (the initial stack pointer; only the program's arguments and environment lie
+ * above it) and reaches down at most RLIMIT_STACK. The memory map keeps mappings at least that far
+ * below the stack, so nothing else falls in the range. */
+#ifdef __GLIBC__
+extern void *__libc_stack_end;
+#endif
+static void find_stack(void) {
+#ifdef __GLIBC__
+  if (stack_hi || !__libc_stack_end) return;
+  struct rlimit rl;
+  uint64_t size = getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (uint64_t)rl.rlim_cur : 8ull << 20;
+  stack_hi = ((uint64_t)(uintptr_t)__libc_stack_end + 4095) & ~(uint64_t)4095;
+  stack_lo = stack_hi > size ? stack_hi - size : 0;
+#endif
 }
 
 static void drop_pending_stack_writes(void) {
+  find_stack();
   if (pw_n == 0 || stack_hi == 0) return;
   uint64_t s = stack_lo, e = stack_hi;
   size_t kept = 0, dropped = 0;
