@@ -124,6 +124,49 @@ def test_kill_9_during_an_eval_leaves_no_process_and_the_next_start_removes_the_
     assert list(root.glob("autocomp-eval-*")) == []
 
 
+
+TIMED_CHILD = """
+import sys
+from autocomp.evaluation import sandbox
+if sys.argv[1] == "off":
+    sandbox.isolation = lambda: sandbox.Isolation(None, "no bwrap (turned off by the test)")
+from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.targets.registry import get_target, resolve_problem
+ev = get_target("cpu").evaluator(resolve_problem("cpu/softmax-f32"), EvalSettings(trials=2, min_time_s=60, timeout_s=120))
+ev.evaluate(ev.problem.initial_code)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bwrap", ["on", "off"])
+def test_kill_9_during_timing_leaves_neither_timer_nor_runners(tmp_path: Path, bwrap: str) -> None:
+    """The timing harness (the timer) dies with autocomp and each runner with the timer
+    (PR_SET_PDEATHSIG), with bubblewrap's pid namespace and without it."""
+    if bwrap == "on" and sandbox.isolation().bwrap is None:
+        pytest.skip(sandbox.isolation().description)
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", TIMED_CHILD, bwrap], env=env)
+    try:
+        timing: list[int] = []
+        deadline = time.monotonic() + 90
+        while len(timing) < 3 and time.monotonic() < deadline:  # the timer and its two runners
+            time.sleep(0.2)
+            timing = [pid for pid in _pids_with(str(tmp_path)) if " time " in _cmdline(pid) and _running(pid)]
+        assert len(timing) >= 3, "the timer and its runners never started"
+        proc.kill()
+        proc.wait()
+        time.sleep(2)
+        left = [pid for pid in _pids_with(str(tmp_path)) if _running(pid)]
+        assert left == [], [_cmdline(pid) for pid in left]
+    finally:
+        proc.kill()
+        for pid in _pids_with(str(tmp_path)):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
