@@ -20,9 +20,7 @@ from autocomp.targets.gemmini import build
 
 DATA = Path(__file__).parent / "data" / "gemmini"
 ACC = 1 << 31
-ACCUM = 1 << 30
 FULL = 1 << 29
-GARBAGE = 0xFFFFFFFF
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -254,10 +252,6 @@ def test_mvout_is_deferred_until_fence(rt8, tmp_path):
 
 
 # ------------------------------------------------------------------------- preload / compute
-
-
-def mm_body(extra: str = "") -> str:
-    return SETUP + extra
 
 
 def test_compute_ws_overwrite_then_accumulate_with_bias(rt8, tmp_path):

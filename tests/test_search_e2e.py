@@ -145,7 +145,7 @@ def test_a_duel_overrules_a_misleading_search_score(tmp_path: Path) -> None:
     flattered = Candidate(2, "i1/c1/p0/k0", 1, problem.initial_code, result=EvalResult(outcome=Outcome.OK, speedup=1000.0))
     honest = Candidate(3, "i1/c1/p1/k0", 1, kernel("gemm256_faster.c"), result=EvalResult(outcome=Outcome.OK, speedup=1.1))
     try:
-        best, validation = search._final_pick([flattered, honest])
+        best, validation = search.referee.final_pick([flattered, honest])
     finally:
         search.executor.shutdown()
         search.evaluator.close()
@@ -177,20 +177,21 @@ def test_a_lucky_score_does_not_take_the_lead_without_winning_a_duel(tmp_path: P
     try:
         for _ in range(2):  # the second pass finds the stored duels
             for c in children:
-                c.rank_score, c.rank_note = None, ""
-            search._confirm_leads(leader, children, 2)
-            assert children[0].score > 2 * leader.score and "as fast as #2 in a duel" in children[0].rank_note
-            assert children[1].score > 2 * leader.score  # confirm_leads = 2: the two best-scored children duel
-            assert children[2].score == leader.score and children[2].rank_note == "unconfirmed: level with #2"
-            assert children[3].rank_score is None  # the leader's own code needs no duel
+                c.duel_rank, c.rank_note = None, ""
+            search.referee.confirm_leads(leader, children, 2)
+            assert children[0].rank > 2 * leader.rank and "as fast as #2 in a duel" in children[0].rank_note
+            assert children[0].score == children[0].result.score  # a duel ranks; the measured score stays as measured
+            assert children[1].rank > 2 * leader.rank  # confirm_leads = 2: the two best-scored children duel
+            assert children[2].rank == leader.rank and children[2].rank_note == "unconfirmed: level with #2"
+            assert children[3].duel_rank is None  # the leader's own code needs no duel
             beam = select([leader], children[:3], 2, search.cfg)
             assert beam[0] is leader
             assert [r["challenger_id"] for r in store._all("SELECT challenger_id FROM duels ORDER BY id")] == [3, 4]
         # a lucky leader score does not hold off a faster child scored a little below it
         lucky = Candidate(7, "i1/c1/p1/k0", 1, variant(4), result=EvalResult(outcome=Outcome.OK, speedup=40.0))
         fast = Candidate(8, "i2/c7/p0/k0", 2, faster, parent_id=7, result=EvalResult(outcome=Outcome.OK, speedup=38.0))
-        search._confirm_leads(lucky, [fast], 2)
-        assert fast.score < lucky.score / 2 and select([lucky], [fast], 2, search.cfg)[0] is fast
+        search.referee.confirm_leads(lucky, [fast], 2)
+        assert fast.rank < lucky.rank / 2 and select([lucky], [fast], 2, search.cfg)[0] is fast
     finally:
         search.executor.shutdown()
         search.evaluator.close()

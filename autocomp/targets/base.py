@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -19,6 +19,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from autocomp.errors import ProblemError
+from autocomp.evaluation.base import Evaluator
 from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
 from autocomp.evaluation.result import EvalResult
 from autocomp.problem import Problem
@@ -64,19 +65,6 @@ class HardwareFacts:
     def peak_for(self, problem: Problem) -> float | None:
         dtype = problem.spec.inputs[0].dtype
         return self.peak_flops.get(dtype) or self.peak_flops.get("default")
-
-
-class Evaluator(Protocol):
-    exclusive_timing: bool  # wall-clock timing: needs the pinned core, and a quiet machine, to itself
-
-    def evaluate(self, code: str, seed: int | None = None) -> EvalResult: ...
-
-    def duel(self, code: str, rival: str) -> EvalResult:
-        """`code` timed against `rival` in one process (speedup: how many times faster `code`
-        is); speedup None where scores need no duel (modeled cycles, untimed settings)."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class Target(ABC):

@@ -68,14 +68,6 @@ class GemminiConfig:
     mvout_spad_max_cols: int
     mvout_acc_max_cols: int
 
-    @property
-    def elem_bytes(self) -> int:
-        return ELEM_BYTES[self.elem]
-
-    @property
-    def acc_bytes(self) -> int:
-        return ACC_BYTES[self.acc]
-
     @classmethod
     def load(cls, name: str) -> "GemminiConfig":
         """Load ``configs/<name>.toml`` and validate it."""
