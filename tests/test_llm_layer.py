@@ -21,7 +21,8 @@ from autocomp.llm.gemini import _retry_delay
 from autocomp.llm.hosted import rejected_param, retry_after_seconds
 from autocomp.llm.limits import Limiter
 from autocomp.llm.pricing import Price, PriceTable
-from autocomp.llm.registry import check_model_string, parse_model
+from autocomp.llm.model_string import parse_model
+from autocomp.llm.registry import check_model_string
 from autocomp.llm.retry import call_with_retry
 from autocomp.store.runstore import RunStore
 

@@ -23,7 +23,8 @@ from autocomp.errors import UserError
 from autocomp.evaluation.executor import LocalExecutor
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.llm.budget import budget_stop, time_stop
-from autocomp.llm.registry import make_agent_class, split_model
+from autocomp.llm.model_string import split_model
+from autocomp.llm.registry import make_agent_class
 from autocomp.problem import Problem
 from autocomp.search.candidate import Candidate, code_hash
 from autocomp.search.referee import Referee
