@@ -1,7 +1,7 @@
-"""Adversarial self-test suite for the C-kernel evaluator (evaluation hygiene R7.3).
+"""Adversarial self-test suite for the C-kernel evaluator (docs/evaluation-hygiene.md R7.3).
 
 Every kernel in tests/data/adversarial/ tries one of the known ways to fool a kernel
-evaluator (see /work/shared/reference/evaluation-hygiene.md, section 1). Each test runs it
+evaluator (see docs/evaluation-hygiene.md, section 1). Each test runs it
 through the real `cpu` target (gcc + the sandboxed harness) on `cpu/gemm-f32-256` and
 asserts the exact verdict and the specific feedback text. A few kernels run on a tiny
 tmp-path problem whose buffers are not a multiple of 64 bytes, the only way to reach
@@ -584,7 +584,7 @@ void line_sum(const int32_t *restrict X, int32_t *restrict Y) {
 
 def test_cold_caches_time_calls_with_their_operands_in_dram(tmp_path: Path) -> None:
     """[eval] cold_cache flushes every buffer from every cache level before each timed call
-    (hygiene R5.4). A walk of dependent loads over 256 KB waits a cache hit per load when warm
+    (docs/evaluation-hygiene.md R5.4). A walk of dependent loads over 256 KB waits a cache hit per load when warm
     and a DRAM access per load when cold, so cold calls are several times slower; each result
     says which it measured."""
     (tmp_path / "problem.toml").write_text(LINE_CHASE_TOML)

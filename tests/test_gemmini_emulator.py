@@ -2,7 +2,7 @@
 
 Each test writes a small C program that includes gemmini.h (through the runtime's
 kernel_cflags), embeds numpy-generated inputs as C arrays, runs instructions, prints the
-results, and compares them with a numpy model of the spec (§3, §5). Misuse tests check the
+results, and compares them with a numpy model of docs/gemmini-spec.md (§3, §5). Misuse tests check the
 exact error message and exit status 70.
 """
 
@@ -556,7 +556,7 @@ def test_fp32_config_matmul_negative_scale_and_bias(rt32, tmp_path):
     np.testing.assert_array_equal(r.out["c"].reshape(4, 4), 2.0 * ((-a) @ b + 0.5 * d))
 
 
-# ------------------------------------------------------------------------- misuse (spec §7)
+# ------------------------------------------------------------------------- misuse (docs/gemmini-spec.md §7)
 
 
 @pytest.mark.parametrize(

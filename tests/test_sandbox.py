@@ -1,4 +1,4 @@
-"""Real-subprocess tests of autocomp.evaluation.sandbox.run (evaluation hygiene R3).
+"""Real-subprocess tests of autocomp.evaluation.sandbox.run (docs/evaluation-hygiene.md R3).
 
 Every test starts genuine children (sh, sleep, python3, env, cat) and checks what the
 sandbox promises: wall-clock kill of the whole process group, no surviving

@@ -120,7 +120,7 @@ def test_the_final_beam_is_rechecked_then_the_finalists_duel(tmp_path: Path, fas
     faster = duels[0]["result"]["speedup"] >= 1.02
     assert out["best"]["candidate_id"] == (duels[0]["challenger_id"] if faster else leader)
     assert out["validation"]["speedup"] == checks[out["best"]["candidate_id"]]["speedup"]
-    # the winner, timed once more with cold caches (hygiene R5.4/R7.1), is reported next to the warm numbers
+    # the winner, timed once more with cold caches (docs/evaluation-hygiene.md R5.4, R7.1), is reported next to the warm numbers
     cold = [json.loads(d) for (d,) in db.execute("SELECT data_json FROM events WHERE kind = 'cold_validation'")]
     assert [c["candidate_id"] for c in cold] == [out["best"]["candidate_id"]]
     assert cold[0]["result"] == out["cold_validation"] and out["cold_validation"]["details"]["caches"] == "cold"

@@ -405,7 +405,7 @@ class CKernelEvaluator:
             "cv": statistics.pstdev(cand) / statistics.mean(cand),
             "gflops": flops / med / 1e9, "baseline_gflops": flops / bmed / 1e9,
             "bytes_per_s": self.problem.spec.bytes / med,
-            "caches": "cold" if self.settings.cold_cache else "warm",  # hygiene R5.4: always say whether data was warm
+            "caches": "cold" if self.settings.cold_cache else "warm",  # docs/evaluation-hygiene.md R5.4: always say whether data was warm
         }
         speedup = bmed / med
         util = flops / med / self.peak_flops if self.peak_flops else None

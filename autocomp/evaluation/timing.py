@@ -69,7 +69,7 @@ def median_latency(fn: Callable[[], Any], min_time: float = 0.5, min_reps: int =
     return statistics.median(times), len(times), left_out
 
 
-QUIET = 0.05  # a machine with less than this fraction of its cores busy counts as quiet (hygiene R5.5)
+QUIET = 0.05  # a machine with less than this fraction of its cores busy counts as quiet (docs/evaluation-hygiene.md R5.5)
 
 
 def machine_load(window_s: float = 0.5) -> float | None:

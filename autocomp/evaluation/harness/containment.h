@@ -1,6 +1,6 @@
 /*
  * Containment inside the harness process, applied after the kernels are loaded and before the
- * first kernel call (evaluation hygiene R3.3): Linux Landlock, which any unprivileged process
+ * first kernel call (docs/evaluation-hygiene.md R3.3): Linux Landlock, which any unprivileged process
  * can apply to itself, for good, and which its children inherit.
  *
  *  - files: nothing outside the run's scratch directory can be read, written, created or
