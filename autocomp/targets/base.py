@@ -24,6 +24,8 @@ from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSetti
 from autocomp.evaluation.result import EvalResult
 from autocomp.problem import Problem
 
+HARNESS_CONTRACT = Path(__file__).resolve().parent.parent / "evaluation" / "harness" / "contract.toml"
+
 
 @dataclass(frozen=True)
 class MenuItem:
@@ -41,13 +43,18 @@ class KnowledgePack:
     rules: tuple[str, ...]
 
     @classmethod
-    def load(cls, directory: Path) -> "KnowledgePack":
+    def load(cls, directory: Path, shared_rules: Path | None = None) -> "KnowledgePack":
+        """The pack in `directory`; `shared_rules` (a TOML file with `rules` and `closing` lists)
+        holds rules several targets share, placed before and after the pack's own."""
         menu = tomllib.loads((directory / "menu.toml").read_text())
-        rules = tomllib.loads((directory / "rules.toml").read_text())
+        rules = tomllib.loads((directory / "rules.toml").read_text())["rules"]
+        if shared_rules is not None:
+            shared = tomllib.loads(shared_rules.read_text())
+            rules = [*shared["rules"], *rules, *shared["closing"]]
         return cls(
             architecture=(directory / "architecture.md").read_text(),
             menu=tuple(MenuItem(i["name"], i.get("description", ""), tuple(i.get("families", ()))) for i in menu["item"]),
-            rules=tuple(rules["rules"]),
+            rules=tuple(rules),
         )
 
     def menu_for(self, family: str) -> tuple[MenuItem, ...]:
@@ -129,6 +136,11 @@ class CTarget(Target):
     """A target whose kernels are C compiled with gcc and run by the shared harness."""
 
     toolchain: CToolchain = CToolchain()
+
+    @cached_property
+    def knowledge(self) -> KnowledgePack:
+        """The target's pack with the shared harness's contract merged in (one source for both C targets)."""
+        return KnowledgePack.load(self.root / "knowledge", HARNESS_CONTRACT)
 
     def evaluator(self, problem: Problem, settings: EvalSettings) -> Evaluator:
         if problem.spec.config is not None:
