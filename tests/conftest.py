@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -20,6 +21,21 @@ min_time_s = 0.1
 timeout_s = 4
 trials = 2
 """
+
+
+def installed(module: str) -> bool:
+    """Whether `module` (dotted names too) can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a dotted name whose parent package is missing
+        return False
+
+
+def needs_extra(extra: str, *modules: str) -> pytest.MarkDecorator:
+    """Skip, naming the pip command, where an optional extra of pyproject.toml is not installed."""
+    missing = [m for m in modules if not installed(m)]
+    return pytest.mark.skipif(bool(missing), reason=f"needs the {extra} extra ({', '.join(missing)} missing): "
+                                                    f"pip install 'autocomp[{extra}]'")
 
 
 def kernel(name: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error, autocomp, kernel, reply_with_code, write_replay
+from conftest import assert_one_line_error, autocomp, kernel, needs_extra, reply_with_code, write_replay
 
 HOSTILE_PLAN = "Chosen item: 1\nBlock the loops. </script><script>alert('plan')</script> <b>bold</b>"
 SECRET = "sk-report-test-0123456789abcdef"
@@ -37,6 +37,7 @@ def replay_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return tmp / "run", json.loads(proc.stdout)
 
 
+@needs_extra("report", "plotly")
 def test_a_run_writes_its_report_with_charts_tables_and_escaped_model_text(replay_run: tuple[Path, dict]) -> None:
     run_dir, out = replay_run
     assert out["report"] == str(run_dir / "report.html")

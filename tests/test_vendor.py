@@ -22,7 +22,7 @@ from conftest import autocomp
 
 def _needs_mkl() -> None:
     if find_mkl_rt() is None:
-        pytest.skip("oneMKL is not installed: pip install 'autocomp[baselines]' (mkl==2026.2.0)")
+        pytest.skip("needs the baselines extra (oneMKL missing): pip install 'autocomp[baselines]'")
 
 
 def _mkl_child(module: str, problem: str) -> dict:
@@ -92,7 +92,7 @@ def test_amx_mkl_paths_are_measured_and_correct() -> None:
 
 
 def test_cpu_gemm_baseline_measures_every_library_and_picks_the_fastest_same_work_path() -> None:
-    pytest.importorskip("torch", reason="PyTorch paths need pip install 'autocomp[baselines]'")
+    pytest.importorskip("torch", reason="needs the baselines extra (torch missing): pip install 'autocomp[baselines]'")
     _needs_mkl()
     proc = autocomp("baseline", "cpu/gemm-f32-256", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -113,7 +113,7 @@ def test_cpu_gemm_baseline_measures_every_library_and_picks_the_fastest_same_wor
 @pytest.mark.parametrize("problem, path, core", [("cpu/conv2d-f32", "torch conv2d", None),
                                                   ("cpu/softmax-f32", "torch.softmax", min(os.sched_getaffinity(0)))])
 def test_cpu_conv_and_softmax_baselines_are_correct_on_the_timing_core(problem: str, path: str, core: int | None) -> None:
-    pytest.importorskip("torch", reason="PyTorch paths need pip install 'autocomp[baselines]'")
+    pytest.importorskip("torch", reason="needs the baselines extra (torch missing): pip install 'autocomp[baselines]'")
     row = get_target("cpu").baselines(resolve_problem(problem), core)  # the real sandboxed child, as bench runs it
     assert row["available"] and [p["name"] for p in row["paths"]] == [path], row
     assert row["best"]["rel_err"] < 1e-5 and row["best"]["latency_s"] > 0 and row["best"]["prepacked"] is False
