@@ -136,27 +136,36 @@ def busy_loops(*cores: int) -> Iterator[None]:
 
 def test_preempted_calls_are_left_out_of_the_timing(ev, problem) -> None:
     """A process busy-looping on the timing core takes it from the harness for whole time slices;
-    the preempted calls are left out (and replaced), so the initial code still times at about its
-    own speed relative to itself."""
+    the harness sees it: preempted calls are left out (and replaced), or, on a machine so busy
+    that too few calls ran unpreempted, all are kept and the result says so. Either way the
+    initial code still times at about its own speed relative to itself."""
     with busy_loops(sandbox.timing_core()):
         r = ev.evaluate(problem.initial_code)
     assert r.outcome is Outcome.OK, r.error
-    assert r.details["preempted_reps_left_out"] + r.details["baseline_preempted_reps_left_out"] > 0
+    left_out = r.details["preempted_reps_left_out"] + r.details["baseline_preempted_reps_left_out"]
+    said = [f for f in r.details.get("flags", []) if f.startswith("busy machine: fewer than")]
+    assert left_out > 0 or said, r.details
     assert r.details["reps"] >= 5 and r.details["baseline_reps"] >= 5
     assert 0.5 <= r.speedup <= 2.0
 
 
 def test_vendor_timing_leaves_out_preempted_calls_too() -> None:
-    """Vendor libraries are timed in a Python child by the same rule (timing.median_latency)."""
+    """Vendor libraries are timed in a Python child by the same rule (timing.median_latency): the
+    busy loop's preemptions are left out, or (a machine too busy for 10 clean calls) every call
+    is kept, and then most calls were preempted."""
     core = sandbox.timing_core()
     with busy_loops(core):
         child = subprocess.run(["taskset", "-c", str(core), sys.executable, "-c",
+                                "import resource\n"
                                 "from autocomp.evaluation.timing import median_latency\n"
-                                "print(*median_latency(lambda: sum(range(50000)), min_time=0.3, min_reps=10))"],
+                                "switches = lambda: resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw\n"
+                                "before = switches()\n"
+                                "print(*median_latency(lambda: sum(range(50000)), min_time=0.3, min_reps=10), switches() - before)"],
                                capture_output=True, text=True, timeout=60)
     assert child.returncode == 0, child.stderr
-    latency, reps, left_out = child.stdout.split()
-    assert float(latency) > 0 and int(reps) >= 10 and int(left_out) > 0
+    latency, reps, left_out, switches = child.stdout.split()
+    assert float(latency) > 0 and int(reps) >= 10
+    assert int(left_out) > 0 or int(switches) > int(reps) - 10, child.stdout
 
 
 def test_a_block_of_measurements_waits_for_a_quiet_machine() -> None:
@@ -234,7 +243,7 @@ def test_infinite_loop_times_out(ev) -> None:
     start = time.monotonic()
     r = ev.evaluate(kernel("infinite_loop"))
     assert_rejected(r, Outcome.TIMEOUT, "verification: exceeded the", "the process group was killed")
-    assert 5.0 <= time.monotonic() - start < 15.0
+    assert 5.0 <= time.monotonic() - start < 60.0  # killed at its 5 s limit (plus a compile, slow on a busy machine)
 
 
 def test_crash_that_only_happens_during_timing(ev) -> None:
