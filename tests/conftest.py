@@ -95,3 +95,15 @@ def assert_all_correct(evaluator, code: str, settings: list[dict[str, int]]) -> 
             assert result.correct, (setting, result.error)
     finally:
         evaluator.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for xdist (`make test-fast` runs with --dist loadgroup): tests marked `timing` share
+    the pinned timing core, so they all go to one worker and run one after another; every other
+    test stays with its module, so a module-scoped fixture (a built evaluator, a finished run) is
+    built once, not once per worker."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        timing = item.get_closest_marker("timing") is not None
+        item.add_marker(pytest.mark.xdist_group("timing" if timing else item.nodeid.split("::", 1)[0]))

@@ -32,6 +32,8 @@ from autocomp.evaluation.timing import Call, QuietGate, machine_load, unpreempte
 from autocomp.problem import load_problem
 from autocomp.targets.registry import get_target, resolve_problem
 
+pytestmark = pytest.mark.timing  # every evaluation here times on the pinned core
+
 ADVERSARIAL = Path(__file__).parent / "data" / "adversarial"
 SIGSEGV_TEXT = "killed by SIGSEGV: invalid memory access"
 NAN_TEXT = "outputs are poisoned with NaN before each call, so unwritten elements show as NaN"
@@ -84,6 +86,18 @@ def child_pids() -> list[int]:
     return found
 
 
+def self_timed_ok(r: EvalResult) -> None:
+    """A kernel timed against itself: on an ordinary (even loaded) machine the ratio is about 1.
+    Where the core was so busy that too few calls ran unpreempted, the harness keeps them all and
+    flags the result (its timing then holds other processes' time): that flag is what holds."""
+    busy = [f for f in r.details.get("flags", []) if f.startswith("busy machine: fewer than")]
+    if busy:
+        assert r.details["flags"] == busy, r.details  # no review flag: only the load is in question
+    else:
+        assert 0.5 <= r.speedup <= 2.0, r.details
+        assert "flags" not in r.details, r.details
+
+
 @pytest.fixture(scope="module")
 def problem():
     return resolve_problem("cpu/gemm-f32-256")
@@ -104,13 +118,12 @@ def test_initial_code_is_ok(ev, problem) -> None:
     r = ev.evaluate(problem.initial_code)
     assert r.outcome is Outcome.OK, r.error
     assert r.correct and r.error is None
-    assert 0.5 <= r.speedup <= 2.0
+    self_timed_ok(r)
     assert r.utilization is not None and 0 < r.utilization < 1
     assert r.latency_s > 0 and r.baseline_latency_s > 0
     assert r.score == pytest.approx(1 / r.speedup)
     assert r.details["reps"] >= 5 and r.details["baseline_reps"] >= 5
     assert r.details["trials"] == 3  # 2 random trials + 1 adversarial were verified before timing
-    assert "flags" not in r.details
 
 
 def test_legitimate_optimisation_is_ok_and_faster(ev) -> None:
@@ -146,7 +159,7 @@ def test_preempted_calls_are_left_out_of_the_timing(ev, problem) -> None:
     said = [f for f in r.details.get("flags", []) if f.startswith("busy machine: fewer than")]
     assert left_out > 0 or said, r.details
     assert r.details["reps"] >= 5 and r.details["baseline_reps"] >= 5
-    assert 0.5 <= r.speedup <= 2.0
+    self_timed_ok(r)
 
 
 def test_vendor_timing_leaves_out_preempted_calls_too() -> None:
@@ -239,6 +252,7 @@ def test_null_dereference_is_a_sigsegv_crash(ev) -> None:
     assert_rejected(r, Outcome.CRASH, "verification: " + SIGSEGV_TEXT)
 
 
+@pytest.mark.slow
 def test_infinite_loop_times_out(ev) -> None:
     start = time.monotonic()
     r = ev.evaluate(kernel("infinite_loop"))
@@ -406,7 +420,7 @@ def test_banned_words_in_comments_and_strings_are_not_violations(ev) -> None:
     assert "printf(" in code and "fopen(" in code and "exit(0)" in code
     r = ev.evaluate(code)
     assert r.outcome is Outcome.OK, r.error
-    assert 0.5 <= r.speedup <= 2.0
+    self_timed_ok(r)
 
 
 def test_wrong_entry_function_name_is_a_policy_violation(ev) -> None:
@@ -495,7 +509,7 @@ def small_ev(tmp_path_factory):
 def test_small_problem_initial_code_is_ok(small_ev) -> None:
     r = small_ev.evaluate(small_ev.problem.initial_code)
     assert r.outcome is Outcome.OK, r.error
-    assert 0.5 <= r.speedup <= 2.0
+    self_timed_ok(r)
 
 
 def test_one_past_the_end_breaks_the_canary(small_ev) -> None:
@@ -546,7 +560,7 @@ def test_untimed_settings_verify_only(small_ev) -> None:
 def test_evaluator_survives_the_adversarial_kernels(ev, problem) -> None:
     r = ev.evaluate(problem.initial_code)
     assert r.outcome is Outcome.OK, r.error
-    assert 0.5 <= r.speedup <= 2.0
+    self_timed_ok(r)
     # every candidate's run directory (inputs, outputs, job) was removed; the shared harness and
     # baseline remain, and the compiled objects, one per distinct code, for duels and re-checks
     assert sorted(p.name for p in ev.workdir.iterdir()) == ["baseline", "harness", "objects"]
@@ -591,6 +605,7 @@ void line_sum(const int32_t *restrict X, int32_t *restrict Y) {
 """
 
 
+@pytest.mark.slow
 def test_cold_caches_time_calls_with_their_operands_in_dram(tmp_path: Path) -> None:
     """[eval] cold_cache flushes every buffer from every cache level before each timed call
     (docs/evaluation-hygiene.md R5.4). A walk of dependent loads over 256 KB waits a cache hit per load when warm

@@ -505,6 +505,7 @@ def _template_at(I, K, J, **knobs) -> str:
     return _instance(TEMPLATE, I=I, K=K, J=J, **knobs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("knobs", [
     {},  # the shipped default
     dict(TILE_I=1, TILE_J=1, TILE_K=1, DBUF=0, ORDER=0, REUSE=0),

@@ -83,6 +83,7 @@ def test_templates_are_strict_about_missing_values() -> None:
         render("plan.j2", **_context(), parent_code="x", menu=())  # no feedback
 
 
+@pytest.mark.slow
 def test_skip_planning_mode_records_each_reply_plan(tmp_path: Path, fast_config: Path) -> None:
     direct = [f"Chosen item: 1\nPlan {i}: reorder loops.\n\n```c\n{kernel('gemm256_fast.c').strip()}\n```" for i in range(2)]
     direct.append("Chosen item: 2\nI could not produce code, sorry.")

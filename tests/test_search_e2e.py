@@ -10,6 +10,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from autocomp.config import load_config
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.search.beam import Search
@@ -18,6 +20,8 @@ from autocomp.search.selection import select
 from autocomp.store.runstore import RunStore
 from autocomp.targets.registry import get_target, resolve_problem
 from conftest import autocomp, kernel, reply_with_code, write_replay
+
+pytestmark = pytest.mark.timing  # kernels or libraries timed on the pinned core
 
 CASES = [  # (code file, expected outcome)
     ("gemm256_fast.c", "ok"),
@@ -29,6 +33,7 @@ CASES = [  # (code file, expected outcome)
 ]
 
 
+@pytest.mark.slow
 def test_optimize_records_every_outcome_and_picks_the_fast_kernel(tmp_path: Path, fast_config: Path) -> None:
     plans = [f"Chosen item: 1\nPlan number {i}: restructure the loops." for i in range(len(CASES))]
     codes = [reply_with_code(kernel(name)) for name, _ in CASES]
@@ -66,6 +71,7 @@ def test_optimize_records_every_outcome_and_picks_the_fast_kernel(tmp_path: Path
     assert len(list((run_dir / "candidates").glob("*.c"))) == len(CASES) + 1
 
 
+@pytest.mark.slow
 def test_exhausted_script_fails_candidates_not_the_run(tmp_path: Path, fast_config: Path) -> None:
     """A model that stops answering (here: the script runs out) fails its plans; the run still ends well."""
     replay = write_replay(tmp_path / "r.toml", ["Chosen item: 2\nUnroll."], [reply_with_code(kernel("gemm256_fast.c"))])
@@ -94,6 +100,7 @@ def test_a_run_whose_model_calls_all_fail_says_so(tmp_path: Path, fast_config: P
     assert out["llm_calls"] == 0 and out["stopped"] == "completed all iterations; all 4 model calls failed, so no model-written code was tried"
 
 
+@pytest.mark.slow
 def test_the_final_beam_is_rechecked_then_the_finalists_duel(tmp_path: Path, fast_config: Path) -> None:
     """On a shared machine one measurement can mis-order two candidates, so the final beam is
     re-measured on fresh inputs, the best mean of search and re-check scores leads, and the
