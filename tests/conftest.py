@@ -99,11 +99,15 @@ def assert_all_correct(evaluator, code: str, settings: list[dict[str, int]]) -> 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Groups for xdist (`make test-fast` runs with --dist loadgroup): tests marked `timing` share
-    the pinned timing core, so they all go to one worker and run one after another; every other
-    test stays with its module, so a module-scoped fixture (a built evaluator, a finished run) is
-    built once, not once per worker."""
+    the pinned timing core, so they all go to one worker and run one after another; a test that
+    uses a module-scoped fixture (a built evaluator, a finished run) stays with its module, so the
+    fixture is built once, not once per worker; the rest spread freely."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
-        timing = item.get_closest_marker("timing") is not None
-        item.add_marker(pytest.mark.xdist_group("timing" if timing else item.nodeid.split("::", 1)[0]))
+        if item.get_closest_marker("xdist_group") is not None:  # the test chose its group
+            continue
+        if item.get_closest_marker("timing") is not None:
+            item.add_marker(pytest.mark.xdist_group("timing"))
+        elif any(defs[-1].scope in ("module", "class") for defs in item._fixtureinfo.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

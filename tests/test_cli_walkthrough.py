@@ -81,6 +81,7 @@ def test_broken_run_folders_are_reported_not_crashed_on(tmp_path: Path, fast_con
                                     "--run-dir", str(in_the_way)), "cannot create the run folder", "a file is in the way")
 
 
+@pytest.mark.slow
 def test_an_iteration_without_candidates_says_why(tmp_path: Path) -> None:
     """The tuner has no template for Gemmini's ADMM kernels: the log must say so, not just 'no new candidates'."""
     cfg = tmp_path / "c.toml"

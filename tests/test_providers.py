@@ -91,7 +91,9 @@ WIRES = {
 # The SDKs beyond openai come with extras; without one, its tests skip and say what to install.
 EXTRAS = {"anthropic": needs_extra("anthropic", "anthropic"), "gemini": needs_extra("gemini", "google.genai"),
           "bedrock": needs_extra("bedrock", "boto3")}
-SDKS = [pytest.param(name, marks=EXTRAS[name]) if name in EXTRAS else name for name in WIRES]
+# Under xdist each SDK's tests share one worker, so a worker imports an SDK (seconds) at most once.
+SDKS = [pytest.param(name, marks=[*([EXTRAS[name]] if name in EXTRAS else []), pytest.mark.xdist_group(f"sdk-{name}")])
+        for name in WIRES]
 
 
 @pytest.fixture(autouse=True)

@@ -90,6 +90,7 @@ def test_exhausted_script_fails_candidates_not_the_run(tmp_path: Path, fast_conf
     assert f"{out['llm_calls']} model calls ({len(failed)} more failed" in " ".join(human.stdout.split())
 
 
+@pytest.mark.slow
 def test_a_run_whose_model_calls_all_fail_says_so(tmp_path: Path, fast_config: Path) -> None:
     """An outage for the whole run fails every plan, not the run; the stop reason says no model code was tried."""
     replay = write_replay(tmp_path / "r.toml", [], [])
