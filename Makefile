@@ -1,10 +1,12 @@
-# Two commands on a fresh machine: `make demo` and `make test`.
+# Two commands on a fresh machine: `make demo` and `make test` (the whole suite, as CI runs it).
+# `make test-fast` skips the tests marked slow and spreads the rest over the cores (pytest-xdist):
+# the check to run before every commit.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test test-fast install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +18,9 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" -n auto --dist loadgroup
 
 demo: $(STAMP)
 	$(BIN)/python -m autocomp.demo

@@ -15,8 +15,9 @@ from typing import Any
 
 from autocomp.config import RunConfig, check_consistency, load_config
 from autocomp.errors import UserError
+from autocomp.llm.model_string import split_model
 from autocomp.llm.pricing import PriceTable
-from autocomp.llm.registry import check_model_string, make_provider, split_model
+from autocomp.llm.registry import check_model_string, make_provider
 from autocomp.problem import Problem
 from autocomp.report.html import write_report
 from autocomp.search.beam import Log, Search, SearchSummary

@@ -44,7 +44,7 @@ int autocomp_metrics_end(char *buf, int cap);
 
 /* Exo-unoptimised style: per output tile of 64 rows x 16 cols, zero the accumulator, load the
  * whole A panel (64 x K) and B panel (K x 16), compute, store. One buffer, so the next tile's
- * loads wait for this tile's compute and stores. Our own code, written from the spec's
+ * loads wait for this tile's compute and stores. Our own code, written from docs/gemmini-spec.md's
  * description of the baseline (§9.3), not Exo's output. */
 static void exo_unopt_style(size_t I, size_t J, size_t K, const elem_t *A, const elem_t *B, elem_t *C) {
   const uint32_t a_base = 0, b_base = (uint32_t)(4 * K); /* A from row 0; B right after the A panel (same bank) */
@@ -103,7 +103,7 @@ int main(int argc, char **argv) {
 }
 """
 
-# Published FireSim cycles of the FSM path (DOSA artifact, spec §9.2), M x K x N = I x K x J.
+# Published FireSim cycles of the FSM path (DOSA artifact, docs/gemmini-spec.md §9.2), M x K x N = I x K x J.
 # 128x64x128 was measured twice (9,509 and 8,169); we compare with the mean.
 PUBLISHED = {(128, 768, 768): 342_117, (128, 3072, 768): 1_223_115, (128, 768, 3072): 1_352_620,
              (128, 64, 128): 8_839, (128, 128, 64): 7_556}
@@ -142,12 +142,11 @@ def util(m: dict[str, int], i: int, j: int, k: int) -> float:
     return i * j * k / 256 / m["cycles"]
 
 
-# Fit (spec §9.3). Memory parameters: the DOSA FSM cycles of FIT_SHAPES (HOLDOUT is only
-# reported) plus the FSM utilisation band on two §9.1 shapes. CPU parameters: the FSM /
+# Fit (docs/gemmini-spec.md §9.3). Memory parameters: the DOSA FSM cycles of FIT_SHAPES (the other two
+# published shapes are held out and only reported) plus the FSM utilisation band on two §9.1 shapes. CPU parameters: the FSM /
 # Exo-unoptimised ratio of the chart (6.0 / 2.6 on 512^3), with our Exo-style kernel standing
 # in for Exo's output.
 FIT_SHAPES = [(128, 768, 768), (128, 3072, 768), (128, 64, 128)]
-HOLDOUT = [(128, 768, 3072), (128, 128, 64)]
 UTIL_SHAPES = [(512, 512, 512), (12544, 256, 64)]
 MEM_GRID = {"load_latency": [40, 60, 80, 100], "store_latency": [20, 30, 40, 50]}
 CPU_GRID = {"cpu_bb_cycles": [3, 6, 8], "cpu_issue_cycles": [2, 5, 12], "ex_bank_conflict_pct": [50, 100]}
@@ -192,7 +191,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a timing.toml parameter")
     ap.add_argument("--quick", action="store_true", help="skip the CPU-issued runs except on 512^3")
-    ap.add_argument("--fit", action="store_true", help="grid-search the parameters (spec §9.3) instead of the table")
+    ap.add_argument("--fit", action="store_true", help="grid-search the parameters (docs/gemmini-spec.md §9.3) instead of the table")
     args = ap.parse_args()
     overrides = dict(s.split("=", 1) for s in args.set)
     with tempfile.TemporaryDirectory() as tmp:
@@ -200,7 +199,7 @@ def main() -> None:
             fit(Path(tmp))
             return
         exe = build(overrides, Path(tmp))
-        print("## FSM (tiled_matmul_auto, one loop_ws per tile) vs published FireSim cycles (spec §9.2)")
+        print("## FSM (tiled_matmul_auto, one loop_ws per tile) vs published FireSim cycles (docs/gemmini-spec.md §9.2)")
         print(f"{'M x K x N':>16} {'model':>10} {'FireSim':>10} {'error':>7} {'util':>6}")
         for (m_, k_, n_), ref in PUBLISHED.items():
             m, _ = measure(exe, "fsm", m_, n_, k_)
@@ -221,7 +220,7 @@ def main() -> None:
             print(f"{f'{i}x{j}x{k}':>16} {util(fsm, i, j, k):>9.1%} {fsm['cycles']:>10,} {sw['cycles']:>10,} "
                   f"{sw['cycles'] / fsm['cycles']:>7.2f} {exo_r:>8} {exo_c:>10} {wall:>8.2f}s")
         print("\nSW = our CPU-issued tiled_matmul_auto_sw; Exo = our Exo-unoptimised-style kernel (not Exo's output)")
-        print("spec §9.1 chart: SW lib : Exo unopt : FSM = 1 : 1.7-2.6 : 5.9-6.5, i.e. SW/FSM ~6, Exo/FSM 2.3-3.5")
+        print("docs/gemmini-spec.md §9.1 chart: SW lib : Exo unopt : FSM = 1 : 1.7-2.6 : 5.9-6.5, i.e. SW/FSM ~6, Exo/FSM 2.3-3.5")
         fsm, wall = measure(exe, "fsm", 512, 512, 512)
         sw, wall_sw = measure(exe, "sw", 512, 512, 512)
         print(f"512^3 breakdown FSM: {fsm}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -20,6 +21,21 @@ min_time_s = 0.1
 timeout_s = 4
 trials = 2
 """
+
+
+def installed(module: str) -> bool:
+    """Whether `module` (dotted names too) can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a dotted name whose parent package is missing
+        return False
+
+
+def needs_extra(extra: str, *modules: str) -> pytest.MarkDecorator:
+    """Skip, naming the pip command, where an optional extra of pyproject.toml is not installed."""
+    missing = [m for m in modules if not installed(m)]
+    return pytest.mark.skipif(bool(missing), reason=f"needs the {extra} extra ({', '.join(missing)} missing): "
+                                                    f"pip install 'autocomp[{extra}]'")
 
 
 def kernel(name: str) -> str:
@@ -79,3 +95,19 @@ def assert_all_correct(evaluator, code: str, settings: list[dict[str, int]]) -> 
             assert result.correct, (setting, result.error)
     finally:
         evaluator.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for xdist (`make test-fast` runs with --dist loadgroup): tests marked `timing` share
+    the pinned timing core, so they all go to one worker and run one after another; a test that
+    uses a module-scoped fixture (a built evaluator, a finished run) stays with its module, so the
+    fixture is built once, not once per worker; the rest spread freely."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:  # the test chose its group
+            continue
+        if item.get_closest_marker("timing") is not None:
+            item.add_marker(pytest.mark.xdist_group("timing"))
+        elif any(defs[-1].scope in ("module", "class") for defs in item._fixtureinfo.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

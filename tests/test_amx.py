@@ -15,7 +15,7 @@ from autocomp.targets.amx.target import AmxTarget, memory_ceiling, read_bandwidt
 from autocomp.targets.registry import builtin_problems, get_target, resolve_problem
 
 _REASON = AmxTarget().unavailable_reason()
-pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"needs Intel AMX: {_REASON}")
+pytestmark = [pytest.mark.skipif(_REASON is not None, reason=f"needs Intel AMX: {_REASON}"), pytest.mark.timing]
 
 DATA = Path(__file__).parent / "data" / "amx"
 AMX_PROBLEMS = sorted(p.spec.name for p in builtin_problems() if p.target == "amx")

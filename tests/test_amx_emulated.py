@@ -57,9 +57,9 @@ def gemm256():
 
 @pytest.mark.parametrize("name, outcome, says", [
     ("wrong_vnni", Outcome.WRONG_ANSWER, "outside tolerance"),
-    ("bad_colsb", Outcome.CRASH, "a tile row holds at most 64 bytes"),
-    ("bad_reserved", Outcome.CRASH, "reserved bytes 2..15 must be zero"),
-    ("unconfigured_tile", Outcome.CRASH, "killed by SIGILL"),
+    pytest.param("bad_colsb", Outcome.CRASH, "a tile row holds at most 64 bytes", marks=pytest.mark.slow),
+    pytest.param("bad_reserved", Outcome.CRASH, "reserved bytes 2..15 must be zero", marks=pytest.mark.slow),
+    pytest.param("unconfigured_tile", Outcome.CRASH, "killed by SIGILL", marks=pytest.mark.slow),
     ("oob_store", Outcome.CRASH, "killed by SIGSEGV"),
     ("no_tiles", Outcome.POLICY_VIOLATION, "no AMX tile dot-product"),
 ])
@@ -69,6 +69,7 @@ def test_broken_kernels_fail_as_on_hardware(gemm256, name: str, outcome: Outcome
     assert says in (result.error or ""), result.error
 
 
+@pytest.mark.slow
 def test_tile_shape_mismatch_and_misaligned_stores_fault(gemm256) -> None:
     problem = resolve_problem("amx/gemm-bf16-256")
     good = problem.initial_code
@@ -91,6 +92,7 @@ def test_emulator_never_times() -> None:
         emulated_evaluator(resolve_problem("amx/gemm-bf16-256"), EvalSettings())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SMALL)
 def test_initial_code_is_correct_on_the_emulator(name: str) -> None:
     ev = _evaluator(resolve_problem(f"amx/{name}"))
@@ -101,6 +103,7 @@ def test_initial_code_is_correct_on_the_emulator(name: str) -> None:
     assert result.outcome is Outcome.OK, result.error
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TEMPLATED))
 def test_every_template_starting_point_is_correct(name: str) -> None:
     """The presets that apply to the shape and the defaults: what `--models tuner` starts from."""
@@ -112,6 +115,7 @@ def test_every_template_starting_point_is_correct(name: str) -> None:
     _all_correct(problem, code, starts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, huge_shape", [("gemm-bf16-1024", 2048), ("gemm-i8-1024", 2048)])
 def test_huge_preset_is_correct_on_a_smaller_shape(name: str, huge_shape: int) -> None:
     """The `huge` preset (CNT 2, PACKA 3, PFN 2 ...) only applies at 2048^3, too slow to emulate;
@@ -124,6 +128,7 @@ def test_huge_preset_is_correct_on_a_smaller_shape(name: str, huge_shape: int) -
     _all_correct(problem, code, [setting], EvalSettings(time=False, trials=2, adversarial=False, timeout_s=300))
 
 
+@pytest.mark.slow
 def test_every_conv_template_setting_is_correct() -> None:
     """All 8 settings of the conv template (register blocking MB x NB, loop order) on the shape
     where pixel blocks cross rows most often (W = 14: 16-pixel blocks over rows of 16)."""
@@ -135,6 +140,7 @@ def test_every_conv_template_setting_is_correct() -> None:
     _all_correct(problem, code, settings)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gemm-bf16-256", "gemm-i8-256"])
 def test_random_template_settings_are_correct(name: str) -> None:
     problem = resolve_problem(f"amx/{name}")
@@ -149,6 +155,7 @@ def test_random_template_settings_are_correct(name: str) -> None:
     _all_correct(problem, code, settings)
 
 
+@pytest.mark.slow
 def test_eval_emulate_on_the_command_line(tmp_path: Path) -> None:
     import json
 

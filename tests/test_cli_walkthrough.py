@@ -15,6 +15,7 @@ from autocomp.targets.registry import get_target
 from conftest import FAST_EVAL, assert_one_line_error, autocomp
 
 
+@pytest.mark.slow
 def test_unreadable_kernel_config_and_replay_files_are_one_line_errors(tmp_path: Path) -> None:
     binary = tmp_path / "k.c"
     binary.write_bytes(b"\xff\xfe\x00 not text")
@@ -50,6 +51,7 @@ def test_problems_table_shows_index_brackets_verbatim() -> None:
     assert "Kmat[h][j][:]" in text and "KinfT[k][i] = Kinf[i][k]" in text
 
 
+@pytest.mark.slow
 def test_broken_run_folders_are_reported_not_crashed_on(tmp_path: Path, fast_config: Path) -> None:
     root = tmp_path / "runs"
     good = RunStore.create(root / "good", "cpu/gemm-f32-256", "/nowhere", "cpu", {})
@@ -79,6 +81,7 @@ def test_broken_run_folders_are_reported_not_crashed_on(tmp_path: Path, fast_con
                                     "--run-dir", str(in_the_way)), "cannot create the run folder", "a file is in the way")
 
 
+@pytest.mark.slow
 def test_an_iteration_without_candidates_says_why(tmp_path: Path) -> None:
     """The tuner has no template for Gemmini's ADMM kernels: the log must say so, not just 'no new candidates'."""
     cfg = tmp_path / "c.toml"
@@ -109,6 +112,7 @@ def test_eval_report_says_when_the_timing_was_noisy() -> None:
     assert "noisy timing: the median call took 1.50x the fastest one (1 ms)" in " ".join(noisy.get().split())
 
 
+@pytest.mark.slow
 def test_eval_exit_status_says_whether_the_code_is_correct(tmp_path: Path) -> None:
     """0 when correct, 1 when evaluated and wrong (the report still prints, JSON stays valid), 2 on usage errors."""
     from autocomp.targets.registry import resolve_problem

@@ -56,6 +56,7 @@ def test_cli_malformed_problem(tmp_path: Path) -> None:
     assert_one_line_error(autocomp("eval", str(bad)), "problem.toml", "inputs[0].dtype", "expected one of")
 
 
+@pytest.mark.slow
 def test_cli_malformed_config(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[search]\nbeam = -1\n")
@@ -72,6 +73,7 @@ def test_cli_unknown_model_string(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_cli_unknown_problem_and_bad_resume(tmp_path: Path) -> None:
     assert_one_line_error(autocomp("eval", "cpu/no-such-problem"), "autocomp problems")
     assert_one_line_error(autocomp("resume", str(tmp_path)), "not a run folder")
@@ -86,6 +88,7 @@ def test_cli_problems_json() -> None:
     assert all(r["target"] and r["description"] for r in rows)
 
 
+@pytest.mark.slow
 def test_cli_eval_json_initial_code() -> None:
     proc = autocomp("eval", "cpu/softmax-f32", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -95,6 +98,7 @@ def test_cli_eval_json_initial_code() -> None:
     assert row["correct"] is True and row["outcome"] == "ok" and row["value"] > 0 and 0.5 < row["speedup"] < 2
 
 
+@pytest.mark.slow
 def test_cli_hardware_shows_and_remeasures_the_cached_facts(tmp_path: Path) -> None:
     import os
     import subprocess
@@ -164,6 +168,7 @@ def test_a_misspelt_variable_is_refused_not_ignored(tmp_path: Path, monkeypatch:
                           "AUTOCOMP_BEEM", "AUTOCOMP_SEARCH__BEAM", "two underscores")
 
 
+@pytest.mark.slow
 def test_cli_env_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOCOMP_SEARCH", "{not json")
     assert_one_line_error(autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--run-dir", str(tmp_path / "r")),
@@ -182,6 +187,7 @@ def test_a_key_in_the_config_points_to_api_key_env(tmp_path: Path) -> None:
     assert "SECRET123" not in str(err.value) and "llm.providers.openai.api_key" in str(err.value)
 
 
+@pytest.mark.slow
 def test_a_core_we_may_not_use_is_a_config_error_not_a_kernel_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Before, `[eval] core` outside the process's affinity failed every timing run, reported as a
     crash of the kernel; now each command names the setting and the cores it may use."""
@@ -200,6 +206,7 @@ def test_a_core_we_may_not_use_is_a_config_error_not_a_kernel_crash(tmp_path: Pa
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_eval_takes_a_config_with_only_an_eval_table(tmp_path: Path) -> None:
     """`autocomp eval --config` uses only [eval]; it used to demand `models` like a search."""
     import os

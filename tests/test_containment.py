@@ -131,6 +131,7 @@ def test_a_kernel_cannot_signal_processes_outside(evaluator, landlock: str) -> N
         victim.wait()
 
 
+@pytest.mark.slow
 def test_a_socket_kills_the_kernel_before_it_can_connect(evaluator, seccomp: str) -> None:
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]

@@ -1,7 +1,7 @@
-"""Adversarial self-test suite for the C-kernel evaluator (evaluation hygiene R7.3).
+"""Adversarial self-test suite for the C-kernel evaluator (docs/evaluation-hygiene.md R7.3).
 
 Every kernel in tests/data/adversarial/ tries one of the known ways to fool a kernel
-evaluator (see /work/shared/reference/evaluation-hygiene.md, section 1). Each test runs it
+evaluator (see docs/evaluation-hygiene.md, section 1). Each test runs it
 through the real `cpu` target (gcc + the sandboxed harness) on `cpu/gemm-f32-256` and
 asserts the exact verdict and the specific feedback text. A few kernels run on a tiny
 tmp-path problem whose buffers are not a multiple of 64 bytes, the only way to reach
@@ -31,6 +31,8 @@ from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.evaluation.timing import Call, QuietGate, machine_load, paired, unpreempted, wait_for_quiet
 from autocomp.problem import load_problem
 from autocomp.targets.registry import get_target, resolve_problem
+
+pytestmark = pytest.mark.timing  # every evaluation here times on the pinned core
 
 ADVERSARIAL = Path(__file__).parent / "data" / "adversarial"
 SIGSEGV_TEXT = "killed by SIGSEGV: invalid memory access"
@@ -84,6 +86,17 @@ def child_pids() -> list[int]:
     return found
 
 
+def self_timed_ok(r: EvalResult) -> None:
+    """A kernel timed against itself: on an ordinary (even loaded) machine the ratio is about 1.
+    Where the core was so busy that too few calls ran unpreempted, the result is marked
+    unreliable (its timing then holds other processes' time): that mark is what holds."""
+    if r.unreliable:
+        assert r.details.get("flags", []) == [f"unreliable: {r.unreliable}"], r.details
+    else:
+        assert 0.5 <= r.speedup <= 2.0, r.details
+        assert "flags" not in r.details, r.details
+
+
 @pytest.fixture(scope="module")
 def problem():
     return resolve_problem("cpu/gemm-f32-256")
@@ -104,7 +117,7 @@ def test_initial_code_is_ok(ev, problem) -> None:
     r = ev.evaluate(problem.initial_code)
     assert r.outcome is Outcome.OK, r.error
     assert r.correct and r.error is None
-    assert 0.5 <= r.speedup <= 2.0
+    self_timed_ok(r)
     assert r.utilization is not None and 0 < r.utilization < 1
     assert r.latency_s > 0 and r.baseline_latency_s > 0
     assert r.score == pytest.approx(1 / r.speedup)
@@ -137,28 +150,35 @@ def busy_loops(*cores: int) -> Iterator[None]:
 
 def test_preempted_calls_are_left_out_of_the_timing(ev, problem) -> None:
     """A process busy-looping on the timing core takes it from the harness for whole time slices;
-    the preempted calls are left out (and replaced), so the initial code still times at about its
-    own speed relative to itself."""
+    the harness sees it: preempted calls are left out (and replaced), or, on a machine so busy
+    that too few calls ran unpreempted, all are kept and the result says so. Either way the
+    initial code still times at about its own speed relative to itself."""
     with busy_loops(sandbox.timing_core()):
         r = ev.evaluate(problem.initial_code)
     assert r.outcome is Outcome.OK, r.error
     # preempted calls were left out, or too few ran clean and the result says it is unreliable
     assert r.details["preempted_reps_left_out"] + r.details["baseline_preempted_reps_left_out"] > 0 or r.unreliable
     assert r.details["reps"] >= 5 and r.details["baseline_reps"] >= 5
-    assert 0.5 <= r.speedup <= 2.0
+    self_timed_ok(r)
 
 
 def test_vendor_timing_leaves_out_preempted_calls_too() -> None:
-    """Vendor libraries are timed in a Python child by the same rule (timing.median_latency)."""
+    """Vendor libraries are timed in a Python child by the same rule (timing.median_latency): the
+    busy loop's preemptions are left out, or (a machine too busy for 10 clean calls) every call
+    is kept, and then most calls were preempted."""
     core = sandbox.timing_core()
     with busy_loops(core):
         child = subprocess.run(["taskset", "-c", str(core), sys.executable, "-c",
+                                "import resource\n"
                                 "from autocomp.evaluation.timing import median_latency\n"
-                                "print(*median_latency(lambda: sum(range(50000)), min_time=0.3, min_reps=10))"],
+                                "switches = lambda: resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw\n"
+                                "before = switches()\n"
+                                "print(*median_latency(lambda: sum(range(50000)), min_time=0.3, min_reps=10), switches() - before)"],
                                capture_output=True, text=True, timeout=60)
     assert child.returncode == 0, child.stderr
-    latency, reps, left_out = child.stdout.split()
-    assert float(latency) > 0 and int(reps) >= 10 and int(left_out) > 0
+    latency, reps, left_out, switches = child.stdout.split()
+    assert float(latency) > 0 and int(reps) >= 10
+    assert int(left_out) > 0 or int(switches) > int(reps) - 10, child.stdout
 
 
 def test_a_block_of_measurements_waits_for_a_quiet_machine() -> None:
@@ -243,11 +263,12 @@ def test_null_dereference_is_a_sigsegv_crash(ev) -> None:
     assert_rejected(r, Outcome.CRASH, "verification: " + SIGSEGV_TEXT)
 
 
+@pytest.mark.slow
 def test_infinite_loop_times_out(ev) -> None:
     start = time.monotonic()
     r = ev.evaluate(kernel("infinite_loop"))
     assert_rejected(r, Outcome.TIMEOUT, "verification: exceeded the", "the process group was killed")
-    assert 5.0 <= time.monotonic() - start < 15.0
+    assert 5.0 <= time.monotonic() - start < 60.0  # killed at its 5 s limit (plus a compile, slow on a busy machine)
 
 
 def test_crash_that_only_happens_during_timing(ev) -> None:
@@ -409,7 +430,7 @@ def test_banned_words_in_comments_and_strings_are_not_violations(ev) -> None:
     assert "printf(" in code and "fopen(" in code and "exit(0)" in code
     r = ev.evaluate(code)
     assert r.outcome is Outcome.OK, r.error
-    assert 0.5 <= r.speedup <= 2.0
+    self_timed_ok(r)
 
 
 def test_wrong_entry_function_name_is_a_policy_violation(ev) -> None:
@@ -498,7 +519,7 @@ def small_ev(tmp_path_factory):
 def test_small_problem_initial_code_is_ok(small_ev) -> None:
     r = small_ev.evaluate(small_ev.problem.initial_code)
     assert r.outcome is Outcome.OK, r.error
-    assert 0.5 <= r.speedup <= 2.0
+    self_timed_ok(r)
 
 
 def test_one_past_the_end_breaks_the_canary(small_ev) -> None:
@@ -549,7 +570,7 @@ def test_untimed_settings_verify_only(small_ev) -> None:
 def test_evaluator_survives_the_adversarial_kernels(ev, problem) -> None:
     r = ev.evaluate(problem.initial_code)
     assert r.outcome is Outcome.OK, r.error
-    assert 0.5 <= r.speedup <= 2.0
+    self_timed_ok(r)
     # every candidate's run directory (inputs, outputs, job) was removed; the shared harness and
     # baseline remain, and the compiled objects, one per distinct code, for duels and re-checks
     # (and the folder's owner mark, autocomp/evaluation/scratch.py)
@@ -595,9 +616,10 @@ void line_sum(const int32_t *restrict X, int32_t *restrict Y) {
 """
 
 
+@pytest.mark.slow
 def test_cold_caches_time_calls_with_their_operands_in_dram(tmp_path: Path) -> None:
     """[eval] cold_cache flushes every buffer from every cache level before each timed call
-    (hygiene R5.4). A walk of dependent loads over 256 KB waits a cache hit per load when warm
+    (docs/evaluation-hygiene.md R5.4). A walk of dependent loads over 256 KB waits a cache hit per load when warm
     and a DRAM access per load when cold, so cold calls are several times slower; each result
     says which it measured."""
     (tmp_path / "problem.toml").write_text(LINE_CHASE_TOML)

@@ -334,7 +334,7 @@ void conv(const int8_t *restrict input, const int8_t *restrict weights, const in
     dict(N=2, H=10, W=9, C=20, K=40, R=3, stride=1, pad=1, bias=True, relu=False),
     dict(N=1, H=11, W=12, C=16, K=16, R=3, stride=2, pad=1, bias=False, relu=True),
     dict(N=3, H=7, W=7, C=35, K=18, R=1, stride=1, pad=0, bias=True, relu=False),
-    dict(N=1, H=30, W=30, C=64, K=96, R=3, stride=1, pad=0, bias=True, relu=False),
+    pytest.param(dict(N=1, H=30, W=30, C=64, K=96, R=3, stride=1, pad=0, bias=True, relu=False), marks=pytest.mark.slow),
 ])
 def test_library_conv_odd_shapes(tmp_path, fn, case):
     N, H, W, C, K, R, s, pad = (case[k] for k in ("N", "H", "W", "C", "K", "R", "stride", "pad"))
@@ -377,7 +377,7 @@ def initial_conv_at(name: str, P: int) -> tuple[str, int, int]:
     return src, C, K
 
 
-@pytest.mark.parametrize("name", CONV_PROBLEMS)
+@pytest.mark.parametrize("name", [n if n == "conv-3" else pytest.param(n, marks=pytest.mark.slow) for n in CONV_PROBLEMS])
 def test_initial_conv_small_is_correct(tmp_path, name):
     src, C, K = initial_conv_at(name, 9)  # 9 = one 16-pixel block short of a full one: remainder path
     run_conv(src, 4, 9, 9, C, K, tmp_path, repeats=1, seed=3, reference=_load_reference(PROBLEMS / name))
@@ -505,6 +505,7 @@ def _template_at(I, K, J, **knobs) -> str:
     return _instance(TEMPLATE, I=I, K=K, J=J, **knobs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("knobs", [
     {},  # the shipped default
     dict(TILE_I=1, TILE_J=1, TILE_K=1, DBUF=0, ORDER=0, REUSE=0),
@@ -540,11 +541,11 @@ def _conv_template_at(N, P, Q, C, K, **knobs) -> str:
 
 @pytest.mark.parametrize("knobs", [
     {},  # the shipped default
-    dict(TK=1, TR=1, DBUF=0),
+    pytest.param(dict(TK=1, TR=1, DBUF=0), marks=pytest.mark.slow),
     dict(TK=1, TR=2, DBUF=1),
-    dict(TK=1, TR=2, DBUF=0),
-    dict(TK=2, TR=1, DBUF=1),
-    dict(TK=2, TR=3, DBUF=1),
+    pytest.param(dict(TK=1, TR=2, DBUF=0), marks=pytest.mark.slow),
+    pytest.param(dict(TK=2, TR=1, DBUF=1), marks=pytest.mark.slow),
+    pytest.param(dict(TK=2, TR=3, DBUF=1), marks=pytest.mark.slow),
 ])
 def test_conv_template_small_edge_shape(tmp_path, knobs):
     """Q = 20 (two pixel blocks, the last of 4 pixels; padded rows of 22 need a 6-row mvin),

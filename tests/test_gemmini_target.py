@@ -87,6 +87,7 @@ def test_emulator_internals_are_off_limits(admm0):
     assert result.outcome is Outcome.POLICY_VIOLATION and "gemu_timing_reset" in result.error
 
 
+@pytest.mark.slow
 def test_cli_eval_reports_cycles_for_the_fsm_library_on_512(tmp_path: Path):
     code = tmp_path / "fsm.c"
     code.write_text(FSM_512)
@@ -100,6 +101,7 @@ def test_cli_eval_reports_cycles_for_the_fsm_library_on_512(tmp_path: Path):
     assert "modeled cycles" in human.stdout and "array utilization" in human.stdout
 
 
+@pytest.mark.slow
 def test_baseline_command_runs_both_library_variants():
     proc = autocomp("baseline", "gemmini/admm-1", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -114,6 +116,7 @@ def test_baseline_command_runs_both_library_variants():
     assert "autocomp's Gemmini library" in human.stdout and best in human.stdout
 
 
+@pytest.mark.slow
 def test_optimize_with_a_scripted_model_uses_cycles_and_shows_them_in_the_next_prompt(tmp_path: Path, fast_config: Path):
     """Iteration 1: the scripted model offers the hardware-loop kernel and a broken one; the
     FSM kernel wins on cycles, and iteration 2's planning prompt carries its hardware feedback."""
@@ -139,6 +142,7 @@ def test_optimize_with_a_scripted_model_uses_cycles_and_shows_them_in_the_next_p
     assert re.search(r"Modeled cycles for one call: [\d,]+", second)
 
 
+@pytest.mark.slow
 def test_bench_reports_cycles_against_the_library(tmp_path: Path):
     proc = autocomp("bench", "gemmini", "--family", "admm", "--runs", str(tmp_path), "--json")
     assert proc.returncode == 0, proc.stderr

@@ -12,6 +12,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -65,6 +67,7 @@ def _optimize(server: HTTPServer, tmp_path: Path, run: str, *extra: str) -> tupl
     return json.loads(proc.stdout), run_dir
 
 
+@pytest.mark.slow
 def test_optimize_against_a_local_openai_compatible_server(httpserver: HTTPServer, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv(KEY_VAR, KEY)
     _serve(httpserver)
@@ -99,6 +102,7 @@ def test_optimize_against_a_local_openai_compatible_server(httpserver: HTTPServe
     assert rerun["llm"]["calls"] == requests and rerun["best"]["candidate_id"] == out["best"]["candidate_id"]
 
 
+@pytest.mark.slow
 def test_max_cost_stops_at_the_iteration_boundary_that_would_exceed_it(httpserver: HTTPServer, tmp_path: Path,
                                                                       monkeypatch) -> None:
     monkeypatch.setenv(KEY_VAR, KEY)
@@ -121,6 +125,7 @@ def test_max_cost_stops_at_the_iteration_boundary_that_would_exceed_it(httpserve
     assert json.loads(more.stdout)["iterations"] == 3 and len(httpserver.log) == 12
 
 
+@pytest.mark.slow
 def test_max_llm_calls_and_unpriced_budget(httpserver: HTTPServer, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv(KEY_VAR, KEY)
     _serve(httpserver)

@@ -21,7 +21,8 @@ from autocomp.llm.gemini import _retry_delay
 from autocomp.llm.hosted import rejected_param, retry_after_seconds
 from autocomp.llm.limits import Limiter
 from autocomp.llm.pricing import Price, PriceTable
-from autocomp.llm.registry import check_model_string, parse_model
+from autocomp.llm.model_string import parse_model
+from autocomp.llm.registry import check_model_string
 from autocomp.llm.retry import call_with_retry
 from autocomp.store.runstore import RunStore
 
@@ -158,7 +159,7 @@ def test_retry_stops_at_the_total_time_budget() -> None:
     start = time.monotonic()
     with pytest.raises(ProviderError, match="gave up"):
         call_with_retry(slow_failure, RetryConfig(attempts=100, initial_s=0.001, total_s=0.5), "m")
-    assert time.monotonic() - start < 1.0 and len(calls) <= 3
+    assert time.monotonic() - start < 5.0 and len(calls) <= 3  # the budget, not 100 attempts (5 s: slack for a busy machine)
 
 
 def test_non_retryable_errors_fail_at_once() -> None:

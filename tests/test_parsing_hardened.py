@@ -129,6 +129,7 @@ def test_truncated_empty_and_reasoning_only_replies_are_recorded_failures(tmp_pa
     assert store.llm_calls()[0]["finish_reason"] == finish
 
 
+@pytest.mark.slow
 def test_optimize_in_edits_mode_records_edits_that_do_not_apply(tmp_path: Path, fast_config: Path) -> None:
     """`autocomp optimize --edits`: one reply's edits turn the loop into i-k-j (faster), the other's
     old_str is not in the parent, so that candidate fails with the reason on record."""

@@ -1,4 +1,4 @@
-"""Unit tests of the static kernel policy (autocomp/evaluation/policy.py, hygiene R4)."""
+"""Unit tests of the static kernel policy (autocomp/evaluation/policy.py, docs/evaluation-hygiene.md R4)."""
 
 from __future__ import annotations
 

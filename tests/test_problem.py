@@ -191,7 +191,7 @@ def test_reference_without_function(folder: Path) -> None:
         load_problem(folder).reference()
 
 
-# ---- degenerate references (hygiene R2.4) ------------------------------------------------------
+# ---- degenerate references (docs/evaluation-hygiene.md R2.4) ------------------------------------------------------
 
 
 def trial(folder: Path) -> Trial:

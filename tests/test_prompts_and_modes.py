@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 import jinja2
 import pytest
 
 from autocomp.agents.llm_agent import render
-from autocomp.targets.base import MenuItem
+from autocomp.targets.base import HARNESS_CONTRACT, MenuItem
 from autocomp.targets.cpu.target import vector_isa
 from autocomp.targets.peak import cpu_flags
 from autocomp.targets.registry import get_target, resolve_problem
 from conftest import autocomp, kernel, write_replay
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 def _context() -> dict[str, object]:
@@ -32,6 +38,24 @@ def test_plan_prompt_carries_isa_code_feedback_menu_and_rules() -> None:
     assert "\n1. loop tiling: tile i and j\n2. loop unrolling\n" in prompt  # one item per line
     assert all(f"{i}. {rule}\n" in prompt for i, rule in enumerate(ctx["rules"], 1))  # type: ignore[arg-type]
     assert "exactly ONE" in prompt and "Chosen item: N" in prompt and "planning phase (1 of 2)" in prompt
+
+
+@pytest.mark.parametrize("name, own", [("cpu", "vector tails must be masked"), ("amx", "_tile_loadconfig (palette_id 1")])
+def test_c_targets_share_one_harness_contract_in_their_prompts(name: str, own: str) -> None:
+    """The rules about the shared C harness come from one file (evaluation/harness/contract.toml)
+    and reach each C target's rendered prompt once, around the target's own rules, with the
+    reply format last."""
+    contract = tomllib.loads(HARNESS_CONTRACT.read_text())
+    target = get_target(name)
+    own_rules = tomllib.loads((target.root / "knowledge" / "rules.toml").read_text())["rules"]
+    assert not set(own_rules) & set(contract["rules"] + contract["closing"])  # said once, in the contract
+    prompt = render("implement.j2", **dict(_context(), target=name, rules=list(target.knowledge.rules)),
+                    parent_code="void gemm(){}", plan="PLAN")
+    numbered = [line.split(". ", 1)[1] for line in prompt.splitlines() if line[:1].isdigit() and ". " in line]
+    rules = numbered[-len(target.knowledge.rules):]
+    assert rules == [*contract["rules"], *own_rules, *contract["closing"]]
+    assert sum(own in rule for rule in rules) == 1 and "Keep the exact entry function signature" in rules[0]
+    assert rules[-1].startswith("Reply with the complete C file")
 
 
 def test_direct_prompt_lists_one_menu_item_per_line() -> None:
@@ -59,6 +83,7 @@ def test_templates_are_strict_about_missing_values() -> None:
         render("plan.j2", **_context(), parent_code="x", menu=())  # no feedback
 
 
+@pytest.mark.slow
 def test_skip_planning_mode_records_each_reply_plan(tmp_path: Path, fast_config: Path) -> None:
     direct = [f"Chosen item: 1\nPlan {i}: reorder loops.\n\n```c\n{kernel('gemm256_fast.c').strip()}\n```" for i in range(2)]
     direct.append("Chosen item: 2\nI could not produce code, sorry.")

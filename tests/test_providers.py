@@ -26,6 +26,7 @@ from autocomp.llm.base import Message, ProviderConfig, ProviderError, Request, R
 from autocomp.llm.registry import make_provider
 from autocomp.store.runstore import RunStore
 from autocomp.targets.registry import get_target, resolve_problem
+from conftest import needs_extra
 
 KEY_VAR, KEY = "AUTOCOMP_TEST_KEY", "sk-test-secret-4242"
 FAST_RETRY = RetryConfig(attempts=3, initial_s=0.001, max_wait_s=5.0, total_s=30.0)
@@ -87,7 +88,12 @@ WIRES = {
                     lambda status, msg: ({"message": msg}, {"x-amzn-ErrorType": BEDROCK_CODES.get(status, "ServiceException")}),
                     auth_status=403),
 }
-SDKS = list(WIRES)
+# The SDKs beyond openai come with extras; without one, its tests skip and say what to install.
+EXTRAS = {"anthropic": needs_extra("anthropic", "anthropic"), "gemini": needs_extra("gemini", "google.genai"),
+          "bedrock": needs_extra("bedrock", "boto3")}
+# Under xdist each SDK's tests share one worker, so a worker imports an SDK (seconds) at most once.
+SDKS = [pytest.param(name, marks=[*([EXTRAS[name]] if name in EXTRAS else []), pytest.mark.xdist_group(f"sdk-{name}")])
+        for name in WIRES]
 
 
 @pytest.fixture(autouse=True)
@@ -263,8 +269,9 @@ def test_openai_at_base_url_never_sends_the_official_key(httpserver: HTTPServer,
 
 @pytest.mark.parametrize("model, variable", [
     ("openai::gpt-5", "OPENAI_API_KEY"), ("together::meta-llama/Llama-3.3-70B-Instruct-Turbo", "TOGETHER_API_KEY"),
-    ("anthropic::claude-sonnet-4-5", "ANTHROPIC_API_KEY"), ("gemini::gemini-2.5-pro", "GEMINI_API_KEY"),
-    ("bedrock::anthropic.claude-sonnet-4-20250514-v1:0", "AWS_ACCESS_KEY_ID"),
+    pytest.param("anthropic::claude-sonnet-4-5", "ANTHROPIC_API_KEY", marks=EXTRAS["anthropic"]),
+    pytest.param("gemini::gemini-2.5-pro", "GEMINI_API_KEY", marks=EXTRAS["gemini"]),
+    pytest.param("bedrock::anthropic.claude-sonnet-4-20250514-v1:0", "AWS_ACCESS_KEY_ID", marks=EXTRAS["bedrock"]),
 ])
 def test_missing_key_names_the_variable(model: str, variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("OPENAI_API_KEY", "TOGETHER_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
@@ -274,6 +281,7 @@ def test_missing_key_names_the_variable(model: str, variable: str, monkeypatch: 
         make_provider(model)
 
 
+@EXTRAS["anthropic"]
 def test_a_configured_key_variable_is_the_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MY_TEAM_KEY", raising=False)
     llm = LLMConfig(providers={"anthropic": ProviderConfig(api_key_env="MY_TEAM_KEY")})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error, autocomp, kernel, reply_with_code, write_replay
+from conftest import assert_one_line_error, autocomp, kernel, needs_extra, reply_with_code, write_replay
 
 HOSTILE_PLAN = "Chosen item: 1\nBlock the loops. </script><script>alert('plan')</script> <b>bold</b>"
 SECRET = "sk-report-test-0123456789abcdef"
@@ -37,6 +37,8 @@ def replay_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return tmp / "run", json.loads(proc.stdout)
 
 
+@pytest.mark.slow
+@needs_extra("report", "plotly")
 def test_a_run_writes_its_report_with_charts_tables_and_escaped_model_text(replay_run: tuple[Path, dict]) -> None:
     run_dir, out = replay_run
     assert out["report"] == str(run_dir / "report.html")
@@ -57,6 +59,7 @@ def test_a_run_writes_its_report_with_charts_tables_and_escaped_model_text(repla
     assert SECRET not in page
 
 
+@pytest.mark.slow
 def test_report_command_rewrites_any_run_and_refuses_a_non_run(replay_run: tuple[Path, dict], tmp_path: Path) -> None:
     run_dir, _ = replay_run
     proc = autocomp("report", str(run_dir), "--out", str(tmp_path / "again.html"))
@@ -66,6 +69,7 @@ def test_report_command_rewrites_any_run_and_refuses_a_non_run(replay_run: tuple
     assert_one_line_error(autocomp("report", str(tmp_path)), "not a run folder")
 
 
+@pytest.mark.slow
 def test_without_plotly_the_report_keeps_its_tables_and_says_how_to_get_charts(replay_run: tuple[Path, dict],
                                                                               tmp_path: Path) -> None:
     run_dir, out = replay_run
@@ -80,6 +84,7 @@ def test_without_plotly_the_report_keeps_its_tables_and_says_how_to_get_charts(r
     assert f"best, #{out['best']['candidate_id']}" in page
 
 
+@pytest.mark.slow
 def test_a_modeled_target_reports_cycles(tmp_path: Path, fast_config: Path) -> None:
     proc = autocomp("optimize", "gemmini/conv-3", "--models", "tuner", "--config", str(fast_config),
                     "--iterations", "1", "--plans", "2", "--codes", "1", "--run-dir", str(tmp_path / "run"), "--json")
@@ -90,6 +95,7 @@ def test_a_modeled_target_reports_cycles(tmp_path: Path, fast_config: Path) -> N
     assert "cold caches" not in page.split("<h2>Search</h2>")[0]  # modeled cycles have no caches to be cold
 
 
+@pytest.mark.slow
 def test_candidate_numbers_link_to_their_code_from_wherever_the_report_is(replay_run: tuple[Path, dict],
                                                                           tmp_path: Path) -> None:
     run_dir, out = replay_run

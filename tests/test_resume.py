@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from autocomp.targets.registry import resolve_problem
 from conftest import autocomp, kernel, reply_with_code, write_replay
 
@@ -56,6 +58,7 @@ def _rows(db: Path, sql: str) -> list[tuple]:
         con.close()
 
 
+@pytest.mark.slow
 def test_kill_and_resume(tmp_path: Path) -> None:
     replay, cfg = _replay(tmp_path), _config(tmp_path)
     model = f"replay::{replay}"
@@ -166,6 +169,7 @@ def test_best_c_stays_the_final_pick_while_a_resume_replays_the_beams(tmp_path: 
     assert json.loads(proc.stdout)[0]["best_speedup"] == 6.0
 
 
+@pytest.mark.slow
 def test_a_resumed_run_is_running_until_its_search_finishes_again(tmp_path: Path) -> None:
     """`runs` reads the status: a resume (of a finished run too) is running while it works, so one
     killed half-way is not listed as finished."""
@@ -182,6 +186,7 @@ def test_a_resumed_run_is_running_until_its_search_finishes_again(tmp_path: Path
     assert seen[0] == "running" and _rows(db, "SELECT status FROM run")[0][0] == "finished"
 
 
+@pytest.mark.slow
 def test_a_run_whose_problem_folder_is_gone_resumes_through_the_built_in_problem(tmp_path: Path) -> None:
     """A run records its problem's folder; a run copied from another checkout or machine points to
     a folder that may not exist here. Resume then uses the built-in problem of the same name and

@@ -8,6 +8,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from autocomp.knobs import parse_knobs
 from autocomp.search.schedule import dissimilarity
 from conftest import assert_one_line_error, autocomp, kernel, reply_with_code, write_replay
@@ -34,6 +36,7 @@ def test_similar_means_two_shared_dimensions_or_one_aspect_ratio() -> None:
     assert why and "share 1 dimension(s)" in why and "I 512 -> 3136" in why
 
 
+@pytest.mark.slow
 def test_the_tuner_replays_a_winning_schedule_then_searches(tmp_path: Path, fast_config: Path) -> None:
     source, _ = _run(tmp_path, "source", SOURCE, fast_config, "--models", "tuner", "--iterations", "2", "--beam", "2",
                      "--plans", "2")
@@ -69,6 +72,7 @@ def test_the_tuner_replays_a_winning_schedule_then_searches(tmp_path: Path, fast
     assert json.loads(resumed.stdout)["candidates"] == out["candidates"]
 
 
+@pytest.mark.slow
 def test_a_source_run_from_another_checkout_is_found_by_its_problem_name(tmp_path: Path, fast_config: Path) -> None:
     """A run keeps the folder of its problem; a run made in another clone or install points to a
     folder that may be gone, and the built-in problem of the same name stands in."""
@@ -83,6 +87,7 @@ def test_a_source_run_from_another_checkout_is_found_by_its_problem_name(tmp_pat
     assert any(t and t.endswith("(reused from cpu/gemm-f32-256)") for t in plans)
 
 
+@pytest.mark.slow
 def test_a_model_is_shown_the_step_and_given_its_menu_item_only(tmp_path: Path, fast_config: Path) -> None:
     replay = write_replay(tmp_path / "r.toml", ["Chosen item: 1\nReorder the loops to i-k-j."],
                           [reply_with_code(kernel("gemm256_fast.c"))])
@@ -105,6 +110,7 @@ def test_a_model_is_shown_the_step_and_given_its_menu_item_only(tmp_path: Path, 
     assert {m for (m,) in db.execute("SELECT menu_item FROM plans")} == {item}
 
 
+@pytest.mark.slow
 def test_reuse_errors_are_one_line(tmp_path: Path, fast_config: Path) -> None:
     _run(tmp_path, "conv", "gemmini/conv-3", fast_config, "--models", "tuner", "--iterations", "1", "--beam", "1", "--plans", "1")
     assert_one_line_error(autocomp("optimize", SOURCE, "--models", "tuner", "--reuse", str(tmp_path / "conv"),

@@ -1,4 +1,4 @@
-"""Real-subprocess tests of autocomp.evaluation.sandbox.run (evaluation hygiene R3).
+"""Real-subprocess tests of autocomp.evaluation.sandbox.run (docs/evaluation-hygiene.md R3).
 
 Every test starts genuine children (sh, sleep, python3, env, cat) and checks what the
 sandbox promises: wall-clock kill of the whole process group, no surviving
@@ -98,11 +98,12 @@ def test_output_written_before_the_timeout_is_kept(tmp_path: Path) -> None:
 
 
 def test_cpu_time_limit_is_reported_as_timeout(tmp_path: Path) -> None:
-    # RLIMIT_CPU fires (SIGXCPU) long before the generous wall-clock limit.
+    # RLIMIT_CPU fires (SIGXCPU) long before the generous wall-clock limit; on a loaded machine
+    # one CPU second takes several wall seconds, so the bound is the wall limit, with a margin.
     res = run(["sh", "-c", "while :; do :; done"], tmp_path, Limits(timeout_s=30.0, cpu_s=1))
     assert res.timed_out
     assert res.signal_name is None and res.returncode is None
-    assert res.elapsed_s < 10.0
+    assert res.elapsed_s < 20.0
 
 
 # ---- process group: no grandchild survives --------------------------------------------

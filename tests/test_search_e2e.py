@@ -10,6 +10,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from autocomp.config import load_config
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.search.beam import Search
@@ -18,6 +20,8 @@ from autocomp.search.selection import select
 from autocomp.store.runstore import RunStore
 from autocomp.targets.registry import get_target, resolve_problem
 from conftest import autocomp, kernel, reply_with_code, write_replay
+
+pytestmark = pytest.mark.timing  # kernels or libraries timed on the pinned core
 
 CASES = [  # (code file, expected outcome)
     ("gemm256_fast.c", "ok"),
@@ -29,6 +33,7 @@ CASES = [  # (code file, expected outcome)
 ]
 
 
+@pytest.mark.slow
 def test_optimize_records_every_outcome_and_picks_the_fast_kernel(tmp_path: Path, fast_config: Path) -> None:
     plans = [f"Chosen item: 1\nPlan number {i}: restructure the loops." for i in range(len(CASES))]
     codes = [reply_with_code(kernel(name)) for name, _ in CASES]
@@ -66,6 +71,7 @@ def test_optimize_records_every_outcome_and_picks_the_fast_kernel(tmp_path: Path
     assert len(list((run_dir / "candidates").glob("*.c"))) == len(CASES) + 1
 
 
+@pytest.mark.slow
 def test_exhausted_script_fails_candidates_not_the_run(tmp_path: Path, fast_config: Path) -> None:
     """A model that stops answering (here: the script runs out) fails its plans; the run still ends well."""
     replay = write_replay(tmp_path / "r.toml", ["Chosen item: 2\nUnroll."], [reply_with_code(kernel("gemm256_fast.c"))])
@@ -84,6 +90,7 @@ def test_exhausted_script_fails_candidates_not_the_run(tmp_path: Path, fast_conf
     assert f"{out['llm_calls']} model calls ({len(failed)} more failed" in " ".join(human.stdout.split())
 
 
+@pytest.mark.slow
 def test_a_run_whose_model_calls_all_fail_says_so(tmp_path: Path, fast_config: Path) -> None:
     """An outage for the whole run fails every plan, not the run; the stop reason says no model code was tried."""
     replay = write_replay(tmp_path / "r.toml", [], [])
@@ -94,6 +101,7 @@ def test_a_run_whose_model_calls_all_fail_says_so(tmp_path: Path, fast_config: P
     assert out["llm_calls"] == 0 and out["stopped"] == "completed all iterations; all 4 model calls failed, so no model-written code was tried"
 
 
+@pytest.mark.slow
 def test_the_final_beam_is_rechecked_then_the_finalists_duel(tmp_path: Path, fast_config: Path) -> None:
     """On a shared machine one measurement can mis-order two candidates, so the final beam is
     re-measured on fresh inputs, the best mean of search and re-check scores leads, and the
@@ -120,7 +128,7 @@ def test_the_final_beam_is_rechecked_then_the_finalists_duel(tmp_path: Path, fas
     faster = duels[0]["result"]["speedup"] >= 1.02
     assert out["best"]["candidate_id"] == (duels[0]["challenger_id"] if faster else leader)
     assert out["validation"]["speedup"] == checks[out["best"]["candidate_id"]]["speedup"]
-    # the winner, timed once more with cold caches (hygiene R5.4/R7.1), is reported next to the warm numbers
+    # the winner, timed once more with cold caches (docs/evaluation-hygiene.md R5.4, R7.1), is reported next to the warm numbers
     cold = [json.loads(d) for (d,) in db.execute("SELECT data_json FROM events WHERE kind = 'cold_validation'")]
     assert [c["candidate_id"] for c in cold] == [out["best"]["candidate_id"]]
     assert cold[0]["result"] == out["cold_validation"] and out["cold_validation"]["details"]["caches"] == "cold"
@@ -145,7 +153,7 @@ def test_a_duel_overrules_a_misleading_search_score(tmp_path: Path) -> None:
     flattered = Candidate(2, "i1/c1/p0/k0", 1, problem.initial_code, result=EvalResult(outcome=Outcome.OK, speedup=1000.0))
     honest = Candidate(3, "i1/c1/p1/k0", 1, kernel("gemm256_faster.c"), result=EvalResult(outcome=Outcome.OK, speedup=1.1))
     try:
-        best, validation = search._final_pick([flattered, honest])
+        best, validation = search.referee.final_pick([flattered, honest])
     finally:
         search.executor.shutdown()
         search.evaluator.close()
@@ -177,25 +185,26 @@ def test_a_lucky_score_does_not_take_the_lead_without_winning_a_duel(tmp_path: P
     try:
         for _ in range(2):  # the second pass finds the stored duels
             for c in children:
-                c.rank_score, c.rank_note = None, ""
-            search._confirm_leads(leader, children, 2)
-            assert children[0].score > 2 * leader.score and "as fast as #2 in a duel" in children[0].rank_note
-            assert children[1].score > 2 * leader.score  # confirm_leads = 2: the two best-scored children duel
-            assert children[2].score == leader.score and children[2].rank_note == "unconfirmed: level with #2"
-            assert children[3].rank_score is None  # the leader's own code needs no duel
+                c.duel_rank, c.rank_note = None, ""
+            search.referee.confirm_leads(leader, children, 2)
+            assert children[0].rank > 2 * leader.rank and "as fast as #2 in a duel" in children[0].rank_note
+            assert children[0].score == children[0].result.score  # a duel ranks; the measured score stays as measured
+            assert children[1].rank > 2 * leader.rank  # confirm_leads = 2: the two best-scored children duel
+            assert children[2].rank == leader.rank and children[2].rank_note == "unconfirmed: level with #2"
+            assert children[3].duel_rank is None  # the leader's own code needs no duel
             beam = select([leader], children[:3], 2, search.cfg)
             assert beam[0] is leader
             assert [r["challenger_id"] for r in store._all("SELECT challenger_id FROM duels ORDER BY id")] == [3, 4]
         # a lucky leader score does not hold off a faster child scored a little below it
         lucky = Candidate(7, "i1/c1/p1/k0", 1, variant(4), result=EvalResult(outcome=Outcome.OK, speedup=40.0))
         fast = Candidate(8, "i2/c7/p0/k0", 2, faster, parent_id=7, result=EvalResult(outcome=Outcome.OK, speedup=38.0))
-        search._confirm_leads(lucky, [fast], 2)
+        search.referee.confirm_leads(lucky, [fast], 2)
         duel = store.duel(fast.id, lucky.id)
         assert duel is not None and duel.correct
         if duel.unreliable:  # a machine this busy cannot hand over the lead (issue 16); the child waits level
-            assert fast.score == lucky.score and select([lucky], [fast], 2, search.cfg)[0] is lucky
+            assert fast.rank == lucky.rank and select([lucky], [fast], 2, search.cfg)[0] is lucky
         else:
-            assert fast.score < lucky.score / 2 and select([lucky], [fast], 2, search.cfg)[0] is fast
+            assert fast.rank < lucky.rank / 2 and select([lucky], [fast], 2, search.cfg)[0] is fast
     finally:
         search.executor.shutdown()
         search.evaluator.close()

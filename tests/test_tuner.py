@@ -6,6 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from autocomp.agents.base import AgentContext, CodeJob, Parent, PlanJob
 from autocomp.agents.tuner import TunerAgent
 from autocomp.evaluation.c_kernel import EvalSettings
@@ -115,6 +117,7 @@ def test_template_plan_and_failures_are_recorded_not_raised(tmp_path: Path) -> N
     assert none.code is None and "names no knob change" in (none.error or "")
 
 
+@pytest.mark.slow
 def test_real_tuner_run_improves_and_records_plans_like_a_model(tmp_path: Path, fast_config: Path) -> None:
     proc = autocomp("optimize", "cpu/gemm-f32-256", "--models", "tuner", "--config", str(fast_config),
                     "--iterations", "2", "--beam", "2", "--plans", "3", "--codes", "1",
@@ -129,6 +132,7 @@ def test_real_tuner_run_improves_and_records_plans_like_a_model(tmp_path: Path, 
     assert out["validation"]["outcome"] == "ok"
 
 
+@pytest.mark.slow
 def test_a_time_budget_stops_at_an_iteration_boundary(tmp_path: Path, fast_config: Path) -> None:
     """--max-minutes counts from the start (the initial code's evaluation included) and stops before
     an iteration that would overrun; the run still ends normally with its best and a re-check."""
@@ -141,6 +145,7 @@ def test_a_time_budget_stops_at_an_iteration_boundary(tmp_path: Path, fast_confi
     assert out["best"]["iteration"] == 0  # the initial code is the answer
 
 
+@pytest.mark.slow
 def test_mixed_ensemble_with_a_replay_model(tmp_path: Path, fast_config: Path) -> None:
     replay = write_replay(tmp_path / "r.toml", ["Chosen item: 1\nReorder to i-k-j."] * 2,
                           [reply_with_code(kernel("gemm256_fast.c"))] * 4)
@@ -230,6 +235,7 @@ def test_cpu_template_is_correct_when_the_register_block_does_not_divide_m(tmp_p
                            {"MR": 3, "NV": 2, "KC": 64, "PACK_A": 1, "UNROLL": 4}])
 
 
+@pytest.mark.slow
 def test_cpu_conv_template_is_correct_on_odd_shapes(tmp_path: Path) -> None:
     """The conv template reads the GEMM's B matrix straight out of the zero-bordered input; odd
     sizes (channels not a multiple of the block, rows not a multiple of the vector) still give
@@ -242,6 +248,7 @@ def test_cpu_conv_template_is_correct_on_odd_shapes(tmp_path: Path) -> None:
                            {"MR": 3, "NV": 1, "PACK_W": 1, "ORDER": 1, "UNROLL": 1}, {"MR": 8, "NV": 2, "PACK_W": 0, "ORDER": 0, "UNROLL": 1}])
 
 
+@pytest.mark.slow
 def test_real_tuner_run_on_a_convolution_improves(tmp_path: Path, fast_config: Path) -> None:
     """The tuner rewrites the naive conv as the conv template and moves its knobs: several times
     faster than the initial loops (vendor comparisons belong to benchmarks, not tests)."""
@@ -274,6 +281,7 @@ def test_amx_convolutions_get_the_conv_template(tmp_path: Path) -> None:
     assert parse_knobs(code or "").params == {"H": 56, "W": 56, "Cin": 64, "Cout": 64}
 
 
+@pytest.mark.slow
 def test_cpu_softmax_template_is_correct_on_other_shapes(tmp_path: Path) -> None:
     """The vectorized exp and the three passes on a small odd shape, every knob combination."""
     problem = _reshaped(tmp_path, "cpu/softmax-f32", "softmax_f32", {"ROWS": 7, "COLS": 64},
@@ -281,6 +289,7 @@ def test_cpu_softmax_template_is_correct_on_other_shapes(tmp_path: Path) -> None
     _all_correct(problem, [{"UNROLL": u, "RECOMPUTE": r, "DIVIDE": d} for u in (1, 2, 4) for r in (0, 1) for d in (0, 1)])
 
 
+@pytest.mark.slow
 def test_real_tuner_run_on_softmax_improves(tmp_path: Path, fast_config: Path) -> None:
     proc = autocomp("optimize", "cpu/softmax-f32", "--models", "tuner", "--config", str(fast_config),
                     "--iterations", "1", "--plans", "2", "--codes", "1", "--run-dir", str(tmp_path / "run"), "--json")
@@ -289,6 +298,7 @@ def test_real_tuner_run_on_softmax_improves(tmp_path: Path, fast_config: Path) -
     assert out["schedule"][0]["menu_item"] == "use a tuned template" and out["best"]["speedup_vs_initial"] > 4
 
 
+@pytest.mark.slow
 def test_real_tuner_run_on_a_gemmini_convolution_improves(tmp_path: Path, fast_config: Path) -> None:
     """Gemmini conv: the tuner starts from the conv template's small-image preset (a 14x14 image)
     and moves its knobs; modeled cycles are deterministic, so the speedup bound is tight."""

@@ -19,10 +19,12 @@ from autocomp.targets.registry import get_target, resolve_problem
 from autocomp.targets.vendor import find_mkl_rt, mkl_paths, pick_best
 from conftest import autocomp
 
+pytestmark = pytest.mark.timing  # kernels or libraries timed on the pinned core
+
 
 def _needs_mkl() -> None:
     if find_mkl_rt() is None:
-        pytest.skip("oneMKL is not installed: pip install 'autocomp[baselines]' (mkl==2026.2.0)")
+        pytest.skip("needs the baselines extra (oneMKL missing): pip install 'autocomp[baselines]'")
 
 
 def _mkl_child(module: str, problem: str) -> dict:
@@ -68,6 +70,7 @@ def test_mkl_unavailable_is_reported_not_faked(tmp_path) -> None:  # type: ignor
     assert all(p["available"] is False and "cannot load oneMKL" in p["reason"] for p in paths)
 
 
+@pytest.mark.slow
 def test_amx_mkl_paths_are_measured_and_correct() -> None:
     _needs_mkl()
     bf16 = _mkl_child("autocomp.targets.amx.vendor", "amx/gemm-bf16-256")
@@ -91,8 +94,9 @@ def test_amx_mkl_paths_are_measured_and_correct() -> None:
     assert _mkl_child("autocomp.targets.amx.vendor", "amx/conv-bf16-14x14x256-256") == {"paths": [], "mkl": None}
 
 
+@pytest.mark.slow
 def test_cpu_gemm_baseline_measures_every_library_and_picks_the_fastest_same_work_path() -> None:
-    pytest.importorskip("torch", reason="PyTorch paths need pip install 'autocomp[baselines]'")
+    pytest.importorskip("torch", reason="needs the baselines extra (torch missing): pip install 'autocomp[baselines]'")
     _needs_mkl()
     proc = autocomp("baseline", "cpu/gemm-f32-256", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -110,10 +114,11 @@ def test_cpu_gemm_baseline_measures_every_library_and_picks_the_fastest_same_wor
     assert 1 < row["best"]["gflops"] < 400, row["best"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem, path, core", [("cpu/conv2d-f32", "torch conv2d", None),
                                                   ("cpu/softmax-f32", "torch.softmax", min(os.sched_getaffinity(0)))])
 def test_cpu_conv_and_softmax_baselines_are_correct_on_the_timing_core(problem: str, path: str, core: int | None) -> None:
-    pytest.importorskip("torch", reason="PyTorch paths need pip install 'autocomp[baselines]'")
+    pytest.importorskip("torch", reason="needs the baselines extra (torch missing): pip install 'autocomp[baselines]'")
     row = get_target("cpu").baselines(resolve_problem(problem), core)  # the real sandboxed child, as bench runs it
     assert row["available"] and [p["name"] for p in row["paths"]] == [path], row
     assert row["best"]["rel_err"] < 1e-5 and row["best"]["latency_s"] > 0 and row["best"]["prepacked"] is False
@@ -131,6 +136,7 @@ def test_a_target_without_vendor_baselines_says_so() -> None:
     assert row == {"available": False, "reason": "the plain target has no vendor baselines", "paths": [], "best": None}
 
 
+@pytest.mark.slow
 def test_baseline_on_a_machine_without_the_target_warns_that_these_are_not_its_timings() -> None:
     """oneDNN and MKL run their non-AMX code on a CPU without AMX: the numbers are real but are
     not AMX timings, and the report must say so (on an AMX machine it must not)."""

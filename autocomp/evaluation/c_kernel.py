@@ -468,7 +468,7 @@ class CKernelEvaluator:
             "cv": statistics.pstdev(cand) / statistics.mean(cand),
             "gflops": flops / med / 1e9, "baseline_gflops": flops / bmed / 1e9,
             "bytes_per_s": self.problem.spec.bytes / med,
-            "caches": "cold" if self.settings.cold_cache else "warm",  # hygiene R5.4: always say whether data was warm
+            "caches": "cold" if self.settings.cold_cache else "warm",  # docs/evaluation-hygiene.md R5.4: always say whether data was warm
             "speedup_interval": list(speedup_interval(cand, base)),  # ~95%: a speedup whose interval holds 1.0 is noise
         }
         speedup = bmed / med

@@ -1,6 +1,6 @@
 """Correctness side of evaluation: fresh inputs per trial, comparison against the reference.
 
-Rules from docs (evaluation hygiene R1/R2): a new seed for every trial, one adversarial
+Rules from docs/evaluation-hygiene.md (R1, R2): a new seed for every trial, one adversarial
 trial at the distribution's extremes, poisoned outputs, exact comparison for integers,
 elementwise + relative-norm tolerance for floats, no NaN/Inf, inputs unmodified.
 """
@@ -114,7 +114,7 @@ def reference_outputs(problem: Problem, inputs: dict[str, np.ndarray]) -> dict[s
 
 
 def check_not_degenerate(problem: Problem, trial: Trial) -> None:
-    """Reject problems whose expected output would let zeros or constants pass (hygiene R2.4)."""
+    """Reject problems whose expected output would let zeros or constants pass (docs/evaluation-hygiene.md R2.4)."""
     for spec in problem.spec.outputs:
         ref = trial.expected[spec.name].astype(np.float64)
         scale = float(np.max(np.abs(ref)))

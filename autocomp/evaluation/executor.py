@@ -12,8 +12,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from autocomp.errors import ProblemError
+from autocomp.evaluation.base import Evaluator
 from autocomp.evaluation.result import EvalResult, Outcome
-from autocomp.targets.base import Evaluator
 
 
 class LocalExecutor:

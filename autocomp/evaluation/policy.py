@@ -1,4 +1,4 @@
-"""Static policy checked before compiling a candidate (evaluation hygiene R4).
+"""Static policy checked before compiling a candidate (docs/evaluation-hygiene.md R4).
 
 The sandbox contains what a kernel can do to the machine; this catches what it could
 do to the *score*: calling libraries, spawning threads, touching timers or I/O, code

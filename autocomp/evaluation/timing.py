@@ -100,7 +100,7 @@ def speedup_interval(candidate: list[float], baseline: list[float]) -> tuple[flo
     return b_lo / c_hi, b_hi / c_lo
 
 
-NOISE_FLOOR = 0.05  # hygiene R5.3: differences below 5% are noise, however narrow the statistical interval
+NOISE_FLOOR = 0.05  # docs/evaluation-hygiene.md R5.3: differences below 5% are noise, however narrow the statistical interval
 
 
 def within_noise(interval: tuple[float, float] | list[float]) -> bool:
@@ -162,7 +162,7 @@ def median_latency(fn: Callable[[], Any], min_time: float = 0.5, min_reps: int =
     return statistics.median(times), len(times), left_out
 
 
-QUIET = 0.05  # a machine with less than this fraction of its cores busy counts as quiet (hygiene R5.5)
+QUIET = 0.05  # a machine with less than this fraction of its cores busy counts as quiet (docs/evaluation-hygiene.md R5.5)
 
 
 def machine_load(window_s: float = 0.5) -> float | None:

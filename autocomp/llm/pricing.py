@@ -19,7 +19,7 @@ else:  # pragma: no cover
 from pydantic import BaseModel, ConfigDict, Field
 
 from autocomp.llm.base import Usage
-from autocomp.llm.registry import parse_model
+from autocomp.llm.model_string import parse_model
 
 PRICES = Path(__file__).parent / "prices.toml"
 

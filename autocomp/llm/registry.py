@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from autocomp.errors import UserError
 from autocomp.llm.base import Provider, ProviderConfig, ProviderFactory, ProviderSettings, RetryConfig
+from autocomp.llm.model_string import parse_model, split_model
 
 if TYPE_CHECKING:
     from autocomp.config import LLMConfig
@@ -24,23 +25,6 @@ PROVIDERS, AGENTS = "autocomp.providers", "autocomp.agents"
 @lru_cache(maxsize=None)
 def _group(name: str) -> dict[str, object]:
     return {ep.name: ep for ep in entry_points(group=name)}
-
-
-def parse_model(model: str) -> tuple[str, str | None, str]:
-    """'openai@http://h:8000/v1::m' -> ('openai', 'http://h:8000/v1', 'm'); 'tuner' -> ('', None, 'tuner')."""
-    head, sep, rest = model.partition("::")
-    if not sep:
-        return "", None, model
-    provider, at, _ = head.partition("@")
-    if not at:
-        return provider, None, rest
-    base_url, _, rest = model[len(provider) + 1:].rpartition("::")  # a URL may hold "::" ([::1])
-    return provider, base_url, rest
-
-
-def split_model(model: str) -> tuple[str, str]:
-    provider, _, rest = parse_model(model)
-    return provider, rest
 
 
 def check_model_string(model: str) -> None:

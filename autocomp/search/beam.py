@@ -4,7 +4,8 @@ iteration at a time, then the final pick.
 Read this file top to bottom to know what a run does. Everything is deterministic given
 the seed, the model replies and the measurements (evaluations and duels), and all three
 are in the run store, so `resume` simply runs the loop again: stored plans, candidates,
-evaluations and duels are reused, and only the missing work is done.
+evaluations and duels are reused, and only the missing work is done. The duels, the final
+pick and the cold check are the referee's (`search/referee.py`); this file is the loop.
 """
 
 from __future__ import annotations
@@ -22,23 +23,16 @@ from autocomp.errors import UserError
 from autocomp.evaluation.executor import LocalExecutor
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.llm.budget import budget_stop, time_stop
-from autocomp.llm.registry import make_agent_class, split_model
+from autocomp.llm.model_string import split_model
+from autocomp.llm.registry import make_agent_class
 from autocomp.problem import Problem
 from autocomp.search.candidate import Candidate, code_hash
+from autocomp.search.referee import Referee
 from autocomp.search.selection import select, should_stop_early
 from autocomp.store.runstore import RunStore
 from autocomp.targets.base import MenuItem, Target
 
-DUEL_MARGIN = 0.02  # a challenger must run this much faster than the leader, timed head to head, to take the lead
-CLOSE_CALL = 0.10  # children scored within this much of the leader may duel it (a lucky leader score must not stick)
-
 Log = Callable[[str], None]
-
-
-def wins_duel(duel: EvalResult) -> bool:
-    """Whether a challenger's duel with the leader hands it the lead: at least DUEL_MARGIN
-    faster (less is a tie, which the incumbent wins; a failed duel wins nothing)."""
-    return duel.speedup is not None and duel.speedup >= 1 + DUEL_MARGIN
 
 
 @dataclass
@@ -49,7 +43,7 @@ class SearchSummary:
     candidates: int
     llm_calls: int
     stopped: str
-    history: list[float] = field(default_factory=list)
+    history: list[float] = field(default_factory=list)  # the leader's rank (Candidate.rank) after each iteration
     validation: EvalResult | None = None  # the winner re-evaluated on fresh inputs after the search
     cold_validation: EvalResult | None = None  # ... and timed with cold caches (None: not a wall-clock target)
 
@@ -66,6 +60,29 @@ def thin_menu(menu: tuple[MenuItem, ...], keep: float, rng: random.Random) -> tu
     return kept or (rng.choice(menu),)
 
 
+@dataclass(frozen=True)
+class PlanWork:
+    """One plan (or, with skip_planning, direct) job of an iteration and where it sits."""
+
+    parent: Candidate
+    key: str  # the plan's position key, e.g. "i2/c7/p1"
+    model: str  # the planning (or direct) model
+    job: PlanJob
+
+
+@dataclass(frozen=True)
+class CodeWork:
+    """One implementation job: a recorded plan handed to a coder."""
+
+    parent: Candidate
+    key: str  # the candidate's position key, e.g. "i2/c7/p1/k0"
+    plan_model: str
+    coder: str
+    plan_id: int
+    plan: Plan
+    job: CodeJob
+
+
 class Search:
     def __init__(self, problem: Problem, target: Target, config: RunConfig, store: RunStore, log: Log = lambda _: None) -> None:
         self.problem, self.target, self.config, self.store, self.log = problem, target, config, store, log
@@ -78,6 +95,7 @@ class Search:
             self.agents[model] = LLMAgent(model, ctx, config.llm) if llm else make_agent_class(model)(model, ctx)
         self.evaluator = target.evaluator(problem, config.eval)
         self.executor = LocalExecutor(self.evaluator)
+        self.referee = Referee(problem, target, config, store, self.evaluator, self.executor, log)
         self._seq: dict[tuple[str, str], int] = {}
 
     # ---- the loop ------------------------------------------------------------------
@@ -86,7 +104,7 @@ class Search:
         started, last = time.monotonic(), 0.0  # last: the previous iteration's wall time (--max-minutes)
         try:
             root = self._root()
-            beam, history, stopped = [root], [root.score], "completed all iterations"
+            beam, history, stopped = [root], [root.rank], "completed all iterations"
             self.log(f"initial code: {root.result.summary() if root.result else ''}")
             reuse = self.config.reuse
             if reuse and reuse.steps:
@@ -105,18 +123,18 @@ class Search:
                 self.store.iteration = iteration
                 children = self._expand(beam, iteration, step)
                 self._evaluate(children)
-                self._confirm_leads(beam[0], children, iteration)
+                self.referee.confirm_leads(beam[0], children, iteration)
                 beam = select(beam, children, iteration, self._selection_config(step))
-                history.append(beam[0].score)
-                self.store.record_beam(iteration, [c.id for c in beam], beam[0].id, beam[0].score)
+                history.append(beam[0].rank)
+                self.store.record_beam(iteration, [c.id for c in beam], beam[0].id, beam[0].rank)
                 self._log_iteration(iteration, children, beam)
                 last = time.monotonic() - iteration_start
             llm_calls = self.store.llm_calls()
             calls = sum(1 for c in llm_calls if c["status"] == "ok")
             if llm_calls and not calls:  # a finished run must not read like a search that found nothing better
                 stopped += f"; all {len(llm_calls)} model calls failed, so no model-written code was tried"
-            best, validation = self._final_pick(beam)
-            cold = self._cold_check(best)
+            best, validation = self.referee.final_pick(beam)
+            cold = self.referee.cold_check(best)
             self.store.set_status("finished", stop_reason=stopped)
             self.store.record_final_pick(best.id, stopped)
             return SearchSummary(str(self.store.run_dir), best, len(history) - 1,
@@ -144,65 +162,6 @@ class Search:
         spent, last = self.store.spend(0, iteration - 1), self.store.spend(iteration - 1, iteration - 1)
         return budget_stop(spent, last, llm.max_cost, llm.max_calls)
 
-    def _final_pick(self, beam: list[Candidate]) -> tuple[Candidate, EvalResult | None]:
-        """Re-check the best `final_recheck` beam members on fresh inputs in new processes
-        (hygiene R7), then let the survivors duel; return the winner with its re-check.
-
-        Each measurement compares a kernel with the initial code at its own moment, and on a
-        busy machine that ratio drifts (a compute-bound kernel and a memory-bound initial code
-        slow down differently), so scores alone can mis-order close finalists. The survivors
-        are ranked by the mean of their search and re-check scores; then the leader meets each
-        other survivor in a duel, both timed call by call in one process, and a challenger at
-        least DUEL_MARGIN faster takes the lead. A contender that fails its re-check is out.
-        These are measurements, not model calls: a resumed run makes them again.
-        """
-        contenders = [c for c in beam if c.code is not None and c.correct][: self.cfg.final_recheck]
-        if not contenders or (len(contenders) == 1 and contenders[0].key == "root"):
-            return beam[0], beam[0].result
-        futures = [(c, self.executor.submit(c.code)) for c in contenders]
-        rechecked = [(c, f.result()) for c, f in futures]
-        for c, result in rechecked:
-            self.store.event("final_validation", candidate_id=c.id, result=result.model_dump(mode="json"))
-            self.log(f"final re-check of #{c.id} on fresh inputs: {result.summary()}")
-        valid = sorted(((c, r) for c, r in rechecked if r.correct), key=lambda cr: (cr[0].score + cr[1].score) / 2)
-        if not valid:
-            return beam[0], rechecked[0][1]
-        best, result = valid[0]
-        for challenger, challenger_result in valid[1:]:
-            duel = self.executor.duel(str(challenger.code), str(best.code)).result()
-            if duel.speedup is None:  # scores that need no duel (modeled cycles), or a duel that failed
-                if not duel.correct:
-                    self.log(f"duel of #{challenger.id} with #{best.id} failed: {duel.error}")
-                continue
-            self.store.event("final_duel", challenger_id=challenger.id, leader_id=best.id, result=duel.model_dump(mode="json"))
-            self.log(f"duel: #{challenger.id} runs {duel.speedup:.2f}x as fast as #{best.id} (timed call by call in one process)")
-            if wins_duel(duel):
-                best, result = challenger, challenger_result
-        if best is not beam[0]:
-            self.log(f"#{best.id} is the final pick (the search ranked #{beam[0].id} first)")
-        return best, result
-
-    def _cold_check(self, best: Candidate) -> EvalResult | None:
-        """The winner timed against the initial code once more, both flushed from every cache
-        level before each call (hygiene R5.4, R7.1). The search times warm data, as a kernel
-        called in a loop sees it; a layer whose operands come from DRAM may gain less. Reported
-        next to the warm numbers; it does not change the pick. A search that already ran cold,
-        an untimed one and modeled cycles (no caches to be cold) need no second look."""
-        settings = self.config.eval
-        if best.key == "root" or best.code is None or settings.cold_cache or not settings.time \
-                or not self.evaluator.exclusive_timing:
-            return None
-        evaluator = self.target.evaluator(self.problem, settings.model_copy(update={"cold_cache": True}))
-        executor = LocalExecutor(evaluator, workers=1)
-        try:
-            result = executor.submit(best.code).result()
-        finally:
-            executor.shutdown()
-            evaluator.close()
-        self.store.event("cold_validation", candidate_id=best.id, result=result.model_dump(mode="json"))
-        self.log(f"#{best.id} with cold caches (its buffers and the initial code's flushed before every call): {result.summary()}")
-        return result
-
     def _root(self) -> Candidate:
         root = self._candidate("root", iteration=0, code=self.problem.initial_code, origin="initial")
         self._evaluate([root])
@@ -215,7 +174,7 @@ class Search:
     def _expand(self, beam: list[Candidate], iteration: int, step: ReuseStep | None = None) -> list[Candidate]:
         """Plan jobs for every beam member, then their implementations. During a reused schedule
         step every plan is told to apply that step, with its menu item as the only choice."""
-        jobs: list[tuple[Candidate, str, str, PlanJob]] = []  # parent, key, model, job
+        jobs: list[PlanWork] = []
         earlier: dict[str, tuple[PlanJob, ...]] = {}  # model -> its jobs so far this iteration
         full_menu = self.target.knowledge.menu_for(self.problem.spec.family)
         plans = self.config.reuse.plans if step is not None and self.config.reuse else self.cfg.plans
@@ -230,28 +189,28 @@ class Search:
                 job = PlanJob(Parent(parent.id, parent.code or "", parent.feedback), menu, p,
                               self._next_seq(model, phase), rng.getrandbits(32), earlier.get(model, ()), step)
                 earlier[model] = (*job.earlier, job)
-                jobs.append((parent, key, model, job))
+                jobs.append(PlanWork(parent, key, model, job))
         if self.cfg.skip_planning:
             return self._direct(jobs, iteration)
-        plans = self._map(lambda item: self._plan(item[1], self.agents[item[2]], item[3]), jobs)
-        code_jobs = []
-        for (parent, key, model, job), (plan_id, plan) in zip(jobs, plans):
+        plans = self._map(lambda work: self._plan(work.key, self.agents[work.model], work.job), jobs)
+        code_jobs: list[CodeWork] = []
+        for work, (plan_id, plan) in zip(jobs, plans):
             if plan_id is None:  # new plan: record it (sequentially, so ids follow job order)
                 plan_id = self.store.add_plan(
-                    key=key, iteration=iteration, parent_id=parent.id, model=model, menu_item=plan.menu_item,
+                    key=work.key, iteration=iteration, parent_id=work.parent.id, model=work.model, menu_item=plan.menu_item,
                     text=plan.text, status="ok" if plan.text is not None else "failed", error=plan.error,
                     llm_call_id=plan.llm_call_id)
             if plan.text is None:
                 continue
             for k, coder in enumerate(split_work(self.cfg.codes, self.config.coders)):
-                cjob = CodeJob(job.parent, plan.text, k, self._next_seq(coder, "code"), job.seed + k)
-                code_jobs.append((parent, f"{key}/k{k}", model, coder, plan_id, plan, cjob))
-        codes = self._map(lambda item: self._existing(item[1]) or self.agents[item[3]].implement(item[6]), code_jobs)
+                cjob = CodeJob(work.job.parent, plan.text, k, self._next_seq(coder, "code"), work.job.seed + k)
+                code_jobs.append(CodeWork(work.parent, f"{work.key}/k{k}", work.model, coder, plan_id, plan, cjob))
+        codes = self._map(lambda work: self._existing(work.key) or self.agents[work.coder].implement(work.job), code_jobs)
         return [
             code if isinstance(code, Candidate) else self._candidate(
-                key, iteration, code.code, "planned", parent_id=parent.id, plan_id=plan_id, plan=plan,
-                plan_model=model, code_model=coder, error=code.error, llm_call_id=code.llm_call_id)
-            for (parent, key, model, coder, plan_id, plan, _), code in zip(code_jobs, codes)
+                work.key, iteration, code.code, "planned", parent_id=work.parent.id, plan_id=work.plan_id, plan=work.plan,
+                plan_model=work.plan_model, code_model=work.coder, error=code.error, llm_call_id=code.llm_call_id)
+            for work, code in zip(code_jobs, codes)
         ]
 
     def _plan(self, key: str, agent: Agent, job: PlanJob) -> tuple[int | None, Plan]:
@@ -261,13 +220,13 @@ class Search:
             return row["id"], Plan(row["text"], row["menu_item"], row["error"], row["llm_call_id"])
         return None, agent.plan(job)
 
-    def _direct(self, jobs: list[tuple[Candidate, str, str, PlanJob]], iteration: int) -> list[Candidate]:
-        codes = self._map(lambda item: self._existing(item[1]) or self.agents[item[2]].direct(item[3]), jobs)
+    def _direct(self, jobs: list[PlanWork], iteration: int) -> list[Candidate]:
+        codes = self._map(lambda work: self._existing(work.key) or self.agents[work.model].direct(work.job), jobs)
         return [
             code if isinstance(code, Candidate) else self._candidate(
-                key, iteration, code.code, "direct", parent_id=parent.id, plan=code.plan, plan_model=model,
-                code_model=model, error=code.error, llm_call_id=code.llm_call_id)
-            for (parent, key, model, _), code in zip(jobs, codes)
+                work.key, iteration, code.code, "direct", parent_id=work.parent.id, plan=code.plan, plan_model=work.model,
+                code_model=work.model, error=code.error, llm_call_id=code.llm_call_id)
+            for work, code in zip(jobs, codes)
         ]
 
     # ---- evaluate ----------------------------------------------------------------------
@@ -292,57 +251,6 @@ class Search:
         for cand in candidates:
             if cand.code is not None and cand.result is None:
                 cand.result, cand.feedback = self.store.evaluation(code_hash(cand.code))  # type: ignore[misc]
-
-    def _confirm_leads(self, leader: Candidate, children: list[Candidate], iteration: int) -> None:
-        """Only a child that beats the leader head to head takes the lead.
-
-        A score compares a kernel with the initial code at its own moment; on a busy machine a
-        lucky moment makes a noise "win" (the method's original implementation let a 0.1%
-        win into the beam), and a lucky leader score holds off truly faster children. So the
-        `confirm_leads` best children scored within CLOSE_CALL of the leader (or better) duel
-        it, timed call by call in one process, and are ranked at the leader's score divided by
-        how many times faster they ran (less than DUEL_MARGIN faster is a tie, which the
-        incumbent wins). Other children that beat the leader's score rank level with it.
-        Against the initial code the score already is such a comparison, and modeled targets
-        need none (their duels return no speedup). Duels are stored, so a resumed run ranks as
-        before without measuring again. A child whose timing is unreliable (too few unpreempted
-        calls) ranks no better than the leader, whoever leads.
-        """
-        for child in children:
-            if child.correct and child.result is not None and child.result.unreliable and child.score < leader.score:
-                child.rank_score, child.rank_note = leader.score, f"unreliable timing: level with #{leader.id}"
-        if leader.key == "root" or self.cfg.confirm_leads == 0:
-            return
-        close = sorted((c for c in children if c.correct and c.score < leader.score * (1 + CLOSE_CALL)
-                        and not (c.result is not None and c.result.unreliable)), key=lambda c: c.score)
-        dueled: dict[str | None, tuple[float | None, str]] = {}  # code hash -> rank score (None: no verdict) and note
-        for child in close:
-            if child.code_hash == leader.code_hash:
-                continue
-            if child.code_hash not in dueled and len(dueled) < self.cfg.confirm_leads:
-                result = self.store.duel(child.id, leader.id)
-                if result is None:
-                    result = self.executor.duel(str(child.code), str(leader.code)).result()
-                    if result.speedup is None and result.correct:
-                        return  # no duel needed: modeled or untimed scores
-                    self.store.add_duel(iteration, child.id, leader.id, result)
-                dueled[child.code_hash] = self._duel_rank(leader, result)
-            if child.code_hash in dueled:
-                rank, child.rank_note = dueled[child.code_hash]
-                child.rank_score = max(child.score, leader.score) if rank is None else rank
-            elif child.score < leader.score:
-                child.rank_score, child.rank_note = leader.score, f"unconfirmed: level with #{leader.id}"
-
-    @staticmethod
-    def _duel_rank(leader: Candidate, duel: EvalResult) -> tuple[float | None, str]:
-        """A challenger's rank score (None: no verdict) and log note from its duel with `leader`."""
-        if duel.speedup is None:  # wrong or crashing in the duel: out; our failure (a timeout, say): no verdict
-            out = duel.outcome in (Outcome.WRONG_ANSWER, Outcome.CRASH)
-            return float("inf") if out else None, f"failed its duel with #{leader.id} ({duel.outcome.value}): {duel.error}"
-        rank = leader.score / duel.speedup
-        note = f"{duel.speedup:.2f}x as fast as #{leader.id} in a duel" + (" (unreliable timing)" if duel.unreliable else "")
-        # an unreliable duel can rank a challenger down (it lost even so), never hand it the lead
-        return rank if wins_duel(duel) and not duel.unreliable else max(rank, leader.score), note
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -385,7 +293,7 @@ class Search:
             name = c.result.outcome.value if c.result else "none"
             outcomes[name] = outcomes.get(name, 0) + 1
         best = beam[0]
-        self.store.event("iteration", iteration, outcomes=outcomes, beam=[c.id for c in beam], best_score=best.score)
+        self.store.event("iteration", iteration, outcomes=outcomes, beam=[c.id for c in beam], best_score=best.rank)
         shown = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
         made = f"{len(children)} candidates ({shown})" if children else "no new candidates (every plan failed or had nothing new)"
         failed = self.store.plan_errors(iteration)

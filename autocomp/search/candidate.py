@@ -28,7 +28,7 @@ class Candidate:
     error: str | None = None  # why there is no code
     result: EvalResult | None = None
     feedback: str = ""
-    rank_score: float | None = None  # set by a duel with the leader (Search._confirm_leads); ranks instead of the result's score
+    duel_rank: float | None = None  # set by a duel with the leader (Referee.confirm_leads); ranks instead of the score
     rank_note: str = ""  # how the duel ranked it, for the log
 
     @property
@@ -37,10 +37,15 @@ class Candidate:
 
     @property
     def score(self) -> float:
-        """What the search ranks by: lower is better (latency or cycles relative to the initial code)."""
-        if self.rank_score is not None:
-            return self.rank_score
+        """The measured score: latency or cycles relative to the initial code, lower is better
+        (inf without a result)."""
         return self.result.score if self.result is not None else float("inf")
+
+    @property
+    def rank(self) -> float:
+        """What the search orders by: the measured score, unless a duel with the leader ranked
+        the candidate (`duel_rank`). Reports show `score`; only the search uses `rank`."""
+        return self.duel_rank if self.duel_rank is not None else self.score
 
     @property
     def code_hash(self) -> str | None:

@@ -1,7 +1,8 @@
 """Which candidates survive an iteration, and when the search stops early.
 
 Follows the method: the pool is the incumbents (listed first, so they win ties) plus
-all correct children, sorted by score; a child must beat its parent's score times a
+all correct children, sorted by rank (the measured score unless a duel ranked it,
+`Candidate.rank`); a child must beat its parent's rank times a
 keep factor (up to `regression_slack` worse is allowed in the first `slack_iterations`
 iterations); at most one child per (parent, plan text); identical code never takes two
 slots. Incumbents are exempt from the gate, so the best score never gets worse.
@@ -20,7 +21,7 @@ def keep_factor(iteration: int, cfg: SearchConfig) -> float:
 def select(beam: list[Candidate], children: list[Candidate], iteration: int, cfg: SearchConfig) -> list[Candidate]:
     parents = {c.id: c for c in beam}
     incumbents = {c.id for c in beam}
-    pool = sorted(beam + [c for c in children if c.correct], key=lambda c: c.score)  # stable: incumbents first
+    pool = sorted(beam + [c for c in children if c.correct], key=lambda c: c.rank)  # stable: incumbents first
     factor = keep_factor(iteration, cfg)
     chosen: list[Candidate] = []
     seen_plans: set[tuple[int | None, str | None]] = set()
@@ -32,7 +33,7 @@ def select(beam: list[Candidate], children: list[Candidate], iteration: int, cfg
             continue
         if cand.id not in incumbents:
             parent = parents.get(cand.parent_id)  # type: ignore[arg-type]
-            if parent is None or not cand.score < parent.score * factor:
+            if parent is None or not cand.rank < parent.rank * factor:
                 continue
             plan_key = (cand.parent_id, cand.plan_text)
             if plan_key in seen_plans:
@@ -44,7 +45,7 @@ def select(beam: list[Candidate], children: list[Candidate], iteration: int, cfg
 
 
 def should_stop_early(best_history: list[float], patience: int) -> bool:
-    """True when the best score has not improved over the last `patience` iterations."""
+    """True when the leader's rank has not improved over the last `patience` iterations."""
     if patience <= 0 or len(best_history) <= patience:
         return False
     return not best_history[-1] < best_history[-1 - patience]

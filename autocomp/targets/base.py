@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -19,9 +19,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from autocomp.errors import ProblemError
+from autocomp.evaluation.base import Evaluator
 from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
 from autocomp.evaluation.result import EvalResult
 from autocomp.problem import Problem
+
+HARNESS_CONTRACT = Path(__file__).resolve().parent.parent / "evaluation" / "harness" / "contract.toml"
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,18 @@ class KnowledgePack:
     rules: tuple[str, ...]
 
     @classmethod
-    def load(cls, directory: Path) -> "KnowledgePack":
+    def load(cls, directory: Path, shared_rules: Path | None = None) -> "KnowledgePack":
+        """The pack in `directory`; `shared_rules` (a TOML file with `rules` and `closing` lists)
+        holds rules several targets share, placed before and after the pack's own."""
         menu = tomllib.loads((directory / "menu.toml").read_text())
-        rules = tomllib.loads((directory / "rules.toml").read_text())
+        rules = tomllib.loads((directory / "rules.toml").read_text())["rules"]
+        if shared_rules is not None:
+            shared = tomllib.loads(shared_rules.read_text())
+            rules = [*shared["rules"], *rules, *shared["closing"]]
         return cls(
             architecture=(directory / "architecture.md").read_text(),
             menu=tuple(MenuItem(i["name"], i.get("description", ""), tuple(i.get("families", ()))) for i in menu["item"]),
-            rules=tuple(rules["rules"]),
+            rules=tuple(rules),
         )
 
     def menu_for(self, family: str) -> tuple[MenuItem, ...]:
@@ -64,19 +72,6 @@ class HardwareFacts:
     def peak_for(self, problem: Problem) -> float | None:
         dtype = problem.spec.inputs[0].dtype
         return self.peak_flops.get(dtype) or self.peak_flops.get("default")
-
-
-class Evaluator(Protocol):
-    exclusive_timing: bool  # wall-clock timing: needs the pinned core, and a quiet machine, to itself
-
-    def evaluate(self, code: str, seed: int | None = None) -> EvalResult: ...
-
-    def duel(self, code: str, rival: str) -> EvalResult:
-        """`code` timed against `rival` in one process (speedup: how many times faster `code`
-        is); speedup None where scores need no duel (modeled cycles, untimed settings)."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class Target(ABC):
@@ -141,6 +136,11 @@ class CTarget(Target):
     """A target whose kernels are C compiled with gcc and run by the shared harness."""
 
     toolchain: CToolchain = CToolchain()
+
+    @cached_property
+    def knowledge(self) -> KnowledgePack:
+        """The target's pack with the shared harness's contract merged in (one source for both C targets)."""
+        return KnowledgePack.load(self.root / "knowledge", HARNESS_CONTRACT)
 
     def evaluator(self, problem: Problem, settings: EvalSettings) -> Evaluator:
         if problem.spec.config is not None:

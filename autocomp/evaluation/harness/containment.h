@@ -2,7 +2,7 @@
  * Containment inside every process that loads candidate code (the verifying harness, and each
  * runner the timer forks in timing; the timer itself never loads any), applied before any
  * candidate code is loaded, so a kernel's load-time code (constructors however spelled,
- * .init_array entries, ifunc resolvers) runs confined like its calls (evaluation hygiene R3.3):
+ * .init_array entries, ifunc resolvers) runs confined like its calls (docs/evaluation-hygiene.md R3.3):
  * Linux Landlock, which any unprivileged process can apply to itself, for good, and which its
  * children inherit.
  *

@@ -20,7 +20,7 @@ from pathlib import Path
 from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.problem import Problem
-from autocomp.targets.amx.target import POLICY
+from autocomp.targets.amx.policy import POLICY
 from autocomp.targets.peak import cpu_flags
 
 HEADER = Path(__file__).parent / "emulator" / "amx_emu.h"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from autocomp.errors import UserError
 from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
-from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult
 from autocomp.problem import Problem
+from autocomp.targets.amx.policy import POLICY
 from autocomp.targets.base import CTarget, HardwareFacts, ops_unit
 from autocomp.targets.peak import cpu_flags, cpu_model, measured_bandwidth, measured_peak
 
@@ -48,18 +48,6 @@ HARNESS_INIT = """\
     exit(3);
   }
 """
-
-# Any `_tile_*` call would be too weak (a scalar kernel plus `_tile_release();` would pass), so
-# demand a tile dot product; the regex runs on code with comments and strings removed.
-POLICY = Policy(
-    required=(r"\b_tile_dp(?:bf16ps|bssd|bsud|busd|buud)\s*\(",),
-    required_reason=(
-        "the kernel uses no AMX tile dot-product intrinsics: the `amx` target measures code that runs on the AMX tile unit, "
-        "so the main computation must use _tile_loadconfig, _tile_loadd, _tile_dpbf16ps / _tile_dpbssd and _tile_stored "
-        "(AVX-512 is fine for packing and epilogues, not as a replacement)"
-    ),
-)
-
 
 class AmxTarget(CTarget):
     name = "amx"

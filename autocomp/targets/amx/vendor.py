@@ -6,7 +6,7 @@ The machinery (child process, timing, correctness, same-work vs prepacked) is sh
 `autocomp[baselines]` (torch==2.13.0, mkl==2026.2.0). MKL paths exist for the GEMM families
 only (gemm-bf16, gemm-i8); linear/bmm/conv keep oneDNN.
 
-Quirks recorded with each path (see shared/reference/amx.md section 5): torch.matmul on
+Quirks recorded with each path: torch.matmul on
 bf16 writes a bf16 C (half the output bytes of our fp32 C); oneDNN's quantized linear
 writes fp32 from int32 accumulators; MKL's int8 GEMM is mixed-sign (A u8 x B s8), so it
 gets A's values mapped into 0..127 and is checked against the problem's reference on the

@@ -52,7 +52,7 @@ class ConfigError(UserError):
 
 @dataclass(frozen=True)
 class GemminiConfig:
-    """One Gemmini configuration (spec §1): array size, types, memory geometry, DMA limits."""
+    """One Gemmini configuration (docs/gemmini-spec.md §1): array size, types, memory geometry, DMA limits."""
 
     name: str
     dim: int
@@ -67,14 +67,6 @@ class GemminiConfig:
     mvin_acc_max_cols: int
     mvout_spad_max_cols: int
     mvout_acc_max_cols: int
-
-    @property
-    def elem_bytes(self) -> int:
-        return ELEM_BYTES[self.elem]
-
-    @property
-    def acc_bytes(self) -> int:
-        return ACC_BYTES[self.acc]
 
     @classmethod
     def load(cls, name: str) -> "GemminiConfig":
@@ -137,7 +129,7 @@ class GemminiConfig:
             if v < self.dim or v % self.dim or v > 0xFFFF:
                 raise bad(f, "must be a positive multiple of dim (and fit 16 bits)")
         if self.mvout_acc_max_cols != self.dim:
-            raise bad("mvout_acc_max_cols", "must equal dim (spec §5.5)")
+            raise bad("mvout_acc_max_cols", "must equal dim (docs/gemmini-spec.md §5.5)")
 
 
 @dataclass(frozen=True)

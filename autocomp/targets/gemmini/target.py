@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from autocomp.errors import ProblemError
+from autocomp.evaluation.base import Evaluator
 from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings, containment
 from autocomp.evaluation.checks import Trial
 from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.problem import Problem
-from autocomp.targets.base import Evaluator, HardwareFacts, Target
+from autocomp.targets.base import HardwareFacts, Target
 from autocomp.targets.gemmini.build import ACC_BYTES, ELEM_BYTES, GemminiConfig, Runtime, runtime
 
 HERE = Path(__file__).parent

@@ -1,4 +1,4 @@
-/* Exo-style int8 GEMM (spec §10 starting-code shape) used by the emulator tests and the speed
+/* Exo-style int8 GEMM (docs/gemmini-spec.md §10 starting-code shape) used by the emulator tests and the speed
  * measurement: C[I][J] = A[I][K] * B[K][J], int8 in, int8 out, scale 1, no activation.
  * Usage: gemm_exo I K J [repeats] -> prints "mismatches N" and the metrics line. */
 #include <stdio.h>

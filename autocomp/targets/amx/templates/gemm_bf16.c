@@ -2,7 +2,7 @@
 /* Parameterized single-core AMX bf16 GEMM:  C[M][N] (fp32) = A[M][K] (bf16) x B[K][N] (bf16).
  *
  * A and B are plain row-major bf16 bit patterns (uint16_t); every packing happens inside the call (and is timed).
- * (Generated from benchmarks/amx_templates/master.c by gen.py: the bf16 and int8 templates share
+ * (Generated from gemm.c.in by generate.py, beside this file: the bf16 and int8 templates share
  * all code except the element types, the dot-product instruction and the VNNI packing step.)
  *
  * Loop structure (GotoBLAS-like, adapted to AMX tiles):

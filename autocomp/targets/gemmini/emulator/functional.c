@@ -1,15 +1,15 @@
 /*
  * functional.c — the functional half of autocomp's clean-room Gemmini emulator.
  *
- * gemu_rocc() decodes every instruction exactly as the hardware encodes it (spec §4), checks
- * it strictly (spec §7: every misuse is a precise, fatal error naming the instruction, the
+ * gemu_rocc() decodes every instruction exactly as the hardware encodes it (docs/gemmini-spec.md §4), checks
+ * it strictly (docs/gemmini-spec.md §7: every misuse is a precise, fatal error naming the instruction, the
  * field and the fix), executes it on the emulated scratchpad / accumulator / DRAM, and hands
  * each primitive to the timing model (timing.c) as a gemu_op_t. The loop FSMs are expanded:
  * loop_ws into the primitive stream Spike would execute (each primitive executed here),
  * loop_conv_ws computed directly as a convolution plus an equivalent primitive stream for
  * timing only.
  *
- * Semantics choices that make bugs visible (see the spec §2, §5, §7):
+ * Semantics choices that make bugs visible (see docs/gemmini-spec.md §2, §5, §7):
  *  - local memories persist across calls and start as deterministic pseudo-random garbage,
  *    so a forgotten accumulator clear or a never-written row gives a wrong answer;
  *  - mvout writes reach DRAM only at the next fence (or the harness's final fence), so a
@@ -17,7 +17,7 @@
  *    bytes is an error;
  *  - out-of-range rows are errors (the RTL wraps, Spike crashes).
  *
- * Written from /work/shared/reference/gemmini.md only.
+ * Written from docs/gemmini-spec.md only.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -431,7 +431,7 @@ static void mark_written(int acc, uint32_t row) {
   }
 }
 
-/* Lint (spec §7.8): a read of a row never written since power-up reads garbage. */
+/* Lint (docs/gemmini-spec.md §7.8): a read of a row never written since power-up reads garbage. */
 static void lint_read(int acc, uint32_t row, const char *what) {
   if (acc ? acc_written[row] : spad_written[row]) return;
   st.lint_unwritten_reads++;
@@ -538,7 +538,7 @@ static void do_mvin(int id, uint64_t dram, uint32_t laddr, uint32_t cols, uint32
             }
           }
 #if GEMU_FLOAT
-          x = x * scale; /* fp32: the acc mvin is scaled too (spec §1) */
+          x = x * scale; /* fp32: the acc mvin is scaled too (docs/gemmini-spec.md §1) */
 #endif
           accm[row][j] = l.accumulate ? accm[row][j] + x : x;
         }
@@ -921,7 +921,7 @@ static void do_loop_ws(uint64_t rs1, uint64_t rs2) {
     gemu_error("loop_ws stores C with the current config_st, but config_st was never issued; call config_st(stride) "
                "first");
 
-  /* Placement (spec §5.8):
+  /* Placement (docs/gemmini-spec.md §5.8):
    *  - scratchpad: A from the start of a spad half, B packed to end at the end of that half;
    *    spad id 0 alternates halves between loops (so the next loop's loads overlap this loop's
    *    computes), 1/2 pin half 0/1 (so a NULL A or B reuses an earlier loop's data).

@@ -20,7 +20,7 @@
  * kernel and library.c). functional.c defines the counter and __sanitizer_cov_trace_pc. */
 extern uint64_t gemu_bb_count;
 
-/* Entry point of every instruction: funct per spec §4, operands encoded as on hardware.
+/* Entry point of every instruction: funct per docs/gemmini-spec.md §4, operands encoded as on hardware.
  * Returns the value of the counter op, 0 otherwise. */
 uint64_t gemu_rocc(uint32_t funct, uint64_t rs1, uint64_t rs2);
 
@@ -29,7 +29,7 @@ typedef enum { GEMU_Q_LD = 0, GEMU_Q_EX = 1, GEMU_Q_ST = 2, GEMU_Q_NONE = 3 } ge
 /* A range of local rows touched by an instruction; count == 0 means none. */
 typedef struct {
   uint32_t first; /* row index within its memory */
-  uint32_t count; /* number of rows (incl. block-stride gaps, per spec §8.3 "Ranges") */
+  uint32_t count; /* number of rows (incl. block-stride gaps, per docs/gemmini-spec.md §8.3 "Ranges") */
   int acc;        /* 1 = accumulator, 0 = scratchpad */
 } gemu_rows_t;
 

@@ -1,6 +1,6 @@
 /*
  * library.c — autocomp's own tiled_matmul_auto / tiled_conv_auto (FSM and CPU-issued variants).
- * Clean-room: written from the behaviour described in the spec (gemmini.md §5, §6.3); the
+ * Clean-room: written from the behaviour described in docs/gemmini-spec.md (§5, §6.3); the
  * tiling rules are documented in include/gemmini_lib.h. Uses only the gemmini.h macros.
  * Compiled with -fsanitize-coverage=trace-pc: the CPU work of the _sw variants is charged.
  */

@@ -1,5 +1,5 @@
 /*
- * timing.c — event-driven timing model of Gemmini (clean-room, from the reference spec §8).
+ * timing.c — event-driven timing model of Gemmini (clean-room, from docs/gemmini-spec.md §8).
  *
  * The model is a list scheduler: primitives arrive in program order (gemu_timing_issue) and
  * each one is scheduled exactly once, when it arrives. There is no per-cycle loop: an op costs
@@ -17,7 +17,7 @@
  *             in flight: loop m starts feeding once loop m-2 has fed its last instruction (the
  *             CPU's loop_ws blocks until then).
  *   RS        per-class capacity ld/ex/st; an entry is freed when its instruction completes.
- *             Cross-queue dependencies over local row ranges (spec §8.3), against every earlier
+ *             Cross-queue dependencies over local row ranges (docs/gemmini-spec.md §8.3), against every earlier
  *             instruction in program order, kept as per-row scoreboards (latest completion of an
  *             earlier load writing / execute reading / execute writing / store reading the row),
  *             which is exact and independent of arrival order.

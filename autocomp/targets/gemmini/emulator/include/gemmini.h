@@ -2,14 +2,14 @@
  * gemmini.h — public header of autocomp's clean-room Gemmini emulator.
  *
  * Candidate kernels get this file through `-include gemmini.h`. It provides the names of the
- * 2023 Gemmini software ISA (spec §6.1, "upstream family") and of Autocomp's short dialect
- * (spec §6.2). Every instruction macro packs its operands exactly like the hardware encoding
+ * 2023 Gemmini software ISA (docs/gemmini-spec.md §6.1, "upstream family") and of Autocomp's short dialect
+ * (docs/gemmini-spec.md §6.2). Every instruction macro packs its operands exactly like the hardware encoding
  * (rows at [63:48], cols at [47:32], local address at [31:0], scale as float bits at
  * [63:32], ...) with plain shifts and ORs and no masking, so encoding bugs (cols = 65536,
  * a negative address, an oversized stride) behave as they would on silicon. All of them
  * funnel into one emulator entry point, gemu_rocc(funct, rs1, rs2) (functional.c).
  *
- * Written from /work/shared/reference/gemmini.md only; no upstream source was used.
+ * Written from docs/gemmini-spec.md only; no upstream source was used.
  */
 #ifndef GEMMINI_H
 #define GEMMINI_H
@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-/* The single emulator entry point: funct per spec §4; returns the counter value (funct 126),
+/* The single emulator entry point: funct per docs/gemmini-spec.md §4; returns the counter value (funct 126),
  * 0 otherwise. */
 uint64_t gemu_rocc(uint32_t funct, uint64_t rs1, uint64_t rs2);
 
@@ -53,7 +53,7 @@ uint64_t gemu_rocc(uint32_t funct, uint64_t rs1, uint64_t rs2);
 #define row_align(blocks) __attribute__((aligned((blocks) * DIM * sizeof(elem_t))))
 #define row_align_acc(blocks) __attribute__((aligned((blocks) * DIM * sizeof(acc_t))))
 
-/* funct ids (spec §4). GEMU_FENCE is ours: a CPU fence is not a RoCC instruction, but the
+/* funct ids (docs/gemmini-spec.md §4). GEMU_FENCE is ours: a CPU fence is not a RoCC instruction, but the
  * emulator must see it, so it travels through the same entry point with an unused id. */
 #define k_CONFIG 0
 #define k_MVIN2 1

@@ -2,7 +2,7 @@ import numpy as np
 
 
 def requantize(acc, scale=1.0):
-    """Gemmini int8 16x16 acc -> int8 (spec §3): float32(acc) * float32(scale), round half to
+    """Gemmini int8 16x16 acc -> int8 (docs/gemmini-spec.md §3): float32(acc) * float32(scale), round half to
     even, saturate to [-128, 127] (no activation here)."""
     x = acc.astype(np.float32) * np.float32(scale)
     return np.clip(np.rint(x), -128, 127).astype(np.int8)

@@ -1,7 +1,19 @@
-"""Generate autocomp/targets/amx/templates/gemm_bf16.c and gemm_i8.c from master.c."""
-import os
-HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'autocomp/targets/amx/templates')
+"""Writes gemm_bf16.c and gemm_i8.c (beside this file) from the one master, gemm.c.in.
+
+The two GEMM templates share every line except the element types, the dot-product instruction,
+the VNNI packing step and their presets, so they are written from one master: edit gemm.c.in or
+the tables here, then run `python autocomp/targets/amx/templates/generate.py`.
+tests/test_amx_templates.py fails when the shipped files differ from what this writes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MASTER = HERE / "gemm.c.in"
+
 
 def arr(name, vals):
     body = ', '.join(str(v) for v in vals)
@@ -84,21 +96,31 @@ VARIANTS = {
                PACK_STEP=I8_PACK),
 }
 
-def generate(master=None, out=OUT, suffix=''):
-    src = open(master or os.path.join(HERE, 'master.c')).read()
-    paths = {}
-    for v, subs in VARIANTS.items():
-        subs = dict(subs, PRESETS=preset_lines(v))
+def render(master: str = "") -> dict[str, str]:
+    """File name -> text of each generated template."""
+    src = master or MASTER.read_text()
+    out = {}
+    for variant, subs in VARIANTS.items():
         s = src
-        for k, val in subs.items():
-            s = s.replace('@' + k + '@', val)
-        strip = lambda t: t.replace('@param', '').replace('@knob', '').replace('@constraint', '').replace('@preset', '')
-        assert '@' not in strip(s), [l for l in s.splitlines() if '@' in strip(l)]
-        s = f'/* @template family=gemm-{v} */\n' + s  # the tuner matches templates to problems by family
-        p = os.path.join(out, f'gemm_{v}{suffix}.c')
-        open(p, 'w').write(s)
-        paths[v] = p
-    return paths
+        for key, value in dict(subs, PRESETS=preset_lines(variant)).items():
+            s = s.replace("@" + key + "@", value)
+        leftover = [line for line in s.splitlines() if "@" in _without_annotations(line)]
+        assert not leftover, f"unfilled placeholders in gemm.c.in: {leftover}"
+        out[f"gemm_{variant}.c"] = f"/* @template family=gemm-{variant} */\n" + s  # the tuner matches templates by family
+    return out
 
-if __name__ == '__main__':
-    print(generate())
+
+def _without_annotations(line: str) -> str:
+    for tag in ("@param", "@knob", "@constraint", "@preset"):
+        line = line.replace(tag, "")
+    return line
+
+
+def main(out: Path = HERE) -> None:
+    for name, text in render().items():
+        (out / name).write_text(text)
+        print(out / name)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)
