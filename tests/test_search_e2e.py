@@ -16,6 +16,7 @@ from autocomp.config import load_config
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.search.beam import Search
 from autocomp.search.candidate import Candidate
+from autocomp.search.referee import duel_rank
 from autocomp.search.selection import select
 from autocomp.store.runstore import RunStore
 from autocomp.targets.registry import get_target, resolve_problem
@@ -224,20 +225,20 @@ def test_an_unreliable_timing_cannot_take_the_lead(tmp_path: Path) -> None:
     try:
         lucky = Candidate(2, "i1/c1/p0/k0", 1, problem.initial_code + "\n/* the same */\n", parent_id=1,
                           result=EvalResult(outcome=Outcome.OK, speedup=4.18, unreliable=unreliable))
-        search._confirm_leads(root, [lucky], 1)
-        assert lucky.score == root.score and lucky.rank_note == "unreliable timing: level with #1"
+        search.referee.confirm_leads(root, [lucky], 1)
+        assert lucky.rank == root.rank and lucky.rank_note == "unreliable timing: level with #1"
         assert select([root], [lucky], 2, search.cfg)[0] is root
         leader = Candidate(3, "i1/c1/p1/k0", 1, kernel("gemm256_faster.c"), result=EvalResult(outcome=Outcome.OK, speedup=4.0))
-        lucky.rank_score = None
-        search._confirm_leads(leader, [lucky], 2)
-        assert lucky.score == leader.score and store.duel(lucky.id, leader.id) is None
+        lucky.duel_rank = None
+        search.referee.confirm_leads(leader, [lucky], 2)
+        assert lucky.rank == leader.rank and store.duel(lucky.id, leader.id) is None
         assert select([leader], [lucky], 2, search.cfg)[0] is leader
     finally:
         search.executor.shutdown()
         search.evaluator.close()
         store.close()
-    up = Search._duel_rank(leader, EvalResult(outcome=Outcome.OK, speedup=2.0, unreliable=unreliable))
-    down = Search._duel_rank(leader, EvalResult(outcome=Outcome.OK, speedup=0.5, unreliable=unreliable))
+    up = duel_rank(leader, EvalResult(outcome=Outcome.OK, speedup=2.0, unreliable=unreliable))
+    down = duel_rank(leader, EvalResult(outcome=Outcome.OK, speedup=0.5, unreliable=unreliable))
     assert up == (leader.score, "2.00x as fast as #3 in a duel (unreliable timing)")
     assert down[0] == leader.score * 2
-    assert Search._duel_rank(leader, EvalResult(outcome=Outcome.OK, speedup=2.0))[0] == leader.score / 2
+    assert duel_rank(leader, EvalResult(outcome=Outcome.OK, speedup=2.0))[0] == leader.score / 2
