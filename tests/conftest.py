@@ -52,6 +52,20 @@ def autocomp(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpr
                           cwd=cwd, timeout=timeout, env=env)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Every test (and every `autocomp` child it starts) caches its hardware measurements in a
+    temporary folder, never in the user's ~/.cache/autocomp: a peak measured while the test
+    suite loads the machine would read low there and flag every later real run."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield Path(os.environ["XDG_CACHE_HOME"])
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
+
+
 @pytest.fixture
 def fast_config(tmp_path: Path) -> Path:
     path = tmp_path / "fast.toml"

@@ -20,6 +20,7 @@ from autocomp.errors import UserError
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.llm.budget import Spend
 from autocomp.store.migrations import MIGRATIONS
+from autocomp.store.runlock import RunLock, has_live_owner
 
 DB_NAME = "run.db"
 
@@ -38,6 +39,7 @@ class RunStore:
     def __init__(self, run_dir: Path, conn: sqlite3.Connection) -> None:
         self.run_dir, self._conn = run_dir, conn
         self._lock = threading.Lock()
+        self._writer: RunLock | None = None  # held by the one process that may search in this folder
         # the iteration the coordinator is in; model calls recorded meanwhile are tagged with it
         self.iteration: int | None = None
 
@@ -62,9 +64,12 @@ class RunStore:
         except OSError as exc:  # a file where the folder should be, or no permission
             why = "a file is in the way" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror or str(exc)
             raise UserError(f"cannot create the run folder {run_dir}: {why}; choose another --run-dir") from None
+        writer = RunLock(run_dir)  # before looking: a second `optimize D` at once must not pass the check below too
         if (run_dir / DB_NAME).exists():
+            writer.release()
             raise UserError(f"{run_dir} already holds a run; use `autocomp resume {run_dir}` or choose another --run-dir")
         store = cls._connect(run_dir)
+        store._writer = writer
         store._write(
             "INSERT INTO run (id, created, problem, problem_dir, target, config_json, status) VALUES (1, ?, ?, ?, ?, ?, 'running')",
             (_now(), problem, problem_dir, target, json.dumps(config, sort_keys=True)),
@@ -73,7 +78,8 @@ class RunStore:
         return store
 
     @classmethod
-    def open(cls, run_dir: Path) -> "RunStore":
+    def open(cls, run_dir: Path, writer: bool = False) -> "RunStore":
+        """Open a stored run; `writer` (resume) also takes the folder's lock, refusing a second writer."""
         if not (run_dir / DB_NAME).is_file():
             raise UserError(f"{run_dir} is not a run folder (no {DB_NAME}); `autocomp runs` lists runs")
         try:
@@ -84,10 +90,19 @@ class RunStore:
         if empty:
             store.close()
             raise UserError(f"{run_dir / DB_NAME} holds no run (killed while it was being created?); delete {run_dir}")
+        if writer:
+            try:
+                store._writer = RunLock(run_dir)
+            except BaseException:
+                store.close()
+                raise
         return store
 
     def close(self) -> None:
         self._conn.close()
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
 
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         with self._lock:
@@ -117,7 +132,15 @@ class RunStore:
         info["config"] = json.loads(info.pop("config_json"))
         return info
 
+    def status(self) -> str:
+        """The run's state as a reader should see it: the stored one, except that a run stored as
+        running whose process is gone (killed, or the machine went down: it could not record
+        that) is "killed"."""
+        stored = str(self.run_info()["status"])
+        return "killed" if stored == "running" and not has_live_owner(self.run_dir) else stored
+
     def set_status(self, status: str, stop_reason: str | None = None) -> None:
+        """running | finished | interrupted (Ctrl-C, SIGTERM) | failed (an error stopped it)."""
         finished = _now() if status != "running" else None
         self._write("UPDATE run SET status = ?, finished = ?, stop_reason = ? WHERE id = 1", (status, finished, stop_reason))
 
@@ -126,6 +149,12 @@ class RunStore:
             "INSERT INTO events (iteration, kind, data_json, created) VALUES (?, ?, ?, ?)",
             (iteration, kind, json.dumps(data, sort_keys=True, default=str), _now()),
         )
+
+    def last_check(self, kind: str, candidate_id: int) -> EvalResult | None:
+        """The latest `kind` check ("final_validation", "cold_validation") of a candidate: a
+        resumed run checks its answer again, and the newest measurement stands."""
+        mine = [e for e in self.events(kind) if e.get("candidate_id") == candidate_id]
+        return EvalResult.model_validate(mine[-1]["result"]) if mine else None
 
     def events(self, kind: str) -> list[dict[str, Any]]:
         """The data of every event of `kind`, oldest first, with its iteration and time."""
