@@ -207,6 +207,27 @@ class RunStore:
         row.setdefault("created", _now())
         return self._write(f"INSERT INTO plans ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))
 
+    def replace_plan(self, plan_id: int, text: str | None, menu_item: str | None, error: str | None,
+                     llm_call_id: int | None) -> None:
+        """A plan asked again after its model call failed (resume): same id and position, new answer."""
+        self._write("UPDATE plans SET text = ?, menu_item = ?, status = ?, error = ?, llm_call_id = ? WHERE id = ?",
+                    (text, menu_item, "ok" if text is not None else "failed", error, llm_call_id, plan_id))
+
+    def replace_candidate(self, candidate_id: int, **row: Any) -> None:
+        """A candidate whose code was asked again after its model call failed (resume)."""
+        self._write(f"UPDATE candidates SET {', '.join(f'{k} = ?' for k in row)} WHERE id = ?",
+                    (*row.values(), candidate_id))
+        if row.get("code"):
+            (self.run_dir / "candidates" / f"{candidate_id:05d}.c").write_text(row["code"])
+
+    def last_llm_call_id(self) -> int:
+        row = self._one("SELECT max(id) AS last FROM llm_calls")
+        return int(row["last"] or 0) if row else 0
+
+    def llm_call_statuses_since(self, call_id: int) -> list[sqlite3.Row]:
+        """Status and error of every model call recorded after `call_id`, oldest first."""
+        return self._all("SELECT status, error FROM llm_calls WHERE id > ? ORDER BY id", (call_id,))
+
     def plan_errors(self, iteration: int) -> list[str]:
         """The errors of the plans of `iteration` that failed, in order."""
         return [r["error"] for r in self._all("SELECT error FROM plans WHERE iteration = ? AND status = 'failed' ORDER BY id",
