@@ -28,7 +28,7 @@ from autocomp.evaluation.c_kernel import EvalSettings
 from autocomp.evaluation.timing import QuietGate
 from autocomp.outputs import BenchOutput, BenchRow
 from autocomp.problem import Problem
-from autocomp.store.runstore import DB_NAME, RunStore
+from autocomp.store.runstore import RunStore, run_stores_under
 from autocomp.targets.peak import above_peak_warning
 from autocomp.targets.registry import builtin_problems, get_target
 
@@ -37,7 +37,7 @@ def best_stored(root: Path) -> dict[str, tuple[float, str, str]]:
     """problem name -> (score, code, run dir) of the best run's answer (`RunStore.best`: a finished
     run's final pick) over all runs under root."""
     best: dict[str, tuple[float, str, str]] = {}
-    for db in sorted(root.glob(f"**/{DB_NAME}")):
+    for db in run_stores_under(root):
         store = RunStore.open(db.parent)
         try:
             problem, answer = store.run_info()["problem"], store.best()

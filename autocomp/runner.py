@@ -6,7 +6,6 @@ CLI stays a thin shell and tests can call these directly.
 
 from __future__ import annotations
 
-import os
 import platform
 import re
 import time
@@ -24,7 +23,7 @@ from autocomp.problem import Problem
 from autocomp.report.html import write_report
 from autocomp.search.beam import Log, Search, SearchSummary
 from autocomp.search.schedule import lineage
-from autocomp.store.runstore import DB_NAME, RunStore
+from autocomp.store.runstore import RunStore, run_stores_under
 from autocomp.targets.peak import above_peak_warning
 from autocomp.targets.registry import get_target, run_problem
 
@@ -175,22 +174,9 @@ def summary_output(summary: SearchSummary, store: RunStore) -> RunOutput:
     return row
 
 
-def _run_dbs(root: Path) -> list[Path]:
-    """Every run store under `root`, skipping what cannot be read (a folder that vanished or is
-    not ours while we look: /tmp holds both)."""
-    if root.exists() and not root.is_dir():
-        raise UserError(f"{root} is not a folder; give the folder that holds your runs (default: ./runs)")
-    found = []
-    for folder, subdirs, files in os.walk(root, onerror=lambda _: None):
-        subdirs.sort()
-        if DB_NAME in files:
-            found.append(Path(folder) / DB_NAME)
-    return sorted(found)
-
-
 def list_runs(root: Path) -> list[RunRow]:
     rows = []
-    for db in _run_dbs(root):
+    for db in run_stores_under(root):
         try:
             store = RunStore.open(db.parent)
         except UserError as exc:  # one broken run folder does not hide the others

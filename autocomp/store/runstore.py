@@ -10,6 +10,7 @@ State is stored as plain columns and JSON; nothing is ever eval()'d or unpickled
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from datetime import datetime, timezone
@@ -23,6 +24,18 @@ from autocomp.store.migrations import MIGRATIONS
 from autocomp.store.runlock import RunLock, has_live_owner
 
 DB_NAME = "run.db"
+
+
+def run_stores_under(root: Path) -> list[Path]:
+    """Every run store (RUN/run.db) under `root`, sorted. Folders that vanish or cannot be read
+    while we look are skipped: a shared folder like /tmp has both."""
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root} is not a folder; give the folder that holds your runs (default: ./runs)")
+    found = []
+    for folder, _, files in os.walk(root, onerror=lambda _: None):
+        if DB_NAME in files:
+            found.append(Path(folder) / DB_NAME)
+    return sorted(found)
 
 
 def _now() -> str:
