@@ -95,6 +95,12 @@ def _best(outputs: list[str]) -> str:
     return "\n".join(best) + "\n"
 
 
+def cache_path(name: str, source: Path, cflags: list[str]) -> Path:
+    """Where the measurement of `source` built with `cflags` on this CPU is cached."""
+    key = hashlib.sha256((source.read_text() + " ".join(cflags) + machine_key()).encode()).hexdigest()[:16]
+    return cache_dir() / f"measured-{name}-{key}.json"
+
+
 def measured_output(name: str, source: Path, cflags: list[str], timeout_s: float = 120) -> Measurement:
     """The best output of `RUNS` runs of the microbenchmark `source`, built with `cflags`.
 
@@ -103,8 +109,7 @@ def measured_output(name: str, source: Path, cflags: list[str], timeout_s: float
     when the machine was quiet before and after.
     """
     src = source.read_text()
-    key = hashlib.sha256((src + " ".join(cflags) + machine_key()).encode()).hexdigest()[:16]
-    cache = cache_dir() / f"measured-{name}-{key}.json"
+    cache = cache_path(name, source, cflags)
     if cache.is_file():
         try:
             return Measurement(str(json.loads(cache.read_text())["stdout"]), True, None)
