@@ -157,10 +157,10 @@ class BenchRow(Output):
     vendor_prepacked: str | None = None
     vendor_prepacked_latency_s: float | None = None
     metric: str = "latency_s"
-    initial_cycles: float | None = None
-    best_cycles: float | None = None
+    initial_cycles: int | None = None
+    best_cycles: int | None = None
     best_utilization: float | None = None
-    vendor_cycles: float | None = None
+    vendor_cycles: int | None = None
 
 
 class BenchOutput(Output):

@@ -180,3 +180,22 @@ def test_make_clean_never_deletes_stored_runs() -> None:
     dry = subprocess.run(["make", "-n", "-f", str(makefile), "clean"], capture_output=True, text=True, timeout=30)
     assert dry.returncode == 0, dry.stderr
     assert "rm -rf" in dry.stdout and " runs" not in dry.stdout.split("#")[0]
+
+
+@pytest.mark.slow
+def test_bench_leaves_problems_without_a_stored_run_out_of_its_geomeans(tmp_path: Path) -> None:
+    """`bench` counted a problem nobody optimized (its initial code against the vendor) in the
+    geomean vs the vendor (seen: 0.48x). Such a problem is listed, not averaged; throughput is
+    in GFLOP/s."""
+    from autocomp.outputs import BenchOutput
+
+    proc = autocomp("bench", "cpu", "--family", "softmax", "--runs", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = BenchOutput.model_validate_json(proc.stdout)
+    [row] = out.problems
+    assert row.best_run is None and row.initial_gflops and row.best_gflops is None
+    if row.vendor is None:
+        pytest.skip(f"no vendor baseline for softmax here ({row.vendor_note}): nothing to leave out")
+    assert row.speedup_vs_vendor is not None  # the row still says how the initial code compares
+    assert out.problems_without_a_stored_run == ["cpu/softmax-f32"]
+    assert out.geomean_speedup_vs_vendor is None and out.geomean_speedup_vs_initial is None
