@@ -58,7 +58,8 @@ def evaluate_code(problem: Problem, code: str, config: RunConfig, emulate: bool 
 
 
 def _unreliable(result: EvalResult | None) -> bool | None:
-    """The timing layer's verdict that a measurement lacked clean samples, where it gives one."""
+    """The timing layer's verdict that a measurement lacked clean samples, where it gives one
+    (an `unreliable` field on the result, or in its details): every output shows it beside its number."""
     if result is None:
         return None
     flag = getattr(result, "unreliable", None)
@@ -154,14 +155,14 @@ def summary_output(summary: SearchSummary, store: RunStore) -> RunOutput:
     shown = recheck if head.source == "re-check" and recheck is not None else result
     metric, value, initial = shown.metric_values() if shown else ("latency_s", None, None)
     target = store.run_info()["target"]
+    highest_use = max((r.utilization for r in (result, recheck) if r and r.utilization is not None), default=None)
     row = RunOutput(
         run_dir=summary.run_dir, problem=store.run_info()["problem"],
         best=BestOutput(
             candidate_id=best.id, metric=metric, value=value, initial_value=initial, **headline_fields(head),
             menu_item=best.menu_item, iteration=best.iteration,
             gflops=shown.details.get("gflops") if shown else None, utilization=shown.utilization if shown else None,
-            above_peak=above_peak_warning(max((r.utilization or 0 for r in (result, recheck) if r), default=None) or None,
-                                          target),
+            above_peak=above_peak_warning(highest_use, target),
             unreliable=_unreliable(shown),
         ),
         iterations=summary.iterations, candidates=summary.candidates, llm_calls=summary.llm_calls,

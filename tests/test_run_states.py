@@ -22,7 +22,7 @@ import pytest
 from autocomp.runner import list_runs
 from autocomp.store.runstore import RunStore
 from autocomp.targets.registry import resolve_problem
-from conftest import FAST_EVAL, assert_one_line_error, autocomp
+from conftest import assert_one_line_error, autocomp
 
 TUNER_ARGS = ["--models", "tuner", "--beam", "1", "--plans", "1", "--codes", "1"]
 
