@@ -55,7 +55,7 @@ def main() -> None:
     console.print(f"[bold]autocomp demo[/]: optimizing {name} with the offline tuner (no LLM)")
     start = time.monotonic()
     row = start_run(problem, config, run_dir, lambda msg: console.print(msg, markup=False))
-    best, cold = row.best, row.cold_validation or {}
+    best, cold = row.best, row.cold_validation
     flops = problem.spec.flops
     peak = get_target(problem.target).hardware().peak_for(problem) or 0
     shown: list[float] = []  # % of peak of every row, to flag an impossible one
@@ -70,8 +70,8 @@ def main() -> None:
     table.add_row("initial code", *cells(initial), "1.00x")
     label = "best found, re-checked on fresh inputs" if best.speedup_source == "re-check" else "best found (not re-checked)"
     table.add_row(label, *cells(best.value), f"{best.speedup_vs_initial:.2f}x" if best.speedup_vs_initial else "-")
-    if cold.get("latency_s"):
-        table.add_row("best, cold caches (vs initial, cold)", *cells(cold["latency_s"]), f"{cold['speedup']:.2f}x")
+    if cold is not None and cold.latency_s and cold.speedup:
+        table.add_row("best, cold caches (vs initial, cold)", *cells(cold.latency_s), f"{cold.speedup:.2f}x")
     vendors = vendor_rows(get_target(problem.target).baselines(problem, config.eval.core))
     for name, vendor in vendors:
         table.add_row(f"{name}: {vendor['name']}", *cells(vendor["latency_s"]), f"{initial / vendor['latency_s']:.2f}x")

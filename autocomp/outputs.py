@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from autocomp.evaluation.result import EvalResult
 from autocomp.headline import Headline
+from autocomp.search.schedule import Step
 
 
 class Output(BaseModel):
@@ -54,19 +56,6 @@ class EvalOutput(Output):
     details: dict[str, Any]
 
 
-class CheckOutput(Output):
-    """A re-measurement of the answer after the search (fresh inputs, or cold caches)."""
-
-    outcome: str
-    error: str | None = None
-    metric: str
-    value: float | None
-    speedup: float | None
-    utilization: float | None
-    latency_s: float | None
-    details: dict[str, Any] = {}
-
-
 class BestOutput(Output):
     candidate_id: int
     metric: str
@@ -96,10 +85,10 @@ class RunOutput(Output):
     llm_calls: int
     stopped: str
     best_score_history: list[float]
-    schedule: list[dict[str, Any]]
+    schedule: list[Step]  # the winner's lineage; speedups as measured in the search
     llm: dict[str, Any]
-    validation: dict[str, Any] | None
-    cold_validation: dict[str, Any] | None
+    validation: EvalResult | None  # the answer re-checked on fresh inputs (the headline's source)
+    cold_validation: EvalResult | None  # ... and timed with cold caches
     report: str | None = None
 
 

@@ -167,9 +167,8 @@ def summary_output(summary: SearchSummary, store: RunStore) -> RunOutput:
         ),
         iterations=summary.iterations, candidates=summary.candidates, llm_calls=summary.llm_calls,
         stopped=summary.stopped, best_score_history=summary.history,
-        schedule=[step.__dict__ for step in lineage(store, best.id)], llm=store.llm_usage(),
-        validation=summary.validation.model_dump(mode="json") if summary.validation else None,
-        cold_validation=summary.cold_validation.model_dump(mode="json") if summary.cold_validation else None,
+        schedule=lineage(store, best.id), llm=store.llm_usage(),
+        validation=summary.validation, cold_validation=summary.cold_validation,
     )
     (Path(summary.run_dir) / "summary.json").write_text(row.model_dump_json(indent=2, exclude={"report"}))
     return row

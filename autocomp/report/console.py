@@ -114,24 +114,22 @@ def optimize_report(row: RunOutput) -> None:
     calls = f"{row.llm_calls} model calls" + (f" ({failed} more failed: see the table below)" if failed else "")
     console.print(f"{row.iterations} iterations, {row.candidates} candidates, {calls}; {row.stopped}", markup=False)
     recheck = row.validation
-    if recheck and recheck["outcome"] != "ok" and best.speedup_source == "search":
-        console.print(f"re-checked on fresh inputs: {recheck['outcome']}: {recheck.get('error') or ''}", markup=False,
+    if recheck and not recheck.correct and best.speedup_source == "search":
+        console.print(f"re-checked on fresh inputs: {recheck.outcome.value}: {recheck.error or ''}", markup=False,
                       style="red")
-    check = row.cold_validation
+    cold = row.cold_validation
     label = "with cold caches (operands flushed to DRAM before every call)"
-    if check and check.get("latency_s"):
-        metric = check.get("details", {}).get("metric", "latency_s")
-        value = check["details"].get("cycles") if metric == "cycles" else check["latency_s"]
-        console.print(f"{label}: {measure(metric, value)}, {check['speedup']:.2f}x vs the initial code, "
-                      f"timed the same way", markup=False)
-    elif check and check["outcome"] != "ok":
-        console.print(f"{label}: {check['outcome']}: {check.get('error') or ''}", markup=False, style="red")
+    if cold and cold.correct and cold.speedup:
+        metric, value, _ = cold.metric_values()
+        console.print(f"{label}: {measure(metric, value)}, {cold.speedup:.2f}x vs the initial code, timed the same way",
+                      markup=False)
+    elif cold and not cold.correct:
+        console.print(f"{label}: {cold.outcome.value}: {cold.error or ''}", markup=False, style="red")
     if row.schedule:
         console.print("winning schedule (speedups as measured in the search):")
         for step in row.schedule:
-            console.print(f"  iteration {step['iteration']}: {step['menu_item'] or '(unspecified)'} -> "
-                          f"{step['speedup']:.2f}x" if step["speedup"] else f"  iteration {step['iteration']}: {step['menu_item']}",
-                          markup=False)
+            gain = f" -> {step.speedup:.2f}x" if step.speedup else ""
+            console.print(f"  iteration {step.iteration}: {step.menu_item or '(unspecified)'}{gain}", markup=False)
     if row.llm.get("calls"):
         llm_usage(row.llm)
     console.print(f"run stored in {row.run_dir} (best code: {row.run_dir}/best.c, report: {row.report})", markup=False)
