@@ -118,7 +118,9 @@ def resume_run(run_dir: Path, log: Log, llm_overrides: dict[str, Any] | None = N
         raise
     store.event("resumed", **({"overrides": llm_overrides} if llm_overrides else {}))
     store.set_status("running")  # `runs` must not call a resumed (or resumed and killed) run finished
-    log(f"resuming {run_dir} ({problem.name}, status {info['status']})")
+    # we hold the folder's lock now, so a run stored as running lost its process: it was killed
+    was = "killed" if info["status"] == "running" else info["status"]
+    log(f"resuming {run_dir} ({problem.name}, status {was})")
     return _run(problem, config, store, log)
 
 

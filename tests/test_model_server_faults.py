@@ -148,3 +148,15 @@ def test_a_dead_model_server_stops_the_run_and_resume_asks_the_failed_calls_agai
     assert db.execute("SELECT status FROM run").fetchone()[0] == "finished"
     assert db.execute("SELECT count(*) FROM plans WHERE status = 'ok'").fetchone()[0] == 2
     db.close()
+
+
+def test_an_unusable_url_from_the_environment_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A base URL that no attempt can use (here VLLM_BASE_URL without a scheme) fails at once with
+    what to fix, instead of being retried like a server that is starting up."""
+    monkeypatch.setenv("VLLM_BASE_URL", "localhost:8000/v1")
+    provider = make_provider("vllm::m", LLMConfig(retry=RetryConfig(attempts=6, initial_s=1.0)))
+    start = time.monotonic()
+    with pytest.raises(ProviderError) as err:
+        provider.complete(_request())
+    assert time.monotonic() - start < 1.0 and not err.value.retryable and not err.value.unreachable
+    assert "cannot send to this base URL" in str(err.value) and "gave up" not in str(err.value)
