@@ -185,7 +185,12 @@ def report(run_dir: Path, out: Path | None) -> None:
 @click.argument("root", required=False, default="runs", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="print one JSON list")
 def runs(root: Path, as_json: bool) -> None:
-    """List the runs stored under ROOT (default: ./runs)."""
+    """List the runs stored under ROOT (default: ./runs).
+
+    Status: running, finished, interrupted (Ctrl-C, SIGTERM), failed (an error stopped it; see its
+    stop reason) or killed (stored as running, but no process holds it any more). The speedup is
+    the answer's re-checked one (fresh inputs, interleaved with the initial code) where the run
+    re-checked it."""
     from autocomp.report.console import runs_table
     from autocomp.runner import list_runs
 
