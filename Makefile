@@ -26,4 +26,4 @@ demo: $(STAMP)
 	$(BIN)/python -m autocomp.demo
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .pytest_cache  # never runs/: it holds every stored result (user data)

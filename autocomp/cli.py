@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import BaseModel
 
-from autocomp.errors import UserError, unreadable
+from autocomp.errors import RunInterrupted, UserError, unreadable
 
 
 def _emit(as_json: bool, row: Any, render) -> None:  # type: ignore[no-untyped-def]
+    """Print a command's typed output: as JSON (one object or list), or through its renderer."""
     if as_json:
-        click.echo(json.dumps(row, default=str))
+        data = [r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in row] if isinstance(row, list) else \
+            row.model_dump(mode="json") if isinstance(row, BaseModel) else row
+        click.echo(json.dumps(data, default=str))
     else:
         render(row)
 
@@ -56,11 +62,12 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON list")
 def problems(as_json: bool) -> None:
     """List the built-in problems."""
+    from autocomp.outputs import ProblemRow
     from autocomp.report.console import problems_table
     from autocomp.targets.registry import builtin_problems
 
-    rows = [{"name": p.name, "target": p.target, "description": p.spec.description, "family": p.spec.family,
-             "path": str(p.root)} for p in builtin_problems()]
+    rows = [ProblemRow(name=p.name, target=p.target, description=p.spec.description, family=p.spec.family,
+                       path=str(p.root)) for p in builtin_problems()]
     _emit(as_json, rows, problems_table)
 
 
@@ -92,7 +99,7 @@ def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emu
         raise UserError(f"kernel file {unreadable(code_file, exc)}") from None
     row = evaluate_code(prob, code, config, emulate)
     _emit(as_json, row, eval_report)
-    if not row["correct"]:  # scripts and CI can test the status instead of parsing the report
+    if not row.correct:  # scripts and CI can test the status instead of parsing the report
         raise SystemExit(1)
 
 
@@ -152,7 +159,12 @@ def optimize(problem: str, config_file: Path | None, run_dir: Path | None, reuse
 @_budget_options
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def resume(run_dir: Path, as_json: bool, **flags: Any) -> None:
-    """Continue a run, interrupted or finished (nothing already asked or measured is repeated)."""
+    """Continue a run, interrupted, killed or finished, with its stored settings.
+
+    Stored model replies and the search's measurements are reused: nothing asked or measured in
+    the search is repeated (model calls that failed are asked again). The final re-checks of the
+    answer (fresh inputs, cold caches) are measured again, and the new figures replace the
+    stored ones in the summary, `runs` and the report."""
     from autocomp.report.console import optimize_report
     from autocomp.runner import resume_run
 
@@ -173,7 +185,12 @@ def report(run_dir: Path, out: Path | None) -> None:
 @click.argument("root", required=False, default="runs", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="print one JSON list")
 def runs(root: Path, as_json: bool) -> None:
-    """List the runs stored under ROOT (default: ./runs)."""
+    """List the runs stored under ROOT (default: ./runs).
+
+    Status: running, finished, interrupted (Ctrl-C, SIGTERM), failed (an error stopped it; see its
+    stop reason) or killed (stored as running, but no process holds it any more). The speedup is
+    the answer's re-checked one (fresh inputs, interleaved with the initial code) where the run
+    re-checked it; "(unreliable)" marks one timed with too few unpreempted calls (--json says why)."""
     from autocomp.report.console import runs_table
     from autocomp.runner import list_runs
 
@@ -243,27 +260,57 @@ def hardware(target: str, remeasure: bool, as_json: bool) -> None:
     reason = tgt.unavailable_reason()
     if reason:
         raise UserError(reason)
+    from autocomp.outputs import HardwareOutput
+
     forgotten = forget_measurements() if remeasure else 0
     facts = tgt.hardware()
-    row = {"target": target, "description": facts.description, "peak_flops": facts.peak_flops, "remeasured": forgotten}
-    _emit(as_json, row, lambda r: click.echo(f"{r['target']}: {r['description']}"))
+    row = HardwareOutput(target=target, description=facts.description, peak_flops=facts.peak_flops, remeasured=forgotten)
+    _emit(as_json, row, lambda r: click.echo(f"{r.target}: {r.description}"))
+
+
+def _fail(message: str, kind: str, exit_code: int, run_dir: str | None = None) -> None:
+    """Report a failed command: one line on stderr, and with --json one JSON object on stdout."""
+    from autocomp.outputs import ErrorOutput
+
+    click.echo(message, err=True)
+    if "--json" in sys.argv[1:]:
+        click.echo(ErrorOutput(error=message.removeprefix("error: "), kind=kind,  # type: ignore[arg-type]
+                               exit_code=exit_code, run_dir=run_dir).model_dump_json())
+    sys.exit(exit_code)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (a scheduler, `kill`): stop like Ctrl-C, so the run records itself as interrupted."""
+    raise KeyboardInterrupt
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(standalone_mode=False)
     except UserError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        _fail(f"error: {exc}", "user_error", 2, exc.run_dir)
+    except RunInterrupted as exc:
+        _fail(str(exc), "interrupted", 130, exc.run_dir)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # before a run folder existed: nothing to resume
+        _fail("interrupted", "interrupted", 130)
     except click.ClickException as exc:
+        if "--json" in sys.argv[1:]:
+            _fail(f"error: {exc.format_message()}", "user_error", exc.exit_code)
         exc.show()
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted; continue with `autocomp resume RUN_DIR`", err=True)
-        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - our bug: one line for the user, the traceback in a file for the report
+        _fail(f"error: internal error ({type(exc).__name__}: {exc}); please report it with the traceback in "
+              f"{_save_traceback()}", "internal_error", 1)
+
+
+def _save_traceback() -> str:
+    """Write the current exception's traceback to a file (not the terminal); return its path."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", prefix="autocomp-traceback-", suffix=".txt", delete=False) as f:
+        traceback.print_exc(file=f)
+        return f.name
 
 
 if __name__ == "__main__":

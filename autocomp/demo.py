@@ -55,33 +55,43 @@ def main() -> None:
     console.print(f"[bold]autocomp demo[/]: optimizing {name} with the offline tuner (no LLM)")
     start = time.monotonic()
     row = start_run(problem, config, run_dir, lambda msg: console.print(msg, markup=False))
-    best, check, cold = row["best"], row["validation"] or {}, row["cold_validation"] or {}
+    best, cold = row.best, row.cold_validation
     flops = problem.spec.flops
-    table = Table("", "latency (median)", "GFLOP/s", "% of peak", "speedup", box=None)
     peak = get_target(problem.target).hardware().peak_for(problem) or 0
-    initial = best["initial_value"]
-    table.add_row("initial code", f"{initial * 1e3:.3f} ms", f"{flops / initial / 1e9:.1f}",
-                  f"{flops / initial / peak * 100:.1f}%" if peak else "-", "1.00x")
-    table.add_row("best found", f"{best['value'] * 1e3:.3f} ms", f"{best['gflops']:.1f}",
-                  f"{best['utilization'] * 100:.1f}%" if best["utilization"] else "-", f"{best['speedup_vs_initial']:.2f}x")
-    for label, result in (("best, re-checked on fresh inputs", check), ("best, cold caches (vs initial, cold)", cold)):
-        if result.get("latency_s"):
-            table.add_row(label, f"{result['latency_s'] * 1e3:.3f} ms", f"{flops / result['latency_s'] / 1e9:.1f}",
-                          f"{result['utilization'] * 100:.1f}%" if result.get("utilization") else "-", f"{result['speedup']:.2f}x")
+    shown: list[float] = []  # % of peak of every row, to flag an impossible one
+
+    def cells(seconds: float) -> tuple[str, str, str]:
+        shown.append(flops / seconds / peak * 100 if peak else 0)
+        return f"{seconds * 1e3:.3f} ms", f"{flops / seconds / 1e9:.1f}", f"{shown[-1]:.1f}%" if peak else "-"
+
+    # one initial code row: the measurement the headline speedup comes from (the re-check when there is one)
+    initial = best.initial_value
+    table = Table("", "latency (median)", "GFLOP/s", "% of peak", "speedup", box=None)
+    table.add_row("initial code", *cells(initial), "1.00x")
+    label = "best found, re-checked on fresh inputs" if best.speedup_source == "re-check" else "best found (not re-checked)"
+    table.add_row(label, *cells(best.value), f"{best.speedup_vs_initial:.2f}x" if best.speedup_vs_initial else "-")
+    if cold is not None and cold.latency_s and cold.speedup:
+        table.add_row("best, cold caches (vs initial, cold)", *cells(cold.latency_s), f"{cold.speedup:.2f}x")
     vendors = vendor_rows(get_target(problem.target).baselines(problem, config.eval.core))
-    for label, vendor in vendors:
-        v = vendor["latency_s"]
-        table.add_row(f"{label}: {vendor['name']}", f"{v * 1e3:.3f} ms", f"{flops / v / 1e9:.1f}",
-                      f"{flops / v / peak * 100:.1f}%" if peak else "-", f"{initial / v:.2f}x")
+    for name, vendor in vendors:
+        table.add_row(f"{name}: {vendor['name']}", *cells(vendor["latency_s"]), f"{initial / vendor['latency_s']:.2f}x")
     console.print(table)
-    # against the vendor, the latest measurement of ours: the re-check on fresh inputs when there is one
-    ours, which = (check["latency_s"], "best, re-checked") if check.get("latency_s") else (best["value"], "best found")
-    for label, vendor in vendors:
-        console.print(f"{which} vs {label}: {vendor['latency_s'] / ours:.2f}x ({vendor['note']})")
-    console.print("speedups are same-process ratios against the initial code, timed interleaved on one pinned core")
-    console.print(f"finished in {time.monotonic() - start:.0f} s; run stored in {row['run_dir']} "
-                  f"(best code: {row['run_dir']}/best.c, summary: {row['run_dir']}/summary.json)")
-    console.print(f"report: {Path(row['report']).resolve()}", markup=False)
+    if best.speedup_source == "re-check" and best.search_speedup_vs_initial:
+        console.print(f"(in the search the best measured {best.search_speedup_vs_initial:.2f}x)", markup=False)
+    if best.disagreement:
+        console.print(f"[yellow]search and re-check disagree:[/] {escape(best.disagreement)}")
+    if best.unreliable:
+        console.print(f"[yellow]unreliable timing:[/] {escape(best.unreliable)}")
+    if any(pct > 100 for pct in shown):
+        console.print(f"[yellow]above peak:[/] a row shows more than 100% of the measured peak, which is impossible: the "
+                      f"peak was likely measured on a busy machine; re-measure it on a quiet one with "
+                      f"`autocomp hardware {problem.target} --remeasure`")
+    for name, vendor in vendors:
+        console.print(f"best vs {name}: {vendor['latency_s'] / best.value:.2f}x ({vendor['note']})")
+    console.print("speedups are same-run ratios against the initial code, timed interleaved call by call on one pinned core")
+    console.print(f"finished in {time.monotonic() - start:.0f} s; run stored in {row.run_dir} "
+                  f"(best code: {row.run_dir}/best.c, summary: {row.run_dir}/summary.json)", markup=False)
+    console.print(f"report: {Path(row.report or '').resolve()}", markup=False)
 
 
 if __name__ == "__main__":

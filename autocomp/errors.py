@@ -8,6 +8,8 @@ class UserError(Exception):
     it verbatim, without a traceback.
     """
 
+    run_dir: str | None = None  # set when a run stopped on it: the folder `autocomp resume` continues
+
 
 class ProblemError(UserError):
     """A problem folder is malformed. Message format: `FILE: field: problem; expected ...`."""
@@ -26,3 +28,17 @@ def unreadable(path: object, exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return f"cannot read {path}: {exc.strerror or exc}"
     return f"cannot read {path}: {exc}"
+
+
+class RunInterrupted(Exception):
+    """A run stopped by Ctrl-C or SIGTERM after recording itself as interrupted; the CLI says
+    how to continue it. Not a KeyboardInterrupt, so click does not swallow the run folder."""
+
+    def __init__(self, run_dir: str) -> None:
+        super().__init__(f"interrupted; the run is stored in {run_dir}: continue it with `autocomp resume {run_dir}`")
+        self.run_dir = run_dir
+
+
+class ModelServerDown(UserError):
+    """Every model call of an iteration failed to connect: the run stops instead of spending
+    its iterations on nothing (and exiting as if it had searched)."""

@@ -41,7 +41,7 @@ for r in d["problems"]:
         print(f"{r['problem']:32s} initial {r['initial_cycles']:>10,}  best {r['best_cycles'] or 0:>10,} "
               f"({(r['best_utilization'] or 0) * 100:5.1f}%)  {r['vendor']} {r['vendor_cycles'] or 0:>10,}  x{r['speedup_vs_vendor'] or 0:.2f}")
     else:
-        print(f"{r['problem']:32s} initial {r['initial_tflops'] or 0:6.3f}  best {r['best_tflops'] or 0:6.3f} ({r['best_pct_peak'] or 0:5.1f}%)  "
-              f"vendor {r['vendor_tflops'] or 0:6.3f} [{r['vendor']}]  x{r['speedup_vs_vendor'] or 0:.2f} {r['speedup_vs_vendor_range']}")
+        print(f"{r['problem']:32s} initial {r['initial_gflops'] or 0:7.1f}  best {r['best_gflops'] or 0:7.1f} ({r['best_pct_peak'] or 0:5.1f}%)  "
+              f"vendor {r['vendor_gflops'] or 0:7.1f} [{r['vendor']}]  x{r['speedup_vs_vendor'] or 0:.2f} {r['speedup_vs_vendor_range']}")
 print("geomean vs vendor", d["geomean_speedup_vs_vendor"], "vs initial", d["geomean_speedup_vs_initial"])
 PY

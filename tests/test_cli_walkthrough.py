@@ -64,7 +64,7 @@ def test_broken_run_folders_are_reported_not_crashed_on(tmp_path: Path, fast_con
     proc = autocomp("runs", str(root), "--json")
     assert proc.returncode == 0, proc.stderr
     rows = {Path(r["run_dir"]).name: r for r in json.loads(proc.stdout)}
-    assert rows["good"]["problem"] == "cpu/gemm-f32-256" and rows["good"]["status"] == "running"
+    assert rows["good"]["problem"] == "cpu/gemm-f32-256" and rows["good"]["status"] == "killed"  # stored as running, no live owner
     assert rows["garbage"]["status"] == "unreadable" and "not a readable run store" in rows["garbage"]["error"]
     assert rows["empty"]["status"] == "unreadable" and "holds no run" in rows["empty"]["error"]
     human = autocomp("runs", str(root))
@@ -97,12 +97,13 @@ def test_an_iteration_without_candidates_says_why(tmp_path: Path) -> None:
 def test_eval_report_says_when_the_timing_was_noisy() -> None:
     """The median is what is compared, but a person should see when calls spread widely (a busy or
     shared machine): the report adds a line when the median call took > 1.3x the fastest."""
+    from autocomp.outputs import EvalOutput
     from autocomp.report.console import console, eval_report
 
-    def row(median_s: float, fastest_s: float) -> dict:
-        return {"problem": "cpu/gemm-f32-256", "outcome": "ok", "error": None, "correct": True, "metric": "latency_s",
-                "value": median_s, "baseline_value": 3e-3, "gflops": 30.0, "baseline_gflops": 10.0, "speedup": 3e-3 / median_s,
-                "utilization": 0.3, "flags": [], "details": {"min_s": fastest_s}}
+    def row(median_s: float, fastest_s: float) -> EvalOutput:
+        return EvalOutput(problem="cpu/gemm-f32-256", outcome="ok", error=None, correct=True, emulated=False,
+                          metric="latency_s", value=median_s, baseline_value=3e-3, gflops=30.0, baseline_gflops=10.0,
+                          speedup=3e-3 / median_s, utilization=0.3, flags=[], details={"min_s": fastest_s})
 
     with console.capture() as quiet:
         eval_report(row(1.0e-3, 0.95e-3))

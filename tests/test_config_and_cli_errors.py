@@ -114,11 +114,13 @@ def test_cli_hardware_shows_and_remeasures_the_cached_facts(tmp_path: Path) -> N
 
     first = run()
     cached = list((tmp_path / "autocomp").glob("measured-cpu-f32-*.json"))
-    assert len(cached) == 1 and first["remeasured"] == 0
+    # only a measurement taken on a quiet machine is cached; one under load says it is a lower bound
+    busy = "a lower bound, not cached" in first["description"]
+    assert len(cached) == (0 if busy else 1) and first["remeasured"] == 0
     assert first["peak_flops"]["f32"] > 1e9 and "GFLOP/s" in first["description"]
     again = run("--remeasure")
-    assert again["remeasured"] == 1 and again["peak_flops"]["f32"] > 1e9
-    assert len(list((tmp_path / "autocomp").glob("measured-cpu-f32-*.json"))) == 1
+    assert again["remeasured"] == len(cached) and again["peak_flops"]["f32"] > 1e9
+    assert len(list((tmp_path / "autocomp").glob("measured-cpu-f32-*.json"))) <= 1
 
 
 def test_env_models_is_a_comma_list_like_the_flag(monkeypatch: pytest.MonkeyPatch) -> None:

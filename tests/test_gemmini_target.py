@@ -131,6 +131,14 @@ def test_optimize_with_a_scripted_model_uses_cycles_and_shows_them_in_the_next_p
     out = json.loads(proc.stdout)
     assert out["best"]["metric"] == "cycles" and out["best"]["speedup_vs_initial"] > 1.5
     assert out["best"]["value"] < out["best"]["initial_value"]
+    # what a person reads: cycles, never milliseconds (838 cycles once read "0.000838 ms")
+    from autocomp.outputs import RunOutput
+    from autocomp.report.console import console, optimize_report
+
+    with console.capture() as shown:
+        optimize_report(RunOutput.model_validate(out))
+    text = " ".join(shown.get().split())
+    assert f"{out['best']['value']:,.0f} cycles, " in text and " ms" not in text
     db = sqlite3.connect(run_dir / "run.db")
     outcomes = [r[0] for r in db.execute(
         "SELECT e.outcome FROM candidates c JOIN evaluations e ON e.code_hash = c.code_hash WHERE c.origin = 'planned' ORDER BY c.id")]

@@ -49,7 +49,11 @@ def test_a_run_writes_its_report_with_charts_tables_and_escaped_model_text(repla
     assert "<script>alert" not in page and "<b>bold</b>" not in page
     assert "&lt;/script&gt;&lt;script&gt;alert(&#39;plan&#39;)" in page
     best = out["best"]["candidate_id"]
-    assert f"best, #{best} (as measured in the search)" in page
+    assert f"best, #{best}, as measured in the search" in page
+    # the headline is the re-checked figure, shown first (issue 16: not the search's best draw)
+    speedup = f"{out['best']['speedup_vs_initial']:.2f}x"
+    assert out["best"]["speedup_source"] == "re-check"
+    assert page.index(f"{speedup} vs the initial code\n(re-checked on fresh inputs") < page.index("as measured in the search (the best")
     assert "best, re-checked on fresh inputs" in page and "best, cold caches (initial code cold too)" in page
     assert "policy_violation" in page and "keep the exact signature" in page  # the broken kernel, listed with why
     tables = re.sub(r"<script.*?</script>", "", page, flags=re.S)

@@ -16,7 +16,17 @@ from autocomp.problem import Problem
 from autocomp.store.runstore import RunStore
 from autocomp.targets.base import KnowledgePack, MenuItem, Target
 
-__all__ = ["Agent", "AgentContext", "Code", "CodeJob", "Parent", "Plan", "PlanJob", "ProviderError"]
+__all__ = ["Agent", "AgentContext", "CALL_FAILED", "Code", "CodeJob", "Parent", "Plan", "PlanJob", "ProviderError",
+           "call_failed"]
+
+# How a plan or code whose model call failed (the server was down, the retries ran out) says so.
+# Such a failure is not an answer: `resume` asks again, where it reuses every stored answer.
+CALL_FAILED = "LLM call failed"
+
+
+def call_failed(error: str | None) -> bool:
+    """Whether a stored plan or code failed because its model call did (not because of the reply)."""
+    return bool(error) and str(error).startswith(CALL_FAILED)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jinja2
 
-from autocomp.agents.base import AgentContext, Code, CodeJob, Plan, PlanJob
+from autocomp.agents.base import CALL_FAILED, AgentContext, Code, CodeJob, Plan, PlanJob
 from autocomp.agents.parsing import EditError, apply_edits, extract_code, extract_edits, extract_plan, strip_reasoning
 from autocomp.config import LLMConfig
 from autocomp.llm.base import Message, Phase, ProviderError, Request
@@ -54,7 +54,7 @@ class LLMAgent:
         try:
             response, call_id = self.client.complete(request)
         except ProviderError as exc:
-            return None, f"LLM call failed: {exc}", None
+            return None, f"{CALL_FAILED}: {exc}", None
         if response.finish_reason == "length":
             return None, "the reply was truncated (max tokens reached)", call_id
         if not response.text.strip():

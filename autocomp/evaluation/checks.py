@@ -7,6 +7,8 @@ elementwise + relative-norm tolerance for floats, no NaN/Inf, inputs unmodified.
 
 from __future__ import annotations
 
+import inspect
+
 import struct
 from functools import cached_property
 from pathlib import Path
@@ -96,7 +98,20 @@ def reference_outputs(problem: Problem, inputs: dict[str, np.ndarray]) -> dict[s
     """Call the problem's reference and normalise its return value to {output name: array}."""
     ref_file = str(problem.root / "reference.py")
     arrays = {k: v.copy() for k, v in inputs.items()}  # the reference cannot disturb our copies
-    result = problem.reference()(**arrays, **problem.spec.scalars)
+    reference = problem.reference()
+    given = [*arrays, *problem.spec.scalars]
+    try:
+        inspect.signature(reference).bind(**arrays, **problem.spec.scalars)
+    except TypeError as exc:  # parameter names that differ from problem.toml's inputs and scalars
+        raise ProblemError(ref_file, "reference", f"cannot be called with problem.toml's inputs and scalars "
+                           f"({', '.join(given)}): {exc}; name its parameters after them") from None
+    except ValueError:
+        pass  # no signature to check (a builtin, a C function): the call below says what is wrong
+    try:
+        result = reference(**arrays, **problem.spec.scalars)
+    except Exception as exc:  # noqa: BLE001 - the problem author's code failed: say so, not a traceback of ours
+        raise ProblemError(ref_file, "reference", f"raised {type(exc).__name__}: {exc} when called with "
+                           f"{', '.join(given)}; fix reference.py (run it on its own to see where)") from None
     outputs = problem.spec.outputs
     if not isinstance(result, dict):
         result = {outputs[0].name: result} if len(outputs) == 1 else dict(zip([o.name for o in outputs], result))

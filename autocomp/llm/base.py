@@ -63,13 +63,16 @@ class ProviderError(Exception):
 
     `retry_after` is the wait the server asked for (seconds), and `rejected_param` names a request
     parameter the model refused (e.g. "temperature"), so the caller can drop it and ask again.
+    `unreachable`: no connection to the server at all (refused, unknown host): a run whose every
+    call of an iteration is unreachable stops instead of spending its iterations on nothing.
     """
 
     def __init__(self, message: str, retryable: bool = False, *, status: int | None = None,
-                 retry_after: float | None = None, rejected_param: str | None = None) -> None:
+                 retry_after: float | None = None, rejected_param: str | None = None, unreachable: bool = False) -> None:
         super().__init__(message)
         self.retryable, self.status = retryable, status
         self.retry_after, self.rejected_param = retry_after, rejected_param
+        self.unreachable = unreachable
 
 
 class RetryConfig(BaseModel):
@@ -97,7 +100,8 @@ class ProviderConfig(BaseModel):
     region: str | None = Field(None, description="bedrock: AWS region (default: AWS_REGION / the AWS profile)")
     project: str | None = Field(None, description="gemini: Google Cloud project; set it to use Vertex AI")
     location: str | None = Field(None, description="gemini on Vertex AI: region, default us-central1")
-    timeout_s: float = Field(600.0, gt=0, description="per HTTP attempt")
+    timeout_s: float = Field(600.0, gt=0, description="per HTTP attempt, in total: a server that keeps sending bytes "
+                                                    "slowly is cut off at this deadline too")
     concurrency: int = Field(8, ge=1, description="requests in flight at once to this provider")
     requests_per_minute: int | None = Field(None, ge=1)
     tokens_per_minute: int | None = Field(None, ge=1)

@@ -82,7 +82,9 @@ class BedrockProvider(HostedProvider):
             return failure
         if isinstance(exc, (b.ReadTimeoutError, b.ConnectTimeoutError)):
             return ProviderError(f"{self.label}: timed out after {self.settings.timeout_s:g}s", retryable=True)
-        if isinstance(exc, (b.EndpointConnectionError, b.ConnectionClosedError, b.HTTPClientError)):
+        if isinstance(exc, b.EndpointConnectionError):
+            return self.connection_error(exc)
+        if isinstance(exc, (b.ConnectionClosedError, b.HTTPClientError)):
             return ProviderError(f"{self.label}: connection failed ({exc})", retryable=True)
         if isinstance(exc, b.BotoCoreError) or type(exc).__name__ == "ResponseParserError":
             return ProviderError(f"{self.label}: malformed reply ({exc})")

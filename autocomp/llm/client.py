@@ -53,7 +53,8 @@ class LLMClient:
         try:
             response = self.provider.complete(request)
         except ProviderError as exc:
-            self.store.record_llm_call(**common, status="error", error=str(exc), latency_s=time.monotonic() - start)
+            status = "unreachable" if exc.unreachable else "error"  # unreachable: no server answered at all
+            self.store.record_llm_call(**common, status=status, error=str(exc), latency_s=time.monotonic() - start)
             raise
         u = response.usage
         call_id = self.store.record_llm_call(

@@ -72,7 +72,9 @@ class GeminiProvider(HostedProvider):
         name = type(exc).__name__
         if "Timeout" in name:
             return ProviderError(f"{self.label}: timed out after {self.settings.timeout_s:g}s", retryable=True)
-        if name in ("ConnectError", "RemoteProtocolError", "ReadError", "WriteError", "TransportError"):
+        if name in ("ConnectError", "UnsupportedProtocol", "InvalidURL"):
+            return self.connection_error(exc)
+        if name in ("RemoteProtocolError", "ReadError", "WriteError", "TransportError"):
             return ProviderError(f"{self.label}: connection failed ({exc})", retryable=True)
         return None
 

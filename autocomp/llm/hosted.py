@@ -15,7 +15,7 @@ import os
 import threading
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from autocomp.errors import UserError
 from autocomp.llm.base import ProviderError, ProviderSettings, Request, Response
@@ -155,13 +155,49 @@ class HostedProvider:
     def _redact(self, exc: ProviderError) -> ProviderError:
         if self._secret and len(self._secret) >= 8 and self._secret in str(exc):  # short strings are not keys
             return ProviderError(str(exc).replace(self._secret, "[redacted]"), exc.retryable, status=exc.status,
-                                 retry_after=exc.retry_after, rejected_param=exc.rejected_param)
+                                 retry_after=exc.retry_after, rejected_param=exc.rejected_param,
+                                 unreachable=exc.unreachable)
         return exc
+
+    def connection_error(self, exc: BaseException) -> ProviderError:
+        """A failure to reach the server. An invalid URL (no scheme, a bad port) fails the same
+        way on every try, so it fails at once; a refused or unresolved connection is retried
+        (a server starting up) and marked unreachable."""
+        cause = exc.__cause__ or exc
+        if type(cause).__name__ in ("UnsupportedProtocol", "InvalidURL", "LocalProtocolError"):
+            return ProviderError(f"{self.label}: cannot send to this base URL ({cause}); check the URL "
+                                 "(e.g. http://localhost:8000/v1)")
+        return ProviderError(f"{self.label}: connection failed ({cause})", retryable=True, unreachable=True)
+
+    def _within_deadline(self, send: Callable[[], Any]) -> Any:
+        """`send()`, or a retryable ProviderError once `timeout_s` has passed in total.
+
+        SDK timeouts bound each wait for the next bytes, so a server that trickles a byte at a
+        time holds a call forever. The call runs in a helper thread that is abandoned at the
+        deadline (a thread cannot be killed; the SDK's own read timeout ends it later)."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                box["raw"] = send()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name=f"autocomp-llm-{self.label}", daemon=True).start()
+        if not done.wait(self.settings.timeout_s):
+            raise ProviderError(f"{self.label}: timed out after {self.settings.timeout_s:g}s without a complete reply "
+                                "([llm.providers] timeout_s bounds each attempt in total)", retryable=True)
+        if "error" in box:
+            raise box["error"]
+        return box["raw"]
 
     def _attempt(self, request: Request, drop: frozenset[str]) -> Response:
         with self.limiter.slot():
             try:
-                raw = self._send(request, drop)
+                raw = self._within_deadline(lambda: self._send(request, drop))
             except ProviderError as exc:
                 raise self._redact(exc) from None
             except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a recorded ProviderError

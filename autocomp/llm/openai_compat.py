@@ -64,7 +64,7 @@ class OpenAIProvider(HostedProvider):
         if isinstance(exc, sdk.APITimeoutError):
             return ProviderError(f"{self.label}: timed out after {self.settings.timeout_s:g}s", retryable=True)
         if isinstance(exc, sdk.APIConnectionError):
-            return ProviderError(f"{self.label}: connection failed ({exc.__cause__ or exc})", retryable=True)
+            return self.connection_error(exc)
         if isinstance(exc, sdk.APIStatusError):
             return self.http_error(exc.status_code, sdk_error_message(exc), exc.response.headers)
         if isinstance(exc, sdk.APIResponseValidationError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from autocomp.errors import UserError
 from autocomp.llm.base import Provider, ProviderConfig, ProviderFactory, ProviderSettings, RetryConfig
@@ -36,6 +37,22 @@ def check_model_string(model: str) -> None:
         return
     if provider not in _group(PROVIDERS) or not rest or base_url == "":
         raise UserError(_unknown(model))
+    check_base_url(base_url, f"the base URL in {model!r}")
+
+
+def check_base_url(url: str | None, where: str) -> None:
+    """An http(s) URL with a host, or a one-line error before anything runs: a malformed one
+    otherwise fails every call of the run, each after its retries."""
+    if url is None:
+        return
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:  # a port that is not a number, a broken IPv6 literal
+        valid = False
+    if not valid:
+        raise UserError(f"{where}: {url!r} is not an http(s) URL with a host (and a numeric port, if any); "
+                        "expected e.g. http://localhost:8000/v1")
 
 
 def _unknown(model: str) -> str:

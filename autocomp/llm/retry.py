@@ -61,5 +61,5 @@ def call_with_retry(fn: Callable[[], T], policy: RetryConfig, what: str) -> T:
         attempts = retrying.statistics.get("attempt_number", 1)
         raise ProviderError(
             f"{exc} (gave up after {attempts} attempt{'s' if attempts != 1 else ''} in {time.monotonic() - start:.1f}s)",
-            retryable=False, status=exc.status,
+            retryable=False, status=exc.status, unreachable=exc.unreachable,
         ) from exc

@@ -2,97 +2,140 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sys
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from autocomp.outputs import BenchOutput, BestOutput, EvalOutput, ProblemRow, RunOutput, RunRow
+
 # wide enough for the bench table when output goes to a file or CI log
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, highlight=False)
 
 
-def problems_table(rows: list[dict[str, Any]]) -> None:
+def problems_table(rows: list[ProblemRow]) -> None:
     table = Table("name", "target", "description", box=None)
     for row in rows:
-        table.add_row(Text(row["name"]), Text(row["target"]), Text(row["description"]))  # text, not markup: [h] is an index
+        table.add_row(Text(row.name), Text(row.target), Text(row.description))  # text, not markup: [h] is an index
     console.print(table)
 
 
 NOISY = 1.3  # median / fastest call of one kernel above which eval says the timing was noisy
 
 
-def eval_report(row: dict[str, Any]) -> None:
-    console.print(f"[bold]{escape(row['problem'])}[/]: {row['outcome']}")
-    if row["error"]:
-        console.print(row["error"], markup=False)
-    if row.get("emulated"):
+def measure(metric: str, value: float | None) -> str:
+    """A latency in ms or a modeled cycle count, as every line and table shows them."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f} cycles" if metric == "cycles" else f"{value * 1e3:.4g} ms"
+
+
+def _warn(label: str, text: str | None) -> None:
+    if text:
+        console.print(f"[yellow]{label}:[/] {escape(text)}")
+
+
+def eval_report(row: EvalOutput) -> None:
+    console.print(f"[bold]{escape(row.problem)}[/]: {row.outcome}")
+    if row.error:
+        console.print(row.error, markup=False)
+    if row.emulated:
         console.print("checked on the functional emulator of the hardware: correctness only, not timed")
-    if row["correct"] and row["value"] is not None and row["metric"] == "cycles":
+    if row.correct and row.value is not None and row.metric == "cycles":
         table = Table("", "modeled cycles", box=None)
-        table.add_row("candidate", f"{row['value']:,}")
-        table.add_row("initial code", f"{row['baseline_value']:,}")
+        table.add_row("candidate", f"{row.value:,.0f}")
+        table.add_row("initial code", f"{row.baseline_value:,.0f}" if row.baseline_value is not None else "-")
         console.print(table)
-        console.print(f"speedup vs initial code: {row['speedup']:.2f}x; array utilization {row['utilization'] * 100:.1f}%")
-    elif row["correct"] and row["value"] is not None:
+        util = f"; array utilization {row.utilization * 100:.1f}%" if row.utilization is not None else ""
+        console.print(f"speedup vs initial code: {row.speedup:.2f}x{util}")
+    elif row.correct and row.value is not None:
         table = Table("", "latency (median)", "GFLOP/s", box=None)
-        table.add_row("candidate", f"{row['value'] * 1e3:.4g} ms", f"{row['gflops']:.4g}")
-        table.add_row("initial code", f"{row['baseline_value'] * 1e3:.4g} ms", f"{row['baseline_gflops']:.4g}")
+        table.add_row("candidate", measure(row.metric, row.value), f"{row.gflops:.4g}")
+        table.add_row("initial code", measure(row.metric, row.baseline_value), f"{row.baseline_gflops:.4g}")
         console.print(table)
-        util = f", {row['utilization'] * 100:.1f}% of measured peak" if row["utilization"] is not None else ""
-        caches = row.get("details", {}).get("caches", "warm")
-        console.print(f"speedup vs initial code: {row['speedup']:.2f}x (same run, interleaved call by call on one core, {caches} caches){util}")
-        fastest = row.get("details", {}).get("min_s")
-        if fastest and row["value"] / fastest > NOISY:
-            console.print(f"[yellow]noisy timing:[/] the median call took {row['value'] / fastest:.2f}x the fastest one "
+        util = f", {row.utilization * 100:.1f}% of measured peak" if row.utilization is not None else ""
+        caches = row.details.get("caches", "warm")
+        console.print(f"speedup vs initial code: {row.speedup:.2f}x (same run, interleaved call by call on one core, {caches} caches){util}")
+        fastest = row.details.get("min_s")
+        if fastest and row.value / fastest > NOISY:
+            console.print(f"[yellow]noisy timing:[/] the median call took {row.value / fastest:.2f}x the fastest one "
                           f"({fastest * 1e3:.4g} ms): other load, a shared core or frequency changes; the interleaved "
                           "ratio above holds better than the absolute times")
-        for flag in row.get("flags", []):
-            console.print(f"[yellow]flag:[/] {escape(flag)}")
+    if row.correct:
+        _warn("above peak", row.above_peak)
+        _warn("unreliable timing", row.unreliable)
+        for flag in row.flags:
+            if flag != f"unreliable: {row.unreliable}":  # the evaluator also flags it for the model; said once above
+                _warn("flag", flag)
 
 
-def runs_table(rows: list[dict[str, Any]]) -> None:
+def runs_table(rows: list[RunRow]) -> None:
+    """The runs, each with its headline speedup (re-checked where the run re-checked it; `*`
+    where the search's figure disagreed beyond noise)."""
     table = Table("run", "problem", "status", "iterations", "candidates", "best speedup", box=None)
     for r in rows:
-        speedup = f"{r['best_speedup']:.2f}x" if r["best_speedup"] else "-"
-        if r.get("best_unreliable"):
+        speedup = f"{r.best_speedup:.2f}x" if r.best_speedup else "-"
+        if r.best_speedup and r.best_speedup_source == "search":
+            speedup += " (search, not re-checked)"
+        elif r.disagreement and r.search_best_speedup:
+            speedup += f" (re-checked; search said {r.search_best_speedup:.2f}x)"
+        if r.best_speedup and r.unreliable:
             speedup += " (unreliable)"
-        table.add_row(Text(r["run_dir"]), Text(r["problem"] or "-"), Text(r["status"]), str(r["iterations"]),
-                      str(r["candidates"]), speedup)
+        table.add_row(Text(r.run_dir), Text(r.problem or "-"), Text(r.status), str(r.iterations), str(r.candidates),
+                      Text(speedup))
     console.print(table)
+    if any(r.status == "killed" for r in rows):
+        console.print("killed: no process is running it any more (it stopped without recording why); "
+                      "`autocomp resume RUN` continues it", markup=False)
+    if any(r.best_speedup and r.unreliable for r in rows):
+        console.print("unreliable: too few of the timed calls ran without being preempted; `autocomp runs --json` "
+                      "says why and how to get a clean number", markup=False)
 
 
-def optimize_report(row: dict[str, Any]) -> None:
-    best = row["best"]
-    value = f"{best['value']:,} cycles" if best.get("metric") == "cycles" else f"{best['value'] * 1e3:.4g} ms"
-    console.print(f"[bold]best candidate #{best['candidate_id']}[/]: {value}, "
-                  f"{best['speedup_vs_initial']:.2f}x vs the initial code (same-run ratio)")
-    if best.get("unreliable"):
-        console.print(f"[yellow]unreliable timing:[/] {escape(best['unreliable'])}")
-    failed = row.get("llm", {}).get("failed", 0)
-    calls = f"{row['llm_calls']} model calls" + (f" ({failed} more failed: see the table below)" if failed else "")
-    console.print(f"{row['iterations']} iterations, {row['candidates']} candidates, {calls}; {row['stopped']}", markup=False)
-    for key, label in (("validation", "re-checked on fresh inputs"),
-                       ("cold_validation", "with cold caches (operands flushed to DRAM before every call)")):
-        check = row.get(key)
-        if check and check.get("latency_s"):
-            console.print(f"{label}: {check['latency_s'] * 1e3:.4g} ms, {check['speedup']:.2f}x vs the initial code, "
-                          f"timed the same way", markup=False)
-        elif check and check["outcome"] != "ok":
-            console.print(f"{label}: {check['outcome']}: {check.get('error') or ''}", markup=False, style="red")
-    if row["schedule"]:
-        console.print("winning schedule:")
-        for step in row["schedule"]:
-            console.print(f"  iteration {step['iteration']}: {step['menu_item'] or '(unspecified)'} -> "
-                          f"{step['speedup']:.2f}x" if step["speedup"] else f"  iteration {step['iteration']}: {step['menu_item']}",
-                          markup=False)
-    if row.get("llm", {}).get("calls"):
-        llm_usage(row["llm"])
-    console.print(f"run stored in {row['run_dir']} (best code: {row['run_dir']}/best.c, report: {row['report']})", markup=False)
+def headline_text(best: BestOutput) -> str:
+    """`X ms, N.NNx vs the initial code (re-checked on fresh inputs)`, the headline everywhere."""
+    if best.speedup_vs_initial is None:
+        return f"{measure(best.metric, best.value)}, no trustworthy speedup ({best.disagreement or 'not measured'})"
+    source = ("re-checked on fresh inputs, interleaved with the initial code" if best.speedup_source == "re-check"
+              else "as measured in the search; not re-checked")
+    return f"{measure(best.metric, best.value)}, {best.speedup_vs_initial:.2f}x vs the initial code ({source})"
+
+
+def optimize_report(row: RunOutput) -> None:
+    best = row.best
+    console.print(f"[bold]best candidate #{best.candidate_id}[/]: {escape(headline_text(best))}")
+    if best.speedup_source == "re-check" and best.search_speedup_vs_initial:
+        console.print(f"in the search it measured {best.search_speedup_vs_initial:.2f}x", markup=False)
+    _warn("search and re-check disagree", best.disagreement if best.speedup_vs_initial is not None else None)
+    _warn("above peak", best.above_peak)
+    _warn("unreliable timing", best.unreliable)
+    failed = row.llm.get("failed", 0)
+    calls = f"{row.llm_calls} model calls" + (f" ({failed} more failed: see the table below)" if failed else "")
+    console.print(f"{row.iterations} iterations, {row.candidates} candidates, {calls}; {row.stopped}", markup=False)
+    recheck = row.validation
+    if recheck and not recheck.correct and best.speedup_source == "search":
+        console.print(f"re-checked on fresh inputs: {recheck.outcome.value}: {recheck.error or ''}", markup=False,
+                      style="red")
+    cold = row.cold_validation
+    label = "with cold caches (operands flushed to DRAM before every call)"
+    if cold and cold.correct and cold.speedup:
+        metric, value, _ = cold.metric_values()
+        console.print(f"{label}: {measure(metric, value)}, {cold.speedup:.2f}x vs the initial code, timed the same way",
+                      markup=False)
+    elif cold and not cold.correct:
+        console.print(f"{label}: {cold.outcome.value}: {cold.error or ''}", markup=False, style="red")
+    if row.schedule:
+        console.print("winning schedule (speedups as measured in the search):")
+        for step in row.schedule:
+            gain = f" -> {step.speedup:.2f}x" if step.speedup else ""
+            console.print(f"  iteration {step.iteration}: {step.menu_item or '(unspecified)'}{gain}", markup=False)
+    if row.llm.get("calls"):
+        llm_usage(row.llm)
+    console.print(f"run stored in {row.run_dir} (best code: {row.run_dir}/best.c, report: {row.report})", markup=False)
 
 
 def _dollars(value: float | None) -> str:
@@ -111,7 +154,7 @@ def llm_usage(llm: dict[str, Any]) -> None:
     console.print(table)
     if llm["unpriced_calls"]:
         console.print(f"{llm['unpriced_calls']} calls to models without a known price are not in the cost "
-                      "(add them under [llm.prices] in the config)")
+                      "(add them under [llm.prices] in the config)", markup=False)
 
 
 def baseline_report(row: dict[str, Any]) -> None:
@@ -140,42 +183,52 @@ def baseline_report(row: dict[str, Any]) -> None:
             console.print(f"{label}: {best['name']} ({amount})", markup=False)
 
 
-def bench_table(row: dict[str, Any]) -> None:
+def bench_table(row: BenchOutput) -> None:
     def fmt(value: Any, spec: str) -> str:
         return format(value, spec) if value is not None else "-"
 
-    if any(r.get("metric") == "cycles" for r in row["problems"]):
+    def ms(seconds: float | None) -> str:
+        return fmt(seconds and seconds * 1e3, ".4g")
+
+    problems = row.problems
+    if any(r.metric == "cycles" for r in problems):
         table = Table("problem", "initial cycles", "best cycles", "utilization %", "vs initial", "baseline", "baseline cycles",
                       "vs baseline", box=None)
-        for r in row["problems"]:
-            util = r.get("best_utilization")
-            table.add_row(r["problem"], fmt(r["initial_cycles"], ","), fmt(r["best_cycles"], ","), fmt(util and util * 100, ".1f"),
-                          fmt(r["speedup_vs_initial"], ".2f"), r["vendor"] or "-", fmt(r["vendor_cycles"], ","),
-                          fmt(r["speedup_vs_vendor"], ".2f"))
+        for r in problems:
+            util = r.best_utilization
+            table.add_row(r.problem, fmt(r.initial_cycles, ",.0f"), fmt(r.best_cycles, ",.0f"), fmt(util and util * 100, ".1f"),
+                          fmt(r.speedup_vs_initial, ".2f"), r.vendor or "-", fmt(r.vendor_cycles, ",.0f"),
+                          fmt(r.speedup_vs_vendor, ".2f"))
         console.print(table)
-        console.print(f"geomean speedup: vs initial {fmt(row['geomean_speedup_vs_initial'], '.2f')}x, "
-                      f"vs baseline {fmt(row['geomean_speedup_vs_vendor'], '.2f')}x ({row['machine']})")
+        _bench_notes(row)
+        console.print(f"geomean speedup: vs initial {fmt(row.geomean_speedup_vs_initial, '.2f')}x, "
+                      f"vs baseline {fmt(row.geomean_speedup_vs_vendor, '.2f')}x ({row.machine})", markup=False)
         return
-    rounds = row.get("rounds", 1)
-    table = Table("problem", "initial ms", "best ms", "best TFLOP/s", "% peak", "vs initial", "vendor ms",
-                  "vendor TFLOP/s", "vs vendor", *(["rounds range"] if rounds > 1 else []), "vs prepacked", box=None)
-    for r in row["problems"]:
-        spread = r.get("speedup_vs_vendor_range")
-        table.add_row(r["problem"], fmt(r["initial_latency_s"] and r["initial_latency_s"] * 1e3, ".4g"),
-                      fmt(r["best_latency_s"] and r["best_latency_s"] * 1e3, ".4g"), fmt(r["best_tflops"], ".3f"),
-                      fmt(r["best_pct_peak"], ".1f"), fmt(r["speedup_vs_initial"], ".2f"),
-                      fmt(r["vendor_latency_s"] and r["vendor_latency_s"] * 1e3, ".4g"), fmt(r["vendor_tflops"], ".3f"),
-                      fmt(r["speedup_vs_vendor"], ".2f"),
+    rounds = row.rounds
+    table = Table("problem", "initial ms", "best ms", "best GFLOP/s", "% peak", "vs initial", "vendor ms",
+                  "vendor GFLOP/s", "vs vendor", *(["rounds range"] if rounds > 1 else []), "vs prepacked", box=None)
+    for r in problems:
+        spread = r.speedup_vs_vendor_range
+        pct = fmt(r.best_pct_peak, ".1f") + (" (!)" if r.above_peak else "")
+        table.add_row(r.problem, ms(r.initial_latency_s), ms(r.best_latency_s), fmt(r.best_gflops, ".1f"), pct,
+                      fmt(r.speedup_vs_initial, ".2f"), ms(r.vendor_latency_s), fmt(r.vendor_gflops, ".1f"),
+                      fmt(r.speedup_vs_vendor, ".2f"),
                       *([f"{spread[0]:.2f}-{spread[1]:.2f}" if spread else "-"] if rounds > 1 else []),
-                      fmt(r.get("speedup_vs_vendor_prepacked"), ".2f"))
+                      fmt(r.speedup_vs_vendor_prepacked, ".2f"))
     console.print(table)
-    for r in row["problems"]:
-        if r.get("unreliable"):
-            console.print(f"[yellow]{escape(r['problem'])}: unreliable timing:[/] {escape(r['unreliable'])}")
-    console.print(f"machine: {row['machine']}")
+    console.print(f"machine: {row.machine}", markup=False)
     console.print("vendor = fastest vendor path doing the same work (packing timed, like ours); "
                   "prepacked = fastest path overall, incl. weights packed/reordered outside the timed call")
-    console.print(f"geomean speedup vs vendor: {fmt(row['geomean_speedup_vs_vendor'], '.2f')}x "
-                  f"(vs prepacked: {fmt(row.get('geomean_speedup_vs_vendor_prepacked'), '.2f')}x); "
-                  f"vs initial code: {fmt(row['geomean_speedup_vs_initial'], '.2f')}x (medians, one pinned core"
-                  f"{f', median of {rounds} rounds' if rounds > 1 else ''})")
+    _bench_notes(row)
+    console.print(f"geomean speedup vs vendor: {fmt(row.geomean_speedup_vs_vendor, '.2f')}x "
+                  f"(vs prepacked: {fmt(row.geomean_speedup_vs_vendor_prepacked, '.2f')}x); "
+                  f"vs initial code: {fmt(row.geomean_speedup_vs_initial, '.2f')}x (medians, one pinned core"
+                  f"{f', median of {rounds} rounds' if rounds > 1 else ''}; problems with a stored run only)", markup=False)
+
+
+def _bench_notes(row: BenchOutput) -> None:
+    for r in row.problems:
+        _warn(f"{r.problem}: above peak (!)", r.above_peak)
+        _warn(f"{r.problem}: unreliable timing", r.unreliable)
+    if row.problems_without_a_stored_run:
+        console.print(f"no stored run (not in the geomeans): {', '.join(row.problems_without_a_stored_run)}", markup=False)

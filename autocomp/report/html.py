@@ -21,8 +21,10 @@ from typing import Any
 import jinja2
 
 from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.headline import headline
 from autocomp.search.schedule import lineage
 from autocomp.store.runstore import UNRELIABLE, RunStore
+from autocomp.targets.peak import above_peak_warning
 
 REPORT_NAME = "report.html"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -61,8 +63,14 @@ def run_facts(store: RunStore) -> dict[str, Any]:
     if root is not None and root["speedup"] is not None:
         leaders.insert(0, {"iteration": 0, **_leader(root)})
     checks = {kind: _last_for(store.events(kind), best) for kind in ("final_validation", "cold_validation")}
+    found = store.evaluation(answer[1]["code_hash"]) if answer and answer[1]["code_hash"] else None
+    recheck = store.last_check("final_validation", best["id"]) if best and best["origin"] != "initial" else None
+    head = headline(found[0] if found else None, recheck)
+    peaks = [r["utilization"] for r in ([best] if best else []) + [c for c in checks.values() if c]]
     return {
-        "run": {"dir": str(store.run_dir), "problem": info["problem"], "target": info["target"], "status": info["status"],
+        "headline": head.model_dump(),
+        "above_peak": above_peak_warning(max((u for u in peaks if u is not None), default=None), info["target"]),
+        "run": {"dir": str(store.run_dir), "problem": info["problem"], "target": info["target"], "status": store.status(),
                 "created": info["created"], "finished": info["finished"], "stop_reason": info.get("stop_reason"),
                 "models": info["config"].get("models", []), "search": info["config"].get("search", {}),
                 "eval": info["config"].get("eval", {})},

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from autocomp.agents.base import Agent, AgentContext, CodeJob, Parent, Plan, PlanJob
+from autocomp.agents.base import Agent, AgentContext, CodeJob, Parent, Plan, PlanJob, call_failed
 from autocomp.agents.llm_agent import LLMAgent
 from autocomp.config import ReuseStep, RunConfig, SearchConfig
-from autocomp.errors import UserError
+from autocomp.errors import ModelServerDown, UserError
 from autocomp.evaluation.executor import LocalExecutor
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.llm.budget import budget_stop, time_stop
@@ -121,7 +121,9 @@ class Search:
                     break
                 iteration_start = time.monotonic()
                 self.store.iteration = iteration
+                calls_before = self.store.last_llm_call_id()
                 children = self._expand(beam, iteration, step)
+                self._stop_if_unreachable(iteration, calls_before)
                 self._evaluate(children)
                 self.referee.confirm_leads(beam[0], children, iteration)
                 beam = select(beam, children, iteration, self._selection_config(step))
@@ -142,6 +144,17 @@ class Search:
         finally:
             self.executor.shutdown()
             self.evaluator.close()
+
+    def _stop_if_unreachable(self, iteration: int, calls_before: int) -> None:
+        """Stop the run when no model call of this iteration reached its server (none running,
+        a wrong host): every later iteration would fail the same way after its retries, and a
+        run that "completes" so would look like a search that found nothing."""
+        calls = self.store.llm_call_statuses_since(calls_before)
+        if calls and all(c["status"] == "unreachable" for c in calls):
+            raise ModelServerDown(
+                f"no model server answered: all {len(calls)} model calls of iteration {iteration} failed to connect "
+                f"(first: {calls[0]['error']}); start the server (or fix its address), then "
+                f"`autocomp resume {self.store.run_dir}` asks those calls again")
 
     def _reused_step(self, iteration: int) -> ReuseStep | None:
         """The schedule step iteration `iteration` applies (optimize --reuse), if any."""
@@ -216,9 +229,13 @@ class Search:
     def _plan(self, key: str, agent: Agent, job: PlanJob) -> tuple[int | None, Plan]:
         """A stored plan (with its id) if this position was planned before, else a new one (id None)."""
         row = self.store.plan_by_key(key)
-        if row is not None:
+        if row is not None and not call_failed(row["error"]):
             return row["id"], Plan(row["text"], row["menu_item"], row["error"], row["llm_call_id"])
-        return None, agent.plan(job)
+        plan = agent.plan(job)
+        if row is not None:  # its model call had failed (a server down): a failure is not an answer to reuse
+            self.store.replace_plan(row["id"], plan.text, plan.menu_item, plan.error, plan.llm_call_id)
+            return row["id"], plan
+        return None, plan
 
     def _direct(self, jobs: list[PlanWork], iteration: int) -> list[Candidate]:
         codes = self._map(lambda work: self._existing(work.key) or self.agents[work.model].direct(work.job), jobs)
@@ -261,16 +278,21 @@ class Search:
         if existing:
             return existing
         plan_text, menu_item = (plan.text, plan.menu_item) if plan else (None, None)
-        cid = self.store.add_candidate(
-            key=key, iteration=iteration, parent_id=parent_id, plan_id=plan_id, menu_item=menu_item,
-            plan_text=plan_text, plan_model=plan_model, code_model=code_model, origin=origin, code=code,
-            code_hash=code_hash(code) if code is not None else None, error=error, llm_call_id=llm_call_id,
-        )
+        row = dict(parent_id=parent_id, plan_id=plan_id, menu_item=menu_item, plan_text=plan_text, plan_model=plan_model,
+                   code_model=code_model, origin=origin, code=code, code_hash=code_hash(code) if code is not None else None,
+                   error=error, llm_call_id=llm_call_id)
+        failed = self.store.candidate_by_key(key)  # stored, but its model call had failed: asked again
+        if failed is not None:
+            self.store.replace_candidate(failed["id"], **row)
+            cid = failed["id"]
+        else:
+            cid = self.store.add_candidate(key=key, iteration=iteration, **row)
         return Candidate(cid, key, iteration, code, parent_id, plan_text, menu_item, plan_model, code_model, error)
 
     def _existing(self, key: str) -> Candidate | None:
+        """The stored candidate at `key`, unless its model call failed (then it is asked again)."""
         row = self.store.candidate_by_key(key)
-        if row is None:
+        if row is None or (row["code"] is None and call_failed(row["error"])):
             return None
         return Candidate(row["id"], key, row["iteration"], row["code"], row["parent_id"], row["plan_text"],
                          row["menu_item"], row["plan_model"], row["code_model"], row["error"])

@@ -10,6 +10,7 @@ State is stored as plain columns and JSON; nothing is ever eval()'d or unpickled
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from datetime import datetime, timezone
@@ -20,8 +21,21 @@ from autocomp.errors import UserError
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.llm.budget import Spend
 from autocomp.store.migrations import MIGRATIONS
+from autocomp.store.runlock import RunLock, has_live_owner
 
 DB_NAME = "run.db"
+
+
+def run_stores_under(root: Path) -> list[Path]:
+    """Every run store (RUN/run.db) under `root`, sorted. Folders that vanish or cannot be read
+    while we look are skipped: a shared folder like /tmp has both."""
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root} is not a folder; give the folder that holds your runs (default: ./runs)")
+    found = []
+    for folder, _, files in os.walk(root, onerror=lambda _: None):
+        if DB_NAME in files:
+            found.append(Path(folder) / DB_NAME)
+    return sorted(found)
 
 
 def _now() -> str:
@@ -45,6 +59,7 @@ class RunStore:
     def __init__(self, run_dir: Path, conn: sqlite3.Connection) -> None:
         self.run_dir, self._conn = run_dir, conn
         self._lock = threading.Lock()
+        self._writer: RunLock | None = None  # held by the one process that may search in this folder
         # the iteration the coordinator is in; model calls recorded meanwhile are tagged with it
         self.iteration: int | None = None
 
@@ -69,9 +84,12 @@ class RunStore:
         except OSError as exc:  # a file where the folder should be, or no permission
             why = "a file is in the way" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror or str(exc)
             raise UserError(f"cannot create the run folder {run_dir}: {why}; choose another --run-dir") from None
+        writer = RunLock(run_dir)  # before looking: a second `optimize D` at once must not pass the check below too
         if (run_dir / DB_NAME).exists():
+            writer.release()
             raise UserError(f"{run_dir} already holds a run; use `autocomp resume {run_dir}` or choose another --run-dir")
         store = cls._connect(run_dir)
+        store._writer = writer
         store._write(
             "INSERT INTO run (id, created, problem, problem_dir, target, config_json, status) VALUES (1, ?, ?, ?, ?, ?, 'running')",
             (_now(), problem, problem_dir, target, json.dumps(config, sort_keys=True)),
@@ -80,7 +98,8 @@ class RunStore:
         return store
 
     @classmethod
-    def open(cls, run_dir: Path) -> "RunStore":
+    def open(cls, run_dir: Path, writer: bool = False) -> "RunStore":
+        """Open a stored run; `writer` (resume) also takes the folder's lock, refusing a second writer."""
         if not (run_dir / DB_NAME).is_file():
             raise UserError(f"{run_dir} is not a run folder (no {DB_NAME}); `autocomp runs` lists runs")
         try:
@@ -91,10 +110,19 @@ class RunStore:
         if empty:
             store.close()
             raise UserError(f"{run_dir / DB_NAME} holds no run (killed while it was being created?); delete {run_dir}")
+        if writer:
+            try:
+                store._writer = RunLock(run_dir)
+            except BaseException:
+                store.close()
+                raise
         return store
 
     def close(self) -> None:
         self._conn.close()
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
 
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         with self._lock:
@@ -124,7 +152,15 @@ class RunStore:
         info["config"] = json.loads(info.pop("config_json"))
         return info
 
+    def status(self) -> str:
+        """The run's state as a reader should see it: the stored one, except that a run stored as
+        running whose process is gone (killed, or the machine went down: it could not record
+        that) is "killed"."""
+        stored = str(self.run_info()["status"])
+        return "killed" if stored == "running" and not has_live_owner(self.run_dir) else stored
+
     def set_status(self, status: str, stop_reason: str | None = None) -> None:
+        """running | finished | interrupted (Ctrl-C, SIGTERM) | failed (an error stopped it)."""
         finished = _now() if status != "running" else None
         self._write("UPDATE run SET status = ?, finished = ?, stop_reason = ? WHERE id = 1", (status, finished, stop_reason))
 
@@ -133,6 +169,12 @@ class RunStore:
             "INSERT INTO events (iteration, kind, data_json, created) VALUES (?, ?, ?, ?)",
             (iteration, kind, json.dumps(data, sort_keys=True, default=str), _now()),
         )
+
+    def last_check(self, kind: str, candidate_id: int) -> EvalResult | None:
+        """The latest `kind` check ("final_validation", "cold_validation") of a candidate: a
+        resumed run checks its answer again, and the newest measurement stands."""
+        mine = [e for e in self.events(kind) if e.get("candidate_id") == candidate_id]
+        return EvalResult.model_validate(mine[-1]["result"]) if mine else None
 
     def events(self, kind: str) -> list[dict[str, Any]]:
         """The data of every event of `kind`, oldest first, with its iteration and time."""
@@ -184,6 +226,27 @@ class RunStore:
     def add_plan(self, **row: Any) -> int:
         row.setdefault("created", _now())
         return self._write(f"INSERT INTO plans ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))
+
+    def replace_plan(self, plan_id: int, text: str | None, menu_item: str | None, error: str | None,
+                     llm_call_id: int | None) -> None:
+        """A plan asked again after its model call failed (resume): same id and position, new answer."""
+        self._write("UPDATE plans SET text = ?, menu_item = ?, status = ?, error = ?, llm_call_id = ? WHERE id = ?",
+                    (text, menu_item, "ok" if text is not None else "failed", error, llm_call_id, plan_id))
+
+    def replace_candidate(self, candidate_id: int, **row: Any) -> None:
+        """A candidate whose code was asked again after its model call failed (resume)."""
+        self._write(f"UPDATE candidates SET {', '.join(f'{k} = ?' for k in row)} WHERE id = ?",
+                    (*row.values(), candidate_id))
+        if row.get("code"):
+            (self.run_dir / "candidates" / f"{candidate_id:05d}.c").write_text(row["code"])
+
+    def last_llm_call_id(self) -> int:
+        row = self._one("SELECT max(id) AS last FROM llm_calls")
+        return int(row["last"] or 0) if row else 0
+
+    def llm_call_statuses_since(self, call_id: int) -> list[sqlite3.Row]:
+        """Status and error of every model call recorded after `call_id`, oldest first."""
+        return self._all("SELECT status, error FROM llm_calls WHERE id > ? ORDER BY id", (call_id,))
 
     def plan_errors(self, iteration: int) -> list[str]:
         """The errors of the plans of `iteration` that failed, in order."""
@@ -286,6 +349,6 @@ class RunStore:
             if beam is None:
                 return None
             best_id = beam["best_id"]
-        row = self._one("SELECT c.*, e.score, e.details_json FROM candidates c LEFT JOIN evaluations e ON e.code_hash = c.code_hash "
+        row = self._one("SELECT c.*, e.score FROM candidates c LEFT JOIN evaluations e ON e.code_hash = c.code_hash "
                         "WHERE c.id = ?", (best_id,))
         return (row["score"], row) if row is not None and row["score"] is not None else None

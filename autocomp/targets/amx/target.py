@@ -147,12 +147,12 @@ def _size_label(n: int) -> str:
 
 @lru_cache(maxsize=1)
 def _hardware() -> HardwareFacts:
-    bf16 = measured_peak("amx-bf16", HERE / "peak_bf16.c", PEAK_CFLAGS)
-    i8 = measured_peak("amx-int8", HERE / "peak_int8.c", PEAK_CFLAGS)
+    bf16, bf16_note = measured_peak("amx-bf16", HERE / "peak_bf16.c", PEAK_CFLAGS)
+    i8, i8_note = measured_peak("amx-int8", HERE / "peak_int8.c", PEAK_CFLAGS)
     return HardwareFacts(
         description=(
             f"one {cpu_model()} core with Intel AMX (8 tile registers of 16 rows x 64 bytes), single thread; "
-            f"measured peaks: bf16 _tile_dpbf16ps {bf16 / 1e12:.2f} TFLOP/s, int8 _tile_dpbssd {i8 / 1e12:.2f} TOP/s "
+            f"measured peaks: bf16 _tile_dpbf16ps {bf16 / 1e12:.2f} TFLOP/s{bf16_note}, int8 _tile_dpbssd {i8 / 1e12:.2f} TOP/s{i8_note} "
             "(one core); measured read bandwidth " + ", ".join(f"{rate / 1e9:.0f} GB/s at {_size_label(n)}" for n, rate in read_bandwidth())
         ),
         peak_flops={"bf16": bf16, "i8": i8},

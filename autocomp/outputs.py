@@ -1,0 +1,174 @@
+"""What each command prints with `--json`, one typed model per output kind.
+
+The console renderers read the same objects, so a field a user sees has one definition and
+one name wherever it appears. `unreliable` is where a measurement that lacked enough clean
+samples is marked: the timing layer's reason (EvalResult.unreliable, evaluation/timing.py:
+paired), which says how to get a clean number; None when the timing was clean or not taken.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from autocomp.evaluation.result import EvalResult
+from autocomp.headline import Headline
+from autocomp.search.schedule import Step
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOutput(Output):
+    """Any failed command under --json: one object on stdout (the line on stderr stays)."""
+
+    error: str
+    kind: Literal["user_error", "interrupted", "internal_error"]
+    exit_code: int
+    run_dir: str | None = None  # an interrupted or failed run: where to `autocomp resume`
+
+
+class ProblemRow(Output):
+    name: str
+    target: str
+    description: str
+    family: str
+    path: str
+
+
+class EvalOutput(Output):
+    problem: str
+    correct: bool
+    outcome: str
+    error: str | None
+    emulated: bool
+    metric: str
+    value: float | None  # seconds (median) or modeled cycles
+    baseline_value: float | None  # the initial code's, same run, interleaved call by call
+    speedup: float | None
+    utilization: float | None
+    gflops: float | None
+    baseline_gflops: float | None
+    flags: list[str]
+    above_peak: str | None = None  # set when utilization > 100%: why, and the remedy
+    unreliable: str | None = None
+    details: dict[str, Any]
+
+
+class BestOutput(Output):
+    candidate_id: int
+    metric: str
+    value: float | None  # of the headline's source: the re-check when there is one
+    initial_value: float | None
+    speedup_vs_initial: float | None  # the headline: re-checked on fresh inputs when possible
+    speedup_source: Literal["re-check", "search"]
+    search_speedup_vs_initial: float | None  # as measured in the search (a best-of-many draw)
+    recheck_speedup_vs_initial: float | None
+    disagreement: str | None  # search and re-check apart by more than noise: said in words
+    menu_item: str | None
+    iteration: int
+    gflops: float | None
+    utilization: float | None
+    above_peak: str | None = None
+    unreliable: str | None = None
+
+
+class RunOutput(Output):
+    """`optimize` and `resume` (also RUN/summary.json)."""
+
+    run_dir: str
+    problem: str
+    best: BestOutput
+    iterations: int
+    candidates: int
+    llm_calls: int
+    stopped: str
+    best_score_history: list[float]
+    schedule: list[Step]  # the winner's lineage; speedups as measured in the search
+    llm: dict[str, Any]
+    validation: EvalResult | None  # the answer re-checked on fresh inputs (the headline's source)
+    cold_validation: EvalResult | None  # ... and timed with cold caches
+    report: str | None = None
+
+
+class RunRow(Output):
+    """One run of `autocomp runs`."""
+
+    run_dir: str
+    problem: str | None
+    status: str  # running | finished | interrupted | failed | killed (no live process) | unreadable
+    created: str | None
+    iterations: int
+    candidates: int
+    best_speedup: float | None  # the headline (re-checked when the run re-checked its answer)
+    best_speedup_source: Literal["re-check", "search"] | None = None
+    search_best_speedup: float | None = None
+    disagreement: str | None = None
+    unreliable: str | None = None  # the headline's measurement lacked clean calls (autocomp.headline)
+    stop_reason: str | None = None
+    error: str | None = None
+
+
+class HardwareOutput(Output):
+    target: str
+    description: str
+    peak_flops: dict[str, float]
+    remeasured: int
+
+
+class BenchRow(Output):
+    """One problem of `autocomp bench`: initial code, best stored answer, vendor baseline."""
+
+    problem: str
+    family: str
+    best_run: str | None
+    best_outcome: str
+    best_error: str | None
+    rounds: int
+    machine_load_before_rounds: list[float | None]
+    initial_latency_s: float | None = None
+    initial_gflops: float | None = None
+    initial_pct_peak: float | None = None
+    best_latency_s: float | None = None
+    best_gflops: float | None = None
+    best_pct_peak: float | None = None
+    above_peak: str | None = None
+    unreliable: str | None = None
+    speedup_vs_initial: float | None = None
+    speedup_vs_vendor: float | None = None
+    speedup_vs_vendor_range: list[float] | None = None
+    vendor: str | None = None
+    vendor_note: str | None = None
+    vendor_latency_s: float | None = None
+    vendor_gflops: float | None = None
+    vendor_pct_peak: float | None = None
+    speedup_vs_vendor_prepacked: float | None = None
+    vendor_prepacked: str | None = None
+    vendor_prepacked_latency_s: float | None = None
+    metric: str = "latency_s"
+    initial_cycles: int | None = None
+    best_cycles: int | None = None
+    best_utilization: float | None = None
+    vendor_cycles: int | None = None
+
+
+class BenchOutput(Output):
+    target: str
+    machine: str
+    runs_root: str
+    rounds: int
+    core: int | None
+    problems: list[BenchRow]
+    geomean_speedup_vs_vendor: float | None
+    geomean_speedup_vs_vendor_prepacked: float | None
+    geomean_speedup_vs_initial: float | None
+    problems_without_a_stored_run: list[str] = []  # left out of every geomean
+
+
+def headline_fields(head: Headline) -> dict[str, Any]:
+    """The headline as BestOutput fields."""
+    return {"speedup_vs_initial": head.speedup_vs_initial, "speedup_source": head.source,
+            "search_speedup_vs_initial": head.search_speedup, "recheck_speedup_vs_initial": head.recheck_speedup,
+            "disagreement": head.disagreement, "unreliable": head.unreliable}

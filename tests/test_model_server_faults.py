@@ -1,0 +1,162 @@
+"""A model server that is down, hostile or misaddressed (issue 16 §1, issue 17 holes 7 and 10):
+real SDKs against real local sockets and HTTP servers, and the real `autocomp` command.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from autocomp.config import LLMConfig
+from autocomp.llm.base import Message, ProviderConfig, ProviderError, Request, RetryConfig
+from autocomp.llm.registry import make_provider
+from autocomp.targets.registry import resolve_problem
+from conftest import FAST_EVAL, assert_one_line_error, autocomp, kernel, reply_with_code
+
+
+def _free_port() -> int:
+    """A port nothing listens on (bound, then released): connections to it are refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _request() -> Request:
+    return Request(model="openai::m", messages=[Message(role="user", content="write a kernel")], phase="code")
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """Answers 200 with a body that never ends: one byte every 0.1 s, well inside any read timeout."""
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "1000000")
+        self.end_headers()
+        try:
+            while not self.server.stopping:  # type: ignore[attr-defined]
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass  # the client hung up: what the deadline should make it do
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_trickling_server_is_cut_off_at_the_total_deadline() -> None:
+    """Issue 17 hole 7: the SDK timeout covers the gap between bytes, so a server sending a
+    byte every 0.1 s held a call forever. Each attempt now has a total deadline."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    server.stopping = False  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        llm = LLMConfig(providers={"openai": ProviderConfig(timeout_s=1.0)}, retry=RetryConfig(attempts=2, initial_s=0.01))
+        provider = make_provider(f"openai@http://127.0.0.1:{server.server_port}/v1::m", llm)
+        start = time.monotonic()
+        with pytest.raises(ProviderError) as err:
+            provider.complete(_request())
+        took = time.monotonic() - start
+    finally:
+        server.stopping = True  # type: ignore[attr-defined]
+        server.shutdown()
+        server.server_close()
+    assert "timed out after 1s" in str(err.value) and "gave up after 2 attempts" in str(err.value)
+    assert took < 6, f"two 1 s attempts took {took:.1f} s"
+
+
+def test_a_refused_connection_is_marked_unreachable() -> None:
+    llm = LLMConfig(retry=RetryConfig(attempts=2, initial_s=0.01))
+    provider = make_provider(f"openai@http://127.0.0.1:{_free_port()}/v1::m", llm)
+    with pytest.raises(ProviderError) as err:
+        provider.complete(_request())
+    assert err.value.unreachable and "connection failed" in str(err.value) and "gave up after 2 attempts" in str(err.value)
+
+
+@pytest.mark.parametrize("model", ["openai@localhost:8000::m", "openai@ftp://host/v1::m", "openai@http://h:port/v1::m",
+                                   "openai@http:///v1::m"])
+def test_an_invalid_base_url_is_refused_before_the_run(model: str, tmp_path: Path) -> None:
+    """Issue 17 hole 10: a malformed base URL was accepted, each call retried 6 times, and the
+    run exited 0 with every call failed. It is now a one-line error before anything runs."""
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--models", model, "--run-dir", str(tmp_path / "run"))
+    assert_one_line_error(proc, "not an http(s) URL", "http://localhost:8000/v1")
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_invalid_base_url_in_the_config_is_refused_too(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[llm.providers.vllm]\nbase_url = "localhost:8000/v1"\n')
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--models", "vllm::m", "--config", str(cfg),
+                    "--run-dir", str(tmp_path / "run"))
+    assert_one_line_error(proc, "[llm.providers.vllm] base_url", "not an http(s) URL")
+
+
+def _chat_reply(text: str) -> dict:
+    return {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}}
+
+
+@pytest.mark.slow
+def test_a_dead_model_server_stops_the_run_and_resume_asks_the_failed_calls_again(tmp_path: Path) -> None:
+    """Issue 16: with no server running, every iteration cost ~35 s of retries and the run
+    "completed" with exit 0. Now the first iteration whose every call is refused stops the run
+    with a clear error and a non-zero exit, recorded as failed; once the server is up, `resume`
+    asks those calls again (a failed call is not a cached reply) and the search goes on."""
+    port = _free_port()
+    model = f"openai@http://127.0.0.1:{port}/v1::m"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(FAST_EVAL + "[llm.retry]\nattempts = 2\ninitial_s = 0.01\n")
+    run_dir = tmp_path / "run"
+    args = ["--iterations", "1", "--beam", "1", "--plans", "2", "--codes", "1"]
+    start = time.monotonic()
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--models", model, "--config", str(cfg), "--run-dir", str(run_dir),
+                    *args, "--json")
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert time.monotonic() - start < 60
+    error = json.loads(proc.stdout)
+    assert error["kind"] == "user_error" and error["run_dir"] == str(run_dir)
+    assert "no model server answered: all 2 model calls of iteration 1 failed to connect" in error["error"]
+    assert f"autocomp resume {run_dir}" in error["error"] and "Traceback" not in proc.stderr
+    db = sqlite3.connect(run_dir / "run.db")
+    assert db.execute("SELECT status FROM run").fetchone()[0] == "failed"
+    assert [r[0] for r in db.execute("SELECT status FROM llm_calls")] == ["unreachable", "unreachable"]
+    db.close()
+    listed = json.loads(autocomp("runs", str(tmp_path), "--json").stdout)
+    assert listed[0]["status"] == "failed" and "no model server answered" in listed[0]["stop_reason"]
+
+    faster = kernel("gemm256_faster.c")
+    with HTTPServer(host="127.0.0.1", port=port) as server:
+        for text in ["Chosen item: 1\nBlock the loops.", "Chosen item: 2\nVectorize.",
+                     reply_with_code(faster), reply_with_code(resolve_problem("cpu/gemm-f32-256").initial_code)]:
+            server.expect_ordered_request("/v1/chat/completions", method="POST").respond_with_json(_chat_reply(text))
+        resumed = autocomp("resume", str(run_dir), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    out = json.loads(resumed.stdout)
+    assert out["llm_calls"] == 4 and out["best"]["speedup_vs_initial"] > 1.5
+    db = sqlite3.connect(run_dir / "run.db")
+    assert db.execute("SELECT status FROM run").fetchone()[0] == "finished"
+    assert db.execute("SELECT count(*) FROM plans WHERE status = 'ok'").fetchone()[0] == 2
+    db.close()
+
+
+def test_an_unusable_url_from_the_environment_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A base URL that no attempt can use (here VLLM_BASE_URL without a scheme) fails at once with
+    what to fix, instead of being retried like a server that is starting up."""
+    monkeypatch.setenv("VLLM_BASE_URL", "localhost:8000/v1")
+    provider = make_provider("vllm::m", LLMConfig(retry=RetryConfig(attempts=6, initial_s=1.0)))
+    start = time.monotonic()
+    with pytest.raises(ProviderError) as err:
+        provider.complete(_request())
+    assert time.monotonic() - start < 1.0 and not err.value.retryable and not err.value.unreachable
+    assert "cannot send to this base URL" in str(err.value) and "gave up" not in str(err.value)
