@@ -1,14 +1,13 @@
 """Correctness side of evaluation: fresh inputs per trial, comparison against the reference.
 
-Rules from docs/evaluation-hygiene.md (R1, R2): a new seed for every trial, one adversarial
-trial at the distribution's extremes, poisoned outputs, exact comparison for integers,
-elementwise + relative-norm tolerance for floats, no NaN/Inf, inputs unmodified.
+Rules docs/evaluation-hygiene.md R1 and docs/evaluation-hygiene.md R2: a new seed for every
+trial, one adversarial trial at the distribution's extremes, poisoned outputs, exact comparison
+for integers, elementwise + relative-norm tolerance for floats, no NaN/Inf, inputs unmodified.
 """
 
 from __future__ import annotations
 
 import inspect
-
 import struct
 from functools import cached_property
 from pathlib import Path
