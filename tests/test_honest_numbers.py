@@ -38,14 +38,17 @@ def test_the_headline_is_the_recheck_and_a_disagreement_is_said() -> None:
     assert failed.speedup_vs_initial is None and "re-check on fresh inputs failed (wrong_answer)" in (failed.disagreement or "")
 
 
-def _finished_run(run_dir: Path, search: float, recheck: float) -> None:
-    """A run store as a finished search leaves it: the answer, its search evaluation and its re-check."""
+def _finished_run(run_dir: Path, search: float, recheck: float, search_mark: str | None = None,
+                  recheck_mark: str | None = None) -> None:
+    """A run store as a finished search leaves it: the answer, its search evaluation and its re-check
+    (each optionally marked unreliable, as the timing layer marks one with too few clean calls)."""
     store = RunStore.create(run_dir, "cpu/gemm-f32-512", "/nowhere", "cpu", {})
     code = "/* the answer */ void gemm(void) {}"
     cid = store.add_candidate(key="i1/c1/p0/k0", iteration=1, origin="planned", code=code, code_hash=code_hash(code))
-    store.add_evaluation(code_hash(code), _ok(search), "")
+    store.add_evaluation(code_hash(code), _ok(search).model_copy(update={"unreliable": search_mark}), "")
     store.record_beam(1, [cid], cid, 1 / search)
-    store.event("final_validation", candidate_id=cid, result=_ok(recheck).model_dump(mode="json"))
+    checked = _ok(recheck).model_copy(update={"unreliable": recheck_mark})
+    store.event("final_validation", candidate_id=cid, result=checked.model_dump(mode="json"))
     store.set_status("finished", "completed all iterations")
     store.record_final_pick(cid, "completed all iterations")
     store.close()
@@ -70,6 +73,29 @@ def test_the_report_leads_with_the_rechecked_speedup(tmp_path: Path) -> None:
     page = write_report(tmp_path / "r").read_text()
     assert "7.11x vs the initial code\n(re-checked on fresh inputs" in page
     assert "Search and re-check disagree: the search measured 27.47x, the re-check 7.11x" in page
+
+
+MARK = "too few calls ran without being preempted (candidate 2 of 8); for a clean number: a quieter machine"
+
+
+def test_the_headline_carries_the_unreliable_mark_of_its_own_measurement(tmp_path: Path) -> None:
+    """The timing layer's mark (EvalResult.unreliable) reaches every output through the headline:
+    the re-check's mark when the re-check leads (the search's then stays with the search's figure),
+    the search's when nothing was re-checked."""
+    assert headline(_ok(3.0).model_copy(update={"unreliable": MARK}), _ok(2.9)).unreliable is None
+    assert headline(_ok(3.0), _ok(2.9).model_copy(update={"unreliable": MARK})).unreliable == MARK
+    assert headline(_ok(3.0).model_copy(update={"unreliable": MARK}), None).unreliable == MARK
+    _finished_run(tmp_path / "runs" / "r", search=3.0, recheck=2.9, recheck_mark=MARK)
+    proc = autocomp("runs", str(tmp_path / "runs"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    [row] = [RunRow.model_validate(r) for r in json.loads(proc.stdout)]
+    assert row.best_speedup == 2.9 and row.unreliable == MARK
+    human = " ".join(autocomp("runs", str(tmp_path / "runs")).stdout.split())
+    assert "2.90x (unreliable)" in human and "`autocomp runs --json` says why" in human
+    from autocomp.report.html import write_report
+
+    page = write_report(tmp_path / "runs" / "r").read_text()
+    assert f"Unreliable timing: {MARK}" in page
 
 
 def _with_cache(cache: Path) -> dict[str, str]:
