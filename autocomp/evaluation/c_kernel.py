@@ -25,7 +25,7 @@ from autocomp.evaluation import policy as static_policy
 from autocomp.evaluation import sandbox, scratch
 from autocomp.evaluation.checks import Trial, check_not_degenerate, compare, from_bytes, poison_patterns
 from autocomp.evaluation.result import EvalResult, Outcome
-from autocomp.evaluation.timing import PATIENCE, Call, core_lock, paired, speedup_interval
+from autocomp.evaluation.timing import PATIENCE, Call, Overhead, core_lock, paired, speedup_interval, too_short
 from autocomp.problem import Problem
 
 HARNESS_DIR = Path(__file__).parent / "harness"
@@ -403,10 +403,11 @@ class CKernelEvaluator:
 
     def _timing_result(self, cdir: Path, lines: list[list[str]], ntrials: int, elapsed_s: float) -> EvalResult:
         calls = {side: [f for f in lines if f[0] == "time" and f[1] == side] for side in ("cand", "base")}
-        # each call's CPU time less its process's wake-and-stop cost, measured before its kernel was loaded
-        overhead = {f[1]: float(f[2]) for f in lines if f[0] == "overhead"}
-        cand, base = ([Call(max(float(f[2]) - overhead.get(side, 0.0), 1e-9), f[3] == "1") for f in calls[side]]
-                      for side in ("cand", "base"))
+        # each process's wake-and-stop cost, measured before its kernel was loaded (trusted)
+        overhead = {f[1]: Overhead(float(f[2]), float(f[3])) for f in lines if f[0] == "overhead"}
+        if set(overhead) != {"cand", "base"}:
+            return EvalResult(outcome=Outcome.HARNESS_ERROR, error="timing: the harness did not report its per-call overhead")
+        cand, base = ([Call(float(f[2]), f[3] == "1") for f in calls[side]] for side in ("cand", "base"))
         end = next(f for f in lines if f[0] == "end")
         if [len(cand), len(base)] != [int(end[1]), int(end[2])]:
             return EvalResult(outcome=Outcome.WRONG_ANSWER, error="timing: the harness's result stream was tampered with")
@@ -432,10 +433,7 @@ class CKernelEvaluator:
                                       "every call must compute its outputs from its current inputs")
         if not cand or not base:
             return EvalResult(outcome=Outcome.HARNESS_ERROR, error="timing produced no measurements")
-        result = self._stats(cand, base, ntrials)
-        if "cand" in overhead:
-            result.details["call_overhead_s"] = overhead["cand"]  # waking and stopping the kernel's process: taken off every call
-        return result
+        return self._stats(cand, base, (overhead["cand"], overhead["base"]), ntrials)
 
     @staticmethod
     def _clocks_disagree(calls: list[list[str]], lines: list[list[str]], elapsed_s: float) -> str | None:
@@ -455,10 +453,21 @@ class CKernelEvaluator:
                 return f"the {f[1]} process ran {float(f[2]) * 1e3:.3g} ms of CPU time outside its timed calls"
         return None
 
-    def _stats(self, cand_calls: list[Call], base_calls: list[Call], ntrials: int) -> EvalResult:
+    def _stats(self, cand_calls: list[Call], base_calls: list[Call], overheads: tuple[Overhead, Overhead],
+               ntrials: int) -> EvalResult:
+        """Statistics over each side's raw CPU times per call (`paired`), less that side's
+        wake-and-stop overhead, unless either side's calls are too short for that subtraction to
+        leave a number (`timing.too_short`): then both keep the overhead in and are unreliable."""
         reps = self.settings.min_reps
         both = paired(cand_calls, base_calls, reps)
-        cand, base = both.candidate, both.baseline
+        short = next(filter(None, (too_short(statistics.median(times), o)
+                                   for times, o in zip((both.candidate, both.baseline), overheads, strict=True))), None)
+        if short:
+            cand, base = both.candidate, both.baseline
+        else:
+            cand, base = ([max(t - o.median_s, 1e-9) for t in times]
+                          for times, o in zip((both.candidate, both.baseline), overheads, strict=True))
+        unreliable = "; ".join(filter(None, (both.unreliable, short))) or None
         med, bmed = statistics.median(cand), statistics.median(base)
         flops = self.problem.spec.flops
         details = {
@@ -470,6 +479,8 @@ class CKernelEvaluator:
             "bytes_per_s": self.problem.spec.bytes / med,
             "caches": "cold" if self.settings.cold_cache else "warm",  # docs/evaluation-hygiene.md R5.4: always say whether data was warm
             "speedup_interval": list(speedup_interval(cand, base)),  # ~95%: a speedup whose interval holds 1.0 is noise
+            "call_overhead_s": overheads[0].median_s,  # waking and stopping the kernel's process, per call
+            "call_overhead_taken_off": not short,
         }
         speedup = bmed / med
         util = flops / med / self.peak_flops if self.peak_flops else None
@@ -478,9 +489,9 @@ class CKernelEvaluator:
             flags.append(f"speedup {speedup:.1f}x over the baseline exceeds 10x: review before trusting")
         if util is not None and util > 1.0:
             flags.append(f"achieved {util * 100:.0f}% of the measured peak: physically implausible")
-        if both.unreliable:
-            flags.append(f"unreliable: {both.unreliable}")
+        if unreliable:
+            flags.append(f"unreliable: {unreliable}")
         if flags:
             details["flags"] = flags
         return EvalResult(outcome=Outcome.OK, latency_s=med, baseline_latency_s=bmed, speedup=speedup,
-                          utilization=util, unreliable=both.unreliable, details=details)
+                          utilization=util, unreliable=unreliable, details=details)

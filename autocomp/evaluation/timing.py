@@ -83,6 +83,36 @@ def paired(candidate: list[Call], baseline: list[Call], min_reps: int) -> Paired
     return Paired([c.seconds for c in candidate], [c.seconds for c in baseline], (0, 0), reason)
 
 
+@dataclass(frozen=True)
+class Overhead:
+    """What waking a kernel's process and waiting for it to stop adds to every timed call, from
+    empty round trips timed before the kernel was loaded: their median (taken off every call) and
+    their median absolute deviation (how far that estimate may be off for any one call)."""
+
+    median_s: float
+    spread_s: float
+
+
+# A call's own time (less the overhead) must be at least this many overhead spreads, so that one
+# spread of error in the overhead moves it by 5% at most (docs/evaluation-hygiene.md R5.3's floor)...
+OVERHEAD_SPREADS = 20
+# ...and at least this share of its raw time: past that, the subtraction is the number, not the call.
+OWN_SHARE = 0.5
+
+
+def too_short(raw_median_s: float, overhead: Overhead) -> str | None:
+    """Why calls whose clean median CPU time (overhead included) is `raw_median_s` cannot be timed
+    one by one, or None when they can. A 10x10 matmul (~1 µs) next to a ~8 µs wake-and-stop came
+    out 0.0008x to 2.35x faster than itself, and the subtraction took latencies down to nothing;
+    such a call is dominated by the overhead and its noise, whatever the statistics say."""
+    own = raw_median_s - overhead.median_s
+    if own >= OVERHEAD_SPREADS * overhead.spread_s and own >= OWN_SHARE * raw_median_s:
+        return None
+    return (f"calls of {raw_median_s * 1e6:.3g} µs, {overhead.median_s * 1e6:.3g} µs of them waking and stopping the "
+            f"kernel's process (± {overhead.spread_s * 1e6:.2g} µs), are too short to time one by one, so the latency "
+            f"shown includes that overhead; time a larger shape")
+
+
 def median_interval(values: list[float]) -> tuple[float, float]:
     """A distribution-free ~95% confidence interval for the median of `values` (order statistics:
     the ranks n/2 -+ 0.98 sqrt(n) of the sorted values), so no assumption about the shape of timing

@@ -517,8 +517,16 @@ static int time_kernels(void) {
       for (; at > 0 && trips[at - 1] > during.cpu_ns; at--) trips[at] = trips[at - 1];
       trips[at] = during.cpu_ns;
     }
-    /* the median: part of every call's CPU time; Python takes it off (trusted: no kernel loaded yet) */
-    fprintf(results, "%s overhead %s %.9e\n", token, k ? "base" : "cand", trips[ROUND_TRIPS / 2] * 1e-9);
+    /* the median: part of every call's CPU time; Python takes it off (trusted: no kernel loaded yet);
+     * and its spread, the median absolute deviation: calls not well above it are too short to time */
+    long long mid = trips[ROUND_TRIPS / 2], dev[ROUND_TRIPS];
+    for (int i = 0; i < ROUND_TRIPS; i++) {
+      long long d = trips[i] > mid ? trips[i] - mid : mid - trips[i];
+      int at = i;
+      for (; at > 0 && dev[at - 1] > d; at--) dev[at] = dev[at - 1];
+      dev[at] = d;
+    }
+    fprintf(results, "%s overhead %s %.9e %.9e\n", token, k ? "base" : "cand", mid * 1e-9, dev[ROUND_TRIPS / 2] * 1e-9);
     if (kill(r->pid, SIGCONT)) die("SIGCONT", strerror(errno));
     wait_stopped(r); /* loaded (a crash while loading ends here, as it would have in one process) */
     r->at_stop = runner_stats(r);
