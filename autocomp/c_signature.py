@@ -20,6 +20,12 @@ _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 _STRING = re.compile(r'"(?:\\.|[^"\\\n])*"' + r"|'(?:\\.|[^'\\\n])*'")
 
 
+# types this parser can compare; another name (a typedef such as a template's `T`) is compared by
+# pointer depth only, since what it stands for is C, not text
+KNOWN_TYPES = {"void", "char", "short", "int", "long", "float", "double", "signed", "unsigned", "size_t",
+               *(f"{s}int{n}_t" for s in ("", "u") for n in (8, 16, 32, 64))}
+
+
 class CParam(NamedTuple):
     """One parameter: its name and its type reduced to `[const ]BASE[ *...]`."""
 
@@ -90,7 +96,10 @@ def mismatch(expected: list[CParam], found: list[CParam]) -> str | None:
         return (f"it takes {len(found)} parameter(s) ({', '.join(map(str, found)) or 'none'}) but kernel.args declares "
                 f"{len(expected)} ({', '.join(map(str, expected))})")
     for position, (want, got) in enumerate(zip(expected, found), start=1):
-        if got.ctype.removeprefix("const ") != want.ctype.removeprefix("const "):  # const does not change the call
+        base = got.ctype.removeprefix("const ").rstrip(" *")
+        comparable = all(word in KNOWN_TYPES for word in base.split())
+        if comparable and got.ctype.removeprefix("const ") != want.ctype.removeprefix("const ") or \
+                got.ctype.count("*") != want.ctype.count("*"):  # const does not change the call
             return f"parameter {position} is `{got}` but problem.toml declares `{want}`"
         if got.name != want.name:
             return (f"parameter {position} is named `{got.name}` but kernel.args[{position - 1}] is {want.name!r} "

@@ -16,7 +16,7 @@ from typing import Any
 from autocomp.config import RunConfig, check_consistency, load_config
 from autocomp.errors import UserError
 from autocomp.llm.pricing import PriceTable
-from autocomp.llm.registry import check_model_string, make_provider, split_model
+from autocomp.llm.registry import check_model_string, make_agent_class, make_provider, split_model
 from autocomp.problem import Problem
 from autocomp.report.html import write_report
 from autocomp.search.beam import Log, Search, SearchSummary
@@ -72,8 +72,21 @@ def check_models(config: RunConfig) -> None:
                             f"output = ... (USD per million tokens) to the config file")
 
 
+def check_agents(problem: Problem, config: RunConfig) -> None:
+    """Agents that can tell up front that they cannot work on this problem (an agent class with a
+    `preflight`, like the tuner with nothing to tune) say so before a run folder is created."""
+    models = list(dict.fromkeys(config.models + config.coders))
+    for model in models:
+        if split_model(model)[0]:
+            continue
+        preflight = getattr(make_agent_class(model), "preflight", None)
+        if preflight is not None:
+            preflight(problem, get_target(problem.target), sole_agent=len(models) == 1)
+
+
 def start_run(problem: Problem, config: RunConfig, run_dir: Path | None, log: Log) -> dict[str, Any]:
     check_models(config)
+    check_agents(problem, config)
     target = get_target(problem.target)
     reason = target.unavailable_reason()
     if reason:

@@ -256,7 +256,7 @@ def test_real_tuner_run_on_a_convolution_improves(tmp_path: Path, fast_config: P
 
 def test_conv_template_is_not_offered_for_another_kernel_size(tmp_path: Path) -> None:
     problem = _reshaped(tmp_path, "cpu/conv2d-f32", "conv_f32", {"CI": 4, "CO": 4, "H": 8, "WD": 8, "KH": 5, "PAD": 2},
-                        {"X": [1, 4, 8, 8], "W": [4, 4, 3, 3], "Y": [1, 4, 8, 8]}, 2 * 4 * 64 * 4 * 9, 4 * (256 + 144 + 256))
+                        {"X": [1, 4, 8, 8], "W": [4, 4, 5, 5], "Y": [1, 4, 8, 8]}, 2 * 4 * 64 * 4 * 25, 4 * (256 + 400 + 256))
     store = RunStore.create(tmp_path / "run", problem.name, str(problem.root), "cpu", {})
     target = get_target("cpu")
     agent = TunerAgent("tuner", AgentContext(problem, target, target.knowledge, store, None, None, 1))

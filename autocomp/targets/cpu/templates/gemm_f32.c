@@ -1,4 +1,4 @@
-/* @template family=gemm */
+/* @template family=gemm shapes="A[M][K] B[K][N] C[M][N]" */
 /* fp32 GEMM C[M][N] = A[M][K] * B[K][N], all row-major: a parameterized kernel for the tuner.
  *
  * Per K block of KC: B is packed into NR-wide column panels (Bp[panel][k][NR], contiguous,

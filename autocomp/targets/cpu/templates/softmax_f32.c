@@ -1,4 +1,4 @@
-/* @template family=softmax */
+/* @template family=softmax shapes="X[ROWS][COLS] Y[ROWS][COLS]" */
 /* Row-wise softmax of X[ROWS][COLS], row-major fp32, numerically stable: a parameterized
  * kernel for the tuner.
  *
