@@ -303,3 +303,27 @@ def test_real_tuner_run_on_a_gemmini_convolution_improves(tmp_path: Path, fast_c
     assert "(preset small_image)" in db.execute("SELECT text FROM plans WHERE iteration = 1 ORDER BY id").fetchone()[0]
     assert out["best"]["speedup_vs_initial"] > 3.0 and out["best"]["metric"] == "cycles"
     assert out["validation"]["outcome"] == "ok"
+
+
+def test_cpu_gemm_template_is_correct_for_any_m_n_k(tmp_path: Path) -> None:
+    """No shape is refused: N not a multiple of the panel width (the last panel is zero-padded and
+    copied out), K not a multiple of KC (a shorter last block) and M not a multiple of MR, alone and
+    together, packed A or not, checked by the real evaluator."""
+    m, n, k = 13, 37, 70
+    problem = _reshaped(tmp_path, "cpu/gemm-f32-256", "gemm_f32", {"M": m, "N": n, "K": k},
+                        {"A": [m, k], "B": [k, n], "C": [m, n]}, 2 * m * n * k, 4 * (m * k + k * n + m * n))
+    _all_correct(problem, [{"MR": 6, "NV": 1, "KC": 64, "PACK_A": 1, "UNROLL": 2}, {"MR": 4, "NV": 2, "KC": 64, "PACK_A": 0, "UNROLL": 4},
+                           {"MR": 1, "NV": 2, "KC": 128, "PACK_A": 1, "UNROLL": 1}, {"MR": 8, "NV": 1, "KC": 128, "PACK_A": 0, "UNROLL": 2}])
+
+
+def test_cpu_gemm_template_fits_an_awkward_shape(tmp_path: Path) -> None:
+    """77 x 1000 x 333 (N not a multiple of 16, K of any block) once got no template at all."""
+    m, n, k = 77, 1000, 333
+    problem = _reshaped(tmp_path, "cpu/gemm-f32-256", "gemm_f32", {"M": m, "N": n, "K": k},
+                        {"A": [m, k], "B": [k, n], "C": [m, n]}, 2 * m * n * k, 4 * (m * k + k * n + m * n))
+    store = RunStore.create(tmp_path / "run", problem.name, str(problem.root), "cpu", {})
+    target = get_target("cpu")
+    agent = TunerAgent("tuner", AgentContext(problem, target, target.knowledge, store, None, None, 1))
+    plan = agent.plan(PlanJob(Parent(1, "void gemm(const float *A, const float *B, float *C) {}", ""), target.knowledge.menu, 0, 0, 0))
+    assert plan.text and "rewrite as template gemm_f32" in plan.text, plan.error
+    _all_correct(problem, [{"MR": 6, "NV": 1, "KC": 256, "PACK_A": 1, "UNROLL": 1}, {"MR": 4, "NV": 2, "KC": 512, "PACK_A": 0, "UNROLL": 2}])
