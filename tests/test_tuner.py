@@ -281,6 +281,14 @@ def test_cpu_softmax_template_is_correct_on_other_shapes(tmp_path: Path) -> None
     _all_correct(problem, [{"UNROLL": u, "RECOMPUTE": r, "DIVIDE": d} for u in (1, 2, 4) for r in (0, 1) for d in (0, 1)])
 
 
+def test_cpu_softmax_template_is_correct_when_the_vector_step_does_not_divide_the_row(tmp_path: Path) -> None:
+    """COLS = 1000 (not a multiple of 16) was refused by a constraint; the tail now goes one
+    column at a time through the same exp."""
+    problem = _reshaped(tmp_path, "cpu/softmax-f32", "softmax_f32", {"ROWS": 5, "COLS": 1000},
+                        {"X": [5, 1000], "Y": [5, 1000]}, 5 * 5 * 1000, 2 * 4 * 5 * 1000)
+    _all_correct(problem, [{"UNROLL": u, "RECOMPUTE": r, "DIVIDE": d} for u, r, d in ((4, 0, 0), (2, 1, 1), (1, 0, 1))])
+
+
 def test_real_tuner_run_on_softmax_improves(tmp_path: Path, fast_config: Path) -> None:
     proc = autocomp("optimize", "cpu/softmax-f32", "--models", "tuner", "--config", str(fast_config),
                     "--iterations", "1", "--plans", "2", "--codes", "1", "--run-dir", str(tmp_path / "run"), "--json")
