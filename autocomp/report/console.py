@@ -172,3 +172,37 @@ def bench_table(row: dict[str, Any]) -> None:
                   f"(vs prepacked: {fmt(row.get('geomean_speedup_vs_vendor_prepacked'), '.2f')}x); "
                   f"vs initial code: {fmt(row['geomean_speedup_vs_initial'], '.2f')}x (medians, one pinned core"
                   f"{f', median of {rounds} rounds' if rounds > 1 else ''})")
+
+
+def new_report(row: dict[str, Any]) -> None:
+    """`autocomp new`: what was written and inferred, then what is left to fill in or the check."""
+    console.print(f"wrote {escape(row['folder'])}: {escape(row['signature'])}")
+    for arg in row["arguments"]:
+        console.print(f"  {arg['name']}: {arg['role']}" + (f" ({arg['dtype']})" if arg["dtype"] else " (int)"), markup=False)
+    if row["params_inferred"]:
+        console.print("  params read off the shapes: " + ", ".join(f"{k} = {v}" for k, v in row["params_inferred"].items()),
+                      markup=False)
+    if row["todo"]:
+        console.print(f"[yellow]to fill in[/] ({len(row['todo'])}), then run `autocomp check {escape(row['folder'])}`:")
+        for line in row["todo"]:
+            console.print(f"  {line}", markup=False)
+    elif row.get("check"):
+        check_report(row["check"])
+
+
+def check_report(row: dict[str, Any]) -> None:
+    """`autocomp check`: the verdict on the initial code and what a search starts from."""
+    initial = row["initial"]
+    console.print(f"[bold]{escape(row['problem'])}[/] ({escape(row['folder'])}): initial code {initial['outcome']}")
+    if initial["error"]:
+        console.print(initial["error"], markup=False)
+    if initial["value"] is not None:
+        value = (f"{initial['value']:,} modeled cycles" if initial["metric"] == "cycles"
+                 else f"{initial['value'] * 1e3:.4g} ms" + (f", {initial['gflops']:.4g} GFLOP/s" if initial["gflops"] else ""))
+        console.print(f"a search starts from: {value} (median, one pinned core)")
+    console.print(f"the tuner would start from: {row['tuner']}", markup=False)
+    if row["baselines"]:
+        console.print(f"the problem's own baselines ({', '.join(row['baselines'])}): measure with `autocomp baseline {row['folder']}`",
+                      markup=False)
+    console.print("[green]ready[/]: `autocomp optimize " + escape(row["folder"]) + " --models ...`" if row["ready"]
+                  else "[red]not ready[/]: the initial code must pass verification before a search can use it as the baseline")
