@@ -33,7 +33,6 @@ from autocomp.errors import ProblemError, UserError, unreadable
 from autocomp.problem import INITIAL_FILE, PROBLEM_FILE, REFERENCE_FILE, Problem, load_problem
 
 TODO = "AUTOCOMP-TODO"  # followed by ": what to write" on every line `new` leaves for the user
-BASELINES_FILE = "baselines.py"
 CTYPE_DTYPES = {dt.ctype: name for name, dt in DTYPES.items() if name != "bf16"} | {
     "int": "i32", "unsigned": "u32", "unsigned int": "u32", "long": "i64", "long long": "i64", "char": "i8",
     "signed char": "i8", "unsigned char": "u8", "short": "i16", "unsigned short": "u16"}
@@ -356,21 +355,13 @@ def _preprocessed_signature(problem: Problem, target: Any) -> str | None:
     return mismatch([a.cparam for a in problem.arguments()], found) if found is not None else None
 
 
-def python_child(module: str, *args: str) -> list[str]:
-    """argv that runs `module` from this very copy of autocomp (not whatever an installed one
-    resolves to in the child's clean environment)."""
-    root = str(Path(__file__).resolve().parents[1])
-    return [sys.executable, "-c", f"import sys, runpy; sys.path.insert(0, {root!r}); sys.argv[1:] = {list(args)!r}; "
-                                  f"runpy.run_module({module!r}, run_name='__main__')"]
-
-
 def run_reference_in_child(problem: Problem, timeout_s: float = 300.0) -> dict[str, Any]:
     """The reference called once on fresh inputs, in a sandboxed child (the author's code never
     runs in this process here): {ok, seconds, outputs | error}."""
     from autocomp.evaluation import sandbox
 
     with tempfile.TemporaryDirectory(prefix="autocomp-reference-") as tmp:
-        res = sandbox.run(python_child("autocomp.onboard", "--reference", str(problem.root)), Path(tmp),
+        res = sandbox.run(sandbox.python_child("autocomp.onboard", "--reference", str(problem.root)), Path(tmp),
                           sandbox.Limits(timeout_s=timeout_s, address_space_bytes=32 << 30))
     if res.timed_out:
         return {"ok": False, "error": f"the reference took longer than {timeout_s:.0f} s on one call; vectorize it with numpy"}
@@ -455,7 +446,7 @@ def check(folder: Path, config: Any, log: Callable[[str], None]) -> dict[str, An
                                             "error": result.error, "metric": metric, "value": value,
                                             "gflops": result.details.get("gflops")},
         "tuner": _tuner_start(knobs, fits, target.name, problem.spec.family),
-        "baselines": declared_baselines(problem.root),
+        "baselines": declared_baselines(problem),
     }
     row["ready"] = result.correct
     return row
@@ -470,20 +461,26 @@ def _tuner_start(knobs: Any, fits: dict[str, Any], target: str, family: str) -> 
             f"add knobs (autocomp/knobs.py) or optimize with a model")
 
 
-def declared_baselines(folder: Path) -> list[str]:
-    """The names of the vendor baselines a problem declares in baselines.py (read with ast, not run)."""
+def declared_baselines(problem: Problem) -> list[str]:
+    """The problem's own baselines file, if any, after checking (with ast, never importing it
+    here) that it defines `baselines(...)` taking the declared inputs and scalars."""
     import ast
 
-    path = folder / BASELINES_FILE
+    from autocomp.problem import check_parameters
+    from autocomp.targets.vendor import BASELINES_FILE
+
+    path = problem.root / BASELINES_FILE
     if not path.is_file():
         return []
     try:
         tree = ast.parse(path.read_text(), filename=str(path))
     except SyntaxError as exc:
         raise ProblemError(str(path), f"line {exc.lineno}", f"syntax error: {exc.msg}") from None
-    if not any(isinstance(n, ast.FunctionDef) and n.name == "baselines" for n in tree.body):
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "baselines"]
+    if not defs:
         raise ProblemError(str(path), "baselines", "expected a function `def baselines(...)` returning {name: callable}")
-    return ["baselines.py"]
+    check_parameters(problem, defs[-1], str(path), "baselines")
+    return [BASELINES_FILE]
 
 
 if __name__ == "__main__":  # the sandboxed reference child: `--reference FOLDER`

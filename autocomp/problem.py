@@ -324,11 +324,17 @@ def check_reference_signature(problem: Problem, path: Path) -> None:
         if bound:
             return  # `reference = ...` or an import: checked when it is called
         raise ProblemError(str(path), "reference", "expected a function `def reference(...)`")
-    args = defs[-1].args
+    check_parameters(problem, defs[-1], str(path), "reference")
+
+
+def check_parameters(problem: Problem, fn: ast.FunctionDef, file: str, what: str) -> None:
+    """`fn` (reference() or baselines()) can be called with one keyword argument per declared
+    input and scalar: every parameter is one of them or has a default, each of them has one."""
+    args = fn.args
     declared = [t.name for t in problem.spec.inputs] + list(problem.spec.scalars)
-    call = f"def reference({', '.join(declared)})"
+    call = f"def {what}({', '.join(declared)})"
     if args.posonlyargs:
-        raise ProblemError(str(path), "reference", f"positional-only parameters cannot be passed by name; write `{call}`")
+        raise ProblemError(file, what, f"positional-only parameters cannot be passed by name; write `{call}`")
     params = args.args + args.kwonlyargs
     names = [a.arg for a in params]
     optional = {a.arg for a in args.args[len(args.args) - len(args.defaults):]} | \
@@ -343,5 +349,5 @@ def check_reference_signature(problem: Problem, path: Path) -> None:
         problems += [f"declared {'input' if n in {t.name for t in problem.spec.inputs} else 'scalar'} {n!r} has no parameter"
                      for n in declared if n not in names]
     if problems:
-        raise ProblemError(str(path), f"reference (line {defs[-1].lineno})",
+        raise ProblemError(file, f"{what} (line {fn.lineno})",
                            f"{'; '.join(problems)}. It is called with one keyword argument per input and scalar: `{call}`")

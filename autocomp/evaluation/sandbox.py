@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,3 +136,11 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def python_child(module: str, *args: str) -> list[str]:
+    """argv that runs `python -m MODULE ARGS` from this very copy of autocomp: a child's scrubbed
+    environment has no PYTHONPATH, so `-m` alone could import another installed copy."""
+    root = str(Path(__file__).resolve().parents[2])
+    return [sys.executable, "-c", f"import sys, runpy; sys.path.insert(0, {root!r}); sys.argv[1:] = {list(args)!r}; "
+                                  f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"]
