@@ -195,7 +195,7 @@ def _tensor_block(arg: Arg, shape: tuple[int, ...] | None) -> str:
             low, high = INT_RANGES[arg.dtype]
             lines.append(f'distribution = {{ kind = "randint", low = {low}, high = {high} }}  # inclusive; choose what the real workload has')
     elif DTYPES[arg.dtype].is_float:
-        lines.append(f"tolerance = {TOLERANCES[arg.dtype]}  # passes f32 accumulation for outputs of order 1; see docs/problem-format.md (tolerance)")
+        lines.append(f"tolerance = {TOLERANCES[arg.dtype]}  # a starting point: choose it as docs/problem-format.md (tolerance) says")
     else:
         lines.append("# integer outputs are compared exactly (no tolerance)")
     return "\n".join(lines)
@@ -316,9 +316,12 @@ def create(req: NewRequest) -> dict[str, Any]:
     (req.folder / PROBLEM_FILE).write_text(toml)
     (req.folder / INITIAL_FILE).write_text(code if code is not None else initial_stub(signature))
     (req.folder / REFERENCE_FILE).write_text(reference)
+    left = todos(req.folder)
+    if not left:  # complete: every mistake in what was given shows now, naming the file to fix
+        load_problem(req.folder)
     return {"folder": str(req.folder), "entry": entry, "signature": signature,
             "arguments": [{"name": a.name, "role": a.role, "dtype": a.dtype} for a in args],
-            "params_inferred": inferred, "todo": todos(req.folder)}
+            "params_inferred": inferred, "todo": left}
 
 
 def todos(folder: Path) -> list[str]:
@@ -330,7 +333,9 @@ def todos(folder: Path) -> list[str]:
             continue
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
             if f"{TODO}:" in line and (file != PROBLEM_FILE or line.lstrip().startswith("#")):
-                out.append(f"{path}:{number}: {line.split(TODO + ':', 1)[1].strip().rstrip(' */')}")
+                key = re.match(r"\s*#\s*([\w.]+)\s*=", line) if file == PROBLEM_FILE else None
+                what = line.split(TODO + ":", 1)[1].strip().rstrip(" */")
+                out.append(f"{path}:{number}: " + (f"{key.group(1)}: " if key else "") + what)
     return out
 
 
