@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from autocomp.c_signature import CParam, find_definition, mismatch, parse_type, strip_comments
+from autocomp.c_signature import CParam, find_definition, mismatch, strip_comments
 from autocomp.dtypes import DTYPES
 from autocomp.errors import ProblemError, UserError, unreadable
 from autocomp.problem import INITIAL_FILE, PROBLEM_FILE, REFERENCE_FILE, Problem, load_problem

@@ -335,3 +335,17 @@ def test_cpu_gemm_template_fits_an_awkward_shape(tmp_path: Path) -> None:
     plan = agent.plan(PlanJob(Parent(1, "void gemm(const float *A, const float *B, float *C) {}", ""), target.knowledge.menu, 0, 0, 0))
     assert plan.text and "rewrite as template gemm_f32" in plan.text, plan.error
     _all_correct(problem, [{"MR": 6, "NV": 1, "KC": 256, "PACK_A": 1, "UNROLL": 1}, {"MR": 4, "NV": 2, "KC": 512, "PACK_A": 0, "UNROLL": 2}])
+
+
+def test_every_builtin_problem_fits_the_templates_of_its_family() -> None:
+    """The templates' `shapes=` declarations, checked against every shipped problem (non-square
+    GEMMs included): a wrong one would refuse a problem the template serves."""
+    from autocomp.targets.registry import builtin_problems
+    from autocomp.templates import for_problem
+
+    fitted = 0
+    for problem in builtin_problems():
+        fits, refused = for_problem(problem, get_target(problem.target).root / "templates")
+        assert not refused, (problem.name, refused)
+        fitted += bool(fits)
+    assert fitted >= 30
