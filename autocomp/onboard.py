@@ -446,7 +446,7 @@ def check(folder: Path, config: Any, log: Callable[[str], None]) -> dict[str, An
         evaluator.close()
     metric, value, _ = result.metric_values()
     row: dict[str, Any] = {
-        "problem": problem.name, "folder": str(problem.root), "signature": problem.c_signature(),
+        "problem": problem.name, "folder": str(folder), "signature": problem.c_signature(),
         "reference": reference, "initial": {"outcome": result.outcome.value, "correct": result.correct,
                                             "error": result.error, "metric": metric, "value": value,
                                             "gflops": result.details.get("gflops")},
