@@ -467,16 +467,18 @@ def _tuner_start(knobs: Any, fits: dict[str, Any], target: str, family: str) -> 
 
 
 def declared_baselines(problem: Problem) -> list[str]:
-    """The problem's own baselines file, if any, after checking (with ast, never importing it
-    here) that it defines `baselines(...)` taking the declared inputs and scalars."""
+    """The problem's own baselines: baselines.py, after checking (with ast, never importing it
+    here) that it defines `baselines(...)` taking the declared inputs and scalars, and the C
+    variants in baselines/ that modeled targets run."""
     import ast
 
     from autocomp.problem import check_parameters
     from autocomp.targets.vendor import BASELINES_FILE
 
     path = problem.root / BASELINES_FILE
+    variants = sorted(f"baselines/{p.name}" for p in (problem.root / "baselines").glob("*.c"))  # modeled targets' C variants
     if not path.is_file():
-        return []
+        return variants
     try:
         tree = ast.parse(path.read_text(), filename=str(path))
     except SyntaxError as exc:
@@ -485,7 +487,7 @@ def declared_baselines(problem: Problem) -> list[str]:
     if not defs:
         raise ProblemError(str(path), "baselines", "expected a function `def baselines(...)` returning {name: callable}")
     check_parameters(problem, defs[-1], str(path), "baselines")
-    return [BASELINES_FILE]
+    return [BASELINES_FILE, *variants]
 
 
 if __name__ == "__main__":  # the sandboxed reference child: `--reference FOLDER`

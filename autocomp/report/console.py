@@ -198,8 +198,9 @@ def check_report(row: dict[str, Any]) -> None:
         console.print(initial["error"], markup=False)
     if initial["value"] is not None:
         value = (f"{initial['value']:,} modeled cycles" if initial["metric"] == "cycles"
-                 else f"{initial['value'] * 1e3:.4g} ms" + (f", {initial['gflops']:.4g} GFLOP/s" if initial["gflops"] else ""))
-        console.print(f"a search starts from: {value} (median, one pinned core)")
+                 else f"{initial['value'] * 1e3:.4g} ms" + (f", {initial['gflops']:.4g} GFLOP/s" if initial["gflops"] else "")
+                 + " (median, one pinned core)")
+        console.print(f"a search starts from: {value}")
     console.print(f"the tuner would start from: {row['tuner']}", markup=False)
     if row["baselines"]:
         console.print(f"the problem's own baselines ({', '.join(row['baselines'])}): measure with `autocomp baseline {row['folder']}`",
