@@ -425,7 +425,7 @@ def check(folder: Path, config: Any, log: Callable[[str], None]) -> dict[str, An
     unknown = unknown_menu_items(knobs, target, problem.spec.family)
     if unknown:
         raise ProblemError(str(problem.root / INITIAL_FILE), "knobs", unknown)
-    fits, refused = for_problem(problem, target.root / "templates")
+    fits, refused, inapplicable = for_problem(problem, target.root / "templates")  # unset params: the template does not apply
     if refused and not fits:
         raise ProblemError(str(problem.root / PROBLEM_FILE), "family/params",
                            f"family {problem.spec.family!r} selects the {target.name} template(s) "
@@ -450,20 +450,21 @@ def check(folder: Path, config: Any, log: Callable[[str], None]) -> dict[str, An
         "reference": reference, "initial": {"outcome": result.outcome.value, "correct": result.correct,
                                             "error": result.error, "metric": metric, "value": value,
                                             "gflops": result.details.get("gflops")},
-        "tuner": _tuner_start(knobs, fits, target.name, problem.spec.family),
+        "tuner": _tuner_start(knobs, fits, inapplicable, target.name, problem.spec.family),
         "baselines": declared_baselines(problem),
     }
     row["ready"] = result.correct
     return row
 
 
-def _tuner_start(knobs: Any, fits: dict[str, Any], target: str, family: str) -> str:
+def _tuner_start(knobs: Any, fits: dict[str, Any], inapplicable: dict[str, str], target: str, family: str) -> str:
     if knobs.knobs:
         return f"knobs {', '.join(knobs.knobs)} in initial.c"
     if fits:
         return f"rewrite as template {', '.join(fits)} and tune its knobs"
-    return (f"nothing: initial.c declares no knobs and {target} has no template for family {family!r}; "
-            f"add knobs (autocomp/knobs.py) or optimize with a model")
+    why = ("no template applies (" + "; ".join(f"{n}: {w}" for n, w in inapplicable.items()) + ")" if inapplicable
+           else f"{target} has no template for family {family!r}")
+    return f"nothing: initial.c declares no knobs and {why}; add knobs (autocomp/knobs.py) or optimize with a model"
 
 
 def declared_baselines(problem: Problem) -> list[str]:

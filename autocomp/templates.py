@@ -17,7 +17,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from autocomp.c_signature import find_definition, mismatch
 from autocomp.knobs import KnobError, KnobSpec, parse_knobs, set_defines
@@ -46,13 +46,19 @@ class Template:
         """The template with its @params set from `params` and the given knob values."""
         return set_defines(self.text, {**{p: params[p] for p in self.params}, **(knobs or {})})
 
-    def mismatch(self, problem: "Problem") -> str | None:
-        """Why this template cannot serve `problem` (None: it can): a signature other than the
-        problem's, a @param the problem does not set, or params that disagree with the shapes."""
-        spec = problem.spec
-        missing = [p for p in self.params if p not in spec.params]
+    def missing_params(self, problem: "Problem") -> str | None:
+        """Why the template does not apply at all (None: it does): the problem sets none of some
+        of its @params, so it does not claim to be this template's kind of problem."""
+        missing = [p for p in self.params if p not in problem.spec.params]
         if missing:
             return f"params has no {', '.join(missing)} (template {self.name} needs {', '.join(self.params)})"
+        return None
+
+    def mismatch(self, problem: "Problem") -> str | None:
+        """Why this template, whose params the problem sets, cannot serve it (None: it can): a
+        signature other than the problem's, params that disagree with the shapes, or no knob
+        setting its constraints allow. Any of these made every instance fail."""
+        spec = problem.spec
         expected = [arg.cparam for arg in problem.arguments()]
         found = find_definition(self.text, spec.kernel.entry)
         if found is None:
@@ -131,15 +137,26 @@ def infer_params(template: Template, shapes: dict[str, tuple[int, ...]]) -> tupl
     return params, None
 
 
-def for_problem(problem: "Problem", folder: Path) -> tuple[dict[str, Template], dict[str, str]]:
-    """The templates in `folder` for the problem's family: (those that fit it, {name: why not} for the rest)."""
-    fits, refused = {}, {}
+class TemplateFit(NamedTuple):
+    """The templates of a problem's family, sorted by whether they can serve it."""
+
+    fits: dict[str, Template]
+    refused: dict[str, str]  # the problem sets the template's params but conflicts with it: a mistake to report
+    inapplicable: dict[str, str]  # the problem does not set the template's params: not its kind of problem
+
+
+def for_problem(problem: "Problem", folder: Path) -> TemplateFit:
+    """The templates in `folder` for the problem's family, each with why it cannot serve the problem."""
+    out = TemplateFit({}, {}, {})
     for name, template in load_templates(folder).items():
         if template.family != problem.spec.family:
             continue
-        why = template.mismatch(problem)
-        if why is None:
-            fits[name] = template
+        absent = template.missing_params(problem)
+        why = None if absent else template.mismatch(problem)
+        if absent:
+            out.inapplicable[name] = absent
+        elif why:
+            out.refused[name] = why
         else:
-            refused[name] = why
-    return fits, refused
+            out.fits[name] = template
+    return out

@@ -173,3 +173,17 @@ def test_a_tuner_run_with_nothing_to_tune_stops_before_it_starts(ready: Path) ->
     assert "the tuner has nothing to tune in cpu/p: initial.c declares no knobs and cpu has no template for family 'generic'" in err
     assert "@knob values=" in err and "--models PROVIDER::MODEL" in err
     assert not run.exists()
+
+
+def test_a_family_whose_template_params_are_not_set_is_not_an_error(tmp_path: Path) -> None:
+    """family = gemm for the vendor baselines, with its own names and no M/N/K: the template does not
+    apply (not a mistake), and check says why the tuner has nothing to start from."""
+    (tmp_path / "ref.py").write_text("import numpy as np\ndef reference(x, w):\n    return x.astype(np.float64) @ w\n")
+    (tmp_path / "k.c").write_text("void mm(const float *x, const float *w, float *y) {\n"
+                                  "  for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) {\n"
+                                  "    float s = 0; for (int k = 0; k < 4; k++) s += x[i * 4 + k] * w[k * 4 + j];\n"
+                                  "    y[i * 4 + j] = s; } }\n")
+    _, row = new(tmp_path, "--from-kernel", "k.c", "--family", "gemm", "--shape", "x=4,4", "--shape", "w=4,4",
+                 "--shape", "y=4,4", "--flops", "128", "--reference", "ref.py", "--description", "y = x @ w")
+    assert row["check"]["ready"]
+    assert "no template applies (gemm_f32: params has no M, N, K" in row["check"]["tuner"]

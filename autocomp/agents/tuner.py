@@ -27,7 +27,7 @@ from autocomp.errors import UserError
 from autocomp.knobs import KnobError, KnobSpec, parse_knobs, set_defines
 from autocomp.problem import Problem
 from autocomp.targets.base import Target
-from autocomp.templates import Template, for_problem
+from autocomp.templates import Template, TemplateFit, for_problem
 
 TEMPLATE_PLAN = re.compile(r"rewrite as template (\w+)(?: with knobs ([\w=, -]+))?")
 KNOB_MOVE = re.compile(r"knob (\w+) (-?\d+) -> (-?\d+)")
@@ -132,13 +132,13 @@ class TunerAgent:
             raise UserError(f"{problem.root / 'initial.c'}: {unknown}")
         if spec.knobs or not sole_agent:
             return
-        fits, refused = for_problem(problem, target.root / "templates")
+        fits, refused, inapplicable = for_problem(problem, target.root / "templates")
         if fits:
             return
-        why = "; ".join(f"{name}: {reason}" for name, reason in refused.items())
+        why = "; ".join(f"{name}: {reason}" for name, reason in {**refused, **inapplicable}.items())
         raise UserError(
             f"the tuner has nothing to tune in {problem.name}: initial.c declares no knobs and "
-            + (f"no {target.name} template fits it ({why})" if refused else
+            + (f"no {target.name} template fits it ({why})" if why else
                f"{target.name} has no template for family {problem.spec.family!r}")
             + ". Mark tunable constants in initial.c, e.g. `#define TILE 64 /* @knob values=16,32,64,128 "
               "menu=\"cache blocking for L1/L2\" */` (syntax: autocomp/knobs.py; `autocomp check FOLDER` "
@@ -279,7 +279,7 @@ class TunerAgent:
         return None, ""
 
     @functools.cached_property
-    def _templates(self) -> tuple[dict[str, Template], dict[str, str]]:
+    def _templates(self) -> TemplateFit:
         """The target's templates for this problem's family: those that fit it (signature, params,
         shapes, a valid setting) and why the others do not (read once: every plan of an
         iteration may re-derive template plans for its siblings)."""
@@ -287,11 +287,11 @@ class TunerAgent:
 
     @property
     def _matching_templates(self) -> dict[str, Template]:
-        return self._templates[0]
+        return self._templates.fits
 
     @property
     def _refused_templates(self) -> dict[str, str]:
-        return self._templates[1]
+        return {**self._templates.refused, **self._templates.inapplicable}
 
     # ---- implementation -------------------------------------------------------------
 
