@@ -7,12 +7,15 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import BaseModel
 
 from autocomp.errors import RunInterrupted, UserError, unreadable
+
+if TYPE_CHECKING:
+    from autocomp.outputs import CheckOutput
 
 
 def _emit(as_json: bool, row: Any, render) -> None:  # type: ignore[no-untyped-def]
@@ -233,6 +236,79 @@ def bench(target: str, root: Path, families: tuple[str, ...], no_vendor: bool, r
 
     _emit(as_json, run_bench(target, root, list(families), not no_vendor, _log(as_json), repeat, _checked_core(core)),
           bench_table)
+
+
+@cli.command("new")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--target", required=True, help="the target that runs it: cpu, amx, gemmini (`autocomp problems`)")
+@click.option("--signature", help='the kernel\'s C prototype, e.g. "void f(const float *x, float *y, int n)"')
+@click.option("--from-kernel", "from_kernel", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="an existing kernel file: it becomes initial.c and its definition gives the signature")
+@click.option("--entry", help="the kernel's function name in --from-kernel (needed when the file defines several)")
+@click.option("--shape", "shapes", multiple=True, metavar="NAME=D0,D1,...", help="a tensor's logical shape (repeatable)")
+@click.option("--scalar", "scalars", multiple=True, metavar="NAME=INT", help="the value of an int parameter (repeatable)")
+@click.option("--param", "params", multiple=True, metavar="NAME=INT",
+              help="a problem fact templates and the tuner read (repeatable; a family's template infers them from the shapes)")
+@click.option("--dtype", "dtypes", multiple=True, metavar="NAME=DTYPE", help="override a tensor's dtype, e.g. B=bf16 for uint16_t")
+@click.option("--family", default="generic", show_default=True, help="problem family; one with a template (gemm, conv, softmax on cpu) lets the tuner start from it")
+@click.option("--flops", metavar="EXPR", help="useful operations per call, an integer expression over params and scalars, e.g. 2*M*N*K")
+@click.option("--description", help="one line saying what is computed and the layouts (shown to models)")
+@click.option("--name", help="the problem's name (default: the folder's name)")
+@click.option("--reference", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="a Python file defining reference(...) in numpy (default: a stub to fill in)")
+@click.option("--no-check", is_flag=True, help="only write the folder; do not run `autocomp check` on it")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def new(folder: Path, target: str, signature: str | None, from_kernel: Path | None, entry: str | None,
+        shapes: tuple[str, ...], scalars: tuple[str, ...], params: tuple[str, ...], dtypes: tuple[str, ...],
+        family: str, flops: str | None, description: str | None, name: str | None, reference: Path | None,
+        no_check: bool, as_json: bool) -> None:
+    """Make a problem folder for your own kernel (problem.toml, initial.c, reference.py), then check it.
+
+    Inputs, outputs, scalars and dtypes come from the C signature; what cannot be inferred is
+    left as an AUTOCOMP-TODO line to fill in. Exit status as for `check`."""
+    from autocomp.onboard import NewRequest, create, dtype_value, int_value, parse_assignments, shape_value
+    from autocomp.report.console import new_report
+
+    request = NewRequest(folder=folder, target=target, signature=signature, from_kernel=from_kernel, entry=entry,
+                         shapes=parse_assignments("--shape", shapes, shape_value),
+                         dtypes=parse_assignments("--dtype", dtypes, dtype_value),
+                         scalars=parse_assignments("--scalar", scalars, int_value),
+                         params=parse_assignments("--param", params, int_value), family=family, flops=flops,
+                         description=description, name=name, reference=reference)
+    row = create(request)
+    if not row.todo and not no_check:
+        row.check = _check(folder, None, _log(as_json))
+    _emit(as_json, row, new_report)
+    if row.check is not None and not row.check.ready:
+        raise SystemExit(1)
+
+
+@cli.command("check")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML config (the [eval] table applies)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def check_cmd(folder: Path, config_file: Path | None, as_json: bool) -> None:
+    """Check a problem folder end to end, before any search: load it, compare initial.c's signature
+    with problem.toml, run the reference, verify and time the initial code against it, and say
+    what a search would start from.
+
+    Exit status: 0 when the folder is ready, 1 when the initial code fails verification, 2 for a
+    mistake in the folder (the message names the file, the field and the fix)."""
+    from autocomp.report.console import check_report
+
+    row = _check(folder, config_file, _log(as_json))
+    _emit(as_json, row, check_report)
+    if not row.ready:
+        raise SystemExit(1)
+
+
+def _check(folder: Path, config_file: Path | None, log) -> CheckOutput:  # type: ignore[no-untyped-def]
+    from autocomp.config import load_config
+    from autocomp.onboard import check
+
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder; make one with `autocomp new {folder} --target cpu --signature ...`")
+    return check(folder, load_config(config_file, search=False), log)
 
 
 def _checked_core(core: int | None) -> int | None:

@@ -216,6 +216,15 @@ def set_defines(code: str, values: dict[str, int]) -> str:
 _C_TO_PY = [(r"&&", " and "), (r"\|\|", " or "), (r"!(?!=)", " not "), (r"/", "//")]
 
 
+def int_expression(expr: str, env: dict[str, int], what: str) -> int:
+    """An integer expression such as `2*M*N*K` over `env`, by the same safe interpreter (never
+    eval); a KnobError names `what` and the unknown name or bad syntax."""
+    try:
+        return _value(expr, env, 0, what)
+    except KnobError as exc:
+        raise KnobError(str(exc).removeprefix("line 0: ")) from None
+
+
 def _evaluate(expr: str, env: dict[str, int], line: int) -> bool:
     return bool(_value(expr, env, line))
 

@@ -167,6 +167,70 @@ class BenchOutput(Output):
     problems_without_a_stored_run: list[str] = []  # left out of every geomean
 
 
+class Argument(Output):
+    """One kernel parameter as `autocomp new` read it off the C signature."""
+
+    name: str
+    role: Literal["input", "output", "scalar"]
+    dtype: str | None  # None for a scalar (an int)
+
+
+class ReferenceOutput(Output):
+    """One output of the reference on one trial's inputs: what `check` shows of it."""
+
+    shape: list[int]
+    dtype: str
+    min: float
+    max: float
+
+
+class ReferenceRun(Output):
+    """The reference called once in its sandboxed child (autocomp.onboard); `error` says why not."""
+
+    ok: bool
+    seconds: float | None = None
+    outputs: dict[str, ReferenceOutput] = {}
+    error: str | None = None
+
+
+class InitialVerdict(Output):
+    """The initial code verified on fresh inputs against the reference, and timed."""
+
+    outcome: str
+    correct: bool
+    error: str | None
+    metric: str
+    value: float | None  # seconds (median) or modeled cycles
+    gflops: float | None
+    above_peak: str | None = None  # set when utilization > 100%: why, and the remedy
+    unreliable: str | None = None
+
+
+class CheckOutput(Output):
+    """`autocomp check`: a problem folder from loaded to ready."""
+
+    problem: str
+    folder: str  # as given
+    signature: str
+    reference: ReferenceRun
+    initial: InitialVerdict
+    tuner: str  # what the tuner would start from, or why nothing
+    baselines: list[str]  # the problem's own: baselines.py and baselines/*.c
+    ready: bool  # the initial code passed verification (a search can use it as the baseline)
+
+
+class NewOutput(Output):
+    """`autocomp new`: what was written and inferred, what is left, and the check when it ran."""
+
+    folder: str
+    entry: str
+    signature: str
+    arguments: list[Argument]
+    params_inferred: dict[str, int]  # read off the shapes by the family's template
+    todo: list[str]  # `FILE:LINE: what to write` for each AUTOCOMP-TODO left
+    check: CheckOutput | None = None  # None with --no-check or while anything is left to fill in
+
+
 def headline_fields(head: Headline) -> dict[str, Any]:
     """The headline as BestOutput fields."""
     return {"speedup_vs_initial": head.speedup_vs_initial, "speedup_source": head.source,

@@ -7,8 +7,11 @@ a confusing failure deep inside an evaluation.
 
 from __future__ import annotations
 
+import ast
+import difflib
 import importlib.util
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Literal, NamedTuple, Union
@@ -20,8 +23,10 @@ else:  # pragma: no cover - exercised only on 3.10
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from autocomp.c_signature import CParam, find_definition, mismatch
 from autocomp.dtypes import DTYPES, DType
 from autocomp.errors import ProblemError
+from autocomp.knobs import KnobError, parse_knobs
 
 PROBLEM_FILE, INITIAL_FILE, REFERENCE_FILE = "problem.toml", "initial.c", "reference.py"
 
@@ -155,6 +160,10 @@ class Argument(NamedTuple):
             return "int"
         return ("" if self.is_output else "const ") + self.tensor.dt.ctype + " *"
 
+    @property
+    def cparam(self) -> CParam:
+        return CParam(self.name, self.ctype.rstrip() if self.tensor else "int")
+
 
 class Problem:
     """A validated problem folder, plus what is derived from it (C signature, reference)."""
@@ -204,6 +213,23 @@ class Problem:
         return self._reference
 
 
+_DISTRIBUTIONS = {"uniform": Uniform, "normal": Normal, "randint": RandInt}
+_TABLES: dict[str, type[BaseModel]] = {"kernel": Kernel, "inputs": Input, "outputs": Output, "tolerance": Tolerance}
+
+
+def _did_you_mean(loc: tuple[Any, ...]) -> str:
+    """For an unknown key at `loc`: the field of that table it most resembles (difflib), and the
+    table's fields, so `famly` says `family` instead of only "unknown"."""
+    model: type[BaseModel] = ProblemSpec
+    for part in loc[:-1]:
+        if isinstance(part, str):
+            model = _DISTRIBUTIONS.get(part) or _TABLES.get(part, model)
+    fields = [f for f in model.model_fields if f != "kind" or model in _DISTRIBUTIONS.values()]
+    close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
+    hint = f"did you mean `{close[0]}`? " if close else ""
+    return f"unknown field; {hint}(this table's fields: {', '.join(fields)}; see docs/problem-format.md)"
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     path = ""
     for part in loc:
@@ -229,16 +255,99 @@ def load_problem(root: str | Path) -> Problem:
     try:
         spec = ProblemSpec.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = exc.errors()
+        # a misspelt key also leaves its real field missing: name the misspelling, which is the cause
+        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = "required field is missing"
         elif err["type"] == "extra_forbidden":
-            msg = "unknown field; check the spelling against docs/problem-format.md"
+            msg = _did_you_mean(tuple(err["loc"]))
         elif err["type"] == "union_tag_invalid":
             msg = "unknown distribution kind; expected uniform, normal or randint"
         raise ProblemError(str(toml_path), _field_path(tuple(err["loc"])), msg) from None
     for required in (INITIAL_FILE, REFERENCE_FILE):
         if not (root / required).is_file():
             raise ProblemError(str(root / required), "(file)", f"not found; every problem folder needs {required}")
-    return Problem(root.resolve(), spec, (root / INITIAL_FILE).read_text())
+    problem = Problem(root.resolve(), spec, (root / INITIAL_FILE).read_text())
+    check_initial_code(problem, problem.initial_code, str(root / INITIAL_FILE))
+    check_reference_signature(problem, root / REFERENCE_FILE)
+    return problem
+
+
+def check_initial_code(problem: Problem, code: str, file: str) -> None:
+    """The entry's definition in `code` takes the parameters problem.toml declares, and every
+    `@param` it declares has the problem's value: either mistake otherwise shows up only when
+    the kernel runs (reading the wrong buffers: a SIGSEGV, or a wrong answer on every call).
+
+    Checked on the source as written; a definition built by macros cannot be read here and is
+    checked on the preprocessed source by `autocomp check`."""
+    entry = problem.spec.kernel.entry
+    expected = [arg.cparam for arg in problem.arguments()]
+    if not re.search(rf"\b{re.escape(entry)}\s*\(", code):
+        raise ProblemError(file, "kernel.entry", f"no function {entry!r} is defined here; define `{problem.c_signature()}` "
+                                                 f"or set kernel.entry in problem.toml to the function's name")
+    found = find_definition(code, entry)
+    if found is not None:
+        why = mismatch(expected, found)
+        if why:
+            raise ProblemError(file, entry, f"the definition does not match problem.toml: {why}. The harness calls "
+                                            f"`{problem.c_signature()}`; change the code or kernel.args / the tensors' dtypes")
+    try:
+        declared = parse_knobs(code).params
+    except KnobError as exc:
+        raise ProblemError(file, "knobs", f"{exc}; see autocomp/knobs.py for the syntax") from None
+    for name, value in declared.items():
+        have = problem.spec.params.get(name)
+        if have is None:
+            raise ProblemError(file, f"@param {name}", f"not in problem.toml's params; add `{name} = {value}` to params")
+        if have != value:
+            raise ProblemError(file, f"@param {name}", f"#define {name} {value}, but problem.toml has params.{name} = {have}; "
+                                                       f"make them agree")
+
+
+def check_reference_signature(problem: Problem, path: Path) -> None:
+    """`def reference(...)` takes exactly the declared inputs and scalars as keyword arguments.
+
+    Read with `ast`, so the author's module is not imported here (the evaluator imports it in
+    its own child); a mismatch would otherwise be a TypeError traceback on the first trial."""
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except SyntaxError as exc:
+        raise ProblemError(str(path), f"line {exc.lineno}", f"syntax error: {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProblemError(str(path), "(file)", f"cannot be read: {exc}") from None
+    defs = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "reference"]
+    if not defs:
+        bound = any(isinstance(node, (ast.Assign, ast.Import, ast.ImportFrom)) and "reference" in ast.dump(node)
+                    for node in tree.body)
+        if bound:
+            return  # `reference = ...` or an import: checked when it is called
+        raise ProblemError(str(path), "reference", "expected a function `def reference(...)`")
+    check_parameters(problem, defs[-1], str(path), "reference")
+
+
+def check_parameters(problem: Problem, fn: ast.FunctionDef, file: str, what: str) -> None:
+    """`fn` (reference() or baselines()) can be called with one keyword argument per declared
+    input and scalar: every parameter is one of them or has a default, each of them has one."""
+    args = fn.args
+    declared = [t.name for t in problem.spec.inputs] + list(problem.spec.scalars)
+    call = f"def {what}({', '.join(declared)})"
+    if args.posonlyargs:
+        raise ProblemError(file, what, f"positional-only parameters cannot be passed by name; write `{call}`")
+    params = args.args + args.kwonlyargs
+    names = [a.arg for a in params]
+    optional = {a.arg for a in args.args[len(args.args) - len(args.defaults):]} | \
+               {a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None}
+    problems = []
+    for name in names:
+        if name not in declared and name not in optional:
+            close = [d for d in declared if d.lower() == name.lower()] or difflib.get_close_matches(name, declared, n=1, cutoff=0.5)
+            problems.append(f"parameter {name!r} is not a declared input or scalar"
+                            + (f" (did you mean {close[0]!r}?)" if close else ""))
+    if args.kwarg is None:
+        problems += [f"declared {'input' if n in {t.name for t in problem.spec.inputs} else 'scalar'} {n!r} has no parameter"
+                     for n in declared if n not in names]
+    if problems:
+        raise ProblemError(file, f"{what} (line {fn.lineno})",
+                           f"{'; '.join(problems)}. It is called with one keyword argument per input and scalar: `{call}`")

@@ -17,7 +17,7 @@ from autocomp.errors import RunInterrupted, UserError
 from autocomp.headline import headline
 from autocomp.llm.model_string import split_model
 from autocomp.llm.pricing import PriceTable
-from autocomp.llm.registry import check_base_url, check_model_string, make_provider
+from autocomp.llm.registry import check_base_url, check_model_string, make_agent_class, make_provider
 from autocomp.outputs import BestOutput, EvalOutput, RunOutput, RunRow, headline_fields
 from autocomp.problem import Problem
 from autocomp.report.html import write_report
@@ -78,8 +78,21 @@ def check_models(config: RunConfig) -> None:
                             f"output = ... (USD per million tokens) to the config file")
 
 
+def check_agents(problem: Problem, config: RunConfig) -> None:
+    """Agents that can tell up front that they cannot work on this problem (an agent class with a
+    `preflight`, like the tuner with nothing to tune) say so before a run folder is created."""
+    models = list(dict.fromkeys(config.models + config.coders))
+    for model in models:
+        if split_model(model)[0]:
+            continue
+        preflight = getattr(make_agent_class(model), "preflight", None)
+        if preflight is not None:
+            preflight(problem, get_target(problem.target), sole_agent=len(models) == 1)
+
+
 def start_run(problem: Problem, config: RunConfig, run_dir: Path | None, log: Log) -> RunOutput:
     check_models(config)
+    check_agents(problem, config)
     target = get_target(problem.target)
     reason = target.unavailable_reason()
     if reason:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from autocomp.store.runstore import RunStore
-from autocomp.targets.registry import get_target
+from autocomp.targets.registry import get_target, resolve_problem
 from conftest import FAST_EVAL, assert_one_line_error, autocomp
 
 
@@ -83,15 +83,32 @@ def test_broken_run_folders_are_reported_not_crashed_on(tmp_path: Path, fast_con
 
 @pytest.mark.slow
 def test_an_iteration_without_candidates_says_why(tmp_path: Path) -> None:
-    """The tuner has no template for Gemmini's ADMM kernels: the log must say so, not just 'no new candidates'."""
+    """A knob with two values is spent after one iteration: the next one's log must say why it made
+    nothing, not just 'no new candidates'."""
+    import shutil
+
     cfg = tmp_path / "c.toml"
     cfg.write_text(FAST_EVAL)
-    proc = autocomp("optimize", "gemmini/admm-0", "--models", "tuner", "--iterations", "1", "--config", str(cfg),
-                    "--run-dir", str(tmp_path / "r"), "--json")
+    folder = tmp_path / "gemm"
+    shutil.copytree(resolve_problem("cpu/gemm-f32-256").root, folder)
+    initial = folder / "initial.c"
+    initial.write_text('#define U 1 /* @knob values=1,2 menu="loop unrolling" */\n' + initial.read_text())
+    proc = autocomp("optimize", str(folder), "--models", "tuner", "--iterations", "2", "--beam", "1", "--plans", "1",
+                    "--config", str(cfg), "--run-dir", str(tmp_path / "r"), "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["candidates"] == 1
+    assert json.loads(proc.stdout)["iterations"] == 2
     # one log line each, not wrapped at 80 columns (stderr is not a terminal here), so it can be grepped
-    assert any("no new candidates" in line and "no template for family 'admm'" in line for line in proc.stderr.splitlines())
+    assert any("no new candidates" in line and "every knob setting reachable from this parent was already evaluated" in line
+               for line in proc.stderr.splitlines())
+
+
+def test_a_tuner_run_on_a_problem_it_cannot_tune_is_refused_before_it_starts(tmp_path: Path) -> None:
+    """The tuner has no template for Gemmini's ADMM kernels, whose initial code declares no knobs:
+    once every iteration planned nothing and the run exited 0; now it stops before the run folder."""
+    assert_one_line_error(autocomp("optimize", "gemmini/admm-0", "--models", "tuner", "--iterations", "1",
+                                   "--run-dir", str(tmp_path / "r")),
+                          "the tuner has nothing to tune in gemmini/admm-0", "no template for family 'admm'")
+    assert not (tmp_path / "r").exists()
 
 
 def test_eval_report_says_when_the_timing_was_noisy() -> None:

@@ -122,7 +122,7 @@ def _run(problem: Problem, exe: Path, inputs: dict[str, np.ndarray], tmp: Path):
 def _kernels():
     for name in PROBLEMS:
         yield pytest.param(name, GEMMINI / "problems" / name / "initial.c", id=f"{name}-initial")
-        for baseline in sorted((GEMMINI / "baselines" / name).glob("*.c")):
+        for baseline in sorted((GEMMINI / "problems" / name / "baselines").glob("*.c")):
             yield pytest.param(name, baseline, id=f"{name}-{baseline.stem}")
 
 

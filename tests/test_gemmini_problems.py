@@ -24,7 +24,6 @@ build = pytest.importorskip("autocomp.targets.gemmini.build")
 
 GEMMINI = Path(__file__).resolve().parents[1] / "autocomp" / "targets" / "gemmini"
 PROBLEMS = GEMMINI / "problems"
-BASELINES = GEMMINI / "baselines"
 
 CTYPES = {"i8": ("int8_t", np.int8), "i32": ("int32_t", np.int32), "f32": ("float", np.float32)}
 
@@ -255,7 +254,7 @@ def test_problem_folders_are_complete():
         for f in ("problem.toml", "initial.c", "reference.py"):
             assert (p / f).is_file(), f"{name}/{f}"
         for f in ("fsm.c", "sw.c"):
-            assert (BASELINES / name / f).is_file(), f"baselines/{name}/{f}"
+            assert (p / "baselines" / f).is_file(), f"{name}/baselines/{f}"
         prob = load_problem(p)
         assert prob.spec.config == "int8_16x16"
         assert "#" not in (p / "initial.c").read_text(), "no preprocessor directives in initial.c"
@@ -472,8 +471,8 @@ def test_stale_accumulator_across_repeats_fails(tmp_path):
 
 def _sources(name: str) -> dict[str, str]:
     return {"initial": (PROBLEMS / name / "initial.c").read_text(),
-            "sw": (BASELINES / name / "sw.c").read_text(),
-            "fsm": (BASELINES / name / "fsm.c").read_text()}
+            "sw": (PROBLEMS / name / "baselines" / "sw.c").read_text(),
+            "fsm": (PROBLEMS / name / "baselines" / "fsm.c").read_text()}
 
 
 @pytest.mark.slow

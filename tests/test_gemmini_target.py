@@ -17,7 +17,7 @@ from autocomp.targets.registry import resolve_problem
 from conftest import autocomp, reply_with_code, write_replay
 
 GEMMINI = Path(__file__).parents[1] / "autocomp" / "targets" / "gemmini"
-FSM_512 = (GEMMINI / "baselines" / "gemm-512x512x512" / "fsm.c").read_text()
+FSM_512 = (GEMMINI / "problems" / "gemm-512x512x512" / "baselines" / "fsm.c").read_text()
 
 CPU_ONLY_ADMM0 = """
 void admm_u_update(const float *restrict KinfT, const float *restrict x, const float *restrict d, float *restrict u) {

@@ -86,6 +86,8 @@ def test_signature_with_scalars_and_other_dtypes(folder: Path) -> None:
     edit_toml(folder, "[kernel]", "[scalars]\nn = 256\n\n[kernel]")
     edit_toml(folder, 'name = "B"\ndtype = "f32"', 'name = "B"\ndtype = "bf16"')
     edit_toml(folder, 'name = "C"\ndtype = "f32"', 'name = "C"\ndtype = "i32"')
+    (folder / "initial.c").write_text("#include <stdint.h>\nvoid gemm(int n, const float *A, const uint16_t *B, int32_t *C) {}\n")
+    (folder / "reference.py").write_text("def reference(A, B, n):\n    return A @ B\n")
     problem = load_problem(folder)
     assert problem.spec.scalars == {"n": 256}
     assert problem.c_signature() == (
@@ -129,9 +131,12 @@ def test_invalid_toml_syntax(folder: Path) -> None:
     ("shape = [256, 256]", "shape = []", "inputs[0].shape", "at least 1 item"),
     ('kind = "uniform"', 'kind = "gaussian"', "inputs[0].distribution",
      "unknown distribution kind; expected uniform, normal or randint"),
-    ('family = "gemm"', 'famly = "gemm"', "famly", "unknown field; check the spelling against docs/problem-format.md"),
-    ("tolerance = { rtol", "tolerence = { rtol", "outputs[0].tolerence", "unknown field; check the spelling"),
-    ("low = -1.0, high = 1.0 }", "low = -1.0, hi = 1.0 }", "inputs[0].distribution.hi", "unknown field"),
+    ('family = "gemm"', 'famly = "gemm"', "famly", "unknown field; did you mean `family`?"),
+    ("tolerance = { rtol", "tolerence = { rtol", "outputs[0].tolerence", "unknown field; did you mean `tolerance`?"),
+    ("low = -1.0, high = 1.0 }", "low = -1.0, hi = 1.0 }", "inputs[0].distribution.hi", "unknown field; did you mean `high`?"),
+    ("shape = [256, 256]", "shap = [256, 256]", "inputs[0].shap", "did you mean `shape`?"),  # not "shape: missing"
+    ('entry = "gemm"', 'entyr = "gemm"', "kernel.entyr", "did you mean `entry`? (this table's fields: entry, args"),
+    ("flops = 33554432", "flop = 33554432", "flop", "did you mean `flops`?"),
     ('entry = "gemm"', 'entry = "gemm kernel"', "kernel.entry", "should match pattern"),
     ('name = "gemm-f32-256"', 'name = "Gemm F32"', "name", "should match pattern"),
     ("rtol = 1e-4", "rtol = -1e-4", "outputs[0].tolerance.rtol", "greater than or equal to 0"),
@@ -296,3 +301,63 @@ def test_a_target_without_configurations_rejects_the_config_field(tmp_path):
     assert problem.spec.config == "int8_16x16"
     with pytest.raises(ProblemError, match="config: the cpu target has no configurations"):
         get_target("cpu").evaluator(problem, EvalSettings())
+
+
+# ---- mistakes caught before anything runs (issue 16 §2) ------------------------------------------
+
+
+@pytest.mark.parametrize("definition, expectation", [
+    # swapped order: same types, so the compiler cannot see it; the harness would pass B as A
+    ("void gemm(const float *B, const float *A, float *C)", "parameter 1 is named `B` but kernel.args[0] is 'A'"),
+    ("void gemm(const double *A, const float *B, float *C)", "parameter 1 is `const double *A` but problem.toml declares `const float *A`"),
+    ("void gemm(const float *A, float *C)", "it takes 2 parameter(s) (const float *A, float *C) but kernel.args declares 3"),
+    ("void gemm(const float *A, const float *B, float *C, int n)", "it takes 4 parameter(s)"),
+])
+def test_initial_code_whose_signature_does_not_match_the_declared_arguments(folder: Path, definition: str,
+                                                                             expectation: str) -> None:
+    """Once a SIGSEGV (or wrong buffers) at run time; now an error at load naming both sides."""
+    (folder / "initial.c").write_text(f"/* gemm(A, B, C) in a comment is not the definition */\n{definition} {{ }}\n")
+    err = load_error(folder)
+    assert err.file == str(folder / "initial.c") and err.field == "gemm"
+    assert expectation in str(err)
+    assert "The harness calls `void gemm(const float *restrict A, const float *restrict B, float *restrict C)`" in str(err)
+
+
+def test_signature_check_accepts_equivalent_spellings(folder: Path) -> None:
+    (folder / "initial.c").write_text("void gemm(float const* __restrict__ A, const float B[65536], float *restrict C) { }\n")
+    assert load_problem(folder).spec.kernel.entry == "gemm"
+
+
+def test_initial_code_without_the_entry_function(folder: Path) -> None:
+    (folder / "initial.c").write_text("void matmul(const float *A, const float *B, float *C) { }\n")
+    err = load_error(folder)
+    assert err.field == "kernel.entry" and "no function 'gemm' is defined here" in str(err)
+
+
+def test_initial_code_param_that_disagrees_with_problem_params(folder: Path) -> None:
+    code = (folder / "initial.c").read_text()
+    (folder / "initial.c").write_text("#define N 128 /* @param N */\n" + code)
+    err = load_error(folder)
+    assert err.field == "@param N" and "#define N 128, but problem.toml has params.N = 256" in str(err)
+
+
+@pytest.mark.parametrize("source, expectation", [
+    ("def reference(a, B):\n    return a @ B\n", "parameter 'a' is not a declared input or scalar (did you mean 'A'?); "
+                                                 "declared input 'A' has no parameter"),
+    ("def reference(A):\n    return A\n", "declared input 'B' has no parameter"),
+    ("def reference(A, B, /):\n    return A @ B\n", "positional-only parameters cannot be passed by name"),
+    ("def reference(A, B\n", "syntax error"),
+])
+def test_reference_whose_parameters_do_not_match_the_inputs(folder: Path, source: str, expectation: str) -> None:
+    """Once a TypeError traceback on the first trial; now an error at load, without importing the file."""
+    (folder / "reference.py").write_text("raise SystemExit('imported!')\n" + source)  # proves it is not imported
+    err = load_error(folder)
+    assert err.file == str(folder / "reference.py")
+    assert expectation in str(err)
+
+
+@pytest.mark.parametrize("source", ["def reference(A, B, scale=2.0):\n    return A @ B * scale\n",
+                                    "def reference(**tensors):\n    return tensors['A'] @ tensors['B']\n"])
+def test_reference_with_defaults_or_kwargs_is_accepted(folder: Path, source: str) -> None:
+    (folder / "reference.py").write_text(source)
+    assert load_problem(folder).name == "cpu/gemm-f32-256"

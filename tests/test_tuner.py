@@ -263,7 +263,7 @@ def test_real_tuner_run_on_a_convolution_improves(tmp_path: Path, fast_config: P
 
 def test_conv_template_is_not_offered_for_another_kernel_size(tmp_path: Path) -> None:
     problem = _reshaped(tmp_path, "cpu/conv2d-f32", "conv_f32", {"CI": 4, "CO": 4, "H": 8, "WD": 8, "KH": 5, "PAD": 2},
-                        {"X": [1, 4, 8, 8], "W": [4, 4, 3, 3], "Y": [1, 4, 8, 8]}, 2 * 4 * 64 * 4 * 9, 4 * (256 + 144 + 256))
+                        {"X": [1, 4, 8, 8], "W": [4, 4, 5, 5], "Y": [1, 4, 8, 8]}, 2 * 4 * 64 * 4 * 25, 4 * (256 + 400 + 256))
     store = RunStore.create(tmp_path / "run", problem.name, str(problem.root), "cpu", {})
     target = get_target("cpu")
     agent = TunerAgent("tuner", AgentContext(problem, target, target.knowledge, store, None, None, 1))
@@ -287,6 +287,14 @@ def test_cpu_softmax_template_is_correct_on_other_shapes(tmp_path: Path) -> None
     problem = _reshaped(tmp_path, "cpu/softmax-f32", "softmax_f32", {"ROWS": 7, "COLS": 64},
                         {"X": [7, 64], "Y": [7, 64]}, 5 * 7 * 64, 2 * 4 * 7 * 64)
     _all_correct(problem, [{"UNROLL": u, "RECOMPUTE": r, "DIVIDE": d} for u in (1, 2, 4) for r in (0, 1) for d in (0, 1)])
+
+
+def test_cpu_softmax_template_is_correct_when_the_vector_step_does_not_divide_the_row(tmp_path: Path) -> None:
+    """COLS = 1000 (not a multiple of 16) was refused by a constraint; the tail now goes one
+    column at a time through the same exp."""
+    problem = _reshaped(tmp_path, "cpu/softmax-f32", "softmax_f32", {"ROWS": 5, "COLS": 1000},
+                        {"X": [5, 1000], "Y": [5, 1000]}, 5 * 5 * 1000, 2 * 4 * 5 * 1000)
+    _all_correct(problem, [{"UNROLL": u, "RECOMPUTE": r, "DIVIDE": d} for u, r, d in ((4, 0, 0), (2, 1, 1), (1, 0, 1))])
 
 
 @pytest.mark.slow
@@ -313,3 +321,41 @@ def test_real_tuner_run_on_a_gemmini_convolution_improves(tmp_path: Path, fast_c
     assert "(preset small_image)" in db.execute("SELECT text FROM plans WHERE iteration = 1 ORDER BY id").fetchone()[0]
     assert out["best"]["speedup_vs_initial"] > 3.0 and out["best"]["metric"] == "cycles"
     assert out["validation"]["outcome"] == "ok"
+
+
+def test_cpu_gemm_template_is_correct_for_any_m_n_k(tmp_path: Path) -> None:
+    """No shape is refused: N not a multiple of the panel width (the last panel is zero-padded and
+    copied out), K not a multiple of KC (a shorter last block) and M not a multiple of MR, alone and
+    together, packed A or not, checked by the real evaluator."""
+    m, n, k = 13, 37, 70
+    problem = _reshaped(tmp_path, "cpu/gemm-f32-256", "gemm_f32", {"M": m, "N": n, "K": k},
+                        {"A": [m, k], "B": [k, n], "C": [m, n]}, 2 * m * n * k, 4 * (m * k + k * n + m * n))
+    _all_correct(problem, [{"MR": 6, "NV": 1, "KC": 64, "PACK_A": 1, "UNROLL": 2}, {"MR": 4, "NV": 2, "KC": 64, "PACK_A": 0, "UNROLL": 4},
+                           {"MR": 1, "NV": 2, "KC": 128, "PACK_A": 1, "UNROLL": 1}, {"MR": 8, "NV": 1, "KC": 128, "PACK_A": 0, "UNROLL": 2}])
+
+
+def test_cpu_gemm_template_fits_an_awkward_shape(tmp_path: Path) -> None:
+    """77 x 1000 x 333 (N not a multiple of 16, K of any block) once got no template at all."""
+    m, n, k = 77, 1000, 333
+    problem = _reshaped(tmp_path, "cpu/gemm-f32-256", "gemm_f32", {"M": m, "N": n, "K": k},
+                        {"A": [m, k], "B": [k, n], "C": [m, n]}, 2 * m * n * k, 4 * (m * k + k * n + m * n))
+    store = RunStore.create(tmp_path / "run", problem.name, str(problem.root), "cpu", {})
+    target = get_target("cpu")
+    agent = TunerAgent("tuner", AgentContext(problem, target, target.knowledge, store, None, None, 1))
+    plan = agent.plan(PlanJob(Parent(1, "void gemm(const float *A, const float *B, float *C) {}", ""), target.knowledge.menu, 0, 0, 0))
+    assert plan.text and "rewrite as template gemm_f32" in plan.text, plan.error
+    _all_correct(problem, [{"MR": 6, "NV": 1, "KC": 256, "PACK_A": 1, "UNROLL": 1}, {"MR": 4, "NV": 2, "KC": 512, "PACK_A": 0, "UNROLL": 2}])
+
+
+def test_every_builtin_problem_fits_the_templates_of_its_family() -> None:
+    """The templates' `shapes=` declarations, checked against every shipped problem (non-square
+    GEMMs included): a wrong one would refuse a problem the template serves."""
+    from autocomp.targets.registry import builtin_problems
+    from autocomp.templates import for_problem
+
+    fitted = 0
+    for problem in builtin_problems():
+        fits, refused, inapplicable = for_problem(problem, get_target(problem.target).root / "templates")
+        assert not refused and not inapplicable, (problem.name, refused, inapplicable)
+        fitted += bool(fits)
+    assert fitted >= 30

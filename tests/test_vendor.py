@@ -133,7 +133,8 @@ def test_a_target_without_vendor_baselines_says_so() -> None:
         vendor_module = None
 
     row = PlainTarget().baselines(resolve_problem("cpu/gemm-f32-256"))
-    assert row == {"available": False, "reason": "the plain target has no vendor baselines", "paths": [], "best": None}
+    assert row == {"available": False, "paths": [], "best": None, "reason": "the plain target has no vendor baselines and the "
+                   "problem declares none (baselines.py, see docs/problem-format.md)"}
 
 
 @pytest.mark.slow
@@ -149,3 +150,117 @@ def test_baseline_on_a_machine_without_the_target_warns_that_these_are_not_its_t
         assert "not amx timings" in row["warning"] and row["paths"]
         human = autocomp("baseline", "amx/gemm-bf16-256")
         assert "warning: this machine cannot run amx kernels" in " ".join(human.stdout.split())
+
+
+# ---- baselines that belong to the problem folder (issue 16 §2) ------------------------------------
+
+LAYERNORM_TOML = """
+name = "layernorm-rows"
+target = "cpu"
+description = "LayerNorm over rows of X[32][256], no affine"
+flops = 65536
+bytes = 65536
+
+[kernel]
+entry = "layernorm"
+args = ["X", "Y"]
+
+[[inputs]]
+name = "X"
+dtype = "f32"
+shape = [32, 256]
+distribution = { kind = "uniform", low = -1.0, high = 1.0 }
+
+[[outputs]]
+name = "Y"
+dtype = "f32"
+shape = [32, 256]
+tolerance = { rtol = 1e-4, atol = 1e-4, norm = 1e-5 }
+"""
+LAYERNORM_C = """#include <math.h>
+void layernorm(const float *X, float *Y) {
+  for (int i = 0; i < 32; i++) {
+    float m = 0, v = 0;
+    for (int j = 0; j < 256; j++) m += X[i * 256 + j];
+    m /= 256;
+    for (int j = 0; j < 256; j++) v += (X[i * 256 + j] - m) * (X[i * 256 + j] - m);
+    const float s = 1.0f / sqrtf(v / 256 + 1e-5f);
+    for (int j = 0; j < 256; j++) Y[i * 256 + j] = (X[i * 256 + j] - m) * s;
+  }
+}
+"""
+LAYERNORM_REF = """import numpy as np
+def reference(X):
+    x = X.astype(np.float64)
+    return (x - x.mean(axis=1, keepdims=True)) / np.sqrt(x.var(axis=1, keepdims=True) + 1e-5)
+"""
+LAYERNORM_BASELINES = '''import numpy as np
+
+
+def baselines(X):
+    x = np.ascontiguousarray(X, dtype=np.float32)
+
+    def numpy_rows():
+        """numpy float32, one vectorized expression per step"""
+        m = x.mean(axis=1, keepdims=True)
+        return (x - m) / np.sqrt(((x - m) ** 2).mean(axis=1, keepdims=True) + np.float32(1e-5))
+
+    def wrong():
+        return x  # not LayerNorm: must be reported with its error and never chosen
+    return {"numpy rows": numpy_rows, "identity (wrong)": wrong}
+'''
+
+
+def _layernorm(folder, baselines: str | None):  # type: ignore[no-untyped-def]
+    from autocomp.problem import load_problem
+
+    folder.mkdir()
+    (folder / "problem.toml").write_text(LAYERNORM_TOML)
+    (folder / "initial.c").write_text(LAYERNORM_C)
+    (folder / "reference.py").write_text(LAYERNORM_REF)
+    if baselines is not None:
+        (folder / "baselines.py").write_text(baselines)
+    return load_problem(folder)
+
+
+@pytest.mark.slow
+def test_a_problem_declares_its_own_baselines(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """baselines.py beside the reference: each path run in the sandboxed vendor child, pinned,
+    checked against the reference and timed like the built-in ones; a wrong one is reported, not chosen."""
+    problem = _layernorm(tmp_path / "ln", LAYERNORM_BASELINES)
+    row = get_target("cpu").baselines(problem)
+    paths = {p["name"]: p for p in row["paths"]}
+    assert set(paths) == {"numpy rows", "identity (wrong)"}, row
+    assert paths["numpy rows"]["rel_err"] < 1e-5 and paths["numpy rows"]["latency_s"] > 0
+    assert paths["numpy rows"]["library"] == "baselines.py (problem folder)"
+    assert paths["numpy rows"]["note"] == "numpy float32, one vectorized expression per step"
+    assert paths["identity (wrong)"]["rel_err"] > 0.1
+    assert row["available"] and row["best"]["name"] == "numpy rows"
+    assert row["cores"] == [sandbox.timing_core(None)]
+
+
+def test_a_broken_baselines_file_is_reported_not_fatal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    problem = _layernorm(tmp_path / "ln", "def baselines(X):\n    raise RuntimeError('no library here')\n")
+    row = get_target("cpu").baselines(problem)
+    assert not row["available"] and "RuntimeError: no library here" in row["reason"]
+
+
+def test_a_problem_without_baselines_in_a_family_without_vendor_paths_says_how_to_add_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    row = get_target("cpu").baselines(_layernorm(tmp_path / "ln", None))
+    assert not row["available"] and "no baselines.py in the problem folder" in row["reason"]
+
+
+def test_a_custom_problem_named_like_a_builtin_never_gets_its_baselines(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Once looked up by name: a user's gemmini/gemm-512x512x512 got the built-in's library kernels."""
+    import shutil
+
+    from autocomp.problem import load_problem
+
+    builtin = resolve_problem("gemmini/gemm-512x512x512")
+    mine = tmp_path / "gemm-512x512x512"
+    shutil.copytree(builtin.root, mine, ignore=shutil.ignore_patterns("baselines"))
+    problem = load_problem(mine)
+    assert problem.name == builtin.name
+    row = get_target("gemmini").baselines(problem)
+    assert row["available"] is False and row["reason"].startswith("no library baseline for gemmini/gemm-512x512x512: put C")
+    assert str(mine.resolve() / "baselines") in row["reason"]

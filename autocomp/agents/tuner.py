@@ -21,12 +21,14 @@ import functools
 import random
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 from autocomp.agents.base import AgentContext, Code, CodeJob, Plan, PlanJob
+from autocomp.errors import UserError
 from autocomp.knobs import KnobError, KnobSpec, parse_knobs, set_defines
+from autocomp.problem import Problem
+from autocomp.targets.base import Target
+from autocomp.templates import Template, TemplateFit, for_problem
 
-TEMPLATE = re.compile(r"@template\s+family=([\w.-]+)")
 TEMPLATE_PLAN = re.compile(r"rewrite as template (\w+)(?: with knobs ([\w=, -]+))?")
 KNOB_MOVE = re.compile(r"knob (\w+) (-?\d+) -> (-?\d+)")
 
@@ -97,8 +99,50 @@ def _pair_moves(spec: KnobSpec, offered: frozenset[str], rng: random.Random) -> 
     return [move for group in groups for move in group]
 
 
+def unknown_menu_items(spec: KnobSpec, target: Target, family: str) -> str | None:
+    """A knob whose `menu=` is not an item of the target's menu for this family: a plan names its
+    menu item, and menu dropout steers by it, so a misspelt one is refused with the closest item."""
+    import difflib
+
+    items = [item.name for item in target.knowledge.menu_for(family)]
+    for knob in spec.knobs.values():
+        if knob.menu not in items:
+            close = difflib.get_close_matches(knob.menu, items, n=1, cutoff=0.4)
+            return (f"line {knob.line}: knob {knob.name} has menu={knob.menu!r}, which is not an item of the {target.name} "
+                    f"menu for family {family!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                    + f" (items: {'; '.join(items)})")
+    return None
+
+
 class TunerAgent:
     name = "tuner"
+
+    @staticmethod
+    def preflight(problem: Problem, target: Target, sole_agent: bool) -> None:
+        """Refuse, before a run starts, a problem the tuner cannot move: its initial code declares
+        no knobs and no template of the target fits it. With the tuner as the only agent every
+        iteration would otherwise end with nothing tried; beside a model it still tunes the knobs
+        the model's code declares, so it is only refused when it works alone."""
+        try:
+            spec = parse_knobs(problem.initial_code)
+        except KnobError as exc:
+            raise UserError(f"{problem.root / 'initial.c'}: knobs: {exc}") from None
+        unknown = unknown_menu_items(spec, target, problem.spec.family)
+        if unknown:
+            raise UserError(f"{problem.root / 'initial.c'}: {unknown}")
+        if spec.knobs or not sole_agent:
+            return
+        fits, refused, inapplicable = for_problem(problem, target.root / "templates")
+        if fits:
+            return
+        why = "; ".join(f"{name}: {reason}" for name, reason in {**refused, **inapplicable}.items())
+        raise UserError(
+            f"the tuner has nothing to tune in {problem.name}: initial.c declares no knobs and "
+            + (f"no {target.name} template fits it ({why})" if why else
+               f"{target.name} has no template for family {problem.spec.family!r}")
+            + ". Mark tunable constants in initial.c, e.g. `#define TILE 64 /* @knob values=16,32,64,128 "
+              "menu=\"cache blocking for L1/L2\" */` (syntax: autocomp/knobs.py; `autocomp check FOLDER` "
+              "lists the menu items), or optimize with a model (--models PROVIDER::MODEL)")
 
     def __init__(self, model: str, ctx: AgentContext) -> None:
         self.name, self.ctx = model, ctx
@@ -141,10 +185,10 @@ class TunerAgent:
         text, source = job.reuse.plan_text, job.reuse.source
         template = TEMPLATE_PLAN.search(text)
         if template and not spec.knobs:
-            path = self._matching_templates.get(template.group(1))
-            if path is None:
+            found = self._matching_templates.get(template.group(1))
+            if found is None:
                 return None
-            fresh = parse_knobs(self._instantiate(path, {}))
+            fresh = parse_knobs(found.instantiate(self.ctx.problem.spec.params))
             try:
                 setting = {**fresh.setting(), **_knob_values(template.group(2) or "")}
             except ValueError:  # not a knob list the tuner wrote
@@ -193,10 +237,13 @@ class TunerAgent:
     def _template_plan(self, job: PlanJob, taken: set[Setting]) -> tuple[Plan, set[Setting]]:
         templates = self._matching_templates
         if not templates:
-            family = self.ctx.problem.spec.family
+            family, refused = self.ctx.problem.spec.family, self._refused_templates
+            if refused:
+                return Plan(text=None, error="tuner: the code declares no knobs and no template fits: "
+                                             + "; ".join(f"{n}: {why}" for n, why in refused.items())), set()
             return Plan(text=None, error=f"tuner: the code declares no knobs and {self.ctx.target.name} has no template for family {family!r}"), set()
         name = sorted(templates)[job.sample_index % len(templates)]
-        spec = parse_knobs(self._instantiate(templates[name], {}))
+        spec = parse_knobs(templates[name].instantiate(self.ctx.problem.spec.params))
         defaults = spec.setting()
         setting, label = self._template_start(spec, job, taken)
         if setting is None:
@@ -232,22 +279,19 @@ class TunerAgent:
         return None, ""
 
     @functools.cached_property
-    def _matching_templates(self) -> dict[str, Path]:
-        """The target's templates for this problem's family and parameters (read once: every
-        plan of an iteration may re-derive template plans for its siblings)."""
-        family, params = self.ctx.problem.spec.family, self.ctx.problem.spec.params
-        found = {}
-        for name, path in self.ctx.target.templates().items():
-            text = path.read_text()
-            match = TEMPLATE.search(text)
-            if match and match.group(1) == family and set(parse_knobs(text).params) <= set(params):
-                found[name] = path
-        return found
+    def _templates(self) -> TemplateFit:
+        """The target's templates for this problem's family: those that fit it (signature, params,
+        shapes, a valid setting) and why the others do not (read once: every plan of an
+        iteration may re-derive template plans for its siblings)."""
+        return for_problem(self.ctx.problem, self.ctx.target.root / "templates")
 
-    def _instantiate(self, path: Path, knobs: dict[str, int]) -> str:
-        text = path.read_text()
-        wanted = parse_knobs(text).params
-        return set_defines(text, {**{p: self.ctx.problem.spec.params[p] for p in wanted}, **knobs})
+    @property
+    def _matching_templates(self) -> dict[str, Template]:
+        return self._templates.fits
+
+    @property
+    def _refused_templates(self) -> dict[str, str]:
+        return {**self._templates.refused, **self._templates.inapplicable}
 
     # ---- implementation -------------------------------------------------------------
 
@@ -255,10 +299,10 @@ class TunerAgent:
         template = TEMPLATE_PLAN.search(job.plan_text)
         try:
             if template:
-                path = self._matching_templates.get(template.group(1))
-                if path is None:
+                found = self._matching_templates.get(template.group(1))
+                if found is None:
                     return Code(code=None, error=f"tuner: no template {template.group(1)!r} for this problem")
-                return Code(code=self._instantiate(path, _knob_values(template.group(2) or "")))
+                return Code(code=found.instantiate(self.ctx.problem.spec.params, _knob_values(template.group(2) or "")))
             moves = {name: int(new) for name, _, new in KNOB_MOVE.findall(job.plan_text)}
             if not moves:
                 return Code(code=None, error="tuner: the plan names no knob change (`knob NAME OLD -> NEW`) or template")

@@ -121,6 +121,9 @@ def other_cores(core: int) -> tuple[int, ...] | None:
     return rest or None
 
 
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding this autocomp package
+
+
 def python_folders() -> tuple[Path, ...]:
     """What a Python child of ours needs to read under bubblewrap: this interpreter and its
     environment's packages (numpy, torch, MKL)."""
@@ -340,3 +343,13 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def run_python(module: str, args: Sequence[str], workdir: Path, limits: Limits,
+               readable: Sequence[Path] = ()) -> SandboxResult:
+    """`python -m MODULE ARGS` sandboxed, importing this very copy of autocomp (a scrubbed
+    environment has no PYTHONPATH, so `-m` alone could import another installed copy); under
+    bubblewrap it may read this interpreter's environment, this package and `readable`."""
+    return run([sys.executable, "-m", module, *args], workdir, limits,
+               readable=(*python_folders(), PACKAGE_ROOT / "autocomp", *readable),
+               extra_env={"PYTHONPATH": str(PACKAGE_ROOT)})

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from autocomp.outputs import BenchOutput, BestOutput, EvalOutput, ProblemRow, RunOutput, RunRow
+from autocomp.outputs import BenchOutput, BestOutput, CheckOutput, EvalOutput, NewOutput, ProblemRow, RunOutput, RunRow
 
 # wide enough for the bench table when output goes to a file or CI log
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -232,3 +232,40 @@ def _bench_notes(row: BenchOutput) -> None:
         _warn(f"{r.problem}: unreliable timing", r.unreliable)
     if row.problems_without_a_stored_run:
         console.print(f"no stored run (not in the geomeans): {', '.join(row.problems_without_a_stored_run)}", markup=False)
+
+
+def new_report(row: NewOutput) -> None:
+    """`autocomp new`: what was written and inferred, then what is left to fill in or the check."""
+    console.print(f"wrote {row.folder}: {row.signature}", markup=False)
+    for arg in row.arguments:
+        console.print(f"  {arg.name}: {arg.role} ({arg.dtype or 'int'})", markup=False)
+    if row.params_inferred:
+        console.print("  params read off the shapes: " + ", ".join(f"{k} = {v}" for k, v in row.params_inferred.items()),
+                      markup=False)
+    if row.todo:
+        console.print(f"[yellow]to fill in[/] ({len(row.todo)}), then run `autocomp check {escape(row.folder)}`:")
+        for line in row.todo:
+            console.print(f"  {line}", markup=False)
+    elif row.check is not None:
+        check_report(row.check)
+
+
+def check_report(row: CheckOutput) -> None:
+    """`autocomp check`: the verdict on the initial code and what a search starts from."""
+    initial = row.initial
+    console.print(f"[bold]{escape(row.problem)}[/] ({escape(row.folder)}): initial code {initial.outcome}")
+    if initial.error:
+        console.print(initial.error, markup=False)
+    if initial.value is not None:
+        value = (f"{initial.value:,.0f} modeled cycles" if initial.metric == "cycles"
+                 else f"{initial.value * 1e3:.4g} ms" + (f", {initial.gflops:.4g} GFLOP/s" if initial.gflops else "")
+                 + " (median, one pinned core)")
+        console.print(f"a search starts from: {value}", markup=False)
+        _warn("above peak", initial.above_peak)
+        _warn("unreliable timing", initial.unreliable)
+    console.print(f"the tuner would start from: {row.tuner}", markup=False)
+    if row.baselines:
+        console.print(f"the problem's own baselines ({', '.join(row.baselines)}): measure with `autocomp baseline {row.folder}`",
+                      markup=False)
+    console.print("[green]ready[/]: `autocomp optimize " + escape(row.folder) + " --models ...`" if row.ready
+                  else "[red]not ready[/]: the initial code must pass verification before a search can use it as the baseline")

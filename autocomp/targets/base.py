@@ -105,11 +105,12 @@ class Target(ABC):
         Returns {"available": bool, "reason": str | None, "paths": [...], "best": {...} | None,
         "best_prepacked": {...} | None}; see `autocomp.targets.vendor`.
         """
-        if self.vendor_module is None:
-            return {"available": False, "reason": f"the {self.name} target has no vendor baselines", "paths": [], "best": None}
-        from autocomp.targets.vendor import run_child
+        from autocomp.targets.vendor import BASELINES_FILE, run_child
 
-        return run_child(self.vendor_module, problem, core)
+        if self.vendor_module is None and not (problem.root / BASELINES_FILE).is_file():
+            return {"available": False, "reason": f"the {self.name} target has no vendor baselines and the problem declares "
+                                                  f"none ({BASELINES_FILE}, see docs/problem-format.md)", "paths": [], "best": None}
+        return run_child(self.vendor_module or "autocomp.targets.vendor", problem, core)
 
     @abstractmethod
     def hardware(self) -> HardwareFacts: ...

@@ -14,6 +14,12 @@ oneMKL is measured in its own grandchild process (`... --mkl PROBLEM_DIR`, same 
 MKL) because libtorch_cpu exports a statically linked MKL whose symbols could interpose on the pip
 `mkl` libraries if both were loaded into one process.
 
+A problem may also declare its own baselines in `baselines.py` beside the reference (see
+docs/problem-format.md): `def baselines(**inputs, **scalars)` returns {name: callable}, each
+callable computing the outputs with numpy, torch or the target's library. They run in the same
+child, are checked against the reference and timed by the same rule (`problem_paths`); a problem
+folder's baselines are its own, whatever its name.
+
 Same work: our problems give the weights plain and time any packing or reordering inside the
 kernel. A vendor path that packs, transposes or reorders an input before the timed call
 (`prepacked`) solves an easier problem; `best` is the fastest same-work path, `best_prepacked`
@@ -116,8 +122,9 @@ def torch_paths(problem: Problem, suite: VendorSuite) -> tuple[list[dict[str, An
     expected = next(iter(trial.expected.values()))
     library = f"{suite.torch_library} (PyTorch {torch.__version__})"
     with torch.no_grad():
-        return [timed(problem, library, path, lambda out: out.float().numpy(), expected)
-                for path in families[problem.spec.family](torch, problem, trial.logical)], torch.__version__
+        paths = _guarded("PyTorch", library, lambda: [timed(problem, library, path, lambda out: out.float().numpy(), expected)
+                                                      for path in families[problem.spec.family](torch, problem, trial.logical)])
+        return paths, torch.__version__
 
 
 # ---------------------------------------------------------------- oneMKL (ctypes on libmkl_rt)
@@ -237,7 +244,10 @@ def mkl_paths(problem: Problem, suite: VendorSuite,
     if lib is None:
         return [unavailable(name, "oneMKL", reason or "") for name in suite.mkl_names[family]], None
     version = mkl_version(lib)
-    paths, out, expected = suite.mkl_families[family](lib, problem, Trial(problem, seed=TRIAL_SEED, extreme=False))
+    try:
+        paths, out, expected = suite.mkl_families[family](lib, problem, Trial(problem, seed=TRIAL_SEED, extreme=False))
+    except Exception as exc:  # a user's problem in this family with other tensor names or shapes
+        return [unavailable("oneMKL", f"oneMKL {version}", f"does not apply to this problem: {type(exc).__name__}: {exc}"[:300])], version
     results = []
     for path in paths:
         out[...] = 0
@@ -252,7 +262,7 @@ def _mkl_in_child(problem: Problem, suite: VendorSuite) -> tuple[list[dict[str, 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MKL_")}  # no verbose, no ISA caps
     env.update(MKL_NUM_THREADS="1", MKL_DYNAMIC="FALSE", MKL_THREADING_LAYER="SEQUENTIAL", MKL_INTERFACE_LAYER="LP64")
     try:
-        proc = subprocess.run([sys.executable, "-m", suite.module, "--mkl", str(problem.root)],
+        proc = subprocess.run([sys.executable, "-m", suite.module, "--mkl", str(problem.root)],  # PYTHONPATH: run_python's
                               env=env, capture_output=True, text=True, timeout=540)
         if proc.returncode != 0:
             raise RuntimeError(f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
@@ -262,16 +272,72 @@ def _mkl_in_child(problem: Problem, suite: VendorSuite) -> tuple[list[dict[str, 
         return [unavailable("oneMKL", "oneMKL", f"MKL benchmark failed: {type(exc).__name__}: {exc}"[:400])], None
 
 
+BASELINES_FILE = "baselines.py"
+
+
+def _outputs(problem: Problem, value: Any) -> np.ndarray:
+    """A baseline's return value (an array or tensor, a dict or a tuple of them, as reference()
+    returns) flattened in outputs order, to compare with the reference's."""
+    names = [o.name for o in problem.spec.outputs]
+    if not isinstance(value, dict):
+        value = {names[0]: value} if len(names) == 1 else dict(zip(names, value))
+    arrays = []
+    for name in names:
+        item = value[name]
+        if hasattr(item, "detach"):  # a torch tensor
+            item = item.detach().float().numpy()
+        arrays.append(np.asarray(item, dtype=np.float64).ravel())
+    return np.concatenate(arrays)
+
+
+def problem_paths(problem: Problem) -> list[dict[str, Any]]:
+    """The baselines the problem folder declares in baselines.py, each checked and timed like a
+    vendor path (nothing without the file). Everything `baselines()` does before returning is
+    untimed: prepare only what the kernel also receives (arrays, dtypes), not the work."""
+    path = problem.root / BASELINES_FILE
+    if not path.is_file():
+        return []
+    library = f"{BASELINES_FILE} (problem folder)"
+    trial = Trial(problem, seed=TRIAL_SEED, extreme=False)
+    try:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("autocomp_problem_baselines", path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        calls = module.baselines(**{k: v.copy() for k, v in trial.logical.items()}, **problem.spec.scalars)
+        if not isinstance(calls, dict) or not all(callable(c) for c in calls.values()):
+            raise TypeError("baselines() must return {name: callable}")
+    except Exception as exc:  # the author's file: say what failed, measure the rest
+        return [unavailable(BASELINES_FILE, library, f"{type(exc).__name__}: {exc}"[:300])]
+    expected = _outputs(problem, trial.expected)
+    return [timed(problem, library, VendorPath(str(name), (call.__doc__ or "declared by the problem").strip(), call),
+                  lambda out: _outputs(problem, out), expected) for name, call in calls.items()]
+
+
+def _guarded(name: str, library: str, paths: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A family's paths, or one unavailable row when they do not apply to this problem's tensors
+    (a user's problem in a built-in family may name or shape them differently)."""
+    try:
+        return paths()
+    except Exception as exc:
+        return [unavailable(name, library, f"does not apply to this problem: {type(exc).__name__}: {exc}"[:300])]
+
+
 def measure(problem: Problem, suite: VendorSuite) -> dict[str, Any]:
-    """Every vendor path of the problem's family, the best same-work and the best prepacked one."""
+    """Every vendor path of the problem's family and of its own baselines.py, the best same-work
+    and the best prepacked one."""
     family = problem.spec.family
-    if family not in suite.torch_families and family not in suite.mkl_families:
-        return {"available": False, "reason": f"no vendor path for family {family!r}", "paths": [], "best": None,
+    own = problem_paths(problem)
+    if family not in suite.torch_families and family not in suite.mkl_families and not own:
+        return {"available": False, "reason": f"no vendor path for family {family!r} and no {BASELINES_FILE} in the problem "
+                                              f"folder (see docs/problem-format.md)", "paths": [], "best": None,
                 "best_prepacked": None}
     mkl, mkl_ver = _mkl_in_child(problem, suite)  # before torch is imported here
-    others = suite.other_libraries(problem) if suite.other_libraries else []
+    others = _guarded("other libraries", "numpy", lambda: suite.other_libraries(problem)) if suite.other_libraries else []
     onednn, torch_version = torch_paths(problem, suite)
-    results = onednn + mkl + others
+    results = onednn + mkl + others + own
     best = pick_best(results)
     if best is not None:
         reason = None
@@ -284,9 +350,6 @@ def measure(problem: Problem, suite: VendorSuite) -> dict[str, Any]:
             "cores": sorted(os.sched_getaffinity(0))}  # where it ran, for the record
 
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding this autocomp package; the child imports it
-
-
 def run_child(module: str, problem: Problem, core: int | None = None) -> dict[str, Any]:
     """`python -m MODULE PROBLEM_DIR` sandboxed and pinned to the core our kernels are timed on
     (`sandbox.timing_core(core)`, so an [eval] core setting moves both), holding that core's
@@ -295,9 +358,7 @@ def run_child(module: str, problem: Problem, core: int | None = None) -> dict[st
     try:
         with core_lock(sandbox.timing_core(core)):
             limits = sandbox.Limits(timeout_s=600, cpus=(sandbox.timing_core(core),), address_space_bytes=64 << 30)
-            res = sandbox.run([sys.executable, "-m", module, str(problem.root)], tmp, limits,
-                              readable=(*sandbox.python_folders(), PACKAGE_ROOT / "autocomp", problem.root),
-                              extra_env={"PYTHONPATH": str(PACKAGE_ROOT)})
+            res = sandbox.run_python(module, [str(problem.root)], tmp, limits, readable=(problem.root,))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if not res.ok:
@@ -312,3 +373,7 @@ def main(suite: VendorSuite, argv: list[str]) -> None:
         print(json.dumps({"paths": paths, "mkl": version}))
     else:
         print(json.dumps(measure(load_problem(argv[0]), suite)))
+
+
+if __name__ == "__main__":  # a target without a vendor module: only the problem's own baselines.py
+    main(VendorSuite(module="autocomp.targets.vendor", torch_families={}, mkl_families={}, mkl_names={}), sys.argv[1:])

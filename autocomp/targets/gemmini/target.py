@@ -174,11 +174,13 @@ class GemminiTarget(Target):
 
     def baselines(self, problem: Problem, core: int | None = None) -> dict[str, Any]:
         """Our own library on the same emulator: hardware-loop (FSM) and CPU-issued variants
-        (modeled cycles do not depend on the core, so `core` changes nothing here)."""
-        folder = HERE / "baselines" / problem.spec.name
+        (modeled cycles do not depend on the core, so `core` changes nothing here). They are
+        the C files in the problem folder's `baselines/`: they belong to the problem, so a
+        user's problem named like a built-in one never gets the built-in's."""
+        folder = problem.root / "baselines"
         variants = sorted(folder.glob("*.c")) if folder.is_dir() else []
         if not variants:
-            return {"available": False, "reason": f"no library baseline for {problem.name}", "paths": [], "best": None}
+            return {"available": False, "reason": f"no library baseline for {problem.name}: put C variants of the kernel in {folder}/*.c", "paths": [], "best": None}
         evaluator = self.evaluator(problem, EvalSettings(trials=2, adversarial=False))
         paths = []
         try:

@@ -1,4 +1,4 @@
-/* @template family=conv-bf16 */
+/* @template family=conv-bf16 shapes="X[1][H][W][Cin] Wt[3][3][Cin][Cout] Y[1][H][W][Cout]" */
 /* AMX 3x3 convolution, stride 1, zero padding 1, batch 1, bf16 in / fp32 out, as an implicit GEMM:
  *   Y[y][x][co] = sum over ky, kx, ci of X[y+ky-1][x+kx-1][ci] * Wt[ky][kx][ci][co]
  * X bf16 NHWC [1][H][W][Cin], Wt bf16 [3][3][Cin][Cout], Y fp32 NHWC [1][H][W][Cout].

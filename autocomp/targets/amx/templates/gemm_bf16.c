@@ -1,4 +1,4 @@
-/* @template family=gemm-bf16 */
+/* @template family=gemm-bf16 shapes="A[M][K] B[K][N] C[M][N]" */
 /* Parameterized single-core AMX bf16 GEMM:  C[M][N] (fp32) = A[M][K] (bf16) x B[K][N] (bf16).
  *
  * A and B are plain row-major bf16 bit patterns (uint16_t); every packing happens inside the call (and is timed).

@@ -1,4 +1,4 @@
-/* @template family=gemm-i8 */
+/* @template family=gemm-i8 shapes="A[M][K] B[K][N] C[M][N]" */
 /* Parameterized single-core AMX int8 GEMM:  C[M][N] (int32) = A[M][K] (int8) x B[K][N] (int8).
  *
  * A and B are plain row-major signed int8; every packing happens inside the call (and is timed).

@@ -1,4 +1,4 @@
-/* @template family=conv */
+/* @template family=conv shapes="X[1][CI][H][WD] W[CO][CI][KH][KH] Y[1][CO][H][WD]" */
 /* fp32 2-D convolution, NCHW, one image: Y[co][y][x] = sum over ci, ky, kx of
  * X[ci][y+ky-1][x+kx-1] * W[co][ci][ky][kx], 3x3 kernel, stride 1, zero padding 1: a
  * parameterized kernel for the tuner, written as a GEMM without an im2col buffer.

@@ -1,6 +1,9 @@
-/* @template family=softmax */
+/* @template family=softmax shapes="X[ROWS][COLS] Y[ROWS][COLS]" */
 /* Row-wise softmax of X[ROWS][COLS], row-major fp32, numerically stable: a parameterized
  * kernel for the tuner.
+ *
+ * Any COLS: the vector loops cover the first COLS / STEP * STEP columns and the rest go one at a
+ * time through the same exp (a loop the compiler drops when STEP divides COLS).
  *
  * Per row: the maximum (UNROLL vector accumulators, so the max chains overlap), then
  * exp(x - max) with a vectorized exp, their sum, and a final scaling by 1 / sum. With RECOMPUTE 0
@@ -23,7 +26,6 @@
 #define UNROLL 2 /* @knob values=1,2,4 menu="loop unrolling" */
 #define RECOMPUTE 0 /* @knob values=0,1 menu="fuse loops and epilogues" */
 #define DIVIDE 0 /* @knob values=0,1 menu="replace expensive operations with cheaper equivalents" */
-/* @constraint COLS % (16 * UNROLL) == 0 */
 
 #ifdef __AVX512F__
 #define VW 16
@@ -31,6 +33,7 @@
 #define VW 8
 #endif
 #define STEP (VW * UNROLL)
+#define BODY (COLS / STEP * STEP) /* columns the vector loops cover; the last COLS % STEP go one at a time */
 typedef float vf __attribute__((vector_size(VW * 4), aligned(4), may_alias));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
 
@@ -68,6 +71,8 @@ static inline float hmax(vf v) {
   return m;
 }
 
+static inline float sexp(float v) { return vexp(splat(v))[0]; } /* the same exp, for the tail */
+
 static inline float hsum(vf v) {
   float s = 0;
   for (int i = 0; i < VW; i++) s += v[i];
@@ -80,15 +85,17 @@ void softmax(const float *restrict X, float *restrict Y) {
     float *y = Y + (size_t)i * COLS;
     vf mx[UNROLL];
     for (int u = 0; u < UNROLL; u++) mx[u] = splat(x[0]);
-    for (int j = 0; j < COLS; j += STEP)
+    for (int j = 0; j < BODY; j += STEP)
 #pragma GCC unroll 4
       for (int u = 0; u < UNROLL; u++) mx[u] = vmax(mx[u], *(const vf *)(x + j + VW * u));
     for (int u = 1; u < UNROLL; u++) mx[0] = vmax(mx[0], mx[u]);
-    const vf m = splat(hmax(mx[0]));
+    float ms = hmax(mx[0]);
+    for (int j = BODY; j < COLS; j++) ms = x[j] > ms ? x[j] : ms;
+    const vf m = splat(ms);
 
     vf sum[UNROLL];
     for (int u = 0; u < UNROLL; u++) sum[u] = splat(0.0f);
-    for (int j = 0; j < COLS; j += STEP)
+    for (int j = 0; j < BODY; j += STEP)
 #pragma GCC unroll 4
       for (int u = 0; u < UNROLL; u++) {
         const vf e = vexp(*(const vf *)(x + j + VW * u) - m);
@@ -96,14 +103,23 @@ void softmax(const float *restrict X, float *restrict Y) {
         if (!RECOMPUTE) *(vf *)(y + j + VW * u) = e;
       }
     for (int u = 1; u < UNROLL; u++) sum[0] += sum[u];
-    const float total = hsum(sum[0]);
+    float total = hsum(sum[0]);
+    for (int j = BODY; j < COLS; j++) {
+      const float e = sexp(x[j] - ms);
+      total += e;
+      if (!RECOMPUTE) y[j] = e;
+    }
 
     const vf scale = splat(1.0f / total), denom = splat(total);
-    for (int j = 0; j < COLS; j += STEP)
+    for (int j = 0; j < BODY; j += STEP)
 #pragma GCC unroll 4
       for (int u = 0; u < UNROLL; u++) {
         const vf e = RECOMPUTE ? vexp(*(const vf *)(x + j + VW * u) - m) : *(const vf *)(y + j + VW * u);
         *(vf *)(y + j + VW * u) = DIVIDE ? e / denom : e * scale;
       }
+    for (int j = BODY; j < COLS; j++) {
+      const float e = RECOMPUTE ? sexp(x[j] - ms) : y[j];
+      y[j] = DIVIDE ? e / total : e * (1.0f / total);
+    }
   }
 }

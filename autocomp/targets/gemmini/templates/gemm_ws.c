@@ -1,4 +1,4 @@
-/* @template family=gemm */
+/* @template family=gemm shapes="A[I][K] B[K][J] C[I][J]" */
 /* Gemmini int8 GEMM C[I][J] = requantize(A[I][K] @ B[K][J]) (int32 accumulation, scale 1, no
  * activation), all row-major, weight-stationary, every instruction issued from the CPU: a
  * parameterized kernel for the offline tuner (int8 16x16 configuration).
