@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import struct
+import traceback
 from functools import cached_property
 from pathlib import Path
 
@@ -108,9 +109,11 @@ def reference_outputs(problem: Problem, inputs: dict[str, np.ndarray]) -> dict[s
         pass  # no signature to check (a builtin, a C function): the call below says what is wrong
     try:
         result = reference(**arrays, **problem.spec.scalars)
-    except Exception as exc:  # noqa: BLE001 - the problem author's code failed: say so, not a traceback of ours
-        raise ProblemError(ref_file, "reference", f"raised {type(exc).__name__}: {exc} when called with "
-                           f"{', '.join(given)}; fix reference.py (run it on its own to see where)") from None
+    except Exception as exc:  # noqa: BLE001 - the problem author's code failed: say so and where, not a traceback of ours
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() == Path(ref_file).resolve()]
+        where = f" (reference.py line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
+        raise ProblemError(ref_file, "reference", f"reference() raised {type(exc).__name__}: {exc}{where} when called with "
+                           f"{', '.join(given)}; fix reference.py" + ("" if frames else " (run it on its own to see where)")) from None
     outputs = problem.spec.outputs
     if not isinstance(result, dict):
         result = {outputs[0].name: result} if len(outputs) == 1 else dict(zip([o.name for o in outputs], result))
