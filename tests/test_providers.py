@@ -91,9 +91,19 @@ WIRES = {
 # The SDKs beyond openai come with extras; without one, its tests skip and say what to install.
 EXTRAS = {"anthropic": needs_extra("anthropic", "anthropic"), "gemini": needs_extra("gemini", "google.genai"),
           "bedrock": needs_extra("bedrock", "boto3")}
-# Under xdist each SDK's tests share one worker, so a worker imports an SDK (seconds) at most once.
-SDKS = [pytest.param(name, marks=[*([EXTRAS[name]] if name in EXTRAS else []), pytest.mark.xdist_group(f"sdk-{name}")])
-        for name in WIRES]
+
+
+def _sdk_params(matrix: bool) -> list:
+    """One parameter per SDK. Under xdist each SDK's tests share one worker, so a worker imports an
+    SDK (seconds) at most once. `matrix`: the retry, timeout and malformed-body cases, which the
+    fast lane runs for openai only, to stay short; `make test` runs them for every SDK."""
+    return [pytest.param(name, marks=[*([EXTRAS[name]] if name in EXTRAS else []), pytest.mark.xdist_group(f"sdk-{name}"),
+                                      *([pytest.mark.slow] if matrix and name != "openai" else [])])
+            for name in WIRES]
+
+
+SDKS = _sdk_params(matrix=False)  # replies and auth errors: every SDK in every lane
+SDK_MATRIX = _sdk_params(matrix=True)
 
 
 @pytest.fixture(autouse=True)
@@ -150,7 +160,7 @@ def test_normal_reply_with_usage(httpserver: HTTPServer, sdk: str) -> None:
     httpserver.check_assertions()
 
 
-@pytest.mark.parametrize("sdk", SDKS)
+@pytest.mark.parametrize("sdk", SDK_MATRIX)
 def test_429_then_success_honours_retry_after(httpserver: HTTPServer, sdk: str) -> None:
     wire = WIRES[sdk]
     _expect_error(httpserver, wire, "m-429", 429, "slow down", {"Retry-After": "1"})
@@ -169,7 +179,7 @@ def _agent(sdk: str, model: str, llm: LLMConfig, tmp_path: Path) -> tuple[LLMAge
     return LLMAgent(f"{sdk}::{model}", ctx, llm), store
 
 
-@pytest.mark.parametrize("sdk", SDKS)
+@pytest.mark.parametrize("sdk", SDK_MATRIX)
 def test_500_until_attempts_run_out_fails_the_candidate(httpserver: HTTPServer, sdk: str, tmp_path: Path) -> None:
     wire = WIRES[sdk]
     for _ in range(3):
@@ -199,7 +209,7 @@ def test_auth_error_fails_fast_with_the_providers_message(httpserver: HTTPServer
 
 
 @pytest.mark.parametrize("body", ["<html><body>Welcome to nginx!</body></html>", '{"unexpected": true}'])
-@pytest.mark.parametrize("sdk", SDKS)
+@pytest.mark.parametrize("sdk", SDK_MATRIX)
 def test_malformed_body_is_a_failed_call(httpserver: HTTPServer, sdk: str, body: str) -> None:
     wire = WIRES[sdk]
     content_type = "text/html" if body.startswith("<") else "application/json"
@@ -210,7 +220,7 @@ def test_malformed_body_is_a_failed_call(httpserver: HTTPServer, sdk: str, body:
     assert "malformed" in str(err.value) and not err.value.retryable and len(httpserver.log) == 1
 
 
-@pytest.mark.parametrize("sdk", SDKS)
+@pytest.mark.parametrize("sdk", SDK_MATRIX)
 def test_timeout_is_retried_then_fails(httpserver: HTTPServer, sdk: str) -> None:
     wire = WIRES[sdk]
 
@@ -230,7 +240,7 @@ def test_timeout_is_retried_then_fails(httpserver: HTTPServer, sdk: str) -> None
     assert len(httpserver.log) == 2
 
 
-@pytest.mark.parametrize("sdk", SDKS)
+@pytest.mark.parametrize("sdk", SDK_MATRIX)
 def test_rejected_temperature_is_dropped_once_and_remembered(httpserver: HTTPServer, sdk: str,
                                                              caplog: pytest.LogCaptureFixture) -> None:
     wire, model = WIRES[sdk], f"m-no-temperature-{sdk}"
