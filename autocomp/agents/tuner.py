@@ -23,8 +23,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from autocomp.agents.base import AgentContext, Code, CodeJob, Plan, PlanJob
+from autocomp.agents.base import AgentContext, Code, CodeJob, MenuJob, Plan, PlanJob, RepairJob
 from autocomp.knobs import KnobError, KnobSpec, parse_knobs, set_defines
+from autocomp.targets.base import MenuItem
 
 TEMPLATE = re.compile(r"@template\s+family=([\w.-]+)")
 TEMPLATE_PLAN = re.compile(r"rewrite as template (\w+)(?: with knobs ([\w=, -]+))?")
@@ -99,6 +100,7 @@ def _pair_moves(spec: KnobSpec, offered: frozenset[str], rng: random.Random) -> 
 
 class TunerAgent:
     name = "tuner"
+    repairs = False  # its code is the parent's with new knob values: nothing to repair, no menu to extend
 
     def __init__(self, model: str, ctx: AgentContext) -> None:
         self.name, self.ctx = model, ctx
@@ -272,3 +274,9 @@ class TunerAgent:
             return Code(code=None, error=plan.error, plan=plan)
         code = self.implement(CodeJob(job.parent, plan.text, 0, job.seq, job.seed))
         return Code(code=code.code, error=code.error, plan=plan)
+
+    def repair(self, job: RepairJob) -> Code:
+        return Code(code=None, error="the tuner does not repair candidates")
+
+    def extend_menu(self, job: MenuJob) -> tuple[tuple[MenuItem, ...], str | None]:
+        return (), "the tuner does not propose menu items"
