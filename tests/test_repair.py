@@ -20,7 +20,7 @@ import pytest
 
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.search.repair import compiler_errors, failure_report
-from autocomp.targets.registry import resolve_problem
+from autocomp.targets.registry import get_target, resolve_problem
 from conftest import FAST_EVAL, autocomp, kernel, reply_with_code, write_replay
 from relay import RelayAnswerer, phase_of
 
@@ -152,3 +152,51 @@ def test_a_run_killed_mid_repair_resumes_without_repeating_a_call(tmp_path: Path
     assert sorted(p.name for p in relay.glob("req-*.md")) == [*requests_before, "req-0004.md"]
     repaired = _rows(db, "SELECT id, origin FROM candidates WHERE key = 'i1/c1/p0/k0/r1'")
     assert repaired and repaired[0][1] == "repair" and out["best"]["candidate_id"] == repaired[0][0]
+
+
+@pytest.mark.slow
+def test_own_strategies_extended_menus_and_search_history(tmp_path: Path, fast_config: Path) -> None:
+    """A plan that names its own strategy is recorded with it and shown in the report; the menu
+    items proposed before the search are stored, offered and used, and not asked for again on
+    resume; the second iteration's plan prompt shows what the first one tried and measured."""
+    problem = resolve_problem("cpu/gemm-f32-256")
+    shipped = get_target("cpu").knowledge.menu_for(problem.spec.family)
+    plain = problem.initial_code
+    plans = ["New strategy: cache blocking for L1\nBlock i and k so a panel of B stays in L1.",
+             f"Chosen item: {len(shipped) + 1}\nKeep a 4x16 block of C in registers.",
+             "Chosen item: 1\nTile j.", "Chosen item: 2\nUnroll k."]
+    codes = [reply_with_code(kernel("gemm256_fast.c")), reply_with_code("/* variant 1 */\n" + plain),
+             reply_with_code("/* variant 2 */\n" + plain), reply_with_code("/* variant 3 */\n" + plain)]
+    replay = write_replay(tmp_path / "r.toml", plans, codes)
+    with replay.open("a") as f:
+        f.write("menu = ['''\n- register tiling for this GEMM: keep a 4x16 block of C in registers\n"
+                "- transpose B once: read B along rows'''\n]\n")
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(FAST_EVAL + "[search]\nextend_menu = 2\nmenu_keep = 1.0\n")
+    run_dir = tmp_path / "run"
+    args = ["--config", str(cfg), "--models", f"replay::{replay}", "--iterations", "2", "--beam", "1", "--plans", "2",
+            "--codes", "1", "--run-dir", str(run_dir), "--json"]
+    proc = autocomp("optimize", "cpu/gemm-f32-256", *args)
+    assert proc.returncode == 0, proc.stderr
+    db = run_dir / "run.db"
+    assert [r[0] for r in _rows(db, "SELECT menu_item FROM plans WHERE iteration = 1 ORDER BY id")] == \
+        ["cache blocking for L1", "register tiling for this GEMM"]
+    prompts = [json.loads(r[0])["messages"][0]["content"]
+               for r in _rows(db, "SELECT request_json FROM llm_calls WHERE phase = 'plan' ORDER BY id")]
+    assert all(f"{len(shipped) + 1}. register tiling for this GEMM: keep a 4x16 block" in p for p in prompts)
+    assert all("New strategy: NAME" in p for p in prompts)
+    assert "Already tried" not in prompts[0]
+    history = prompts[2].split("## Already tried")[1].split("## Optimization menu")[0]
+    assert "cache blocking for L1: Block i and k so a panel of B stays in L1." in history
+    assert "(this step led to the current code)" in history and "x the speed of the code it was made from" in history
+    assert "register tiling for this GEMM: Keep a 4x16 block of C in registers." in history
+    page = (run_dir / "report.html").read_text()
+    assert "cache blocking for L1 (own strategy)" in page and "register tiling for this GEMM (proposed for this problem)" in page
+    assert "transpose B once" in page  # the proposed items are listed
+    out = json.loads(proc.stdout)
+    assert out["schedule"][0]["menu_item"] == "cache blocking for L1" and out["schedule"][0]["strategy"] == "own"
+    assert _rows(db, "SELECT count(*) FROM llm_calls WHERE phase = 'menu'")[0][0] == 1
+    resumed = autocomp("resume", str(run_dir), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _rows(db, "SELECT count(*) FROM llm_calls WHERE phase = 'menu'")[0][0] == 1  # stored, not asked again
+    assert len(_rows(db, "SELECT data_json FROM events WHERE kind = 'menu_extension'")) == 1

@@ -82,9 +82,11 @@ def optimize_report(row: dict[str, Any]) -> None:
             console.print(f"{label}: {check['outcome']}: {check.get('error') or ''}", markup=False, style="red")
     if row["schedule"]:
         console.print("winning schedule:")
+        from autocomp.search.strategies import LABELS
+
         for step in row["schedule"]:
-            console.print(f"  iteration {step['iteration']}: {step['menu_item'] or '(unspecified)'} -> "
-                          f"{step['speedup']:.2f}x" if step["speedup"] else f"  iteration {step['iteration']}: {step['menu_item']}",
+            item = (step["menu_item"] or "(unspecified)") + LABELS.get(step.get("strategy", "menu"), "")
+            console.print(f"  iteration {step['iteration']}: {item}" + (f" -> {step['speedup']:.2f}x" if step["speedup"] else ""),
                           markup=False)
     if row.get("llm", {}).get("calls"):
         llm_usage(row["llm"])

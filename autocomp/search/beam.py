@@ -29,6 +29,7 @@ from autocomp.problem import Problem
 from autocomp.search.candidate import Candidate, code_hash
 from autocomp.search.referee import Referee
 from autocomp.search.repair import failure_report, repairable
+from autocomp.search.strategies import MENU_EVENT, extended_items
 from autocomp.search.selection import select, should_stop_early
 from autocomp.store.runstore import RunStore
 from autocomp.targets.base import MenuItem, Target
@@ -91,9 +92,6 @@ class RepairWork:
     failed: Candidate
     key: str  # the repaired candidate's position key: the failed one's plus "/rN"
     job: RepairJob
-
-
-MENU_EVENT = "menu_extension"  # the stored extra menu items of a run ([search] extend_menu)
 
 
 class Search:
@@ -295,9 +293,9 @@ class Search:
         same items without asking again."""
         if not self.cfg.extend_menu:
             return ()
-        stored = self.store.events(MENU_EVENT)
+        stored = extended_items(self.store)
         if stored:
-            return tuple(MenuItem(i["name"], i["description"]) for i in stored[-1]["items"])
+            return stored
         agent = next((self.agents[m] for m in self.config.models if self.agents[m].repairs), None)
         if agent is None:
             self.log("extend_menu: no planning model can propose menu items (the tuner cannot); the menu stays as shipped")
