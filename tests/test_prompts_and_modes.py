@@ -63,7 +63,7 @@ def test_c_targets_share_one_harness_contract_in_their_prompts(name: str, own: s
 
 def test_direct_prompt_lists_one_menu_item_per_line() -> None:
     menu = (MenuItem("loop tiling", "tile i and j"), MenuItem("loop unrolling", ""), MenuItem("packing", "pack B"))
-    prompt = render("direct.j2", **_context(), parent_code="x", feedback="Latency: 1.7 ms", menu=menu, reuse=None)
+    prompt = render("direct.j2", **_context(), parent_code="x", feedback="Latency: 1.7 ms", menu=menu, reuse=None, history=())
     assert "\n1. loop tiling: tile i and j\n2. loop unrolling\n3. packing: pack B\n" in prompt
 
 

@@ -73,7 +73,6 @@ class RepairJob:
     failure: str  # the precise failure (search/repair.py: failure_report)
     attempt: int  # 1 for the first repair of this candidate
     seq: int
-    seed: int
 
 
 @dataclass(frozen=True)

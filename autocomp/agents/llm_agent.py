@@ -98,7 +98,7 @@ class LLMAgent:
 
     def direct(self, job: PlanJob) -> Code:
         prompt = render("direct.j2", **self._context(), parent_code=job.parent.code, feedback=job.parent.feedback, menu=job.menu,
-                        reuse=job.reuse)
+                        reuse=job.reuse, history=job.history)
         reply, error, call_id = self._ask("direct", prompt, job.sample_index, job.seq)
         code = self._parse_code(reply, error, call_id)
         if code.code is None:

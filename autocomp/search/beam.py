@@ -263,7 +263,7 @@ class Search:
                 if cand.code is None or not repairable(cand.result) or agent is None or not agent.repairs:
                     continue
                 job = RepairJob(cand.plan_text or "(no plan was recorded)", cand.code, failure_report(cand.result),  # type: ignore[arg-type]
-                                attempt, self._next_seq(agent.name, "repair"), 0)
+                                attempt, self._next_seq(agent.name, "repair"))
                 works.append(RepairWork(cand, f"{cand.key}/r{attempt}", job))
             if not works:
                 break
