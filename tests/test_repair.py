@@ -89,6 +89,8 @@ def test_a_compile_error_and_a_wrong_answer_are_repaired(tmp_path: Path, fast_co
     failure = wrong_prompt.split("## What went wrong")[1]
     assert "Unroll the inner loop by 4." in wrong_prompt and "first at index" in failure and "expected" in failure
     assert "elements outside tolerance" in failure  # how many differ
+    page = (run_dir / "report.html").read_text()
+    assert f"#1 (repair of #{by_key['i1/c1/p0/k0'][0]})" in page and f"#1 (repair of #{by_key['i1/c1/p1/k0'][0]})" in page
 
 
 @pytest.mark.slow

@@ -55,7 +55,10 @@ def run_facts(store: RunStore) -> dict[str, Any]:
     the winner's schedule and checks, duels, model usage and the machines it was measured on."""
     info = store.run_info()
     extended = {i.name for i in extended_items(store)}
-    rows = [_candidate(r, extended) for r in store.candidates()]
+    stored = store.candidates()
+    ids = {r["key"]: r["id"] for r in stored}
+    rows = [{**_candidate(r, extended), "repair_of": ids.get(r["key"].rsplit("/", 1)[0]) if r["origin"] == "repair" else None}
+            for r in stored]
     by_id = {r["id"]: r for r in rows}
     answer = store.best()
     best = by_id.get(answer[1]["id"]) if answer else None
