@@ -119,6 +119,8 @@ def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emu
 @click.option("--early-stop", type=int, help="stop after N iterations without improvement")
 @click.option("--max-minutes", type=float, help="wall-clock budget, checked at iteration boundaries")
 @click.option("--skip-planning", is_flag=True, default=None, help="one call plans and writes code")
+@click.option("--repair", type=int, help="repair attempts per failed candidate (0: off; default 1)")
+@click.option("--extend-menu", type=int, help="before the search, a model proposes N extra menu items for this problem")
 @click.option("--seed", type=int)
 @click.option("--edits", is_flag=True, default=None, help="code calls return old/new edits to the parent, not whole files")
 @_budget_options

@@ -46,6 +46,8 @@ class SearchConfig(BaseModel):
     confirm_leads: int = Field(2, ge=0, description="per iteration, this many children that would take the lead must first beat the leader in a duel (timed call by call in one harness run); the others wait; 0: scores alone rank")
     final_recheck: int = Field(3, ge=1, description="re-measure this many of the final beam on fresh inputs; the best mean score leads, then the survivors duel (timed call by call against the leader)")
     max_minutes: float | None = Field(None, gt=0, description="wall-clock budget of this session's search, checked at iteration boundaries")
+    repair: int = Field(1, ge=0, description="a candidate that fails to compile, crashes, times out or answers wrong goes back to its code model with the failure up to this many times; 0: off")
+    extend_menu: int = Field(0, ge=0, description="before the search, a planning model proposes this many extra menu items for this problem (stored with the run); 0: off")
     seed: int = 1111
 
 

@@ -103,6 +103,39 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
         os.environ["XDG_CACHE_HOME"] = saved
 
 
+@pytest.fixture(scope="session")
+def project_entry_points(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Make the entry points pyproject.toml declares visible, through the real mechanism
+    (package metadata on sys.path), in this process and in `autocomp` children.
+
+    The venv's installed metadata can be older than this checkout's pyproject.toml (it is
+    written at install time); a test of a provider added since then would otherwise not find
+    it. Where the installed metadata already has every entry point, nothing changes."""
+    from importlib.metadata import entry_points
+
+    from autocomp.llm import registry
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    declared = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["entry-points"]
+    missing = {group: names for group, names in declared.items()
+               if set(names) - {ep.name for ep in entry_points(group=group)}}
+    if not missing:
+        return
+    site = tmp_path_factory.mktemp("entry-points")
+    info = site / "autocomp_checkout_entry_points-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: autocomp-checkout-entry-points\nVersion: 0\n")
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{name} = {target}\n" for name, target in names.items()) + "\n"
+        for group, names in missing.items()))
+    sys.path.insert(0, str(site))
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
+    registry._group.cache_clear()
+
+
 @pytest.fixture
 def fast_config(tmp_path: Path) -> Path:
     path = tmp_path / "fast.toml"

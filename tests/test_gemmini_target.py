@@ -54,6 +54,35 @@ def test_initial_code_is_correct_and_its_own_baseline(admm0):
     assert ev.duel(problem.initial_code, problem.initial_code).speedup is None
 
 
+def test_feedback_splits_the_execute_units_idle_time(admm0):
+    """Start-up (before the first compute), hand-over (between computes) and drain (after the
+    last) come from the timing model and, with the computes' own cycles, add up to the total."""
+    problem, ev = admm0
+    result = ev.evaluate(problem.initial_code, seed=1)
+    e = result.details["emulator"]
+    start, gaps, drain = e["ex_startup"], e["ex_gaps"], e["ex_drain"]
+    assert start > 0 and drain > 0 and gaps >= 0  # loads come before the first compute; the fence after the last
+    assert start + gaps + drain < e["cycles"] and e["cycles"] - (start + gaps + drain) <= e["ex_busy"]
+    text = GemminiTarget().feedback(problem, result)
+    assert f"start-up {start:,} cycles" in text and f"hand-over {gaps:,}" in text and f"drain {drain:,}" in text
+
+
+def test_the_gemmini_prompt_states_the_cost_model(admm0):
+    """The facts models had to infer from feedback are in the rendered plan prompt."""
+    from autocomp.agents.llm_agent import render
+
+    problem, _ = admm0
+    target = GemminiTarget()
+    prompt = render("plan.j2", target="gemmini", architecture=target.knowledge.architecture,
+                    description=problem.spec.description, signature=problem.c_signature(), hardware="h",
+                    rules=list(target.knowledge.rules), parent_code="x", feedback="f", menu=(), reuse=None, history=())
+    for fact in ("`20 x (basic blocks the CPU ran", "held from issue until\n  the instruction *completes*",
+                 "`for k: for j: for i:`", "`(i*J + j)*DIM`", "D *replaces*", "come from the current `config_ld`",
+                 "It does\n  not apply to the bias / D rows", "the blocks are DIM rows apart",
+                 "16 + 10 + 8 = 34 cycles", "start-up", "hand-over", "drain"):
+        assert fact in prompt, fact
+
+
 def test_work_done_on_the_cpu_is_rejected(admm0):
     problem, ev = admm0
     result = ev.evaluate(CPU_ONLY_ADMM0, seed=1)

@@ -136,3 +136,34 @@ def test_max_llm_calls_and_unpriced_budget(httpserver: HTTPServer, tmp_path: Pat
                     "--max-cost", "1", "--run-dir", str(tmp_path / "never"))
     assert proc.returncode == 2 and 'add [llm.prices."openai@' in proc.stderr
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.slow
+def test_a_compile_error_is_repaired_through_the_openai_sdk(httpserver: HTTPServer, tmp_path: Path, monkeypatch) -> None:
+    """The server's code reply does not compile; the repair prompt (the real openai SDK in
+    between) carries the compiler's error, and the server's fix is the run's faster answer."""
+    monkeypatch.setenv(KEY_VAR, KEY)
+    seen: list[str] = []
+
+    def chat(request: Request) -> Response:
+        prompt = request.get_json()["messages"][-1]["content"]
+        seen.append(prompt)
+        if "planning phase" in prompt:
+            text = "Chosen item: 1\nReorder the loops to i-k-j."
+        elif "This is a repair" in prompt:
+            text = reply_with_code(kernel("gemm256_fast.c"))
+        else:
+            text = reply_with_code(kernel("compile_error.c"))
+        body = {"id": f"c{len(seen)}", "object": "chat.completion", "created": 0, "model": MODEL, "usage": USAGE,
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_request("/v1/chat/completions", method="POST").respond_with_handler(chat)
+    out, run_dir = _optimize(httpserver, tmp_path, "repair", "--iterations", "1", "--plans", "1")
+    repairs = [p for p in seen if "This is a repair" in p]
+    assert len(repairs) == 1 and "error: 'undeclared_scale' undeclared" in repairs[0] and "Reorder the loops" in repairs[0]
+    db = sqlite3.connect(run_dir / "run.db")
+    origin, key = db.execute("SELECT origin, key FROM candidates WHERE id = ?", (out["best"]["candidate_id"],)).fetchone()
+    assert origin == "repair" and key.endswith("/r1") and out["best"]["speedup_vs_initial"] > 1.2
+    assert out["llm"]["by_phase"]["repair"]["calls"] == 1
+    db.close()

@@ -16,8 +16,8 @@ from autocomp.problem import Problem
 from autocomp.store.runstore import RunStore
 from autocomp.targets.base import KnowledgePack, MenuItem, Target
 
-__all__ = ["Agent", "AgentContext", "CALL_FAILED", "Code", "CodeJob", "Parent", "Plan", "PlanJob", "ProviderError",
-           "call_failed"]
+__all__ = ["Agent", "AgentContext", "CALL_FAILED", "Code", "CodeJob", "MenuJob", "Parent", "Plan", "PlanJob",
+           "ProviderError", "RepairJob", "Tried", "call_failed"]
 
 # How a plan or code whose model call failed (the server was down, the retries ran out) says so.
 # Such a failure is not an answer: `resume` asks again, where it reuses every stored answer.
@@ -39,6 +39,17 @@ class Parent:
 
 
 @dataclass(frozen=True)
+class Tried:
+    """One earlier attempt near a parent, for the plan prompt's search history: what was
+    tried, by whom in the lineage, and what it measured."""
+
+    relation: str  # "this code", "an ancestor", "a sibling" (a child of this code's parent)
+    menu_item: str | None
+    plan: str  # the plan's gist (its first lines)
+    effect: str  # e.g. "1.32x faster than its parent", "wrong_answer", "compile_error"
+
+
+@dataclass(frozen=True)
 class PlanJob:
     parent: Parent
     menu: tuple[MenuItem, ...]  # already thinned by dropout, in prompt order
@@ -50,6 +61,7 @@ class PlanJob:
     # (the tuner) re-derives the siblings' choices from these.
     earlier: tuple[PlanJob, ...] = ()
     reuse: ReuseStep | None = None  # optimize --reuse: the step of another run's schedule to apply now
+    history: tuple[Tried, ...] = ()  # what was already tried from this parent, its ancestors and siblings
 
 
 @dataclass(frozen=True)
@@ -62,11 +74,33 @@ class CodeJob:
 
 
 @dataclass(frozen=True)
+class RepairJob:
+    """A failed candidate sent back to its code model: the code, its plan and the failure."""
+
+    plan_text: str
+    code: str  # the failed code
+    failure: str  # the precise failure (search/repair.py: failure_report)
+    attempt: int  # 1 for the first repair of this candidate
+    seq: int
+
+
+@dataclass(frozen=True)
+class MenuJob:
+    """Before the search: propose `count` extra menu items for this problem."""
+
+    menu: tuple[MenuItem, ...]  # the shipped menu, for reference
+    initial_code: str
+    feedback: str  # the initial code's measured performance
+    count: int
+
+
+@dataclass(frozen=True)
 class Plan:
     text: str | None
     menu_item: str | None = None
     error: str | None = None
     llm_call_id: int | None = None
+    own_strategy: bool = False  # the plan names a strategy of its own instead of a menu item
 
 
 @dataclass(frozen=True)
@@ -92,9 +126,16 @@ class AgentContext:
 
 class Agent(Protocol):
     name: str  # the model string; recorded as plan_model / code_model
+    repairs: bool  # whether `repair` and `extend_menu` do anything (the tuner declares False)
 
     def plan(self, job: PlanJob) -> Plan: ...
 
     def implement(self, job: CodeJob) -> Code: ...
 
     def direct(self, job: PlanJob) -> Code: ...
+
+    def repair(self, job: RepairJob) -> Code: ...
+
+    def extend_menu(self, job: MenuJob) -> tuple[tuple[MenuItem, ...], str | None]:
+        """(new menu items, error): items this agent proposes for the problem; error when none."""
+        ...

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import jinja2
 
-from autocomp.agents.base import CALL_FAILED, AgentContext, Code, CodeJob, Plan, PlanJob
-from autocomp.agents.parsing import EditError, apply_edits, extract_code, extract_edits, extract_plan, strip_reasoning
+from autocomp.agents.base import CALL_FAILED, AgentContext, Code, CodeJob, MenuJob, Plan, PlanJob, RepairJob
+from autocomp.agents.parsing import (EditError, apply_edits, extract_code, extract_edits, extract_menu_items, extract_plan,
+                                     strip_reasoning)
 from autocomp.config import LLMConfig
 from autocomp.llm.base import Message, Phase, ProviderError, Request
 from autocomp.llm.client import LLMClient
 from autocomp.llm.pricing import PriceTable
 from autocomp.llm.registry import make_provider
+from autocomp.targets.base import MenuItem
 
 PROMPTS = Path(__file__).parent / "prompts"
 _env = jinja2.Environment(
@@ -32,6 +34,8 @@ def render(template: str, **values: object) -> str:
 
 
 class LLMAgent:
+    repairs = True
+
     def __init__(self, model: str, ctx: AgentContext, llm: LLMConfig | None = None) -> None:
         self.name, self.ctx, self.llm = model, ctx, llm or LLMConfig()
         provider = make_provider(model, self.llm)
@@ -65,18 +69,18 @@ class LLMAgent:
 
     def plan(self, job: PlanJob) -> Plan:
         prompt = render("plan.j2", **self._context(), parent_code=job.parent.code, feedback=job.parent.feedback, menu=job.menu,
-                        reuse=job.reuse)
+                        reuse=job.reuse, history=job.history)
         reply, error, call_id = self._ask("plan", prompt, job.sample_index, job.seq)
         if reply is None:
             return Plan(text=None, error=error, llm_call_id=call_id)
-        text, item = extract_plan(reply, job.menu)
+        text, item, own = extract_plan(reply, job.menu)
         if not text:
             return Plan(text=None, error="the reply contained no plan", llm_call_id=call_id)
-        return Plan(text=text, menu_item=item, llm_call_id=call_id)
+        return Plan(text=text, menu_item=item, llm_call_id=call_id, own_strategy=own)
 
     def implement(self, job: CodeJob) -> Code:
         template = "implement_edits.j2" if self.llm.edits else "implement.j2"
-        prompt = render(template, **self._context(), parent_code=job.parent.code, plan=job.plan_text)
+        prompt = render(template, **self._context(), parent_code=job.parent.code, feedback=job.parent.feedback, plan=job.plan_text)
         reply, error, call_id = self._ask("code", prompt, job.sample_index, job.seq)
         if reply is None or not self.llm.edits:
             return self._parse_code(reply, error, call_id)
@@ -94,14 +98,31 @@ class LLMAgent:
 
     def direct(self, job: PlanJob) -> Code:
         prompt = render("direct.j2", **self._context(), parent_code=job.parent.code, feedback=job.parent.feedback, menu=job.menu,
-                        reuse=job.reuse)
+                        reuse=job.reuse, history=job.history)
         reply, error, call_id = self._ask("direct", prompt, job.sample_index, job.seq)
         code = self._parse_code(reply, error, call_id)
         if code.code is None:
             return code
         prose = strip_reasoning(reply or "").split("```", 1)[0].strip()
-        text, item = extract_plan(prose or "(the reply had no plan text)", job.menu)
-        return Code(code=code.code, llm_call_id=call_id, plan=Plan(text=text, menu_item=item, llm_call_id=call_id))
+        text, item, own = extract_plan(prose or "(the reply had no plan text)", job.menu)
+        return Code(code=code.code, llm_call_id=call_id,
+                    plan=Plan(text=text, menu_item=item, llm_call_id=call_id, own_strategy=own))
+
+    def repair(self, job: RepairJob) -> Code:
+        """A whole corrected file (never edits: the failed code may be far from its parent)."""
+        prompt = render("repair.j2", **self._context(), plan=job.plan_text, code=job.code, failure=job.failure,
+                        attempt=job.attempt)
+        reply, error, call_id = self._ask("repair", prompt, 0, job.seq)
+        return self._parse_code(reply, error, call_id)
+
+    def extend_menu(self, job: MenuJob) -> tuple[tuple[MenuItem, ...], str | None]:
+        prompt = render("extend_menu.j2", **self._context(), initial_code=job.initial_code, feedback=job.feedback,
+                        menu=job.menu, count=job.count)
+        reply, error, _ = self._ask("menu", prompt, 0, 0)
+        if reply is None:
+            return (), error
+        items = extract_menu_items(reply, job.count, job.menu)
+        return items, None if items else "the reply held no `- NAME: description` lines"
 
     def _parse_code(self, reply: str | None, error: str | None, call_id: int | None) -> Code:
         if reply is None:

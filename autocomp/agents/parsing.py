@@ -17,6 +17,8 @@ from autocomp.targets.base import MenuItem
 THINK_CLOSE = re.compile(r"</(think|thinking|reasoning|plan_thinking)>", re.I)
 JSON_FENCE = re.compile(r"```[ \t]*json[^\n]*\n(.*?)(?:```|\Z)", re.S | re.I)
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+NEW_STRATEGY = re.compile(r"(?im)^[\s*#>_-]*(?:new|own)\s+strategy\s*[:#-]\s*\**\s*(.+?)\s*\**\s*$")
+MENU_LINE = re.compile(r"^\s*(?:[-*]|\d+[.)])\s+\**(.+?)\**\s*(?::|\s-\s|\s\u2013\s)\s*(.*)$")
 ITEM = re.compile(r"(?im)^[\s*#>_-]*(?:chosen\s+)?(?:menu\s+)?(?:item|option|strategy)\s*(?:number|no\.?)?\s*[:#]?\s*\**\s*(\d+)")
 
 
@@ -56,9 +58,16 @@ def _from_first_c_line(text: str) -> str | None:
     return None
 
 
-def extract_plan(reply: str, menu: tuple[MenuItem, ...]) -> tuple[str, str | None]:
-    """Return (plan text, chosen menu item name or None if the reply did not say)."""
+def extract_plan(reply: str, menu: tuple[MenuItem, ...]) -> tuple[str, str | None, bool]:
+    """Return (plan text, chosen strategy or None if the reply did not say, whether that
+    strategy is the plan's own). A `New strategy: NAME` line names a strategy of the model's
+    own (it wins over a menu number, which then names a prerequisite or an inspiration)."""
     text = strip_reasoning(reply)
+    own = NEW_STRATEGY.search(text)
+    if own:
+        name = own.group(1).strip().rstrip(".")[:120]
+        known = next((m.name for m in menu if m.name.lower() == name.lower()), None)
+        return text, known or name, known is None
     match = ITEM.search(text)
     item = None
     if match and 1 <= int(match.group(1)) <= len(menu):
@@ -67,7 +76,26 @@ def extract_plan(reply: str, menu: tuple[MenuItem, ...]) -> tuple[str, str | Non
         lowered = text.lower()
         named = [m.name for m in menu if m.name.lower() in lowered]
         item = named[0] if named else None
-    return text, item
+    return text, item, False
+
+
+def extract_menu_items(reply: str, count: int, known: tuple[MenuItem, ...]) -> tuple[MenuItem, ...]:
+    """Up to `count` proposed menu items from lines like `- name: description` (or `1. name - ...`),
+    leaving out names the menu already has and repeats."""
+    seen = {m.name.lower() for m in known}
+    items: list[MenuItem] = []
+    for line in strip_reasoning(reply).splitlines():
+        match = MENU_LINE.match(line)
+        if not match:
+            continue
+        name, description = match.group(1).strip().strip("*`").strip(), match.group(2).strip()
+        if not name or len(name) > 120 or name.lower() in seen:
+            continue
+        seen.add(name.lower())
+        items.append(MenuItem(name, description))
+        if len(items) == count:
+            break
+    return tuple(items)
 
 
 # ---- edits mode -------------------------------------------------------------------------

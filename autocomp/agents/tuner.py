@@ -22,11 +22,11 @@ import random
 import re
 from collections.abc import Iterator
 
-from autocomp.agents.base import AgentContext, Code, CodeJob, Plan, PlanJob
+from autocomp.agents.base import AgentContext, Code, CodeJob, MenuJob, Plan, PlanJob, RepairJob
 from autocomp.errors import UserError
 from autocomp.knobs import KnobError, KnobSpec, parse_knobs, set_defines
 from autocomp.problem import Problem
-from autocomp.targets.base import Target
+from autocomp.targets.base import MenuItem, Target
 from autocomp.templates import Template, TemplateFit, for_problem
 
 TEMPLATE_PLAN = re.compile(r"rewrite as template (\w+)(?: with knobs ([\w=, -]+))?")
@@ -116,6 +116,7 @@ def unknown_menu_items(spec: KnobSpec, target: Target, family: str) -> str | Non
 
 class TunerAgent:
     name = "tuner"
+    repairs = False  # its code is the parent's with new knob values: nothing to repair, no menu to extend
 
     @staticmethod
     def preflight(problem: Problem, target: Target, sole_agent: bool) -> None:
@@ -316,3 +317,9 @@ class TunerAgent:
             return Code(code=None, error=plan.error, plan=plan)
         code = self.implement(CodeJob(job.parent, plan.text, 0, job.seq, job.seed))
         return Code(code=code.code, error=code.error, plan=plan)
+
+    def repair(self, job: RepairJob) -> Code:
+        return Code(code=None, error="the tuner does not repair candidates")
+
+    def extend_menu(self, job: MenuJob) -> tuple[tuple[MenuItem, ...], str | None]:
+        return (), "the tuner does not propose menu items"

@@ -155,7 +155,8 @@ def compare(spec: Output, got_stored: np.ndarray, expected: np.ndarray) -> str |
             idx = np.unravel_index(int(np.argmax(bad_values)), got.shape)
             return (
                 f"output {spec.name}: {int(bad_values.sum())} of {got.size} elements are NaN/Inf "
-                f"(outputs are poisoned with NaN before each call, so unwritten elements show as NaN); first at index {tuple(int(i) for i in idx)}"
+                f"(outputs are poisoned with NaN before each call, so unwritten elements show as NaN); first at index {tuple(int(i) for i in idx)}: "
+                f"got {got[idx]:.6g}, expected {exp[idx]:.6g}"
             )
     err = np.abs(got - exp)
     bad = err > tol.atol + tol.rtol * np.abs(exp)

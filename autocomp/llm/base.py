@@ -12,7 +12,7 @@ from typing import Callable, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Phase = Literal["plan", "code", "direct", "repair"]
+Phase = Literal["plan", "code", "direct", "repair", "menu"]
 
 
 class Message(BaseModel):

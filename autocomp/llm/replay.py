@@ -1,8 +1,8 @@
 """Scripted replies: NOT a language model.
 
 `replay::FILE` serves canned replies from a TOML file, for tests and for reproducing a
-run. The file has `plan = [...]`, `code = [...]` and optionally `direct = [...]` arrays of
-strings; the n-th request of a phase (in the run's deterministic order) gets the n-th
+run. The file has `plan = [...]`, `code = [...]` and optionally `direct`, `repair` and `menu`
+arrays of strings; the n-th request of a phase (in the run's deterministic order) gets the n-th
 entry. Running out of replies is a failed call, not an empty reply.
 """
 
@@ -34,9 +34,9 @@ class ReplayProvider:
             raise UserError(f"{path}: invalid TOML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"replay file {unreadable(path, exc)} (model string replay::FILE)") from None
-        unknown = set(data) - {"plan", "code", "direct", "repair"}
+        unknown = set(data) - {"plan", "code", "direct", "repair", "menu"}
         if unknown:
-            raise UserError(f"{path}: unknown keys {sorted(unknown)}; expected arrays named plan, code, direct")
+            raise UserError(f"{path}: unknown keys {sorted(unknown)}; expected arrays named plan, code, direct, repair, menu")
         self.replies: dict[str, list[str]] = {k: [str(x) for x in v] for k, v in data.items()}
 
     def complete(self, request: Request) -> Response:

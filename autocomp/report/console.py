@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from autocomp.outputs import BenchOutput, BestOutput, CheckOutput, EvalOutput, NewOutput, ProblemRow, RunOutput, RunRow
+from autocomp.search.strategies import LABELS
 
 # wide enough for the bench table when output goes to a file or CI log
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -132,7 +133,8 @@ def optimize_report(row: RunOutput) -> None:
         console.print("winning schedule (speedups as measured in the search):")
         for step in row.schedule:
             gain = f" -> {step.speedup:.2f}x" if step.speedup else ""
-            console.print(f"  iteration {step.iteration}: {step.menu_item or '(unspecified)'}{gain}", markup=False)
+            item = (step.menu_item or "(unspecified)") + LABELS.get(step.strategy, "")
+            console.print(f"  iteration {step.iteration}: {item}{gain}", markup=False)
     if row.llm.get("calls"):
         llm_usage(row.llm)
     console.print(f"run stored in {row.run_dir} (best code: {row.run_dir}/best.c, report: {row.report})", markup=False)

@@ -23,6 +23,7 @@ import jinja2
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.headline import headline
 from autocomp.search.schedule import lineage
+from autocomp.search.strategies import LABELS, extended_items, strategy_source
 from autocomp.store.runstore import UNRELIABLE, RunStore
 from autocomp.targets.peak import above_peak_warning
 
@@ -41,7 +42,8 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     env.filters.update(measure=_measure, times=lambda x: f"{x:.2f}x" if x else "-",
-                       percent=lambda x: f"{x * 100:.1f}%" if x is not None else "-")
+                       percent=lambda x: f"{x * 100:.1f}%" if x is not None else "-",
+                       strategy=lambda source: LABELS.get(source, ""))
     charts, missing = _charts(facts)
     path = out or Path(run_dir) / REPORT_NAME
     code_dir = Path(os.path.relpath(Path(run_dir) / "candidates", path.resolve().parent if out else Path(run_dir)))
@@ -54,7 +56,11 @@ def run_facts(store: RunStore) -> dict[str, Any]:
     """What the report shows, as plain data: the run, every candidate, the leader per iteration,
     the winner's schedule and checks, duels, model usage and the machines it was measured on."""
     info = store.run_info()
-    rows = [_candidate(r) for r in store.candidates()]
+    extended = {i.name for i in extended_items(store)}
+    stored = store.candidates()
+    ids = {r["key"]: r["id"] for r in stored}
+    rows = [{**_candidate(r, extended), "repair_of": ids.get(r["key"].rsplit("/", 1)[0]) if r["origin"] == "repair" else None}
+            for r in stored]
     by_id = {r["id"]: r for r in rows}
     answer = store.best()
     best = by_id.get(answer[1]["id"]) if answer else None
@@ -80,6 +86,7 @@ def run_facts(store: RunStore) -> dict[str, Any]:
         "recheck": checks["final_validation"], "cold_check": checks["cold_validation"],
         "duels": [dict(d) for d in store.duels()], "final_duels": store.events("final_duel"),
         "llm": store.llm_usage(), "best_code": answer[1]["code"] if answer else None,
+        "extended_menu": [i.__dict__ for i in extended_items(store)],
     }
 
 
@@ -90,12 +97,13 @@ def _measure(value: float | None, metric: str) -> str:
     return f"{value:,.0f} cycles" if metric == "cycles" else f"{value * 1e3:.4g} ms"
 
 
-def _candidate(row: Any) -> dict[str, Any]:
+def _candidate(row: Any, extended: set[str]) -> dict[str, Any]:
     details = json.loads(row["details_json"]) if row["details_json"] else {}
     metric, value, _ = (EvalResult(outcome=Outcome(row["outcome"]), latency_s=row["latency_s"], details=details).metric_values()
                         if row["outcome"] else ("latency_s", None, None))
     return {"id": row["id"], "iteration": row["iteration"], "parent_id": row["parent_id"], "origin": row["origin"],
             "menu_item": row["menu_item"], "plan_text": row["plan_text"], "plan_model": row["plan_model"],
+            "strategy": strategy_source(row["menu_item"], row["plan_text"], extended),
             "code_model": row["code_model"], "outcome": row["outcome"] or ("no code" if row["code"] is None else "not evaluated"),
             "speedup": row["speedup"], "metric": metric, "value": value, "utilization": row["utilization"],
             "error": row["eval_error"] or row["error"], "caches": details.get("caches"), "has_code": row["code"] is not None,

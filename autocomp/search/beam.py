@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from autocomp.agents.base import Agent, AgentContext, CodeJob, Parent, Plan, PlanJob, call_failed
+from autocomp.agents.base import Agent, AgentContext, CodeJob, MenuJob, Parent, Plan, PlanJob, RepairJob, Tried, call_failed
 from autocomp.agents.llm_agent import LLMAgent
 from autocomp.config import ReuseStep, RunConfig, SearchConfig
 from autocomp.errors import ModelServerDown, UserError
@@ -28,6 +28,8 @@ from autocomp.llm.registry import make_agent_class
 from autocomp.problem import Problem
 from autocomp.search.candidate import Candidate, code_hash
 from autocomp.search.referee import Referee
+from autocomp.search.repair import failure_report, repairable
+from autocomp.search.strategies import MENU_EVENT, extended_items
 from autocomp.search.selection import select, should_stop_early
 from autocomp.store.runstore import RunStore
 from autocomp.targets.base import MenuItem, Target
@@ -83,6 +85,15 @@ class CodeWork:
     job: CodeJob
 
 
+@dataclass(frozen=True)
+class RepairWork:
+    """One repair job: a failed candidate sent back to its code model."""
+
+    failed: Candidate
+    key: str  # the repaired candidate's position key: the failed one's plus "/rN"
+    job: RepairJob
+
+
 class Search:
     def __init__(self, problem: Problem, target: Target, config: RunConfig, store: RunStore, log: Log = lambda _: None) -> None:
         self.problem, self.target, self.config, self.store, self.log = problem, target, config, store, log
@@ -97,6 +108,7 @@ class Search:
         self.executor = LocalExecutor(self.evaluator)
         self.referee = Referee(problem, target, config, store, self.evaluator, self.executor, log)
         self._seq: dict[tuple[str, str], int] = {}
+        self.menu: tuple[MenuItem, ...] = target.knowledge.menu_for(problem.spec.family)
 
     # ---- the loop ------------------------------------------------------------------
 
@@ -106,6 +118,7 @@ class Search:
             root = self._root()
             beam, history, stopped = [root], [root.rank], "completed all iterations"
             self.log(f"initial code: {root.result.summary() if root.result else ''}")
+            self.menu = (*self.menu, *self._extended_menu(root))
             reuse = self.config.reuse
             if reuse and reuse.steps:
                 self.log(f"reusing the winning schedule of {reuse.steps[0].source}: iterations 1-{len(reuse.steps)} apply its "
@@ -125,6 +138,7 @@ class Search:
                 children = self._expand(beam, iteration, step)
                 self._stop_if_unreachable(iteration, calls_before)
                 self._evaluate(children)
+                children += self._repair(children, iteration)
                 self.referee.confirm_leads(beam[0], children, iteration)
                 beam = select(beam, children, iteration, self._selection_config(step))
                 history.append(beam[0].rank)
@@ -189,9 +203,10 @@ class Search:
         step every plan is told to apply that step, with its menu item as the only choice."""
         jobs: list[PlanWork] = []
         earlier: dict[str, tuple[PlanJob, ...]] = {}  # model -> its jobs so far this iteration
-        full_menu = self.target.knowledge.menu_for(self.problem.spec.family)
+        full_menu = self.menu
         plans = self.config.reuse.plans if step is not None and self.config.reuse else self.cfg.plans
         for parent in beam:
+            tried = self._history(parent, iteration)
             for p, model in enumerate(split_work(max(plans, len(self.config.models)), self.config.models)):
                 key = f"i{iteration}/c{parent.id}/p{p}"
                 rng = random.Random(f"{self.cfg.seed}/{key}")
@@ -200,7 +215,7 @@ class Search:
                     menu = tuple(i for i in full_menu if i.name == step.menu_item) or (MenuItem(step.menu_item or "the reused step", ""),)
                 phase = "direct" if self.cfg.skip_planning else "plan"
                 job = PlanJob(Parent(parent.id, parent.code or "", parent.feedback), menu, p,
-                              self._next_seq(model, phase), rng.getrandbits(32), earlier.get(model, ()), step)
+                              self._next_seq(model, phase), rng.getrandbits(32), earlier.get(model, ()), step, tried)
                 earlier[model] = (*job.earlier, job)
                 jobs.append(PlanWork(parent, key, model, job))
         if self.cfg.skip_planning:
@@ -213,6 +228,8 @@ class Search:
                     key=work.key, iteration=iteration, parent_id=work.parent.id, model=work.model, menu_item=plan.menu_item,
                     text=plan.text, status="ok" if plan.text is not None else "failed", error=plan.error,
                     llm_call_id=plan.llm_call_id)
+                if plan.own_strategy:
+                    self.log(f"plan {work.key} proposes its own strategy: {plan.menu_item}")
             if plan.text is None:
                 continue
             for k, coder in enumerate(split_work(self.cfg.codes, self.config.coders)):
@@ -245,6 +262,94 @@ class Search:
                 code_model=work.model, error=code.error, llm_call_id=code.llm_call_id)
             for work, code in zip(jobs, codes)
         ]
+
+    # ---- repair ------------------------------------------------------------------------
+
+    def _repair(self, children: list[Candidate], iteration: int) -> list[Candidate]:
+        """Send each failed candidate back to its code model with the precise failure, up to
+        `[search] repair` times; each repair is a new candidate (origin `repair`, the same parent
+        and plan), evaluated like any other. Keys extend the failed one's (`.../k0/r1`), and the
+        repair order is the children's order, so a resumed run asks the same calls in the same
+        order and finds every stored one."""
+        made: list[Candidate] = []
+        current = children
+        for attempt in range(1, self.cfg.repair + 1):
+            works: list[RepairWork] = []
+            for cand in current:
+                agent = self.agents.get(cand.code_model or "")
+                if cand.code is None or not repairable(cand.result) or agent is None or not agent.repairs:
+                    continue
+                job = RepairJob(cand.plan_text or "(no plan was recorded)", cand.code, failure_report(cand.result),  # type: ignore[arg-type]
+                                attempt, self._next_seq(agent.name, "repair"))
+                works.append(RepairWork(cand, f"{cand.key}/r{attempt}", job))
+            if not works:
+                break
+            codes = self._map(lambda work: self._existing(work.key) or self.agents[work.failed.code_model].repair(work.job),
+                              works)  # type: ignore[index]
+            fixed: list[Candidate] = []
+            for work, code in zip(works, codes):
+                if isinstance(code, Candidate):
+                    fixed.append(code)
+                    continue
+                failed = work.failed
+                row = self.store.candidate(failed.id)
+                fixed.append(self._candidate(
+                    work.key, iteration, code.code, "repair", parent_id=failed.parent_id, plan_id=row["plan_id"] if row else None,
+                    plan=Plan(failed.plan_text, failed.menu_item), plan_model=failed.plan_model, code_model=failed.code_model,
+                    error=code.error, llm_call_id=code.llm_call_id))
+            self._evaluate(fixed)
+            made += fixed
+            current = fixed
+        return made
+
+    # ---- menu and history --------------------------------------------------------------
+
+    def _extended_menu(self, root: Candidate) -> tuple[MenuItem, ...]:
+        """`[search] extend_menu = N`: N extra menu items proposed for this problem by the first
+        planning model that can, before the search. Stored as an event, so a resumed run uses the
+        same items without asking again."""
+        if not self.cfg.extend_menu:
+            return ()
+        stored = extended_items(self.store)
+        if stored:
+            return stored
+        agent = next((self.agents[m] for m in self.config.models if self.agents[m].repairs), None)
+        if agent is None:
+            self.log("extend_menu: no planning model can propose menu items (the tuner cannot); the menu stays as shipped")
+            return ()
+        items, error = agent.extend_menu(MenuJob(self.menu, root.code or "", root.feedback, self.cfg.extend_menu))
+        if error:
+            self.log(f"extend_menu: {agent.name} proposed no menu items ({error}); the menu stays as shipped")
+            return ()
+        self.store.event(MENU_EVENT, 0, model=agent.name, items=[{"name": i.name, "description": i.description} for i in items])
+        self.log(f"extend_menu: {agent.name} added {len(items)} menu items: " + "; ".join(i.name for i in items))
+        return items
+
+    def _history(self, parent: Candidate, iteration: int) -> tuple[Tried, ...]:
+        """What earlier iterations tried from `parent`, its parent and older ancestors, with the
+        measured effect of each (newest first, at most HISTORY_LIMIT), for the plan prompt."""
+        rows = {r["id"]: r for r in self.store.candidates()}
+        relation: dict[int, str] = {}
+        node, label = rows.get(parent.id), "this code"
+        while node is not None:
+            relation[node["id"]] = label
+            node = rows.get(node["parent_id"]) if node["parent_id"] is not None else None
+            label = "its parent" if label == "this code" else "an older ancestor"
+        lineage = set(relation)
+        tried: list[Tried] = []
+        for row in sorted(rows.values(), key=lambda r: r["id"], reverse=True):
+            if row["iteration"] >= iteration or row["parent_id"] not in relation or not row["plan_text"]:
+                continue
+            origin = rows[row["parent_id"]]
+            effect = _effect(row, origin)
+            if row["id"] in lineage:
+                effect += " (this step led to the current code)"
+            if row["origin"] == "repair":
+                effect = f"after a repair: {effect}"
+            tried.append(Tried(relation[row["parent_id"]], row["menu_item"], _gist(row["plan_text"]), effect))
+            if len(tried) == HISTORY_LIMIT:
+                break
+        return tuple(tried)
 
     # ---- evaluate ----------------------------------------------------------------------
 
@@ -321,5 +426,34 @@ class Search:
         failed = self.store.plan_errors(iteration)
         if not children and failed:  # say why, or the user only sees that nothing happened
             made += f"; {len(failed)} plans failed, first: {failed[0]}"
+        repairs = [c for c in children if c.key.rsplit("/", 1)[-1].startswith("r")]
+        if repairs:
+            made += f"; {len(repairs)} were repairs, {sum(c.correct for c in repairs)} of them correct"
         ranked = f" (ranked {best.rank_note})" if best.rank_note else ""
         self.log(f"iteration {iteration}: {made}; best #{best.id}: {best.result.summary() if best.result else ''}{ranked}")
+
+
+HISTORY_LIMIT = 12
+
+
+def _gist(plan: str, width: int = 200) -> str:
+    """A plan's first substantive line (not the `Chosen item` line), shortened."""
+    lines = [line.strip() for line in plan.splitlines() if line.strip()]
+    body = [line for line in lines if not line.lower().startswith(("chosen item", "new strategy"))] or lines
+    text = " ".join(body)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _effect(row, origin) -> str:  # type: ignore[no-untyped-def]
+    """What a candidate measured, relative to the code it was made from."""
+    if row["code"] is None:
+        return "no code (the model call failed or its reply held no code)"
+    if row["outcome"] is None:
+        return "not evaluated"
+    if row["outcome"] != "ok":
+        first = (row["eval_error"] or "").strip().splitlines()
+        return row["outcome"] + (f" ({first[0][:120]})" if first else "")
+    if row["score"] and origin["score"]:
+        ratio = origin["score"] / row["score"]
+        return f"correct, {ratio:.2f}x the speed of the code it was made from"
+    return "correct"

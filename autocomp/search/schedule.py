@@ -14,6 +14,7 @@ from pathlib import Path
 from autocomp.config import ReuseConfig, ReuseStep
 from autocomp.errors import UserError
 from autocomp.problem import Problem
+from autocomp.search.strategies import extended_items, strategy_source
 from autocomp.store.runstore import RunStore
 from autocomp.targets.registry import run_problem
 
@@ -27,16 +28,19 @@ class Step:
     plan_model: str | None
     code_model: str | None
     speedup: float | None
+    strategy: str = "menu"  # where the menu item came from: menu, extended (proposed for this run) or own (the plan's)
 
 
 def lineage(store: RunStore, candidate_id: int) -> list[Step]:
     """Steps from the initial code (excluded) to `candidate_id`, oldest first."""
     rows = {r["id"]: r for r in store.candidates()}
+    extended = {i.name for i in extended_items(store)}
     steps: list[Step] = []
     current = rows.get(candidate_id)
     while current is not None and current["parent_id"] is not None:
         steps.append(Step(current["id"], current["iteration"], current["menu_item"], current["plan_text"],
-                          current["plan_model"], current["code_model"], current["speedup"]))
+                          current["plan_model"], current["code_model"], current["speedup"],
+                          strategy_source(current["menu_item"], current["plan_text"], extended)))
         current = rows.get(current["parent_id"])
     return list(reversed(steps))
 

@@ -221,12 +221,25 @@ class GemminiTarget(Target):
             parts = [(label, e.get(key, 0)) for key, label in _BREAKDOWN]
             lines.append("Where the cycles go (each as % of the total; units overlap): "
                          + ", ".join(f"{label} {value / cycles * 100:.0f}%" for label, value in parts) + ".")
+            if "ex_startup" in e and e.get("macs"):
+                lines.append(idle_breakdown(e, cycles))
             lines.append(f"Instructions: {e.get('instructions', 0):,} executed, {e.get('cpu_instructions', 0):,} issued by the CPU "
                          f"(the rest by hardware loops); DRAM traffic {e.get('dram_bytes_read', 0) / 1024:.0f} KiB read, "
                          f"{e.get('dram_bytes_written', 0) / 1024:.0f} KiB written.")
             if e.get("lint_unwritten_reads"):
                 lines.append(f"Warning: {e['lint_unwritten_reads']:,} reads of scratchpad/accumulator rows that were never written.")
         return "\n".join(lines)
+
+
+def idle_breakdown(e: dict[str, int], cycles: int) -> str:
+    """Where the execute unit is idle, so a model can tell whether anything is left to gain near
+    peak: before the first compute, between computes (operands, stores or the CPU not ready),
+    after the last compute (pipeline drain, final stores, fence)."""
+    start, gaps, drain = e.get("ex_startup", 0), e.get("ex_gaps", 0), e.get("ex_drain", 0)
+    return (f"Execute unit idle: {(start + gaps + drain) / cycles * 100:.0f}% of the cycles: start-up {start:,} cycles "
+            f"({start / cycles * 100:.0f}%, before the first compute), hand-over {gaps:,} ({gaps / cycles * 100:.0f}%, gaps "
+            f"between computes: waiting for loads, stores or the CPU), drain {drain:,} ({drain / cycles * 100:.0f}%, after the "
+            f"last compute: pipeline, final stores, fence).")
 
 
 _BREAKDOWN = (("cpu_cycles", "CPU work and issue"), ("ld_busy", "load unit busy"), ("ex_busy", "execute unit busy"),

@@ -1429,12 +1429,12 @@ int autocomp_metrics_end(char *buf, int cap) {
                    "cycles %llu macs %llu instructions %llu cpu_instructions %llu spad_rows_used %llu "
                    "acc_rows_used %llu cpu_cycles %llu ld_busy %llu ex_busy %llu st_busy %llu rs_full_stall %llu "
                    "fence_stall %llu dram_bytes_read %llu dram_bytes_written %llu lint_unwritten_reads %llu "
-                   "garbage_b_preloads %llu",
+                   "garbage_b_preloads %llu ex_startup %llu ex_gaps %llu ex_drain %llu",
                    (ull)st.cycles, (ull)st.macs, (ull)st.instructions, (ull)st.cpu_instructions,
                    (ull)st.spad_rows_used, (ull)st.acc_rows_used, (ull)st.cpu_cycles, (ull)st.ld_busy,
                    (ull)st.ex_busy, (ull)st.st_busy, (ull)st.rs_full_stall, (ull)st.fence_stall,
                    (ull)st.dram_bytes_read, (ull)st.dram_bytes_written, (ull)st.lint_unwritten_reads,
-                   (ull)st.garbage_b_preloads);
+                   (ull)st.garbage_b_preloads, (ull)st.ex_startup, (ull)st.ex_gaps, (ull)st.ex_drain);
   if (n >= cap) n = cap > 0 ? cap - 1 : 0;
   return n;
 }

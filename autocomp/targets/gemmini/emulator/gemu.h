@@ -64,6 +64,7 @@ typedef struct {
   uint64_t ld_busy, ex_busy, st_busy;   /* cycles each unit was occupied */
   uint64_t rs_full_stall;      /* CPU cycles stalled because its instruction's RS class was full */
   uint64_t fence_stall;        /* CPU cycles waiting in fence */
+  uint64_t ex_startup, ex_gaps, ex_drain; /* execute unit idle: before the first compute, between computes, after the last */
   uint64_t dram_bytes_read, dram_bytes_written;
   uint64_t lint_unwritten_reads;   /* reads of never-written local rows (lint) */
   uint64_t garbage_b_preloads;     /* compute_preloaded with a GARBAGE B (loads zero weights) */

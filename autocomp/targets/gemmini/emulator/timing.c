@@ -122,6 +122,10 @@ static struct {
   int nbus;
   /* statistics */
   uint64_t cpu_cycles, ld_busy, ex_busy, st_busy, rs_full_stall, fence_stall;
+  /* where the execute unit idles: first compute start, end of the last compute's occupancy,
+   * and the computes' own occupancy (so gaps = span - busy) */
+  uint64_t mm_first, mm_last_end, mm_busy;
+  int mm_seen;
 } T;
 
 static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
@@ -323,6 +327,9 @@ static void schedule_exec(const gemu_op_t *op, uint64_t t) {
       occ += (a_rows < b_rows ? a_rows : b_rows) * GEMU_T_EX_BANK_CONFLICT_PCT / 100;
     e.done = ready + occ + T_EX_DRAIN;
     T.pl_pending = 0;
+    if (!T.mm_seen) T.mm_first = ready, T.mm_seen = 1;
+    T.mm_last_end = ready + occ;
+    T.mm_busy += occ;
   } else { /* flush or anything else routed to EX */
     occ = 1;
     e.done = ready + occ;
@@ -462,4 +469,11 @@ void gemu_timing_finish(gemu_stats_t *out) {
   out->st_busy = T.st_busy;
   out->rs_full_stall = T.rs_full_stall;
   out->fence_stall = T.fence_stall;
+  /* Execute-unit idle time, split for the feedback: before the first compute (start-up: loads
+   * and CPU set-up), between computes (hand-over between blocks and tiles: waits for operands,
+   * for stores, for the CPU), after the last compute's occupancy (drain: the array's pipeline,
+   * the final stores and the fence). */
+  out->ex_startup = T.mm_seen ? T.mm_first : 0;
+  out->ex_gaps = T.mm_seen ? T.mm_last_end - T.mm_first - T.mm_busy : 0;
+  out->ex_drain = T.mm_seen && T.cpu > T.mm_last_end ? T.cpu - T.mm_last_end : 0;
 }
