@@ -202,3 +202,21 @@ def test_own_strategies_extended_menus_and_search_history(tmp_path: Path, fast_c
     assert resumed.returncode == 0, resumed.stderr
     assert _rows(db, "SELECT count(*) FROM llm_calls WHERE phase = 'menu'")[0][0] == 1  # stored, not asked again
     assert len(_rows(db, "SELECT data_json FROM events WHERE kind = 'menu_extension'")) == 1
+
+
+def test_the_history_marks_an_effect_whose_timing_was_unreliable() -> None:
+    """A measured effect in the plan prompt's history keeps the timing layer's unreliable mark
+    (of the candidate or of the code it was made from), so a model is not steered by a ratio
+    taken from too few unpreempted calls. Rows as the run store returns them."""
+    from autocomp.search.beam import _effect
+
+    def row(score: float, details: dict | None) -> dict:
+        return {"code": "int x;", "outcome": "ok", "eval_error": None, "score": score,
+                "details_json": json.dumps(details) if details is not None else None}
+
+    parent = row(2.0, {"caches": "warm"})
+    clean = _effect(row(1.0, {}), parent)
+    assert clean == "correct, 2.00x the speed of the code it was made from"
+    shaky = _effect(row(1.0, {"unreliable": "2 of 40 calls ran unpreempted"}), parent)
+    assert shaky.startswith("correct, 2.00x the speed") and "unreliable timing" in shaky
+    assert "unreliable timing" in _effect(row(1.0, None), row(2.0, {"unreliable": "too few clean calls"}))

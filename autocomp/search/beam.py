@@ -10,6 +10,7 @@ pick and the cold check are the referee's (`search/referee.py`); this file is th
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ from autocomp.search.referee import Referee
 from autocomp.search.repair import failure_report, repairable
 from autocomp.search.strategies import MENU_EVENT, extended_items
 from autocomp.search.selection import select, should_stop_early
-from autocomp.store.runstore import RunStore
+from autocomp.store.runstore import UNRELIABLE, RunStore
 from autocomp.targets.base import MenuItem, Target
 
 Log = Callable[[str], None]
@@ -455,5 +456,11 @@ def _effect(row, origin) -> str:  # type: ignore[no-untyped-def]
         return row["outcome"] + (f" ({first[0][:120]})" if first else "")
     if row["score"] and origin["score"]:
         ratio = origin["score"] / row["score"]
-        return f"correct, {ratio:.2f}x the speed of the code it was made from"
+        shaky = " (unreliable timing: too few calls ran unpreempted)" if _unreliable(row) or _unreliable(origin) else ""
+        return f"correct, {ratio:.2f}x the speed of the code it was made from{shaky}"
     return "correct"
+
+
+def _unreliable(row) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a stored evaluation carries the timing layer's unreliable mark (in its details)."""
+    return bool(row["details_json"] and json.loads(row["details_json"]).get(UNRELIABLE))
