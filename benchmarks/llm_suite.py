@@ -8,22 +8,24 @@ see README, "A model that answers through files"). Every search uses the same se
 and problems, so two runs differ only in the model and the flags: run it with `--repair 0` and
 `--repair 1` on the same seed to see what repair recovers.
 
-Prints one table: per problem the winner's speedup over the initial code (its re-check on fresh
-inputs after the search, `validation` in the run's summary; the search's own measurement where
-there was no re-check), candidates, the fraction of them that were correct, model calls
-(failed ones included), and repairs (correct / tried). Each search is the real
-`autocomp optimize` command; its run folder stays under --out for `autocomp report`.
+Prints one table: per problem the winner's headline speedup over the initial code (the run's
+`best.speedup_vs_initial`, autocomp/headline.py: its re-check on fresh inputs after the search;
+the search's own measurement where there was no re-check; none when the re-check failed), `*`
+where that measurement is marked unreliable (too few calls ran unpreempted), candidates, the
+fraction of them that were correct, model calls (failed ones included), and repairs (correct /
+tried). Each search is the real `autocomp optimize` command; its run folder stays under --out
+for `autocomp report`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from autocomp.outputs import RunOutput
 from autocomp.store.runstore import RunStore
 
 # One of each kind the method was shown on: a Gemmini GEMM, a convolution, an ADMM step, and a
@@ -42,6 +44,7 @@ class Row:
     calls: int
     repairs: int
     repaired: int
+    unreliable: str | None = None  # the headline's measurement lacked clean calls: why
     error: str | None = None
 
 
@@ -57,7 +60,7 @@ def run_one(problem: str, model: str, code_models: str | None, repair: int, out:
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         return Row(problem, None, 0, 0, 0, 0, 0, error=lines[-1] if lines else f"exit code {proc.returncode}")
-    summary = json.loads(proc.stdout)
+    best = RunOutput.model_validate_json(proc.stdout).best
     store = RunStore.open(run_dir)
     try:
         made = [r for r in store.candidates() if r["origin"] != "initial"]
@@ -65,10 +68,8 @@ def run_one(problem: str, model: str, code_models: str | None, repair: int, out:
         calls = len(store.llm_calls())
     finally:
         store.close()
-    recheck = summary.get("validation") or {}
-    speedup = recheck.get("speedup") if recheck.get("outcome") == "ok" else None
-    return Row(problem, speedup or summary["best"].get("speedup_vs_initial"), len(made), sum(r["outcome"] == "ok" for r in made),
-               calls, len(repairs), sum(r["outcome"] == "ok" for r in repairs))
+    return Row(problem, best.speedup_vs_initial, len(made), sum(r["outcome"] == "ok" for r in made),
+               calls, len(repairs), sum(r["outcome"] == "ok" for r in repairs), best.unreliable)
 
 
 def table(rows: list[Row], model: str, repair: int) -> str:
@@ -79,8 +80,12 @@ def table(rows: list[Row], model: str, repair: int) -> str:
             lines.append(f"{r.problem:<28} failed: {r.error}")
             continue
         frac = f"{r.correct / r.candidates:.0%}" if r.candidates else "-"
-        best = f"{r.speedup:.2f}x" if r.speedup else "-"
+        best = f"{r.speedup:.2f}x" + ("*" if r.unreliable else "") if r.speedup else "-"
         lines.append(f"{r.problem:<28} {best:>12} {r.candidates:>10} {frac:>8} {r.calls:>11} {f'{r.repaired}/{r.repairs}':>16}")
+    shaky = [r for r in rows if r.speedup and r.unreliable]
+    if shaky:
+        lines += ["", "* unreliable timing, not a result to compare models by:"]
+        lines += [f"  {r.problem}: {r.unreliable}" for r in shaky]
     return "\n".join(lines)
 
 
