@@ -21,6 +21,7 @@ from autocomp.llm.registry import check_model_string, make_provider
 from autocomp.problem import Problem
 from autocomp.report.html import write_report
 from autocomp.search.beam import Log, Search, SearchSummary
+from autocomp.search.executors import open_executor
 from autocomp.search.schedule import lineage
 from autocomp.store.runstore import DB_NAME, RunStore
 from autocomp.targets.registry import get_target, run_problem
@@ -37,12 +38,15 @@ def evaluate_code(problem: Problem, code: str, config: RunConfig, emulate: bool 
                             "(--emulate is for targets whose hardware this machine may lack, like amx)")
     else:
         reason = target.unavailable_reason()
-        if reason:
+        if reason and config.eval.executor == "local":  # on Ray, the nodes with the hardware run it
             raise UserError(reason)
         evaluator = target.evaluator(problem, config.eval)
+    executor = open_executor(target, problem, config.eval.model_copy(update={"executor": "local"}) if emulate
+                             else config.eval, evaluator)
     try:
-        result = evaluator.evaluate(code)
+        result = executor.submit(code).result()
     finally:
+        executor.shutdown()
         evaluator.close()
     d = result.details
     return {
@@ -77,7 +81,7 @@ def start_run(problem: Problem, config: RunConfig, run_dir: Path | None, log: Lo
     check_models(config)
     target = get_target(problem.target)
     reason = target.unavailable_reason()
-    if reason:
+    if reason and config.eval.executor == "local":  # on Ray, the nodes with the hardware run it
         raise UserError(reason)
     run_dir = run_dir or default_run_dir(problem)
     store = RunStore.create(run_dir, problem.name, str(problem.root), problem.target, config.model_dump(mode="json"))
@@ -85,8 +89,10 @@ def start_run(problem: Problem, config: RunConfig, run_dir: Path | None, log: Lo
     return _run(problem, config, store, log)
 
 
-def resume_run(run_dir: Path, log: Log, llm_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Continue a run with its stored settings; `llm_overrides` may raise budgets or turn the cache off."""
+def resume_run(run_dir: Path, log: Log, llm_overrides: dict[str, Any] | None = None,
+               eval_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Continue a run with its stored settings; `llm_overrides` may raise budgets or turn the cache off;
+    `eval_overrides` may move its evaluations (executor, address: where, never how, kernels are checked)."""
     store = RunStore.open(run_dir)
     info = store.run_info()
     problem = run_problem(info["problem_dir"], info["problem"])
@@ -95,10 +101,13 @@ def resume_run(run_dir: Path, log: Log, llm_overrides: dict[str, Any] | None = N
     stored = info["config"]
     if llm_overrides:
         stored = {**stored, "llm": {**stored.get("llm", {}), **llm_overrides}}
+    if eval_overrides:
+        stored = {**stored, "eval": {**stored.get("eval", {}), **eval_overrides}}
     config = load_config(stored=stored)
     check_consistency(config)
     check_models(config)
-    store.event("resumed", **({"overrides": llm_overrides} if llm_overrides else {}))
+    overrides = {**(llm_overrides or {}), **(eval_overrides or {})}
+    store.event("resumed", **({"overrides": overrides} if overrides else {}))
     store.set_status("running")  # `runs` must not call a resumed (or resumed and killed) run finished
     log(f"resuming {run_dir} ({problem.name}, status {info['status']})")
     return _run(problem, config, store, log)

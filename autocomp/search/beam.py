@@ -20,13 +20,13 @@ from autocomp.agents.base import Agent, AgentContext, CodeJob, Parent, Plan, Pla
 from autocomp.agents.llm_agent import LLMAgent
 from autocomp.config import ReuseStep, RunConfig, SearchConfig
 from autocomp.errors import UserError
-from autocomp.evaluation.executor import LocalExecutor
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.llm.budget import budget_stop, time_stop
 from autocomp.llm.model_string import split_model
 from autocomp.llm.registry import make_agent_class
 from autocomp.problem import Problem
 from autocomp.search.candidate import Candidate, code_hash
+from autocomp.search.executors import open_executor
 from autocomp.search.referee import Referee
 from autocomp.search.selection import select, should_stop_early
 from autocomp.store.runstore import RunStore
@@ -94,8 +94,8 @@ class Search:
             llm = bool(split_model(model)[0])
             self.agents[model] = LLMAgent(model, ctx, config.llm) if llm else make_agent_class(model)(model, ctx)
         self.evaluator = target.evaluator(problem, config.eval)
-        self.executor = LocalExecutor(self.evaluator)
-        self.referee = Referee(problem, target, config, store, self.evaluator, self.executor, log)
+        self.executor = open_executor(target, problem, config.eval, self.evaluator)
+        self.referee = Referee(config, store, self.executor, log)
         self._seq: dict[tuple[str, str], int] = {}
 
     # ---- the loop ------------------------------------------------------------------
@@ -244,13 +244,22 @@ class Search:
                 cand.result, cand.feedback = stored
             elif h not in pending:
                 pending[h] = self.executor.submit(cand.code)
+        unstored: dict[str, EvalResult] = {}
         for h, future in pending.items():
             result: EvalResult = future.result()  # type: ignore[attr-defined]
+            if result.outcome is Outcome.INFRA_FAILURE:  # no verdict on the kernel: a resume evaluates it again
+                unstored[h] = result
+                self.log(f"evaluation lost to the infrastructure (not stored; a resume evaluates it again): {result.error}")
+                continue
             feedback = self.target.feedback(self.problem, result)
             self.store.add_evaluation(h, result, feedback)
         for cand in candidates:
             if cand.code is not None and cand.result is None:
-                cand.result, cand.feedback = self.store.evaluation(code_hash(cand.code))  # type: ignore[misc]
+                h = code_hash(cand.code)
+                if h in unstored:
+                    cand.result, cand.feedback = unstored[h], ""
+                else:
+                    cand.result, cand.feedback = self.store.evaluation(h)  # type: ignore[misc]
 
     # ---- helpers -----------------------------------------------------------------------
 
