@@ -211,6 +211,7 @@ class RayExecutor:
 def _connect(ray: Any, address: str) -> None:
     if ray.is_initialized():
         return
+    _cluster_messages_to_stderr()
     try:
         if address == "local":  # a private one-node cluster; one timing core, like the local pool
             ray.init(resources={TIMING_CORE: 1}, include_dashboard=False, log_to_driver=False,
@@ -221,6 +222,23 @@ def _connect(ray: Any, address: str) -> None:
         raise UserError(f"cannot reach the Ray cluster at {address!r} ([eval] address): {type(exc).__name__}: "
                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}; start one with "
                         "`ray start --head`, or set address = \"local\" to start a private one") from None
+
+
+def _cluster_messages_to_stderr() -> None:
+    """Ray's driver prints the cluster's error messages ("Task ... failed, retrying") to stdout
+    even with log_to_driver off, which would corrupt `--json` output; send them to stderr, where
+    the run's log goes. (Ray 2.60 has no option for this; the pinned version's hook is wrapped.)"""
+    from ray._private import worker
+
+    original = worker.print_to_stdstream
+    if getattr(original, "_autocomp_stderr", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
+        original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr._autocomp_stderr = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = to_stderr
 
 
 def _lost_message(address: str, exc: BaseException) -> str:

@@ -1,0 +1,257 @@
+"""Evaluations on a real Ray cluster started on this machine: a head (one CPU, one timing core)
+and a second node with its own resource label (`special`), both on 127.0.0.1 with their own
+temp dirs, torn down at the end. The search itself runs in the real `autocomp` command.
+
+Gemmini's modeled cycles are deterministic, so a run through Ray must give exactly the
+candidates and verdicts of the same run on the local pool. The tests run in file order: the
+last one kills the second node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error, autocomp, needs_extra, reply_with_code, write_replay
+from test_gemmini_target import FSM_512
+
+pytestmark = [pytest.mark.slow, needs_extra("ray", "ray"), pytest.mark.xdist_group("ray_cluster")]
+
+REPO = Path(__file__).resolve().parent.parent
+RAY = Path(sys.executable).parent / "ray"
+TUNER = ("gemmini/conv-3", "--models", "tuner", "--iterations", "1", "--beam", "2", "--plans", "3", "--codes", "1")
+
+
+@dataclass
+class Cluster:
+    address: str
+    base: Path  # every process of the cluster has this in its command line or descends from one that has
+
+    def node_ids(self) -> dict[str, str]:
+        """'head' / 'special' -> Ray node id, read from the cluster by a Ray client."""
+        code = ("import json, ray; ray.init(address=%r, log_to_driver=False)\n"
+                "print(json.dumps({('special' if 'special' in n['Resources'] else 'head'): n['NodeID'] "
+                "for n in ray.nodes() if n['Alive']}))" % self.address)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _env() -> dict[str, str]:
+    """Workers import autocomp from this checkout, as the driver does; a test cluster on
+    127.0.0.1 needs no token (Ray would otherwise write one to ~/.ray)."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO),
+            "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process we can read."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        table[int(entry)] = (ppid, cmd)
+    return table
+
+
+def _tree(marker: str) -> dict[int, str]:
+    """The processes whose command line names `marker` (a node's temp dir), and their descendants."""
+    table = _processes()
+    found = {pid for pid, (_, cmd) in table.items() if marker in cmd and pid != os.getpid()}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _) in table.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return {pid: table[pid][1] for pid in found}
+
+
+def _kill(marker: str) -> None:
+    for pid in _tree(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    base = Path(tempfile.mkdtemp(prefix="acray-", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    port = _free_port()
+    small = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=80000000", "--disable-usage-stats"]
+    patch = pytest.MonkeyPatch()
+    for name, value in _env().items():  # for the autocomp commands the tests run, too
+        patch.setenv(name, value)
+    try:
+        subprocess.run([str(RAY), "start", "--head", f"--port={port}", *small, '--resources={"timing_core": 1}',
+                        f"--temp-dir={base}/head", "--include-dashboard=false"],
+                       check=True, capture_output=True, env=_env(), timeout=180)
+        subprocess.run([str(RAY), "start", f"--address=127.0.0.1:{port}", *small, '--resources={"special": 1}',
+                        f"--temp-dir={base}/special"], check=True, capture_output=True, env=_env(), timeout=180)
+        yield Cluster(f"127.0.0.1:{port}", base)
+    finally:
+        _kill(str(base))
+        patch.undo()
+
+
+def _rows(run_dir: Path) -> tuple[list[tuple], dict[str, tuple]]:
+    """(candidates by position key and code, evaluations by code: outcome and cycles)."""
+    db = sqlite3.connect(run_dir / "run.db")
+    cands = db.execute("SELECT key, code_hash, origin FROM candidates ORDER BY key").fetchall()
+    evals = {h: (o, json.loads(d).get("cycles")) for h, o, d in db.execute("SELECT code_hash, outcome, details_json FROM evaluations")}
+    db.close()
+    return cands, evals
+
+
+def _nodes(run_dir: Path) -> list[dict]:
+    db = sqlite3.connect(run_dir / "run.db")
+    nodes = [json.loads(d).get("node") for (d,) in db.execute("SELECT details_json FROM evaluations")]
+    db.close()
+    return nodes
+
+
+def _ray(cluster: Cluster) -> tuple[str, ...]:
+    return ("--executor", "ray", "--ray-address", cluster.address)
+
+
+def _optimize(*args: str) -> dict:
+    proc = autocomp("optimize", *args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_a_tuner_run_through_ray_gives_the_local_pools_candidates_and_verdicts(cluster: Cluster, tmp_path: Path,
+                                                                              fast_config: Path) -> None:
+    local = _optimize(*TUNER, "--config", str(fast_config), "--run-dir", str(tmp_path / "local"))
+    remote = _optimize(*TUNER, "--config", str(fast_config), "--run-dir", str(tmp_path / "ray"), *_ray(cluster))
+    assert _rows(tmp_path / "ray") == _rows(tmp_path / "local")
+    assert remote["best"] == local["best"] and remote["validation"]["details"]["cycles"] == local["validation"]["details"]["cycles"]
+    ids = set(cluster.node_ids().values())
+    assert all(n and n["id"] in ids and n["host"] for n in _nodes(tmp_path / "ray"))  # each says where it was measured
+    assert all(n == {"host": n["host"]} for n in _nodes(tmp_path / "local"))
+
+
+def _replay(tmp_path: Path) -> Path:
+    broken = FSM_512.replace("tiled_matmul_auto(512, 512, 512", "tiled_matmul_auto(512, 512, 256")
+    plans = ["Chosen item: 1\nUse the hardware loop instruction for the whole matrix.", "Chosen item: 2\nShrink K."]
+    return write_replay(tmp_path / "r.toml", plans * 2,
+                        [reply_with_code(FSM_512), reply_with_code(broken), reply_with_code(FSM_512), reply_with_code(broken)])
+
+
+REPLAY_ARGS = ("gemmini/gemm-512x512x512", "--iterations", "2", "--plans", "2", "--codes", "1", "--beam", "1")
+
+
+def test_a_replay_model_run_through_ray_matches_the_local_pool_and_a_killed_run_resumes_without_asking_again(
+        cluster: Cluster, tmp_path: Path, fast_config: Path) -> None:
+    """A scripted (replay) model: same candidates and verdicts through Ray as locally. Then the
+    same run through Ray is killed (SIGKILL, the driver's whole process) after its first
+    evaluations, and `autocomp resume` finishes it: no model call twice, same result."""
+    replay = _replay(tmp_path)
+    models = ("--models", f"replay::{replay}", "--config", str(fast_config))
+    local = _optimize(*REPLAY_ARGS, *models, "--run-dir", str(tmp_path / "local"))
+    remote = _optimize(*REPLAY_ARGS, *models, "--run-dir", str(tmp_path / "ray"), *_ray(cluster))
+    assert _rows(tmp_path / "ray") == _rows(tmp_path / "local")
+    assert [o for o, _ in _rows(tmp_path / "ray")[1].values()].count("wrong_answer") == 1
+    assert remote["best"] == local["best"] and remote["llm_calls"] == local["llm_calls"]
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "autocomp.cli", "optimize", *REPLAY_ARGS, *models, "--run-dir",
+                             str(killed), *_ray(cluster), "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:  # the root and iteration 1's code are stored
+            if (killed / "run.db").exists():
+                db = sqlite3.connect(killed / "run.db")
+                try:
+                    done = db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+                except sqlite3.OperationalError:
+                    done = 0
+                db.close()
+                if done >= 2:
+                    break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    db = sqlite3.connect(killed / "run.db")
+    calls_before = db.execute("SELECT COUNT(*) FROM llm_calls").fetchone()[0]
+    db.close()
+    resumed = autocomp("resume", str(killed), "--json")  # the stored [eval] says ray, at this address
+    assert resumed.returncode == 0, resumed.stderr
+    out = json.loads(resumed.stdout)
+    assert out["best"] == local["best"] and _rows(killed) == _rows(tmp_path / "local")
+    db = sqlite3.connect(killed / "run.db")
+    calls = db.execute("SELECT phase, request_hash, sample_index FROM llm_calls").fetchall()
+    db.close()
+    assert len(calls) == len(set(calls)) == out["llm_calls"] == local["llm_calls"]  # none asked twice
+    assert calls_before <= len(calls)
+
+
+def test_a_problem_needing_a_resource_only_the_second_node_has_runs_there(cluster: Cluster, tmp_path: Path) -> None:
+    config = tmp_path / "special.toml"
+    config.write_text("[eval]\ntrials = 2\nresources = {special = 1}\n")
+    proc = autocomp("eval", "gemmini/gemm-512x512x512", "--config", str(config), *_ray(cluster), "--json")
+    assert proc.returncode == 0, proc.stderr
+    node = json.loads(proc.stdout)["details"]["node"]
+    assert node["id"] == cluster.node_ids()["special"]
+
+    config.write_text("[eval]\ntrials = 2\nresources = {fpga = 1}\n")
+    missing = autocomp("eval", "gemmini/gemm-512x512x512", "--config", str(config), *_ray(cluster), "--json")
+    assert_one_line_error(missing, "fpga", "ray start --address=HEAD:PORT --resources='{\"fpga\": 1.0}'")
+
+
+def test_killing_the_worker_node_mid_run_loses_and_double_counts_no_evaluation(cluster: Cluster, tmp_path: Path,
+                                                                             fast_config: Path) -> None:
+    """The second node dies (its raylet and workers SIGKILLed) while it runs an evaluation; Ray
+    runs that evaluation again on the head, and the run ends with the local pool's candidates
+    and verdicts, every one stored once, none as an infrastructure failure."""
+    local = _optimize(*TUNER, "--config", str(fast_config), "--run-dir", str(tmp_path / "local"))
+    run_dir = tmp_path / "ray"
+    proc = subprocess.Popen([sys.executable, "-m", "autocomp.cli", "optimize", *TUNER, "--config", str(fast_config),
+                             "--run-dir", str(run_dir), *_ray(cluster), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    marker, killed_busy = f"{cluster.base}/special", False
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        busy = [pid for pid, cmd in _tree(marker).items() if cmd.startswith("ray::evaluate_on_worker")]
+        if busy:
+            _kill(marker)
+            killed_busy = True
+            break
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=600)
+    assert killed_busy, "the second node never ran an evaluation"
+    assert proc.returncode == 0, err
+    assert _rows(run_dir) == _rows(tmp_path / "local")
+    assert json.loads(out)["best"] == local["best"]
+    db = sqlite3.connect(run_dir / "run.db")
+    hashes = {h for (h,) in db.execute("SELECT code_hash FROM candidates WHERE code_hash IS NOT NULL")}
+    stored = [h for (h,) in db.execute("SELECT code_hash FROM evaluations")]
+    db.close()
+    assert sorted(stored) == sorted(hashes)  # every kernel evaluated, each stored once
+    assert "infrastructure_failure" not in {o for o, _ in _rows(run_dir)[1].values()}
