@@ -98,21 +98,28 @@ def _kill(marker: str) -> None:
             pass
 
 
+SMALL = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=80000000", "--disable-usage-stats"]
+
+
+def _start_head(base: Path) -> str:
+    port = _free_port()
+    subprocess.run([str(RAY), "start", "--head", f"--port={port}", *SMALL, '--resources={"timing_core": 1}',
+                    f"--temp-dir={base}/head", "--include-dashboard=false"],
+                   check=True, capture_output=True, env=_env(), timeout=180)
+    return f"127.0.0.1:{port}"
+
+
 @pytest.fixture(scope="module")
 def cluster():
     base = Path(tempfile.mkdtemp(prefix="acray-", dir="/tmp"))  # short: Ray's socket paths have a length limit
-    port = _free_port()
-    small = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=80000000", "--disable-usage-stats"]
     patch = pytest.MonkeyPatch()
     for name, value in _env().items():  # for the autocomp commands the tests run, too
         patch.setenv(name, value)
     try:
-        subprocess.run([str(RAY), "start", "--head", f"--port={port}", *small, '--resources={"timing_core": 1}',
-                        f"--temp-dir={base}/head", "--include-dashboard=false"],
-                       check=True, capture_output=True, env=_env(), timeout=180)
-        subprocess.run([str(RAY), "start", f"--address=127.0.0.1:{port}", *small, '--resources={"special": 1}',
+        address = _start_head(base)
+        subprocess.run([str(RAY), "start", f"--address={address}", *SMALL, '--resources={"special": 1}',
                         f"--temp-dir={base}/special"], check=True, capture_output=True, env=_env(), timeout=180)
-        yield Cluster(f"127.0.0.1:{port}", base)
+        yield Cluster(address, base)
     finally:
         _kill(str(base))
         patch.undo()
@@ -183,17 +190,8 @@ def test_a_replay_model_run_through_ray_matches_the_local_pool_and_a_killed_run_
                              str(killed), *_ray(cluster), "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None:  # the root and iteration 1's code are stored
-            if (killed / "run.db").exists():
-                db = sqlite3.connect(killed / "run.db")
-                try:
-                    done = db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
-                except sqlite3.OperationalError:
-                    done = 0
-                db.close()
-                if done >= 2:
-                    break
-            time.sleep(0.2)
+        while time.monotonic() < deadline and proc.poll() is None and _count(killed, "evaluations") < 2:
+            time.sleep(0.1)  # the root and a first candidate are stored
         assert proc.poll() is None, "the run finished before it could be killed"
         proc.send_signal(signal.SIGKILL)
     finally:
@@ -255,3 +253,56 @@ def test_killing_the_worker_node_mid_run_loses_and_double_counts_no_evaluation(c
     db.close()
     assert sorted(stored) == sorted(hashes)  # every kernel evaluated, each stored once
     assert "infrastructure_failure" not in {o for o, _ in _rows(run_dir)[1].values()}
+
+
+def test_a_lost_head_stops_the_run_and_resume_on_a_new_cluster_measures_nothing_twice(
+        cluster: Cluster, tmp_path: Path, fast_config: Path) -> None:
+    """The head (a cluster of its own, here) dies mid-run: the run stops with a one-line error
+    naming `autocomp resume`; resumed on a new cluster it ends as the local pool's run does, and
+    every evaluation stored before the head died is kept as it was (measured on the old cluster)."""
+    replay = _replay(tmp_path)
+    models = ("--models", f"replay::{replay}", "--config", str(fast_config))
+    local = _optimize(*REPLAY_ARGS, *models, "--run-dir", str(tmp_path / "local"))
+    base = Path(tempfile.mkdtemp(prefix="acray-", dir="/tmp"))
+    try:
+        first = _start_head(base / "one")
+        run_dir = tmp_path / "run"
+        proc = subprocess.Popen([sys.executable, "-m", "autocomp.cli", "optimize", *REPLAY_ARGS, *models, "--run-dir",
+                                 str(run_dir), "--executor", "ray", "--ray-address", first, "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None and _count(run_dir, "evaluations") < 2:
+            time.sleep(0.1)
+        assert proc.poll() is None, "the run finished before its head could be killed"
+        _kill(str(base / "one"))
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 2 and out == "", (out, err)
+        assert "lost the Ray cluster" in err and "autocomp resume" in err and "Traceback" not in err, err
+        db = sqlite3.connect(run_dir / "run.db")
+        before = db.execute("SELECT code_hash, created, details_json FROM evaluations").fetchall()
+        db.close()
+
+        second = _start_head(base / "two")
+        resumed = autocomp("resume", str(run_dir), "--ray-address", second, "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        assert json.loads(resumed.stdout)["best"] == local["best"] and _rows(run_dir) == _rows(tmp_path / "local")
+        db = sqlite3.connect(run_dir / "run.db")
+        after = {h: (c, d) for h, c, d in db.execute("SELECT code_hash, created, details_json FROM evaluations")}
+        calls = db.execute("SELECT phase, request_hash, sample_index FROM llm_calls").fetchall()
+        db.close()
+        assert all(after[h] == (c, d) for h, c, d in before)  # nothing stored was measured again
+        assert len(calls) == len(set(calls)) == local["llm_calls"]
+    finally:
+        _kill(str(base))
+
+
+def _count(run_dir: Path, table: str) -> int:
+    if not (run_dir / "run.db").exists():
+        return 0
+    db = sqlite3.connect(run_dir / "run.db")
+    try:
+        return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:  # the schema is not written yet
+        return 0
+    finally:
+        db.close()

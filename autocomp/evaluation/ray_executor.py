@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -124,6 +125,9 @@ class RayExecutor:
             **split_resources(self.needs), max_retries=max_retries, retry_exceptions=False)
         self._waiters = ThreadPoolExecutor(max_workers=64, thread_name_prefix="ray-wait")
         self._feasible_at, self._feasible_lock = 0.0, threading.Lock()
+        self._lost: str | None = _shared._lost if _shared is not None else None  # set once the head is gone
+        host, _, port = ray.get_runtime_context().gcs_address.rpartition(":")
+        self._gcs = (host, int(port))
 
     # ---- the seam ---------------------------------------------------------------------
 
@@ -141,12 +145,14 @@ class RayExecutor:
 
     def shutdown(self) -> None:
         self._waiters.shutdown(wait=True, cancel_futures=True)
-        if self._owner and self._ray.is_initialized():
+        if self._owner and self._lost is None and self._ray.is_initialized():  # with the head gone it would hang
             self._ray.shutdown()
 
     # ---- driver side ------------------------------------------------------------------
 
     def _start(self, stage: str, *codes: str) -> "Future[EvalResult]":
+        if self._lost is not None:
+            raise ClusterLost(self._lost)
         try:
             ref = self._task.remote(self._recipe_ref, stage, codes)
         except Exception as exc:  # the cluster is gone before we could even submit
@@ -175,8 +181,11 @@ class RayExecutor:
                     f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"))
             except exceptions.RayTaskError as exc:  # our worker code raised: a bug on our side, not the kernel's
                 return EvalResult(outcome=Outcome.HARNESS_ERROR, error=f"the Ray task failed: {exc}")
+            except ClusterLost:
+                raise
             except Exception as exc:  # the connection to the cluster itself
-                raise ClusterLost(_lost_message(self.address, exc)) from None
+                self._lost = _lost_message(self.address, exc)
+                raise ClusterLost(self._lost) from None
         if "problem_error" in payload:
             raise ProblemError(*payload["problem_error"])
         if "unfit" in payload:
@@ -184,15 +193,23 @@ class RayExecutor:
         return EvalResult.model_validate(payload)
 
     def _lacking(self) -> list[str] | None:
-        """What no live node offers any more (checked at most every POLL_S across all waiters)."""
+        """What no live node offers any more (checked at most every POLL_S across all waiters).
+
+        The head is probed first with a plain TCP connect: with the head gone, Ray's own client
+        retries for a minute and then ends the process, so a lost head must be noticed sooner."""
         with self._feasible_lock:
+            if self._lost is not None:
+                raise ClusterLost(self._lost)
             if time.monotonic() - self._feasible_at < POLL_S:
                 return None
             self._feasible_at = time.monotonic()
             try:
+                with socket.create_connection(self._gcs, timeout=POLL_S):
+                    pass
                 nodes = self._ray.nodes()
             except Exception as exc:
-                raise ClusterLost(_lost_message(self.address, exc)) from None
+                self._lost = _lost_message(self.address, exc)
+                raise ClusterLost(self._lost) from None
         return missing_resources(self.needs, nodes)
 
     def _check_feasible(self) -> None:

@@ -11,12 +11,13 @@ pick and the cold check are the referee's (`search/referee.py`); this file is th
 from __future__ import annotations
 
 import random
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from autocomp.agents.base import Agent, AgentContext, CodeJob, Parent, Plan, PlanJob
+from autocomp.agents.base import Agent, AgentContext, Code, CodeJob, Parent, Plan, PlanJob
 from autocomp.agents.llm_agent import LLMAgent
 from autocomp.config import ReuseStep, RunConfig, SearchConfig
 from autocomp.errors import UserError
@@ -97,6 +98,8 @@ class Search:
         self.executor = open_executor(target, problem, config.eval, self.evaluator)
         self.referee = Referee(config, store, self.executor, log)
         self._seq: dict[tuple[str, str], int] = {}
+        self._inflight: dict[str, Future[EvalResult]] = {}  # code hash -> evaluation started by `_start`
+        self._inflight_lock = threading.Lock()
 
     # ---- the loop ------------------------------------------------------------------
 
@@ -165,6 +168,9 @@ class Search:
     def _root(self) -> Candidate:
         root = self._candidate("root", iteration=0, code=self.problem.initial_code, origin="initial")
         self._evaluate([root])
+        if root.result is not None and root.result.outcome is Outcome.INFRA_FAILURE:
+            raise UserError(f"the initial code's evaluation was lost to the infrastructure ({root.result.error}); "
+                            "nothing is stored for it: continue with `autocomp resume RUN_DIR`")
         if not root.correct:
             raise UserError(f"the initial code of {self.problem.name} is not correct, so there is nothing to optimize: {root.result.summary() if root.result else root.error}")
         return root
@@ -205,7 +211,8 @@ class Search:
             for k, coder in enumerate(split_work(self.cfg.codes, self.config.coders)):
                 cjob = CodeJob(work.job.parent, plan.text, k, self._next_seq(coder, "code"), work.job.seed + k)
                 code_jobs.append(CodeWork(work.parent, f"{work.key}/k{k}", work.model, coder, plan_id, plan, cjob))
-        codes = self._map(lambda work: self._existing(work.key) or self.agents[work.coder].implement(work.job), code_jobs)
+        codes = self._map(lambda work: self._existing(work.key) or self._start(self.agents[work.coder].implement(work.job)),
+                          code_jobs)
         return [
             code if isinstance(code, Candidate) else self._candidate(
                 work.key, iteration, code.code, "planned", parent_id=work.parent.id, plan_id=work.plan_id, plan=work.plan,
@@ -221,7 +228,7 @@ class Search:
         return None, agent.plan(job)
 
     def _direct(self, jobs: list[PlanWork], iteration: int) -> list[Candidate]:
-        codes = self._map(lambda work: self._existing(work.key) or self.agents[work.model].direct(work.job), jobs)
+        codes = self._map(lambda work: self._existing(work.key) or self._start(self.agents[work.model].direct(work.job)), jobs)
         return [
             code if isinstance(code, Candidate) else self._candidate(
                 work.key, iteration, code.code, "direct", parent_id=work.parent.id, plan=code.plan, plan_model=work.model,
@@ -230,6 +237,17 @@ class Search:
         ]
 
     # ---- evaluate ----------------------------------------------------------------------
+
+    def _start(self, written: Code) -> Code:
+        """Submit new code for evaluation as soon as a model has written it, so evaluations run
+        while the iteration's other model calls are still out. Only the start moves: results are
+        stored, in candidate order, by `_evaluate`, and identical or stored code is not submitted."""
+        if written.code is not None:
+            h = code_hash(written.code)
+            with self._inflight_lock:
+                if h not in self._inflight and self.store.evaluation(h) is None:
+                    self._inflight[h] = self.executor.submit(written.code)
+        return written
 
     def _evaluate(self, candidates: list[Candidate]) -> None:
         """Evaluate every candidate with code; identical code is evaluated once per run."""
@@ -243,7 +261,9 @@ class Search:
             if stored is not None:
                 cand.result, cand.feedback = stored
             elif h not in pending:
-                pending[h] = self.executor.submit(cand.code)
+                with self._inflight_lock:
+                    started = self._inflight.pop(h, None)
+                pending[h] = started or self.executor.submit(cand.code)
         unstored: dict[str, EvalResult] = {}
         for h, future in pending.items():
             result: EvalResult = future.result()  # type: ignore[attr-defined]
