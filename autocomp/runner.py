@@ -41,12 +41,14 @@ def evaluate_code(problem: Problem, code: str, config: RunConfig, emulate: bool 
         if reason and config.eval.executor == "local":  # on Ray, the nodes with the hardware run it
             raise UserError(reason)
         evaluator = target.evaluator(problem, config.eval)
-    executor = open_executor(target, problem, config.eval.model_copy(update={"executor": "local"}) if emulate
-                             else config.eval, evaluator)
     try:
-        result = executor.submit(code).result()
+        executor = open_executor(target, problem, config.eval.model_copy(update={"executor": "local"}) if emulate
+                                 else config.eval, evaluator)
+        try:
+            result = executor.submit(code).result()
+        finally:
+            executor.shutdown()
     finally:
-        executor.shutdown()
         evaluator.close()
     d = result.details
     return {

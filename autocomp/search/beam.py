@@ -95,7 +95,11 @@ class Search:
             llm = bool(split_model(model)[0])
             self.agents[model] = LLMAgent(model, ctx, config.llm) if llm else make_agent_class(model)(model, ctx)
         self.evaluator = target.evaluator(problem, config.eval)
-        self.executor = open_executor(target, problem, config.eval, self.evaluator)
+        try:
+            self.executor = open_executor(target, problem, config.eval, self.evaluator)
+        except BaseException:  # no cluster, or none with the resources: nothing else to clean up yet
+            self.evaluator.close()
+            raise
         self.referee = Referee(config, store, self.executor, log)
         self._seq: dict[tuple[str, str], int] = {}
         self._inflight: dict[str, Future[EvalResult]] = {}  # code hash -> evaluation started by `_start`
