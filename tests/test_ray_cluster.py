@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, autocomp, needs_extra, reply_with_code, write_replay
+from conftest import assert_one_line_error, autocomp, kernel, needs_extra, reply_with_code, write_replay
 from test_gemmini_target import FSM_512
 
-pytestmark = [pytest.mark.slow, needs_extra("ray", "ray"), pytest.mark.xdist_group("ray_cluster")]
+pytestmark = [pytest.mark.slow, needs_extra("ray", "ray")]  # one xdist group: the module-scoped cluster
 
 REPO = Path(__file__).resolve().parent.parent
 RAY = Path(sys.executable).parent / "ray"
@@ -221,6 +221,30 @@ def test_a_problem_needing_a_resource_only_the_second_node_has_runs_there(cluste
     config.write_text("[eval]\ntrials = 2\nresources = {fpga = 1}\n")
     missing = autocomp("eval", "gemmini/gemm-512x512x512", "--config", str(config), *_ray(cluster), "--json")
     assert_one_line_error(missing, "fpga", "ray start --address=HEAD:PORT --resources='{\"fpga\": 1.0}'")
+
+
+def test_timed_work_holds_a_timing_core_and_a_duel_is_one_task_on_one_node(cluster: Cluster) -> None:
+    """cpu kernels are timed on wall clock, so each evaluation needs a `timing_core`, which only
+    the head offers here; a duel (the faster GEMM against the initial loop nest) is one task."""
+    from autocomp.config import EvalConfig
+    from autocomp.search.executors import open_executor
+    from autocomp.targets.registry import get_target, resolve_problem
+
+    problem, target = resolve_problem("cpu/gemm-f32-256"), get_target("cpu")
+    settings = EvalConfig(min_time_s=0.1, trials=2, timeout_s=10, executor="ray", address=cluster.address)
+    evaluator = target.evaluator(problem, settings)
+    executor = open_executor(target, problem, settings, evaluator)
+    try:
+        evaluated = executor.submit(problem.initial_code).result()
+        duel = executor.duel(kernel("gemm256_faster.c"), problem.initial_code).result()
+    finally:
+        executor.shutdown()
+        evaluator.close()
+    head = cluster.node_ids()["head"]
+    assert evaluated.correct and evaluated.details["node"]["id"] == head
+    assert duel.correct and duel.details["node"]["id"] == head
+    busy = any(f.startswith("busy machine") for f in duel.details.get("flags", []))  # the harness's own verdict on load
+    assert (duel.speedup or 0) > 1.5 or busy, duel
 
 
 def test_killing_the_worker_node_mid_run_loses_and_double_counts_no_evaluation(cluster: Cluster, tmp_path: Path,
