@@ -279,6 +279,47 @@ def test_killing_the_worker_node_mid_run_loses_and_double_counts_no_evaluation(c
     assert "infrastructure_failure" not in {o for o, _ in _rows(run_dir)[1].values()}
 
 
+def test_an_evaluation_no_live_node_can_run_is_an_infrastructure_failure_that_resume_evaluates(
+        cluster: Cluster, tmp_path: Path) -> None:
+    """Every evaluation needs `special`; a node offering it dies mid-run and none is left: the
+    evaluations it held become infrastructure failures, which the run does not store, and a
+    resume with a new `special` node evaluates them, ending where the local pool's run ends."""
+    config = tmp_path / "special.toml"
+    config.write_text("[eval]\nmin_time_s = 0.1\ntimeout_s = 4\ntrials = 2\nresources = {special = 1}\nmax_retries = 1\n")
+    local = _optimize(*TUNER, "--config", str(config), "--run-dir", str(tmp_path / "local"))
+
+    def special_node(name: str) -> str:
+        subprocess.run([str(RAY), "start", f"--address={cluster.address}", *SMALL, '--resources={"special": 1}',
+                        f"--temp-dir={cluster.base}/{name}"], check=True, capture_output=True, env=_env(), timeout=180)
+        return f"{cluster.base}/{name}"
+
+    _kill(f"{cluster.base}/special")  # the module's own special node (gone already if the test before killed it)
+    marker = special_node("special-a")
+    run_dir = tmp_path / "ray"
+    proc = subprocess.Popen([sys.executable, "-m", "autocomp.cli", "optimize", *TUNER, "--config", str(config),
+                             "--run-dir", str(run_dir), *_ray(cluster), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, killed_busy = time.monotonic() + 300, False
+    while time.monotonic() < deadline and proc.poll() is None:
+        if _count(run_dir, "evaluations") >= 1 and any(
+                cmd.startswith("ray::evaluate_on_worker") for cmd in _tree(marker).values()):
+            _kill(marker)
+            killed_busy = True
+            break
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=600)
+    assert killed_busy and proc.returncode == 0, err
+    assert "evaluation lost to the infrastructure (not stored" in err and "no live Ray node offers special" in err
+    _, evals = _rows(run_dir)
+    assert "infrastructure_failure" not in {o for o, _ in evals.values()}
+    assert len(evals) < len(_rows(tmp_path / "local")[1])  # some kernels have no verdict yet
+
+    special_node("special-b")
+    resumed = autocomp("resume", str(run_dir), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _rows(run_dir) == _rows(tmp_path / "local") and json.loads(resumed.stdout)["best"] == local["best"]
+
+
 def test_a_lost_head_stops_the_run_and_resume_on_a_new_cluster_measures_nothing_twice(
         cluster: Cluster, tmp_path: Path, fast_config: Path) -> None:
     """The head (a cluster of its own, here) dies mid-run: the run stops with a one-line error
