@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -74,6 +75,7 @@ def stop_cluster(base: Path) -> None:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def _free_port() -> int:

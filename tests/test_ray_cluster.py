@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -122,6 +123,7 @@ def cluster():
         yield Cluster(address, base)
     finally:
         _kill(str(base))
+        shutil.rmtree(base, ignore_errors=True)
         patch.undo()
 
 
@@ -359,6 +361,7 @@ def test_a_lost_head_stops_the_run_and_resume_on_a_new_cluster_measures_nothing_
         assert len(calls) == len(set(calls)) == local["llm_calls"]
     finally:
         _kill(str(base))
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _count(run_dir: Path, table: str) -> int:
