@@ -179,8 +179,10 @@ class RayExecutor:
                 return EvalResult(outcome=Outcome.INFRA_FAILURE, error=(
                     f"the Ray worker measuring it was lost (retried up to {self.max_retries} times): "
                     f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"))
-            except exceptions.RayTaskError as exc:  # our worker code raised: a bug on our side, not the kernel's
-                return EvalResult(outcome=Outcome.HARNESS_ERROR, error=f"the Ray task failed: {exc}")
+            except exceptions.RayTaskError as exc:  # the task could not run our code there: the node, not the kernel
+                first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                return EvalResult(outcome=Outcome.INFRA_FAILURE, error=(
+                    f"the Ray task failed on its node ({first}); is the same autocomp installed on every node?"))
             except ClusterLost:
                 raise
             except Exception as exc:  # the connection to the cluster itself
