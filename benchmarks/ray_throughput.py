@@ -6,9 +6,11 @@ this machine, and the per-evaluation overhead Ray adds.
 Each evaluation is a distinct kernel (the problem's initial code with a unique comment), so no
 compiled object is reused. Throughput: all evaluations of a problem submitted at once. Overhead:
 evaluations one at a time, the local pool and a one-node Ray cluster alternating, after one
-warm-up each (the worker builds its evaluator once, as in a run); the median paired difference.
+warm-up each (the worker builds its evaluator once, as in a run); the median paired difference,
+and the round trip of an empty Ray task (Ray's dispatch alone, without the noise of evaluations).
 The clusters are started with `ray start` on 127.0.0.1 (a head that runs nothing, `--num-cpus=0`,
-plus N worker nodes with `--num-cpus=2` each) and torn down by their process trees.
+plus N worker nodes with `--num-cpus=2` each, workers at niceness 0 as the README advises) and
+torn down by their process trees.
 All nodes share this machine's cores, so 2 nodes add parallel slots, not cores.
 """
 
@@ -42,7 +44,7 @@ def variants(code: str, n: int, tag: str) -> list[str]:
 def start_cluster(workers: int) -> tuple[str, Path]:
     base = Path(tempfile.mkdtemp(prefix="acbench-", dir="/tmp"))
     port = _free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")]))}
     os.environ.update({k: env[k] for k in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")})
     common = ["--node-ip-address=127.0.0.1", "--object-store-memory=80000000", "--disable-usage-stats"]
@@ -110,10 +112,11 @@ def paired(name: str, evals: int, local: EvalConfig, ray: EvalConfig) -> dict[st
     problem, target = resolve_problem(name), get_target(name.split("/")[0])
     evaluators = {mode: target.evaluator(problem, cfg) for mode, cfg in (("local", local), ("ray", ray))}
     executors = {mode: open_executor(target, problem, cfg, evaluators[mode]) for mode, cfg in (("local", local), ("ray", ray))}
-    times: dict[str, list[float]] = {"local": [], "ray": []}
+    times: dict[str, list[float]] = {"local": [], "ray": []}  # and "empty_task": Ray's dispatch alone
     try:
         for executor in executors.values():
             executor.submit(problem.initial_code).result()  # warm-up: runtime and the worker's evaluator built
+        times["empty_task"] = round_trip(20)
         for i, code in enumerate(variants(problem.initial_code, evals, "paired")):
             for mode in (("local", "ray") if i % 2 == 0 else ("ray", "local")):
                 start = time.perf_counter()
@@ -124,6 +127,25 @@ def paired(name: str, evals: int, local: EvalConfig, ray: EvalConfig) -> dict[st
         for mode in executors:
             executors[mode].shutdown()
             evaluators[mode].close()
+    return times
+
+
+def _noop() -> None:
+    return None
+
+
+def round_trip(tasks: int) -> list[float]:
+    """Seconds for an empty Ray task asking for one CPU, one at a time (the driver must be
+    connected): Ray's own dispatch cost, the fixed part of its per-evaluation overhead."""
+    import ray
+
+    task = ray.remote(num_cpus=1)(_noop)
+    ray.get(task.remote())  # a worker process is up
+    times = []
+    for _ in range(tasks):
+        start = time.perf_counter()
+        ray.get(task.remote())
+        times.append(time.perf_counter() - start)
     return times
 
 
@@ -143,7 +165,7 @@ def main() -> None:
             ray = EvalConfig(**SETTINGS, executor="ray", address=address)
             report[f"ray_{workers}_node"] = throughput(problems, args.evals, ray, f"ray{workers}")
             if workers == 1:
-                report["sequential_s"] = paired(problems[0], 2 * args.evals, local, ray)
+                report["sequential_s"] = paired(problems[0], 3 * args.evals, local, ray)
         finally:
             stop_cluster(base)
     seq: dict[str, list[float]] = report["sequential_s"]  # type: ignore[assignment]
@@ -156,7 +178,9 @@ def main() -> None:
         rates = report[mode]
         print(f"{mode:>11}: " + ", ".join(f"{p} {r:.1f}/min" for p, r in rates.items()))  # type: ignore[union-attr]
     print(f"sequential {problems[0]}: local {local_s:.3f} s/eval, ray {ray_s:.3f} s/eval, "
-          f"overhead {report['overhead_s_per_eval']:.3f} s ({report['overhead_pct']:.1f}%)")
+          f"overhead {report['overhead_s_per_eval']:.3f} s ({report['overhead_pct']:.1f}%, median paired difference); "
+          f"an empty Ray task: {1e3 * statistics.median(seq['empty_task']):.1f} ms "
+          f"({100 * statistics.median(seq['empty_task']) / local_s:.2f}% of a local evaluation)")
     print(json.dumps(report, indent=2))
 
 

@@ -50,10 +50,11 @@ class Cluster:
 
 def _env() -> dict[str, str]:
     """Workers import autocomp from this checkout, as the driver does; a test cluster on
-    127.0.0.1 needs no token (Ray would otherwise write one to ~/.ray)."""
+    127.0.0.1 needs no token (Ray would otherwise write one to ~/.ray); workers time at the
+    default niceness, as the README says to start nodes."""
     path = os.environ.get("PYTHONPATH", "")
     return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO),
-            "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+            "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "RAY_worker_niceness": "0"}
 
 
 def _free_port() -> int:
@@ -243,7 +244,8 @@ def test_timed_work_holds_a_timing_core_and_a_duel_is_one_task_on_one_node(clust
         executor.shutdown()
         evaluator.close()
     head = cluster.node_ids()["head"]
-    assert evaluated.correct and evaluated.details["node"]["id"] == head
+    assert evaluated.correct and evaluated.details["node"]["id"] == head and evaluated.details["node"]["niceness"] == 0
+    assert not any(f.startswith("timed at niceness") for f in evaluated.details.get("flags", []))
     assert duel.correct and duel.details["node"]["id"] == head
     busy = any(f.startswith("busy machine") for f in duel.details.get("flags", []))  # the harness's own verdict on load
     assert (duel.speedup or 0) > 1.5 or busy, duel

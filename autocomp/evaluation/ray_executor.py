@@ -44,6 +44,9 @@ from autocomp.errors import ProblemError, UserError
 from autocomp.evaluation.base import Evaluator
 from autocomp.evaluation.result import EvalResult, Outcome
 
+# Ray starts its workers at niceness 15, and the sandboxed harness inherits it, so on a shared core
+# timed calls are preempted more often: nodes that time kernels should run `RAY_worker_niceness=0
+# ray start ...` (results record the worker's niceness in details.node, and flag timings above 0).
 TIMING_CORE = "timing_core"  # custom Ray resource: one per core a node reserves for wall-clock timing
 POLL_S = 5.0  # how often a waiting evaluation checks that some live node can still run it
 MAX_PROBLEM_BYTES = 4 << 20  # a problem folder travels with the tasks; anything this big is not a problem folder
@@ -234,7 +237,7 @@ def _connect(ray: Any, address: str) -> None:
     try:
         if address == "local":  # a private one-node cluster; one timing core, like the local pool
             ray.init(resources={TIMING_CORE: 1}, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+                     configure_logging=False, _system_config={"worker_niceness": 0})  # see TIMING_CORE's note
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except Exception as exc:
@@ -276,7 +279,7 @@ def evaluate_on_worker(recipe: Recipe, stage: str, codes: tuple[str, ...]) -> di
     evaluator does it; returns the result as JSON with `details.node`, or a problem error."""
     import ray
 
-    node = {"id": ray.get_runtime_context().get_node_id(), "host": platform.node()}
+    node = {"id": ray.get_runtime_context().get_node_id(), "host": platform.node(), "niceness": os.nice(0)}
     timed = TIMING_CORE in (ray.get_runtime_context().get_assigned_resources() or {})
     try:
         with _timing_core(timed) as core:
@@ -288,8 +291,11 @@ def evaluate_on_worker(recipe: Recipe, stage: str, codes: tuple[str, ...]) -> di
         return {"unfit": f"Ray node {node['host']} ({node['id'][:12]}) offers the resources but cannot run it: {exc}"}
     except Exception as exc:  # our bug, not the candidate's (as in LocalExecutor)
         result = EvalResult(outcome=Outcome.HARNESS_ERROR, error=f"{type(exc).__name__}: {exc}")
-    result = result.model_copy(update={"details": {**result.details, "node": node}})
-    return result.model_dump(mode="json")
+    details = {**result.details, "node": node}
+    if timed and node["niceness"] > 0:  # the sandboxed harness inherits it: a busy core preempts it more often
+        details["flags"] = [*details.get("flags", []), f"timed at niceness {node['niceness']} (Ray starts workers at 15): "
+                            "start the node with RAY_worker_niceness=0"]
+    return result.model_copy(update={"details": details}).model_dump(mode="json")
 
 
 class _Unfit(Exception):
