@@ -45,6 +45,23 @@ def _budget_options(command):  # type: ignore[no-untyped-def]
     return command
 
 
+def _executor_options(command):  # type: ignore[no-untyped-def]
+    """--executor, --ray-address: shared by eval, optimize and resume ([eval] executor / address)."""
+    for option in reversed([
+        click.option("--executor", type=click.Choice(["local", "ray"]),
+                     help="where evaluations run: this machine's pool (default) or a Ray cluster"),
+        click.option("--ray-address", help='the Ray cluster: auto, ray://HOST:10001, HOST:6379 or local ([eval] address)'),
+    ]):
+        command = option(command)
+    return command
+
+
+def _eval_flags(flags: dict[str, Any]) -> dict[str, Any]:
+    """Pop the [eval] placement flags that were given, under their config names."""
+    names = {"executor": "executor", "ray_address": "address"}
+    return {names[k]: flags.pop(k) for k in list(flags) if k in names and flags[k] is not None}
+
+
 def _llm_flags(flags: dict[str, Any]) -> dict[str, Any]:
     """Pop the [llm] flags that were given, under their config names."""
     from autocomp.config import LLM_FLAGS
@@ -82,9 +99,10 @@ def problems(as_json: bool) -> None:
               help="verify on the target's functional emulator (amx without AMX hardware): correctness only, not timed")
 @click.option("--cold-cache", is_flag=True,
               help="flush the buffers of both kernels from every cache level before each timed call ([eval] cold_cache)")
+@_executor_options
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emulate: bool, cold_cache: bool,
-             as_json: bool) -> None:
+             as_json: bool, **flags: Any) -> None:
     """Compile, verify and time CODE_FILE (default: the problem's initial code).
 
     Exit status: 0 when the code is correct, 1 when it is not (the report says why), 2 on a
@@ -95,7 +113,9 @@ def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emu
     from autocomp.targets.registry import resolve_problem
 
     prob = resolve_problem(problem)
-    config = load_config(config_file, {"eval": {"cold_cache": True}} if cold_cache else None, search=False)
+    placement = _eval_flags(flags)
+    eval_flags = {**placement, **({"cold_cache": True} if cold_cache else {})}
+    config = load_config(config_file, {"eval": eval_flags} if eval_flags else None, search=False)
     try:
         code = code_file.read_text() if code_file else prob.initial_code
     except (OSError, UnicodeDecodeError) as exc:
@@ -124,6 +144,7 @@ def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emu
 @click.option("--seed", type=int)
 @click.option("--edits", is_flag=True, default=None, help="code calls return old/new edits to the parent, not whole files")
 @_budget_options
+@_executor_options
 @click.option("--reuse", "reuse_run", type=click.Path(path_type=Path),
               help="first apply the winning schedule of this run (a similar problem), one step per iteration")
 @click.option("--run-dir", type=click.Path(path_type=Path))
@@ -145,6 +166,9 @@ def optimize(problem: str, config_file: Path | None, run_dir: Path | None, reuse
     llm = _llm_flags(flags)
     if llm:
         overrides["llm"] = llm
+    placement = _eval_flags(flags)
+    if placement:
+        overrides["eval"] = placement
     search = {k: v for k, v in flags.items() if v is not None}
     if search:
         overrides["search"] = search
@@ -162,6 +186,7 @@ def optimize(problem: str, config_file: Path | None, run_dir: Path | None, reuse
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @_budget_options
+@_executor_options
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def resume(run_dir: Path, as_json: bool, **flags: Any) -> None:
     """Continue a run, interrupted, killed or finished, with its stored settings.
@@ -173,7 +198,8 @@ def resume(run_dir: Path, as_json: bool, **flags: Any) -> None:
     from autocomp.report.console import optimize_report
     from autocomp.runner import resume_run
 
-    _emit(as_json, resume_run(run_dir, _log(as_json), _llm_flags(flags)), optimize_report)
+    placement = _eval_flags(flags)
+    _emit(as_json, resume_run(run_dir, _log(as_json), _llm_flags(flags), placement), optimize_report)
 
 
 @cli.command()

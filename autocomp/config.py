@@ -12,7 +12,7 @@ import os
 import sys
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -74,6 +74,24 @@ class ReuseConfig(BaseModel):
     plans: int = Field(2, ge=1, description="plans per beam member during the reused steps")
 
 
+class EvalConfig(EvalSettings):
+    """[eval]: how kernels are checked and timed (EvalSettings, which the evaluator sees) and where
+    they are evaluated (which the evaluator never sees: executors read it)."""
+
+    executor: Literal["local", "ray"] = Field("local", description="local: a thread pool on this machine; "
+                                              "ray: tasks on a Ray cluster (pip install 'autocomp[ray]')")
+    address: str = Field("auto", description='the Ray cluster: "auto" (the one `ray start` runs on this machine), '
+                         '"ray://HOST:10001" (Ray Client), "HOST:6379", or "local" (start a private one-node cluster)')
+    resources: dict[str, float] = Field(default_factory=dict, description="Ray resources every evaluation needs "
+                                        "besides the target's own (e.g. {special = 1}: only nodes started with it)")
+    max_retries: int = Field(2, ge=0, description="a Ray evaluation whose worker dies is retried this many times "
+                             "elsewhere, then recorded as an infrastructure failure (never as the kernel's verdict)")
+
+    def evaluator_settings(self) -> EvalSettings:
+        """The settings an evaluator sees (a worker node rebuilds its evaluator from these)."""
+        return EvalSettings.model_validate(self.model_dump(include=set(EvalSettings.model_fields)))
+
+
 class LLMConfig(BaseModel):
     """[llm]: how models are asked, reached, retried, priced and budgeted. Never holds a key."""
 
@@ -100,7 +118,7 @@ class RunConfig(BaseSettings):
     code_models: Annotated[list[str] | None, NoDecode] = None
     search: SearchConfig = SearchConfig()
     llm: LLMConfig = LLMConfig()
-    eval: EvalSettings = EvalSettings()
+    eval: EvalConfig = EvalConfig()
     reuse: ReuseConfig | None = None
 
     @field_validator("models", "code_models", mode="before")

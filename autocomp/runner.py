@@ -22,6 +22,7 @@ from autocomp.outputs import BestOutput, EvalOutput, RunOutput, RunRow, headline
 from autocomp.problem import Problem
 from autocomp.report.html import write_report
 from autocomp.search.beam import Log, Search, SearchSummary
+from autocomp.search.executors import open_executor
 from autocomp.search.schedule import lineage
 from autocomp.store.runstore import RunStore, run_stores_under
 from autocomp.targets.peak import above_peak_warning
@@ -39,11 +40,16 @@ def evaluate_code(problem: Problem, code: str, config: RunConfig, emulate: bool 
                             "(--emulate is for targets whose hardware this machine may lack, like amx)")
     else:
         reason = target.unavailable_reason()
-        if reason:
+        if reason and config.eval.executor == "local":  # on Ray, the nodes with the hardware run it
             raise UserError(reason)
         evaluator = target.evaluator(problem, config.eval)
     try:
-        result = evaluator.evaluate(code)
+        executor = open_executor(target, problem, config.eval.model_copy(update={"executor": "local"}) if emulate
+                                 else config.eval, evaluator)
+        try:
+            result = executor.submit(code).result()
+        finally:
+            executor.shutdown()
     finally:
         evaluator.close()
     d = result.details
@@ -95,7 +101,7 @@ def start_run(problem: Problem, config: RunConfig, run_dir: Path | None, log: Lo
     check_agents(problem, config)
     target = get_target(problem.target)
     reason = target.unavailable_reason()
-    if reason:
+    if reason and config.eval.executor == "local":  # on Ray, the nodes with the hardware run it
         raise UserError(reason)
     run_dir = run_dir or default_run_dir(problem)
     store = RunStore.create(run_dir, problem.name, str(problem.root), problem.target, config.model_dump(mode="json"))
@@ -103,8 +109,10 @@ def start_run(problem: Problem, config: RunConfig, run_dir: Path | None, log: Lo
     return _run(problem, config, store, log)
 
 
-def resume_run(run_dir: Path, log: Log, llm_overrides: dict[str, Any] | None = None) -> RunOutput:
-    """Continue a run with its stored settings; `llm_overrides` may raise budgets or turn the cache off."""
+def resume_run(run_dir: Path, log: Log, llm_overrides: dict[str, Any] | None = None,
+               eval_overrides: dict[str, Any] | None = None) -> RunOutput:
+    """Continue a run with its stored settings; `llm_overrides` may raise budgets or turn the cache off;
+    `eval_overrides` may move its evaluations (executor, address: where, never how, kernels are checked)."""
     store = RunStore.open(run_dir, writer=True)  # a second writer is refused here, before anything runs
     try:
         info = store.run_info()
@@ -114,13 +122,16 @@ def resume_run(run_dir: Path, log: Log, llm_overrides: dict[str, Any] | None = N
         stored = info["config"]
         if llm_overrides:
             stored = {**stored, "llm": {**stored.get("llm", {}), **llm_overrides}}
+        if eval_overrides:
+            stored = {**stored, "eval": {**stored.get("eval", {}), **eval_overrides}}
         config = load_config(stored=stored)
         check_consistency(config)
         check_models(config)
     except BaseException:
         store.close()
         raise
-    store.event("resumed", **({"overrides": llm_overrides} if llm_overrides else {}))
+    overrides = {**(llm_overrides or {}), **(eval_overrides or {})}
+    store.event("resumed", **({"overrides": overrides} if overrides else {}))
     store.set_status("running")  # `runs` must not call a resumed (or resumed and killed) run finished
     # we hold the folder's lock now, so a run stored as running lost its process: it was killed
     was = "killed" if info["status"] == "running" else info["status"]

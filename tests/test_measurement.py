@@ -177,6 +177,27 @@ def test_two_processes_never_time_on_one_core_at_once() -> None:
         assert time.monotonic() - start < 5
 
 
+def test_a_free_core_is_claimed_under_the_same_lock_and_its_holder_may_take_it_again() -> None:
+    """A Ray node picks its timing core with `free_core_lock`: a core another process holds (its
+    `core_lock`) is skipped, and the evaluator then taking that core's lock in the same thread
+    does not wait on itself. Lock numbers beyond any real core, so no timing on this machine is held up."""
+    from autocomp.evaluation.timing import core_lock, free_core_lock
+
+    busy = 4096 + 2 * (os.getpid() % 1000)
+    free = busy + 1
+    holder = hold_core(busy, 3.0)
+    try:
+        start = time.monotonic()
+        with free_core_lock((busy, free)) as core:
+            assert core == free
+            with core_lock(free):
+                pass
+        assert time.monotonic() - start < 1.0, "the claim waited for the busy core"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 @pytest.mark.slow
 def test_an_evaluation_waits_for_another_process_timing_on_its_core(problem) -> None:
     """Our harness runs take the lock (verification runs on the timing core too)."""

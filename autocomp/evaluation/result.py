@@ -19,6 +19,9 @@ class Outcome(str, Enum):
     WRONG_ANSWER = "wrong_answer"  # includes modified inputs, broken canaries, nondeterminism
     HARNESS_ERROR = "harness_error"  # our side failed; never the candidate's fault
     LLM_FAILED = "llm_failed"  # the model call failed, so there was no code to evaluate
+    # the machine measuring it went away (a Ray worker node died, retries exhausted): no verdict on the
+    # kernel, never stored as its evaluation, so a resumed run evaluates it again
+    INFRA_FAILURE = "infrastructure_failure"
 
 
 class EvalResult(BaseModel):

@@ -21,7 +21,7 @@ import resource
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,30 +141,70 @@ def within_noise(interval: tuple[float, float] | list[float]) -> bool:
 
 
 LOCK_DIR = Path("/tmp/autocomp-timing")  # fixed, not $TMPDIR: every run on the machine must find the same file
-_in_process = threading.Lock()  # flock is per open file, so threads of one process also exclude each other; this keeps them in order
+# flock is per open file, so threads of one process also exclude each other; this keeps them in order.
+# Reentrant, with `_held`, so a thread that holds a core may take its lock again (a Ray worker claims
+# a free core, then the evaluator it runs takes that core's lock) instead of waiting on itself.
+_in_process = threading.RLock()
+_held = threading.local()
 
 
 @contextlib.contextmanager
 def core_lock(core: int) -> Iterator[None]:
     """Hold the timing core `core` for a timed workload, machine-wide: our harness's timing runs,
-    the vendor libraries' timer and the peak measurement of every autocomp process take it, so two
-    runs never time on one core at once (each would slow the other's kernels). An advisory
-    flock(2) on LOCK_DIR/core-N.lock: the OS releases it when its holder exits, even on kill -9."""
+    the vendor libraries' timer, the peak measurement of every autocomp process and the Ray
+    workers take it, so two runs never time on one core at once (each would slow the other's
+    kernels). An advisory flock(2) on LOCK_DIR/core-N.lock: the OS releases it when its holder
+    exits, even on kill -9."""
+    with free_core_lock((core,)):
+        yield
+
+
+@contextlib.contextmanager
+def free_core_lock(cores: Sequence[int]) -> Iterator[int]:
+    """Hold the first of `cores` that no one times on (a non-blocking try of each core's
+    `core_lock` file), or, when all are busy, wait for the first; yields the core held. A Ray
+    node picks its timing core so, sharing the one lock per core with every other timer on the
+    machine. A core this thread already holds is granted at once."""
+    held: set[int] = _held.__dict__.setdefault("cores", set())
+    mine = next((core for core in cores if core in held), None)
+    if mine is not None:
+        yield mine
+        return
+    fds = {core: _open_lock(core) for core in cores}
+    try:
+        with _in_process:
+            chosen = next((core for core, fd in fds.items() if _try_flock(fd)), None)
+            if chosen is None:
+                chosen = cores[0]
+                fcntl.flock(fds[chosen], fcntl.LOCK_EX)
+            held.add(chosen)
+            try:
+                yield chosen
+            finally:
+                held.discard(chosen)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+
+
+def _open_lock(core: int) -> int:
     path = LOCK_DIR / f"core-{core}.lock"
     try:
         LOCK_DIR.mkdir(exist_ok=True)
         with contextlib.suppress(PermissionError):
             LOCK_DIR.chmod(0o1777)  # like /tmp: any user may add a lock file, none may remove another's
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
         raise UserError(f"cannot open the timing lock {path}: {exc.strerror}; every user of autocomp on this machine "
                         f"must be able to create files in {LOCK_DIR} (make it like /tmp: chmod 1777 {LOCK_DIR})") from None
+
+
+def _try_flock(fd: int) -> bool:
     try:
-        with _in_process:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-    finally:
-        os.close(fd)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
 
 
 def _preemptions() -> int:

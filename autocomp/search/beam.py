@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from autocomp.agents.base import Agent, AgentContext, CodeJob, MenuJob, Parent, Plan, PlanJob, RepairJob, Tried, call_failed
+from autocomp.agents.base import Agent, AgentContext, Code, CodeJob, MenuJob, Parent, Plan, PlanJob, RepairJob, Tried, call_failed
 from autocomp.agents.llm_agent import LLMAgent
 from autocomp.config import ReuseStep, RunConfig, SearchConfig
 from autocomp.errors import ModelServerDown, UserError
-from autocomp.evaluation.executor import LocalExecutor
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.llm.budget import budget_stop, time_stop
 from autocomp.llm.model_string import split_model
 from autocomp.llm.registry import make_agent_class
 from autocomp.problem import Problem
 from autocomp.search.candidate import Candidate, code_hash
+from autocomp.search.executors import open_executor
 from autocomp.search.referee import Referee
 from autocomp.search.repair import failure_report, repairable
 from autocomp.search.strategies import MENU_EVENT, extended_items
@@ -106,10 +107,16 @@ class Search:
             llm = bool(split_model(model)[0])
             self.agents[model] = LLMAgent(model, ctx, config.llm) if llm else make_agent_class(model)(model, ctx)
         self.evaluator = target.evaluator(problem, config.eval)
-        self.executor = LocalExecutor(self.evaluator)
-        self.referee = Referee(problem, target, config, store, self.evaluator, self.executor, log)
+        try:
+            self.executor = open_executor(target, problem, config.eval, self.evaluator)
+        except BaseException:  # no cluster, or none with the resources: nothing else to clean up yet
+            self.evaluator.close()
+            raise
+        self.referee = Referee(config, store, self.executor, log)
         self._seq: dict[tuple[str, str], int] = {}
         self.menu: tuple[MenuItem, ...] = target.knowledge.menu_for(problem.spec.family)
+        self._inflight: dict[str, Future[EvalResult]] = {}  # code hash -> evaluation started by `_start`
+        self._inflight_lock = threading.Lock()
 
     # ---- the loop ------------------------------------------------------------------
 
@@ -193,6 +200,9 @@ class Search:
     def _root(self) -> Candidate:
         root = self._candidate("root", iteration=0, code=self.problem.initial_code, origin="initial")
         self._evaluate([root])
+        if root.result is not None and root.result.outcome is Outcome.INFRA_FAILURE:
+            raise UserError(f"the initial code's evaluation was lost to the infrastructure ({root.result.error}); "
+                            "nothing is stored for it: continue with `autocomp resume RUN_DIR`")
         if not root.correct:
             raise UserError(f"the initial code of {self.problem.name} is not correct, so there is nothing to optimize: {root.result.summary() if root.result else root.error}")
         return root
@@ -236,7 +246,8 @@ class Search:
             for k, coder in enumerate(split_work(self.cfg.codes, self.config.coders)):
                 cjob = CodeJob(work.job.parent, plan.text, k, self._next_seq(coder, "code"), work.job.seed + k)
                 code_jobs.append(CodeWork(work.parent, f"{work.key}/k{k}", work.model, coder, plan_id, plan, cjob))
-        codes = self._map(lambda work: self._existing(work.key) or self.agents[work.coder].implement(work.job), code_jobs)
+        codes = self._map(lambda work: self._existing(work.key) or self._start(self.agents[work.coder].implement(work.job)),
+                          code_jobs)
         return [
             code if isinstance(code, Candidate) else self._candidate(
                 work.key, iteration, code.code, "planned", parent_id=work.parent.id, plan_id=work.plan_id, plan=work.plan,
@@ -256,7 +267,7 @@ class Search:
         return None, plan
 
     def _direct(self, jobs: list[PlanWork], iteration: int) -> list[Candidate]:
-        codes = self._map(lambda work: self._existing(work.key) or self.agents[work.model].direct(work.job), jobs)
+        codes = self._map(lambda work: self._existing(work.key) or self._start(self.agents[work.model].direct(work.job)), jobs)
         return [
             code if isinstance(code, Candidate) else self._candidate(
                 work.key, iteration, code.code, "direct", parent_id=work.parent.id, plan=code.plan, plan_model=work.model,
@@ -285,8 +296,9 @@ class Search:
                 works.append(RepairWork(cand, f"{cand.key}/r{attempt}", job))
             if not works:
                 break
-            codes = self._map(lambda work: self._existing(work.key) or self.agents[work.failed.code_model].repair(work.job),
-                              works)  # type: ignore[index]
+            codes = self._map(lambda work: self._existing(work.key)
+                              or self._start(self.agents[work.failed.code_model].repair(work.job)),  # type: ignore[index]
+                              works)
             fixed: list[Candidate] = []
             for work, code in zip(works, codes):
                 if isinstance(code, Candidate):
@@ -354,6 +366,17 @@ class Search:
 
     # ---- evaluate ----------------------------------------------------------------------
 
+    def _start(self, written: Code) -> Code:
+        """Submit new code for evaluation as soon as a model has written it, so evaluations run
+        while the iteration's other model calls are still out. Only the start moves: results are
+        stored, in candidate order, by `_evaluate`, and identical or stored code is not submitted."""
+        if written.code is not None:
+            h = code_hash(written.code)
+            with self._inflight_lock:
+                if h not in self._inflight and self.store.evaluation(h) is None:
+                    self._inflight[h] = self.executor.submit(written.code)
+        return written
+
     def _evaluate(self, candidates: list[Candidate]) -> None:
         """Evaluate every candidate with code; identical code is evaluated once per run."""
         pending: dict[str, object] = {}
@@ -366,14 +389,25 @@ class Search:
             if stored is not None:
                 cand.result, cand.feedback = stored
             elif h not in pending:
-                pending[h] = self.executor.submit(cand.code)
+                with self._inflight_lock:
+                    started = self._inflight.pop(h, None)
+                pending[h] = started or self.executor.submit(cand.code)
+        unstored: dict[str, EvalResult] = {}
         for h, future in pending.items():
             result: EvalResult = future.result()  # type: ignore[attr-defined]
+            if result.outcome is Outcome.INFRA_FAILURE:  # no verdict on the kernel: a resume evaluates it again
+                unstored[h] = result
+                self.log(f"evaluation lost to the infrastructure (not stored; a resume evaluates it again): {result.error}")
+                continue
             feedback = self.target.feedback(self.problem, result)
             self.store.add_evaluation(h, result, feedback)
         for cand in candidates:
             if cand.code is not None and cand.result is None:
-                cand.result, cand.feedback = self.store.evaluation(code_hash(cand.code))  # type: ignore[misc]
+                h = code_hash(cand.code)
+                if h in unstored:
+                    cand.result, cand.feedback = unstored[h], ""
+                else:
+                    cand.result, cand.feedback = self.store.evaluation(h)  # type: ignore[misc]
 
     # ---- helpers -----------------------------------------------------------------------
 

@@ -12,13 +12,10 @@ from __future__ import annotations
 from typing import Callable
 
 from autocomp.config import RunConfig
-from autocomp.evaluation.base import Evaluator
-from autocomp.evaluation.executor import LocalExecutor
+from autocomp.evaluation.executor import Executor
 from autocomp.evaluation.result import EvalResult, Outcome
-from autocomp.problem import Problem
 from autocomp.search.candidate import Candidate
 from autocomp.store.runstore import RunStore
-from autocomp.targets.base import Target
 
 DUEL_MARGIN = 0.02  # a challenger must run this much faster than the leader, timed head to head, to take the lead
 CLOSE_CALL = 0.10  # children scored within this much of the leader may duel it (a lucky leader score must not stick)
@@ -44,10 +41,9 @@ def duel_rank(leader: Candidate, duel: EvalResult) -> tuple[float | None, str]:
 class Referee:
     """Duels for the lead, the final pick and the cold check of one search, on its executor."""
 
-    def __init__(self, problem: Problem, target: Target, config: RunConfig, store: RunStore, evaluator: Evaluator,
-                 executor: LocalExecutor, log: Callable[[str], None]) -> None:
-        self.problem, self.target, self.config, self.store, self.log = problem, target, config, store, log
-        self.evaluator, self.executor = evaluator, executor
+    def __init__(self, config: RunConfig, store: RunStore, executor: Executor, log: Callable[[str], None]) -> None:
+        self.config, self.store, self.log = config, store, log
+        self.executor = executor
 
     def confirm_leads(self, leader: Candidate, children: list[Candidate], iteration: int) -> None:
         """Only a child that beats the leader head to head takes the lead.
@@ -81,7 +77,8 @@ class Referee:
                     result = self.executor.duel(str(child.code), str(leader.code)).result()
                     if result.speedup is None and result.correct:
                         return  # no duel needed: modeled or untimed scores
-                    self.store.add_duel(iteration, child.id, leader.id, result)
+                    if result.outcome is not Outcome.INFRA_FAILURE:  # lost to the cluster: a resume duels again
+                        self.store.add_duel(iteration, child.id, leader.id, result)
                 dueled[child.code_hash] = duel_rank(leader, result)
             if child.code_hash in dueled:
                 rank, child.rank_note = dueled[child.code_hash]
@@ -110,7 +107,11 @@ class Referee:
         for c, result in rechecked:
             self.store.event("final_validation", candidate_id=c.id, result=result.model_dump(mode="json"))
             self.log(f"final re-check of #{c.id} on fresh inputs: {result.summary()}")
-        valid = sorted(((c, r) for c, r in rechecked if r.correct), key=lambda cr: (cr[0].rank + cr[1].score) / 2)
+        lost = {c.id for c, r in rechecked if r.outcome is Outcome.INFRA_FAILURE}  # no verdict: never dropped as failed
+        for cid in sorted(lost):
+            self.log(f"the re-check of #{cid} was lost to the infrastructure; it is ranked by its search rank alone")
+        valid = sorted(((c, r) for c, r in rechecked if r.correct or c.id in lost),
+                       key=lambda cr: (cr[0].rank + (cr[1].score if cr[1].correct else cr[0].rank)) / 2)
         if not valid:
             return beam[0], rechecked[0][1]
         best, result = valid[0]
@@ -137,15 +138,13 @@ class Referee:
         look."""
         settings = self.config.eval
         if best.key == "root" or best.code is None or settings.cold_cache or not settings.time \
-                or not self.evaluator.exclusive_timing:
+                or not self.executor.exclusive_timing:
             return None
-        evaluator = self.target.evaluator(self.problem, settings.model_copy(update={"cold_cache": True}))
-        executor = LocalExecutor(evaluator, workers=1)
+        executor = self.executor.variant({"cold_cache": True})
         try:
             result = executor.submit(best.code).result()
         finally:
             executor.shutdown()
-            evaluator.close()
         self.store.event("cold_validation", candidate_id=best.id, result=result.model_dump(mode="json"))
         self.log(f"#{best.id} with cold caches (its buffers and the initial code's flushed before every call): {result.summary()}")
         return result

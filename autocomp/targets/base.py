@@ -94,6 +94,13 @@ class Target(ABC):
         folder = self.root / "templates"
         return {p.stem: p for p in sorted(folder.glob("*.c"))} if folder.is_dir() else {}
 
+    def resources(self, problem: Problem) -> dict[str, float]:
+        """The Ray resources one evaluation of `problem` needs on a node ([eval] executor = "ray"):
+        "CPU"/"GPU" or a custom label a node is started with (`ray start --resources='{"amx": 1}'`),
+        so evaluations run only where the hardware is. A timed evaluation (`exclusive_timing`)
+        also takes one `timing_core`, added by the executor."""
+        return {"CPU": 1}
+
     def unavailable_reason(self) -> str | None:
         """None when this machine can run the target; else one line saying what is missing."""
         return None

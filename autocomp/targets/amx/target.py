@@ -64,6 +64,10 @@ class AmxTarget(CTarget):
     def unavailable_reason(self) -> str | None:
         return _unavailable_reason()
 
+    def resources(self, problem: Problem) -> dict[str, float]:
+        """On Ray, only nodes started with `--resources='{"amx": 1}'` (a Sapphire Rapids host or later)."""
+        return {"CPU": 1, "amx": 1}
+
     def emulated_evaluator(self, problem: Problem, settings: EvalSettings) -> CKernelEvaluator:
         """Tile intrinsics emulated in C on any x86-64 CPU with AVX2 (see emulation.py)."""
         from autocomp.targets.amx import emulation

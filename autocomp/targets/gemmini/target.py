@@ -169,6 +169,11 @@ class GemminiTarget(Target):
             peak_flops={},
         )
 
+    def resources(self, problem: Problem) -> dict[str, float]:
+        """Our emulator is C built with gcc on the node, so any node with a CPU runs it (an evaluation on
+        FireSim would name the node's custom resource here); its cycles take no timing core."""
+        return {"CPU": 1}
+
     def evaluator(self, problem: Problem, settings: EvalSettings) -> Evaluator:
         return GemminiEvaluator(problem, runtime(problem_config(problem).name), settings)
 

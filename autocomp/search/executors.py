@@ -1,0 +1,25 @@
+"""Which executor a run's evaluations go to ([eval] executor): the local pool or a Ray cluster.
+
+The one place that turns [eval] into an Executor, so the search, the referee and `autocomp eval`
+all place evaluations the same way. Ray is imported only when it is chosen.
+"""
+
+from __future__ import annotations
+
+from autocomp.config import EvalConfig
+from autocomp.evaluation.base import Evaluator
+from autocomp.evaluation.executor import Executor, LocalExecutor
+from autocomp.problem import Problem
+from autocomp.targets.base import Target
+
+
+def open_executor(target: Target, problem: Problem, settings: EvalConfig, evaluator: Evaluator) -> Executor:
+    """`evaluator` is this machine's evaluator for the problem: the local pool runs it; with Ray
+    it only says whether evaluations are timed (each worker builds its own from the same settings)."""
+    if settings.executor == "local":
+        return LocalExecutor(evaluator, build=lambda update: target.evaluator(problem, settings.model_copy(update=update)))
+    from autocomp.evaluation.ray_executor import RayExecutor, recipe_for
+
+    recipe = recipe_for(target.name, problem.root, settings.evaluator_settings().model_dump_json())
+    return RayExecutor(recipe, {**target.resources(problem), **settings.resources}, evaluator.exclusive_timing,
+                       settings.address, settings.max_retries)
