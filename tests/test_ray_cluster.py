@@ -168,8 +168,11 @@ def test_a_tuner_run_through_ray_gives_the_local_pools_candidates_and_verdicts(c
 def _replay(tmp_path: Path) -> Path:
     broken = FSM_512.replace("tiled_matmul_auto(512, 512, 512", "tiled_matmul_auto(512, 512, 256")
     plans = ["Chosen item: 1\nUse the hardware loop instruction for the whole matrix.", "Chosen item: 2\nShrink K."]
-    return write_replay(tmp_path / "r.toml", plans * 2,
+    path = write_replay(tmp_path / "r.toml", plans * 2,
                         [reply_with_code(FSM_512), reply_with_code(broken), reply_with_code(FSM_512), reply_with_code(broken)])
+    with path.open("a") as f:  # the broken kernel is repaired ([search] repair, default 1): no call fails, none repeats;
+        f.write(f"repair = ['''\n{reply_with_code(FSM_512)}''']\n")  # iteration 2's repair is the same request, cached
+    return path
 
 
 REPLAY_ARGS = ("gemmini/gemm-512x512x512", "--iterations", "2", "--plans", "2", "--codes", "1", "--beam", "1")
@@ -345,8 +348,11 @@ def test_a_lost_head_stops_the_run_and_resume_on_a_new_cluster_measures_nothing_
         assert proc.poll() is None, "the run finished before its head could be killed"
         _kill(str(base / "one"))
         out, err = proc.communicate(timeout=240)
-        assert proc.returncode == 2 and out == "", (out, err)
-        assert "lost the Ray cluster" in err and "autocomp resume" in err and "Traceback" not in err, err
+        assert proc.returncode == 2, (out, err)
+        error = json.loads(out)  # --json: the error is one JSON object on stdout, naming the folder to resume
+        assert error["kind"] == "user_error" and error["run_dir"] == str(run_dir), error
+        assert "lost the Ray cluster" in error["error"] and "autocomp resume" in error["error"], error
+        assert "lost the Ray cluster" in err and "Traceback" not in err, err
         db = sqlite3.connect(run_dir / "run.db")
         before = db.execute("SELECT code_hash, created, details_json FROM evaluations").fetchall()
         db.close()
