@@ -106,7 +106,7 @@ def render(master: str = "") -> dict[str, str]:
             s = s.replace("@" + key + "@", value)
         leftover = [line for line in s.splitlines() if "@" in _without_annotations(line)]
         assert not leftover, f"unfilled placeholders in gemm.c.in: {leftover}"
-        out[f"gemm_{variant}.c"] = f"/* @template family=gemm-{variant} */\n" + s  # the tuner matches templates by family
+        out[f"gemm_{variant}.c"] = f"/* @template family=gemm-{variant} shapes=\"A[M][K] B[K][N] C[M][N]\" */\n" + s  # the tuner matches templates by family
     return out
 
 
