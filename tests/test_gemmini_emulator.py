@@ -686,9 +686,11 @@ def test_metrics_end_reports_every_stat(rt8, tmp_path):
     assert r.rc == 0, r.stderr
     keys = ["cycles", "macs", "instructions", "cpu_instructions", "spad_rows_used", "acc_rows_used", "cpu_cycles",
             "ld_busy", "ex_busy", "st_busy", "rs_full_stall", "fence_stall", "dram_bytes_read",
-            "dram_bytes_written", "lint_unwritten_reads", "garbage_b_preloads"]
+            "dram_bytes_written", "lint_unwritten_reads", "garbage_b_preloads", "ex_startup", "ex_gaps", "ex_drain"]
     assert list(r.metrics) == keys
     m = r.metrics
+    # the execute unit's idle time (start-up, hand-over gaps, drain) lies within the modeled run
+    assert 0 < m["ex_startup"] and m["ex_startup"] + m["ex_gaps"] + m["ex_drain"] < m["cycles"]
     assert m["macs"] == 4096 and m["spad_rows_used"] == 32 and m["acc_rows_used"] == 16
     assert m["cpu_instructions"] == 13 and m["instructions"] == 13  # 7 configs + 6 ops, flush and counter included
     assert m["dram_bytes_read"] == 512 and m["dram_bytes_written"] == 256
