@@ -190,7 +190,10 @@ def test_own_strategies_extended_menus_and_search_history(tmp_path: Path, fast_c
     assert "Already tried" not in prompts[0]
     history = prompts[2].split("## Already tried")[1].split("## Optimization menu")[0]
     assert "cache blocking for L1: Block i and k so a panel of B stays in L1." in history
-    assert "(this step led to the current code)" in history and "x the speed of the code it was made from" in history
+    assert "x the speed of the code it was made from" in history
+    # the fast kernel leads iteration 2, unless its timing was unreliable (a busy machine), which
+    # keeps it level with the initial code, and the history then says why
+    assert "(this step led to the current code)" in history or "unreliable timing" in history
     assert "register tiling for this GEMM: Keep a 4x16 block of C in registers." in history
     page = (run_dir / "report.html").read_text()
     assert "cache blocking for L1 (own strategy)" in page and "register tiling for this GEMM (proposed for this problem)" in page
