@@ -36,7 +36,7 @@ static void put_num(char *out, long v) {
 }
 """
 
-SOFTMAX = r"""
+SOFTMAX_ROWS = """\
 static void softmax_rows(const float *restrict X, float *restrict Y) {
   for (int i = 0; i < 512; i++) {
     const float *x = X + (size_t)i * 1024;
@@ -46,6 +46,9 @@ static void softmax_rows(const float *restrict X, float *restrict Y) {
     for (int j = 0; j < 1024; j++) Y[(size_t)i * 1024 + j] = expf(x[j] - m) / s;
   }
 }
+"""  # a correct softmax for cpu/softmax-f32; hostile kernels compute it only when their attack failed
+
+SOFTMAX = "\n" + SOFTMAX_ROWS + """\
 void softmax(const float *restrict X, float *restrict Y) {
   if (ran && !escaped) softmax_rows(X, Y);
 }

@@ -25,6 +25,7 @@ from autocomp.evaluation.c_kernel import CKernelEvaluator, EvalSettings
 from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import Outcome
 from autocomp.targets.registry import get_target, resolve_problem
+from hostile import SOFTMAX_ROWS
 
 PRELUDE = """\
 #include <stddef.h>
@@ -32,23 +33,10 @@ PRELUDE = """\
 #include <math.h>
 #define CAT(a, b) a##b
 """
-SOFTMAX = """\
-static void softmax_rows(const float *restrict X, float *restrict Y) {
-  for (int i = 0; i < 512; i++) {
-    const float *x = X + (size_t)i * 1024;
-    float m = x[0], s = 0.0f;
-    for (int j = 1; j < 1024; j++) m = fmaxf(m, x[j]);
-    for (int j = 0; j < 1024; j++) s += expf(x[j] - m);
-    for (int j = 0; j < 1024; j++) Y[(size_t)i * 1024 + j] = expf(x[j] - m) / s;
-  }
-}
-"""
-
-
 def _kernel(declarations: str, escape: str) -> str:
     """A correct softmax that first tries `escape` (C statements setting `escaped` to 1 when it
     worked) and then leaves its outputs unwritten if it got out."""
-    return (PRELUDE + declarations + SOFTMAX + "void softmax(const float *restrict X, float *restrict Y) {\n"
+    return (PRELUDE + declarations + SOFTMAX_ROWS + "void softmax(const float *restrict X, float *restrict Y) {\n"
             "  int escaped = 0;\n" + escape + "  if (!escaped) softmax_rows(X, Y);\n}\n")
 
 
