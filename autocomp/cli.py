@@ -390,6 +390,9 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C / SIGINT stops a run cleanly even where our parent ignored SIGINT (a shell's background
+    # job, CI), which Python would otherwise inherit: the run must record itself as interrupted
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         cli.main(standalone_mode=False)
     except UserError as exc:
