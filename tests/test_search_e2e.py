@@ -110,7 +110,7 @@ def test_a_run_whose_model_calls_all_fail_says_so(tmp_path: Path, fast_config: P
 def test_the_final_beam_is_rechecked_then_the_finalists_duel(tmp_path: Path, fast_config: Path) -> None:
     """On a shared machine one measurement can mis-order two candidates, so the final beam is
     re-measured on fresh inputs, the best mean of search and re-check scores leads, and the
-    other finalist duels the leader (timed call by call in one process)."""
+    other finalist duels the leader (timed call by call on one core in one run)."""
     plans = ["Chosen item: 1\nBlock the loops.", "Chosen item: 2\nVectorize."]
     codes = [reply_with_code(kernel("gemm256_fast.c")), reply_with_code(kernel("gemm256_faster.c"))]
     replay = write_replay(tmp_path / "r.toml", plans, codes)

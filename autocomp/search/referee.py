@@ -2,7 +2,7 @@
 
 A score compares a kernel with the initial code at its own moment, so on a busy machine a lucky
 moment can look like a win. The referee settles what scores alone cannot: which child may take
-the lead (a duel with the leader, timed call by call in one process), which finalist is the
+the lead (a duel with the leader, timed call by call on one core in one run), which finalist is the
 run's answer (re-checks on fresh inputs, then duels), and how the winner fares with cold caches.
 Duels only rank (`Candidate.rank`); measured scores are never rewritten.
 """
@@ -95,7 +95,7 @@ class Referee:
         busy machine that ratio drifts (a compute-bound kernel and a memory-bound initial code
         slow down differently), so scores alone can mis-order close finalists. The survivors
         are ranked by the mean of their search rank and re-check score; then the leader meets
-        each other survivor in a duel, both timed call by call in one process, and a challenger
+        each other survivor in a duel, both timed call by call on one core in one run, and a challenger
         at least DUEL_MARGIN faster takes the lead. A contender that fails its re-check is out.
         These are measurements, not model calls: a resumed run makes them again.
         """
@@ -122,7 +122,7 @@ class Referee:
                     self.log(f"duel of #{challenger.id} with #{best.id} failed: {duel.error}")
                 continue
             self.store.event("final_duel", challenger_id=challenger.id, leader_id=best.id, result=duel.model_dump(mode="json"))
-            self.log(f"duel: #{challenger.id} runs {duel.speedup:.2f}x as fast as #{best.id} (timed call by call in one process)")
+            self.log(f"duel: #{challenger.id} runs {duel.speedup:.2f}x as fast as #{best.id} (timed call by call on one core in one run)")
             if wins_duel(duel):
                 best, result = challenger, challenger_result
         if best is not beam[0]:
