@@ -18,6 +18,9 @@ class Outcome(str, Enum):
     TIMEOUT = "timeout"  # wall clock or CPU-time limit; the process group was killed
     WRONG_ANSWER = "wrong_answer"  # includes modified inputs, broken canaries, nondeterminism
     HARNESS_ERROR = "harness_error"  # our side failed; never the candidate's fault
+    # compiled, but nothing on this machine can run it (a CUDA C++ kernel without a GPU): no verdict,
+    # never correct
+    UNVERIFIED = "unverified"
     LLM_FAILED = "llm_failed"  # the model call failed, so there was no code to evaluate
     # the machine measuring it went away (a Ray worker node died, retries exhausted): no verdict on the
     # kernel, never stored as its evaluation, so a resumed run evaluates it again

@@ -131,10 +131,11 @@ def python_folders() -> tuple[Path, ...]:
             *(Path(p) for p in site.getsitepackages()))
 
 
-def _bwrap_args(workdir: Path, readable: Sequence[Path]) -> list[str]:
+def _bwrap_args(workdir: Path, readable: Sequence[Path], devices: Sequence[Path] = ()) -> list[str]:
     """bubblewrap's options: namespaces, the file system the child sees (system read-only, then
     `readable` read-only, then `workdir` writable: parents before children, so a writable
-    scratch directory inside a read-only folder stays writable)."""
+    scratch directory inside a read-only folder stays writable), and the device nodes in
+    `devices` (a GPU's) on top of the fresh /dev."""
     args = ["--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--cap-drop", "ALL", "--die-with-parent", "--new-session",
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
@@ -150,10 +151,14 @@ def _bwrap_args(workdir: Path, readable: Sequence[Path]) -> list[str]:
     for option, path in binds:
         if os.path.exists(path):
             args += [option, path, path]
+    for device in devices:
+        if os.path.exists(device):
+            args += ["--dev-bind", str(device), str(device)]
     return args + ["--chdir", os.path.abspath(workdir)]
 
 
-def _wrapped(argv: list[str], workdir: Path, limits: Limits, readable: Sequence[Path]) -> list[str]:
+def _wrapped(argv: list[str], workdir: Path, limits: Limits, readable: Sequence[Path],
+             devices: Sequence[Path] = ()) -> list[str]:
     """Apply limits and pinning with util-linux's prlimit/taskset around bubblewrap (where it
     works) around the command.
 
@@ -173,7 +178,7 @@ def _wrapped(argv: list[str], workdir: Path, limits: Limits, readable: Sequence[
         wrapped += [TASKSET, "-c", ",".join(map(str, limits.cpus))]
     bwrap = isolation().bwrap
     if bwrap is not None:
-        wrapped += [bwrap, *_bwrap_args(workdir, readable), "--"]
+        wrapped += [bwrap, *_bwrap_args(workdir, readable, devices), "--"]
     return wrapped + argv
 
 
@@ -220,16 +225,16 @@ class _Capture:
 
 
 def run(argv: list[str], workdir: Path, limits: Limits = Limits(), readable: Sequence[Path] = (),
-        extra_env: Mapping[str, str] | None = None) -> SandboxResult:
+        extra_env: Mapping[str, str] | None = None, devices: Sequence[Path] = ()) -> SandboxResult:
     """Run `argv` in `workdir` under `limits`; never raises for anything the child does.
 
     `readable`: folders (or files) the child may read besides the system, e.g. a target's headers;
     under bubblewrap nothing else exists for it. `extra_env`: variables our own code sets for the
-    child (never inherited ones).
+    child (never inherited ones). `devices`: device nodes it may open (a GPU's /dev/nvidia*).
     """
     start = time.monotonic()
     proc = subprocess.Popen(
-        _wrapped(argv, workdir, limits, readable),
+        _wrapped(argv, workdir, limits, readable, devices),
         cwd=workdir,
         env={**scrubbed_env(workdir), **(extra_env or {})},
         stdin=subprocess.DEVNULL,
@@ -346,10 +351,12 @@ def _kill_group(pgid: int) -> None:
 
 
 def run_python(module: str, args: Sequence[str], workdir: Path, limits: Limits,
-               readable: Sequence[Path] = ()) -> SandboxResult:
+               readable: Sequence[Path] = (), extra_env: Mapping[str, str] | None = None,
+               devices: Sequence[Path] = ()) -> SandboxResult:
     """`python -m MODULE ARGS` sandboxed, importing this very copy of autocomp (a scrubbed
     environment has no PYTHONPATH, so `-m` alone could import another installed copy); under
-    bubblewrap it may read this interpreter's environment, this package and `readable`."""
+    bubblewrap it may read this interpreter's environment, this package and `readable`.
+    `extra_env` and `devices` as for `run`."""
     return run([sys.executable, "-m", module, *args], workdir, limits,
                readable=(*python_folders(), PACKAGE_ROOT / "autocomp", *readable),
-               extra_env={"PYTHONPATH": str(PACKAGE_ROOT)})
+               extra_env={**(extra_env or {}), "PYTHONPATH": str(PACKAGE_ROOT)}, devices=devices)
