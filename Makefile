@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,baselines,report,ray,all]'
+	$(BIN)/pip install --quiet -e '.[dev,baselines,report,ray,gpu,all]'
 	touch $(STAMP)
 
 install: $(STAMP)
