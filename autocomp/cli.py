@@ -142,6 +142,9 @@ def eval_cmd(problem: str, code_file: Path | None, config_file: Path | None, emu
 @click.option("--repair", type=int, help="repair attempts per failed candidate (0: off; default 1)")
 @click.option("--extend-menu", type=int, help="before the search, a model proposes N extra menu items for this problem")
 @click.option("--seed", type=int)
+@click.option("--emulate", is_flag=True, default=None,
+              help="check kernels on the target's functional emulator or interpreter (amx, gpu without the hardware): "
+                   "correctness only, nothing is timed ([eval] emulate)")
 @click.option("--edits", is_flag=True, default=None, help="code calls return old/new edits to the parent, not whole files")
 @_budget_options
 @_executor_options
@@ -167,6 +170,8 @@ def optimize(problem: str, config_file: Path | None, run_dir: Path | None, reuse
     if llm:
         overrides["llm"] = llm
     placement = _eval_flags(flags)
+    if flags.pop("emulate"):
+        placement["emulate"] = True
     if placement:
         overrides["eval"] = placement
     search = {k: v for k, v in flags.items() if v is not None}

@@ -86,6 +86,8 @@ class EvalConfig(EvalSettings):
                                         "besides the target's own (e.g. {special = 1}: only nodes started with it)")
     max_retries: int = Field(2, ge=0, description="a Ray evaluation whose worker dies is retried this many times "
                              "elsewhere, then recorded as an infrastructure failure (never as the kernel's verdict)")
+    emulate: bool = Field(False, description="check kernels on the target's functional emulator or interpreter "
+                          "(amx without AMX, gpu without a GPU): correctness only, never timed; local executor only")
 
     def evaluator_settings(self) -> EvalSettings:
         """The settings an evaluator sees (a worker node rebuilds its evaluator from these)."""
@@ -303,6 +305,8 @@ def check_consistency(config: RunConfig) -> None:
         raise UserError(
             f"--plans {s.plans} is smaller than the {len(config.models)} plan models, so some would get no work; raise --plans"
         )
+    if config.eval.emulate and config.eval.executor != "local":
+        raise UserError("--emulate checks kernels on this machine's emulator; it needs the local executor (drop --executor ray)")
     if config.llm.edits and s.skip_planning:
         raise UserError("--edits applies to the separate implementation call, which --skip-planning removes; drop one")
     if s.codes < len(config.coders) and not s.skip_planning:

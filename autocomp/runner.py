@@ -22,7 +22,7 @@ from autocomp.outputs import BestOutput, EvalOutput, RunOutput, RunRow, headline
 from autocomp.problem import Problem
 from autocomp.report.html import write_report
 from autocomp.search.beam import Log, Search, SearchSummary
-from autocomp.search.executors import open_executor
+from autocomp.search.executors import make_evaluator, open_executor
 from autocomp.search.schedule import lineage
 from autocomp.store.runstore import RunStore, run_stores_under
 from autocomp.targets.peak import above_peak_warning
@@ -33,19 +33,13 @@ def evaluate_code(problem: Problem, code: str, config: RunConfig, emulate: bool 
     """Compile, verify and time `code`; with `emulate`, verify it on the target's functional
     emulator instead (for machines without the hardware; not timed)."""
     target = get_target(problem.target)
-    if emulate:
-        evaluator = target.emulated_evaluator(problem, config.eval.model_copy(update={"time": False}))
-        if evaluator is None:
-            raise UserError(f"the {target.name} target has no emulator; run without --emulate "
-                            "(--emulate is for targets whose hardware this machine may lack, like amx)")
-    else:
-        reason = target.unavailable_reason()
-        if reason and config.eval.executor == "local":  # on Ray, the nodes with the hardware run it
-            raise UserError(reason)
-        evaluator = target.evaluator(problem, config.eval)
+    settings = config.eval.model_copy(update={"emulate": True, "executor": "local"}) if emulate else config.eval
+    reason = target.unavailable_reason()
+    if reason and not emulate and config.eval.executor == "local":  # on Ray, the nodes with the hardware run it
+        raise UserError(reason)
+    evaluator = make_evaluator(target, problem, settings)
     try:
-        executor = open_executor(target, problem, config.eval.model_copy(update={"executor": "local"}) if emulate
-                                 else config.eval, evaluator)
+        executor = open_executor(target, problem, settings, evaluator)
         try:
             result = executor.submit(code).result()
         finally:
@@ -101,7 +95,7 @@ def start_run(problem: Problem, config: RunConfig, run_dir: Path | None, log: Lo
     check_agents(problem, config)
     target = get_target(problem.target)
     reason = target.unavailable_reason()
-    if reason and config.eval.executor == "local":  # on Ray, the nodes with the hardware run it
+    if reason and config.eval.executor == "local" and not config.eval.emulate:  # on Ray, the nodes with the hardware run it
         raise UserError(reason)
     run_dir = run_dir or default_run_dir(problem)
     store = RunStore.create(run_dir, problem.name, str(problem.root), problem.target, config.model_dump(mode="json"))

@@ -67,6 +67,8 @@ class EvalResult(BaseModel):
             parts = [f"{self.details['cycles']:,} cycles"]
         else:
             parts = [f"{self.latency_s * 1e3:.3f} ms"] if self.latency_s else []
+        if not parts and self.details.get("untimed"):  # checked, never timed (an interpreter, [eval] time = false)
+            parts.append(f"correct; {self.details['untimed']}")
         if self.speedup:
             parts.append(f"{self.speedup:.2f}x vs initial")
         if self.utilization is not None:

@@ -28,7 +28,7 @@ from autocomp.llm.model_string import split_model
 from autocomp.llm.registry import make_agent_class
 from autocomp.problem import Problem
 from autocomp.search.candidate import Candidate, code_hash
-from autocomp.search.executors import open_executor
+from autocomp.search.executors import make_evaluator, open_executor
 from autocomp.search.referee import Referee
 from autocomp.search.repair import failure_report, repairable
 from autocomp.search.strategies import MENU_EVENT, extended_items
@@ -106,7 +106,7 @@ class Search:
         for model in dict.fromkeys(config.models + config.coders):
             llm = bool(split_model(model)[0])
             self.agents[model] = LLMAgent(model, ctx, config.llm) if llm else make_agent_class(model)(model, ctx)
-        self.evaluator = target.evaluator(problem, config.eval)
+        self.evaluator = make_evaluator(target, problem, config.eval)
         try:
             self.executor = open_executor(target, problem, config.eval, self.evaluator)
         except BaseException:  # no cluster, or none with the resources: nothing else to clean up yet
