@@ -24,6 +24,7 @@ DTYPES: dict[str, DType] = {
     for d in (
         DType("f32", "float", np.dtype(np.float32), True),
         DType("f64", "double", np.dtype(np.float64), True),
+        DType("f16", "_Float16", np.dtype(np.float16), True),
         DType("bf16", "uint16_t", np.dtype(np.uint16), True),
         DType("i8", "int8_t", np.dtype(np.int8), False),
         DType("u8", "uint8_t", np.dtype(np.uint8), False),

@@ -31,7 +31,10 @@ from autocomp.c_signature import CParam, find_definition, mismatch, strip_commen
 from autocomp.dtypes import DTYPES
 from autocomp.errors import ProblemError, UserError, unreadable
 from autocomp.outputs import Argument, CheckOutput, InitialVerdict, NewOutput, ReferenceOutput, ReferenceRun
-from autocomp.problem import INITIAL_FILE, PROBLEM_FILE, REFERENCE_FILE, Problem, load_problem
+from autocomp.evaluation.c_language import C_LANGUAGE
+from autocomp.problem import INITIAL_STEM, PROBLEM_FILE, REFERENCE_FILE, Problem, load_problem
+
+INITIAL_FILE = INITIAL_STEM + C_LANGUAGE.suffix  # `new` makes problems for C kernels
 
 TODO = "AUTOCOMP-TODO"  # followed by ": what to write" on every line `new` leaves for the user
 CTYPE_DTYPES = {dt.ctype: name for name, dt in DTYPES.items() if name != "bf16"} | {
@@ -285,7 +288,7 @@ def create(req: NewRequest) -> NewOutput:
     params_out, inferred = dict(req.params), {}
     from autocomp.templates import infer_params, load_templates
 
-    for template in load_templates(target.root / "templates").values():
+    for template in load_templates(target.root / "templates", C_LANGUAGE.suffix).values():
         if template.family == req.family and template.shapes and all(t in req.shapes for t in template.shapes):
             found, why = infer_params(template, req.shapes)
             if why:
@@ -318,7 +321,8 @@ def create(req: NewRequest) -> NewOutput:
 def todos(folder: Path) -> list[str]:
     """`FILE:LINE: what to write` for every AUTOCOMP-TODO left in the folder."""
     out = []
-    for file in (PROBLEM_FILE, INITIAL_FILE, REFERENCE_FILE):
+    initial = sorted(p.name for p in folder.glob(f"{INITIAL_STEM}.*"))  # initial.c, or another language's
+    for file in (PROBLEM_FILE, *initial, REFERENCE_FILE):
         path = folder / file
         if not path.is_file():
             continue
@@ -408,15 +412,15 @@ def check(folder: Path, config: Any, log: Callable[[str], None]) -> CheckOutput:
         raise UserError(f"{folder} is not filled in yet; {len(left)} place(s) marked {TODO}:\n  " + "\n  ".join(left))
     problem = load_problem(folder)
     target = get_target(problem.target)
-    log(f"loaded {problem.name}: {problem.c_signature()}")
+    log(f"loaded {problem.name}: {problem.signature()}")
     why = _preprocessed_signature(problem, target)
     if why:
-        raise ProblemError(str(problem.root / INITIAL_FILE), problem.spec.kernel.entry,
+        raise ProblemError(str(problem.initial_file), problem.spec.kernel.entry,
                            f"after the preprocessor, the definition does not match problem.toml: {why}")
     knobs = parse_knobs(problem.initial_code)  # load_problem has checked the syntax
     unknown = unknown_menu_items(knobs, target, problem.spec.family)
     if unknown:
-        raise ProblemError(str(problem.root / INITIAL_FILE), "knobs", unknown)
+        raise ProblemError(str(problem.initial_file), "knobs", unknown)
     fits, refused, inapplicable = for_problem(problem, target.root / "templates")  # unset params: the template does not apply
     if refused and not fits:
         raise ProblemError(str(problem.root / PROBLEM_FILE), "family/params",
@@ -440,7 +444,7 @@ def check(folder: Path, config: Any, log: Callable[[str], None]) -> CheckOutput:
     initial = InitialVerdict(outcome=result.outcome.value, correct=result.correct, error=result.error, metric=metric,
                              value=value, gflops=result.details.get("gflops"), unreliable=result.unreliable,
                              above_peak=above_peak_warning(result.utilization, target.name))
-    return CheckOutput(problem=problem.name, folder=str(folder), signature=problem.c_signature(), reference=reference,
+    return CheckOutput(problem=problem.name, folder=str(folder), signature=problem.signature(), reference=reference,
                        initial=initial, tuner=_tuner_start(knobs, fits, inapplicable, target.name, problem.spec.family),
                        baselines=declared_baselines(problem), ready=result.correct)
 

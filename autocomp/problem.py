@@ -1,4 +1,7 @@
-"""Problem folders: `problem.toml` + `initial.c` + `reference.py`.
+"""Problem folders: `problem.toml` + `initial.<suffix>` + `reference.py`.
+
+The initial code's suffix is its kernel language's (`initial.c` for C targets): the problem's
+target says which languages it takes (`kernel.language` picks one; none: the target's first).
 
 A problem is the user-facing contract (see docs/problem-format.md). Loading validates
 everything up front so a typo surfaces as `problem.toml: inputs[1].dtype: ...` instead of
@@ -11,10 +14,9 @@ import ast
 import difflib
 import importlib.util
 import math
-import re
 import sys
 from pathlib import Path
-from typing import Any, Callable, Literal, NamedTuple, Union
+from typing import Any, Callable, Literal, NamedTuple, Protocol, Union
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,12 +25,13 @@ else:  # pragma: no cover - exercised only on 3.10
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from autocomp.c_signature import CParam, find_definition, mismatch
+from autocomp.c_signature import CParam
 from autocomp.dtypes import DTYPES, DType
 from autocomp.errors import ProblemError
-from autocomp.knobs import KnobError, parse_knobs
+from autocomp.language import KernelLanguage
+from autocomp.targets.plugins import load_target, unknown_target
 
-PROBLEM_FILE, INITIAL_FILE, REFERENCE_FILE = "problem.toml", "initial.c", "reference.py"
+PROBLEM_FILE, INITIAL_STEM, REFERENCE_FILE = "problem.toml", "initial", "reference.py"
 
 
 class _Strict(BaseModel):
@@ -113,6 +116,16 @@ class Output(Tensor):
 class Kernel(_Strict):
     entry: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     args: tuple[str, ...] = Field(min_length=1)
+    language: str | None = Field(None, description="the kernel language (a key of the target's languages); none: the target's first")
+
+
+class CheckShapes(_Strict):
+    """Small shapes a target checks kernels with where the real hardware is absent (e.g. GPU
+    kernels under Triton's interpreter on a CPU): correctness only, never timed."""
+
+    params: dict[str, int] = Field(default_factory=dict, description="params at the small shapes (default: the problem's)")
+    shapes: dict[str, tuple[int, ...]] = Field(description="a small shape for EVERY input and output")
+    scalars: dict[str, int] = Field(default_factory=dict, description="scalars at the small shapes (default: the problem's)")
 
 
 class ProblemSpec(_Strict):
@@ -128,6 +141,7 @@ class ProblemSpec(_Strict):
     config: str | None = Field(None, description="name of a target configuration (e.g. gemmini's int8_16x16); the target validates it")
     inputs: tuple[Input, ...] = Field(min_length=1)
     outputs: tuple[Output, ...] = Field(min_length=1)
+    check: CheckShapes | None = None
 
     @model_validator(mode="after")
     def _args_resolve(self) -> "ProblemSpec":
@@ -166,11 +180,20 @@ class Argument(NamedTuple):
 
 
 class Problem:
-    """A validated problem folder, plus what is derived from it (C signature, reference)."""
+    """A validated problem folder, plus what is derived from it (signature, reference)."""
 
-    def __init__(self, root: Path, spec: ProblemSpec, initial_code: str) -> None:
-        self.root, self.spec, self.initial_code = root, spec, initial_code
+    def __init__(self, root: Path, spec: ProblemSpec, language: KernelLanguage, initial_code: str) -> None:
+        self.root, self.spec, self.language, self.initial_code = root, spec, language, initial_code
         self._reference: Callable[..., Any] | None = None
+
+    @property
+    def initial_file(self) -> Path:
+        """`initial.c`, `initial.py`, ...: the initial code, under its language's suffix."""
+        return self.root / f"{INITIAL_STEM}{self.language.suffix}"
+
+    def signature(self) -> str:
+        """The entry as prompts show it, in the problem's kernel language."""
+        return self.language.signature(self)
 
     @property
     def name(self) -> str:
@@ -214,7 +237,14 @@ class Problem:
 
 
 _DISTRIBUTIONS = {"uniform": Uniform, "normal": Normal, "randint": RandInt}
-_TABLES: dict[str, type[BaseModel]] = {"kernel": Kernel, "inputs": Input, "outputs": Output, "tolerance": Tolerance}
+_TABLES: dict[str, type[BaseModel]] = {"kernel": Kernel, "inputs": Input, "outputs": Output, "tolerance": Tolerance,
+                                       "check": CheckShapes}
+
+
+class _LanguageSource(Protocol):
+    """What loading needs from a target (`autocomp.targets.base.Target`, which imports this module)."""
+
+    def language_for(self, spec: ProblemSpec, file: str = PROBLEM_FILE) -> KernelLanguage: ...
 
 
 def _did_you_mean(loc: tuple[Any, ...]) -> str:
@@ -247,7 +277,8 @@ def load_problem(root: str | Path) -> Problem:
     root = Path(root)
     toml_path = root / PROBLEM_FILE
     if not toml_path.is_file():
-        raise ProblemError(str(toml_path), "(file)", "not found; a problem folder needs problem.toml, initial.c and reference.py")
+        raise ProblemError(str(toml_path), "(file)", "not found; a problem folder needs problem.toml, its initial code "
+                                                     "(initial.c for C targets) and reference.py")
     try:
         raw = tomllib.loads(toml_path.read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -266,44 +297,45 @@ def load_problem(root: str | Path) -> Problem:
         elif err["type"] == "union_tag_invalid":
             msg = "unknown distribution kind; expected uniform, normal or randint"
         raise ProblemError(str(toml_path), _field_path(tuple(err["loc"])), msg) from None
-    for required in (INITIAL_FILE, REFERENCE_FILE):
+    check_small_shapes(spec, str(toml_path))
+    try:
+        target: _LanguageSource = load_target(spec.target)
+    except KeyError:
+        raise ProblemError(str(toml_path), "target", unknown_target(spec.target)) from None
+    language = target.language_for(spec, str(toml_path))
+    initial = INITIAL_STEM + language.suffix
+    for required in (initial, REFERENCE_FILE):
         if not (root / required).is_file():
-            raise ProblemError(str(root / required), "(file)", f"not found; every problem folder needs {required}")
-    problem = Problem(root.resolve(), spec, (root / INITIAL_FILE).read_text())
-    check_initial_code(problem, problem.initial_code, str(root / INITIAL_FILE))
+            raise ProblemError(str(root / required), "(file)", f"not found; every {spec.target} problem folder needs {required}")
+    problem = Problem(root.resolve(), spec, language, (root / initial).read_text())
+    if language.check_initial is not None:
+        language.check_initial(problem, problem.initial_code, str(root / initial))
     check_reference_signature(problem, root / REFERENCE_FILE)
     return problem
 
 
-def check_initial_code(problem: Problem, code: str, file: str) -> None:
-    """The entry's definition in `code` takes the parameters problem.toml declares, and every
-    `@param` it declares has the problem's value: either mistake otherwise shows up only when
-    the kernel runs (reading the wrong buffers: a SIGSEGV, or a wrong answer on every call).
-
-    Checked on the source as written; a definition built by macros cannot be read here and is
-    checked on the preprocessed source by `autocomp check`."""
-    entry = problem.spec.kernel.entry
-    expected = [arg.cparam for arg in problem.arguments()]
-    if not re.search(rf"\b{re.escape(entry)}\s*\(", code):
-        raise ProblemError(file, "kernel.entry", f"no function {entry!r} is defined here; define `{problem.c_signature()}` "
-                                                 f"or set kernel.entry in problem.toml to the function's name")
-    found = find_definition(code, entry)
-    if found is not None:
-        why = mismatch(expected, found)
-        if why:
-            raise ProblemError(file, entry, f"the definition does not match problem.toml: {why}. The harness calls "
-                                            f"`{problem.c_signature()}`; change the code or kernel.args / the tensors' dtypes")
-    try:
-        declared = parse_knobs(code).params
-    except KnobError as exc:
-        raise ProblemError(file, "knobs", f"{exc}; see autocomp/knobs.py for the syntax") from None
-    for name, value in declared.items():
-        have = problem.spec.params.get(name)
-        if have is None:
-            raise ProblemError(file, f"@param {name}", f"not in problem.toml's params; add `{name} = {value}` to params")
-        if have != value:
-            raise ProblemError(file, f"@param {name}", f"#define {name} {value}, but problem.toml has params.{name} = {have}; "
-                                                       f"make them agree")
+def check_small_shapes(spec: ProblemSpec, file: str) -> None:
+    """The `[check]` table gives every tensor a small shape of its rank with positive dims, and
+    names no tensor, param or scalar the problem lacks."""
+    check = spec.check
+    if check is None:
+        return
+    tensors = {t.name: t for t in spec.inputs + spec.outputs}
+    unknown = [n for n in check.shapes if n not in tensors]
+    if unknown:
+        raise ProblemError(file, "check.shapes", f"names {unknown}, which are not inputs or outputs; expected names from {list(tensors)}")
+    missing = [n for n in tensors if n not in check.shapes]
+    if missing:
+        raise ProblemError(file, "check.shapes", f"must give every input and output a small shape; missing {missing}")
+    for name, shape in check.shapes.items():
+        if len(shape) != len(tensors[name].shape) or any(d <= 0 for d in shape):
+            raise ProblemError(file, f"check.shapes.{name}", f"must be {len(tensors[name].shape)} positive integers (the rank "
+                                                             f"of its shape {list(tensors[name].shape)}), got {list(shape)}")
+    for table, declared in (("params", spec.params), ("scalars", spec.scalars)):
+        extra = [n for n in getattr(check, table) if n not in declared]
+        if extra:
+            raise ProblemError(file, f"check.{table}", f"names {extra}, which are not in the problem's {table}; "
+                                                       f"expected names from {list(declared)}")
 
 
 def check_reference_signature(problem: Problem, path: Path) -> None:

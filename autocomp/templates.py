@@ -106,10 +106,11 @@ def _spelled(tensor: str, dims: tuple[str, ...]) -> str:
     return tensor + "".join(f"[{d}]" for d in dims)
 
 
-def load_templates(folder: Path) -> dict[str, Template]:
-    """Every `*.c` template in `folder` that has a `@template` header, by file stem."""
+def load_templates(folder: Path, suffix: str) -> dict[str, Template]:
+    """Every template in `folder` written in the language of file `suffix` (".c") that has a
+    `@template` header, by file stem."""
     found = {}
-    for path in sorted(folder.glob("*.c")) if folder.is_dir() else []:
+    for path in sorted(folder.glob(f"*{suffix}")) if folder.is_dir() else []:
         text = path.read_text()
         header = HEADER.search(text)
         if header:
@@ -148,7 +149,7 @@ class TemplateFit(NamedTuple):
 def for_problem(problem: "Problem", folder: Path) -> TemplateFit:
     """The templates in `folder` for the problem's family, each with why it cannot serve the problem."""
     out = TemplateFit({}, {}, {})
-    for name, template in load_templates(folder).items():
+    for name, template in load_templates(folder, problem.language.suffix).items():
         if template.family != problem.spec.family:
             continue
         absent = template.missing_params(problem)

@@ -74,7 +74,8 @@ def test_the_gemmini_prompt_states_the_cost_model(admm0):
     problem, _ = admm0
     target = GemminiTarget()
     prompt = render("plan.j2", target="gemmini", architecture=target.knowledge.architecture,
-                    description=problem.spec.description, signature=problem.c_signature(), hardware="h",
+                    description=problem.spec.description, signature=problem.signature(), hardware="h",
+                    language=problem.language.name, fence=problem.language.fence,
                     rules=list(target.knowledge.rules), parent_code="x", feedback="f", menu=(), reuse=None, history=())
     for fact in ("`20 x (basic blocks the CPU ran", "held from issue until\n  the instruction *completes*",
                  "`for k: for j: for i:`", "`(i*J + j)*DIM`", "D *replaces*", "come from the current `config_ld`",

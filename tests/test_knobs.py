@@ -131,7 +131,7 @@ def test_every_shipped_template_knob_names_an_item_of_its_targets_menu() -> None
     checked = 0
     for name in available_targets():
         target = get_target(name)
-        for template in load_templates(target.root / "templates").values():
+        for template in (t for language in target.languages for t in load_templates(target.root / "templates", language.suffix).values()):
             spec = parse_knobs(template.text)
             assert unknown_menu_items(spec, target, template.family) is None, f"{name}/{template.name}"
             checked += len(spec.knobs)

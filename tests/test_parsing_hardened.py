@@ -13,6 +13,7 @@ from autocomp.agents.llm_agent import LLMAgent
 from autocomp.agents.parsing import EditError, apply_edits, extract_code, extract_edits
 from autocomp.config import LLMConfig, load_config
 from autocomp.errors import UserError
+from autocomp.evaluation.c_language import C_LANGUAGE
 from autocomp.llm.base import Response, Usage
 from autocomp.store.runstore import RunStore
 from autocomp.targets.registry import get_target, resolve_problem
@@ -30,22 +31,22 @@ void gemm(const float *A, const float *B, float *C) {
 
 def test_a_usage_example_after_the_kernel_is_not_taken_for_it() -> None:
     reply = f"```c\n{FN}\n```\nCall it like this:\n```c\nint main(void) {{ float a[1], b[1], c[1]; gemm(a, b, c); }}\n```"
-    assert extract_code(reply, "gemm") == FN + "\n"
+    assert extract_code(reply, "gemm", C_LANGUAGE) == FN + "\n"
 
 
 def test_several_blocks_the_last_definition_wins() -> None:
     older = FN.replace("A[0] * B[0]", "0")
     reply = f"Draft:\n```cpp\n{older}\n```\nFinal version:\n```C\n{FN}\n```\nThe end."
-    assert extract_code(reply, "gemm") == FN + "\n"
+    assert extract_code(reply, "gemm", C_LANGUAGE) == FN + "\n"
 
 
 def test_json_blocks_are_never_code() -> None:
     edits = json.dumps({"edits": [{"old_str": "void gemm(const float *A) {", "new_str": "x"}]})
-    assert extract_code(f"```json\n{edits}\n```", "gemm") is None
+    assert extract_code(f"```json\n{edits}\n```", "gemm", C_LANGUAGE) is None
 
 
 def test_unclosed_reasoning_leaves_nothing() -> None:
-    assert extract_code("<think>I should write ```c\nvoid gemm(void) {}\n``` maybe", "gemm") is None
+    assert extract_code("<think>I should write ```c\nvoid gemm(void) {}\n``` maybe", "gemm", C_LANGUAGE) is None
 
 
 def test_edits_apply_in_order_and_replace_all_occurrences() -> None:

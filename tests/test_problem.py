@@ -109,7 +109,7 @@ def test_missing_problem_toml(folder: Path) -> None:
     (folder / "problem.toml").unlink()
     err = load_error(folder)
     assert str(err).startswith(f"{folder / 'problem.toml'}: (file): not found")
-    assert "needs problem.toml, initial.c and reference.py" in str(err)
+    assert "needs problem.toml, its initial code (initial.c for C targets) and reference.py" in str(err)
     assert isinstance(err, UserError) and err.file == str(folder / "problem.toml")
 
 
@@ -125,7 +125,7 @@ def test_invalid_toml_syntax(folder: Path) -> None:
     ("flops = 33554432     # 2*M*N*K\n", "", "flops", "required field is missing"),
     ("flops = 33554432", "flops = 0", "flops", "greater than 0"),
     ('dtype = "f32"', 'dtype = "f33"', "inputs[0].dtype",
-     "unknown dtype 'f33'; expected one of f32, f64, bf16, i8, u8, i16, u16, i32, u32, i64"),
+     "unknown dtype 'f33'; expected one of f32, f64, f16, bf16, i8, u8, i16, u16, i32, u32, i64"),
     ("shape = [256, 256]", "shape = [-1, 256]", "inputs[0].shape",
      "every dimension must be a positive integer, got [-1, 256]"),
     ("shape = [256, 256]", "shape = []", "inputs[0].shape", "at least 1 item"),
@@ -177,7 +177,7 @@ def test_missing_companion_file(folder: Path, missing: str) -> None:
     (folder / missing).unlink()
     err = load_error(folder)
     assert err.file == str(folder / missing)
-    assert str(err) == f"{folder / missing}: (file): not found; every problem folder needs {missing}"
+    assert str(err) == f"{folder / missing}: (file): not found; every cpu problem folder needs {missing}"
 
 
 def test_reference_that_fails_to_import_is_reported_when_called(folder: Path) -> None:

@@ -28,7 +28,8 @@ else:  # pragma: no cover
 def _context() -> dict[str, object]:
     target, problem = get_target("cpu"), resolve_problem("cpu/gemm-f32-256")
     return dict(target="cpu", architecture=target.knowledge.architecture, description=problem.spec.description,
-                signature=problem.c_signature(), hardware="a test core", rules=list(target.knowledge.rules))
+                signature=problem.signature(), language=problem.language.name, fence=problem.language.fence,
+                hardware="a test core", rules=list(target.knowledge.rules))
 
 
 def test_plan_prompt_carries_isa_code_feedback_menu_and_rules() -> None:

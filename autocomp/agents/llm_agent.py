@@ -45,7 +45,8 @@ class LLMAgent:
         ctx = self.ctx
         return dict(
             target=ctx.target.name, architecture=ctx.knowledge.architecture,
-            description=ctx.problem.spec.description, signature=ctx.problem.c_signature(),
+            description=ctx.problem.spec.description, signature=ctx.problem.signature(),
+            language=ctx.problem.language.name, fence=ctx.problem.language.fence,
             hardware=ctx.target.hardware().description, rules=list(ctx.knowledge.rules),
         )
 
@@ -91,7 +92,7 @@ class LLMAgent:
         try:
             return Code(code=apply_edits(parent_code, extract_edits(reply)), llm_call_id=call_id)
         except EditError as exc:
-            whole = extract_code(reply, self.ctx.problem.spec.kernel.entry)
+            whole = extract_code(reply, self.ctx.problem.spec.kernel.entry, self.ctx.problem.language)
             if whole is not None:
                 return Code(code=whole, llm_call_id=call_id)
             return Code(code=None, error=f"the edits could not be applied: {exc}", llm_call_id=call_id)
@@ -127,7 +128,8 @@ class LLMAgent:
     def _parse_code(self, reply: str | None, error: str | None, call_id: int | None) -> Code:
         if reply is None:
             return Code(code=None, error=error, llm_call_id=call_id)
-        code = extract_code(reply, self.ctx.problem.spec.kernel.entry)
+        language = self.ctx.problem.language
+        code = extract_code(reply, self.ctx.problem.spec.kernel.entry, language)
         if code is None:
-            return Code(code=None, error="no C code block found in the reply", llm_call_id=call_id)
+            return Code(code=None, error=f"no {language.name} code block found in the reply", llm_call_id=call_id)
         return Code(code=code, llm_call_id=call_id)

@@ -2,8 +2,8 @@
 
 Replies come with reasoning sections, several code blocks, missing language tags and
 prose after the code. We take the text after the last reasoning close tag, then the
-last fenced block that defines the entry function; failing that, the entry function if it
-is clearly there. A reply with no recognisable code is a failure: we never compile prose.
+last fenced block that defines the entry function (fences and definitions as the problem's
+kernel language writes them); failing that, the entry function if it is clearly there. A reply with no recognisable code is a failure: we never compile prose.
 In edits mode the reply holds old/new string pairs instead, applied to the parent here.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 
+from autocomp.language import KernelLanguage
 from autocomp.targets.base import MenuItem
 
 THINK_CLOSE = re.compile(r"</(think|thinking|reasoning|plan_thinking)>", re.I)
@@ -31,31 +32,20 @@ def strip_reasoning(reply: str) -> str:
     return re.sub(r"<think>.*\Z", "", text, flags=re.S | re.I).strip()
 
 
-def extract_code(reply: str, entry: str) -> str | None:
-    """The last fenced block that defines `entry` (a block that only calls it, like a usage
-    example, is a fallback), else unfenced code that clearly defines it. JSON is never code."""
+def extract_code(reply: str, entry: str, language: KernelLanguage) -> str | None:
+    """The last fenced block in `language` that defines `entry` (a block that only calls it,
+    like a usage example, is a fallback; blocks with other fence tags count only when none has
+    the language's), else unfenced code that clearly defines it. JSON is never code."""
     text = JSON_FENCE.sub("", strip_reasoning(reply))
     blocks = [(lang.lower(), body) for lang, body in FENCE.findall(text)]
-    c_like = [body for lang, body in blocks if lang in {"", "c", "cpp", "c++", "h"}]
-    defines = re.compile(rf"\b{re.escape(entry)}\s*\([^;{{}}]*\)\s*\{{")
+    ours = [body for lang, body in blocks if lang in language.accepted_fences]
+    defines = re.compile(language.defines(entry), re.M)
     mentions = re.compile(rf"\b{re.escape(entry)}\s*\(")
     for pattern in (defines, mentions):
-        for body in reversed(c_like or [b for _, b in blocks]):
+        for body in reversed(ours or [b for _, b in blocks]):
             if pattern.search(body):
                 return body.strip() + "\n"
-    if re.search(rf"\bvoid\s+{re.escape(entry)}\s*\(", text) and "{" in text:
-        return _from_first_c_line(text)
-    return None
-
-
-def _from_first_c_line(text: str) -> str | None:
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if re.match(r"\s*(#include|#define|typedef|static|void|int|float|double|const|struct)\b", line):
-            body = "\n".join(lines[i:])
-            end = body.rfind("}")
-            return body[: end + 1] + "\n" if end >= 0 else None
-    return None
+    return language.unfenced(text, entry) if language.unfenced is not None else None
 
 
 def extract_plan(reply: str, menu: tuple[MenuItem, ...]) -> tuple[str, str | None, bool]:

@@ -127,10 +127,10 @@ class TunerAgent:
         try:
             spec = parse_knobs(problem.initial_code)
         except KnobError as exc:
-            raise UserError(f"{problem.root / 'initial.c'}: knobs: {exc}") from None
+            raise UserError(f"{problem.initial_file}: knobs: {exc}") from None
         unknown = unknown_menu_items(spec, target, problem.spec.family)
         if unknown:
-            raise UserError(f"{problem.root / 'initial.c'}: {unknown}")
+            raise UserError(f"{problem.initial_file}: {unknown}")
         if spec.knobs or not sole_agent:
             return
         fits, refused, inapplicable = for_problem(problem, target.root / "templates")
@@ -138,10 +138,10 @@ class TunerAgent:
             return
         why = "; ".join(f"{name}: {reason}" for name, reason in {**refused, **inapplicable}.items())
         raise UserError(
-            f"the tuner has nothing to tune in {problem.name}: initial.c declares no knobs and "
+            f"the tuner has nothing to tune in {problem.name}: {problem.initial_file.name} declares no knobs and "
             + (f"no {target.name} template fits it ({why})" if why else
                f"{target.name} has no template for family {problem.spec.family!r}")
-            + ". Mark tunable constants in initial.c, e.g. `#define TILE 64 /* @knob values=16,32,64,128 "
+            + f". Mark tunable constants in {problem.initial_file.name}, e.g. `#define TILE 64 /* @knob values=16,32,64,128 "
               "menu=\"cache blocking for L1/L2\" */` (syntax: autocomp/knobs.py; `autocomp check FOLDER` "
               "lists the menu items), or optimize with a model (--models PROVIDER::MODEL)")
 

@@ -207,7 +207,7 @@ class CKernelEvaluator:
                 if so is None:
                     from autocomp.errors import ProblemError
 
-                    raise ProblemError(str(self.problem.root / "initial.c"), "(code)", f"does not compile:\n{err}")
+                    raise ProblemError(str(self.problem.initial_file), "(code)", f"does not compile:\n{err}")
                 self._baseline = so
             return self._harness, self._baseline
 

@@ -25,6 +25,7 @@ POISONS = {
     "f32": (struct.pack("<I", 0x7FC0A5A5), struct.pack("<I", 0x7FC05A5A)),
     "f64": (struct.pack("<Q", 0x7FF8A5A5A5A5A5A5), struct.pack("<Q", 0x7FF85A5A5A5A5A5A)),
     "bf16": (struct.pack("<H", 0x7FC1), struct.pack("<H", 0x7FC2)),
+    "f16": (struct.pack("<H", 0x7EA5), struct.pack("<H", 0x7E5A)),
 }
 
 

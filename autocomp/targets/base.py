@@ -21,8 +21,10 @@ else:  # pragma: no cover
 from autocomp.errors import ProblemError
 from autocomp.evaluation.base import Evaluator
 from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
+from autocomp.evaluation.c_language import C_LANGUAGE
 from autocomp.evaluation.result import EvalResult
-from autocomp.problem import Problem
+from autocomp.language import KernelLanguage
+from autocomp.problem import PROBLEM_FILE, Problem, ProblemSpec
 
 HARNESS_CONTRACT = Path(__file__).resolve().parent.parent / "evaluation" / "harness" / "contract.toml"
 
@@ -79,7 +81,20 @@ class Target(ABC):
 
     name: str
     root: Path  # the target's folder: knowledge/ and problems/ live here
+    languages: tuple[KernelLanguage, ...]  # the kernel languages it takes; the first is the default
     vendor_module: str | None = None  # its vendor baselines (a `autocomp.targets.vendor` child module), if any
+
+    def language_for(self, spec: ProblemSpec, file: str = PROBLEM_FILE) -> KernelLanguage:
+        """The language `kernel.language` names (none: this target's first), checked against
+        the ones this target takes."""
+        if spec.kernel.language is None:
+            return self.languages[0]
+        for language in self.languages:
+            if language.key == spec.kernel.language:
+                return language
+        choices = ", ".join(repr(language.key) for language in self.languages)
+        raise ProblemError(file, "kernel.language", f"the {self.name} target takes no {spec.kernel.language!r} kernels; "
+                                                    f"expected one of {choices} (or leave it out for {self.languages[0].key!r})")
 
     @cached_property
     def knowledge(self) -> KnowledgePack:
@@ -90,9 +105,12 @@ class Target(ABC):
         return self.root / "problems"
 
     def templates(self) -> dict[str, Path]:
-        """Parameterized kernels (C files with knobs) shipped in the target's templates/ folder."""
+        """Parameterized kernels (files with knobs, in any of the target's languages) shipped in
+        the target's templates/ folder."""
         folder = self.root / "templates"
-        return {p.stem: p for p in sorted(folder.glob("*.c"))} if folder.is_dir() else {}
+        if not folder.is_dir():
+            return {}
+        return {p.stem: p for p in sorted(p for language in self.languages for p in folder.glob(f"*{language.suffix}"))}
 
     def resources(self, problem: Problem) -> dict[str, float]:
         """The Ray resources one evaluation of `problem` needs on a node ([eval] executor = "ray"):
@@ -137,13 +155,14 @@ class Target(ABC):
 
 def ops_unit(problem: Problem) -> str:
     """GFLOP/s for floating-point problems, GOP/s when the inputs are integers (int8 GEMMs)."""
-    return "GFLOP/s" if problem.spec.inputs[0].dtype in ("f32", "f64", "bf16") else "GOP/s"
+    return "GFLOP/s" if problem.spec.inputs[0].dtype in ("f32", "f64", "f16", "bf16") else "GOP/s"
 
 
 class CTarget(Target):
     """A target whose kernels are C compiled with gcc and run by the shared harness."""
 
     toolchain: CToolchain = CToolchain()
+    languages = (C_LANGUAGE,)
 
     @cached_property
     def knowledge(self) -> KnowledgePack:

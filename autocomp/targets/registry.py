@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from autocomp.errors import UserError
 from autocomp.problem import Problem, load_problem
 from autocomp.targets.base import Target
+from autocomp.targets.plugins import available_targets, load_target, unknown_target
 
-GROUP = "autocomp.targets"
-
-
-@lru_cache(maxsize=None)
-def available_targets() -> dict[str, object]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+__all__ = ["available_targets", "builtin_problems", "get_target", "resolve_problem", "run_problem"]
 
 
-@lru_cache(maxsize=None)
 def get_target(name: str) -> Target:
-    eps = available_targets()
-    if name not in eps:
-        known = ", ".join(sorted(eps)) or "none (is autocomp installed with `pip install -e .`?)"
-        raise UserError(f"unknown target {name!r}; installed targets: {known}")
-    return eps[name].load()()  # type: ignore[attr-defined]
+    try:
+        target: Target = load_target(name)
+    except KeyError:
+        raise UserError(unknown_target(name)) from None
+    return target
 
 
 def builtin_problems() -> list[Problem]:

@@ -21,6 +21,7 @@ from typing import Any
 from autocomp.errors import ProblemError
 from autocomp.evaluation.base import Evaluator
 from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings, containment
+from autocomp.evaluation.c_language import C_LANGUAGE
 from autocomp.evaluation.checks import Trial
 from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult, Outcome
@@ -161,6 +162,7 @@ def _emulator_errors(stderr: str) -> str:
 class GemminiTarget(Target):
     name = "gemmini"
     root = HERE
+    languages = (C_LANGUAGE,)
 
     def hardware(self) -> HardwareFacts:
         return HardwareFacts(
