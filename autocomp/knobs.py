@@ -1,5 +1,7 @@
 """Knobs: tunable parameters a kernel declares in its own source.
 
+In C, a knob or param is a `#define` with its marker in a `/* */` comment:
+
     #define M 256 /* @param M */                                  problem fact, set per problem
     #define MB 2  /* @knob values=1,2,4 menu="register blocking" */   tunable, with its menu item
     #define KC 256 /* @knob range=64..1024 step=64 menu="cache blocking" */
@@ -10,6 +12,17 @@ Any code can declare knobs: shipped templates, a user's kernel or an LLM-written
 candidate. Constraints are C-like integer expressions over knobs and any
 `#define NAME <int>` in the file; they are evaluated by a small whitelist interpreter
 (never `eval`). Every malformed declaration is reported with its line number.
+
+In Python (Triton kernels), the same declarations mark a module-level assignment of an integer
+literal (at column 0, nothing else on the line but a `#` comment), and markers sit in `#` comments:
+
+    M = 4096  # @param
+    BLOCK_M = 128  # @knob values=64,128,256 menu="tile sizes"
+    # @constraint M % BLOCK_M == 0
+    # @preset skinny if="M <= 64" BLOCK_M=64
+
+Both forms are read by one parser (`_definition` is the one place that knows them); constraint
+expressions are the same C-like integer expressions in either language.
 
 A `@preset` names knob values suited to a class of problems: `if="EXPR"` (optional) is a
 condition over params and constants, each `KNOB=EXPR` (no spaces inside EXPR) sets a knob,
@@ -25,6 +38,8 @@ import re
 from dataclasses import dataclass, field
 
 DEFINE = re.compile(r"^\s*#\s*define\s+([A-Za-z_]\w*)\s+(-?\d+)\b(.*)$")
+# Python: `NAME = 64` at module level (column 0), optionally followed by a `#` comment only
+ASSIGN = re.compile(r"^([A-Za-z_]\w*)[ \t]*=[ \t]*(-?\d+)(?=[ \t]*(?:#|$))(.*)$")
 MARKER = re.compile(r"@(knob|param|constraint|preset)\b")
 PRESET_ATTR = re.compile(r'(\w+)\s*=\s*("([^"]*)"|\S+)')
 PRESET_NAME = re.compile(r"^\s*([A-Za-z_][\w-]*)(?=\s|$)")
@@ -57,7 +72,7 @@ class Preset:
 class KnobSpec:
     knobs: dict[str, Knob] = field(default_factory=dict)
     params: dict[str, int] = field(default_factory=dict)
-    constants: dict[str, int] = field(default_factory=dict)  # every `#define NAME <int>`
+    constants: dict[str, int] = field(default_factory=dict)  # every `#define NAME <int>` / module-level `NAME = <int>`
     constraints: list[tuple[str, int]] = field(default_factory=list)  # (expression, line)
     presets: list[Preset] = field(default_factory=list)
 
@@ -131,34 +146,46 @@ def _parse_knob(name: str, value: int, text: str, line: int) -> Knob:
     return Knob(name, value, tuple(sorted(set(values))), attrs.get("menu") or DEFAULT_MENU, line)
 
 
+def _definition(line: str) -> re.Match[str] | None:
+    """The line's integer definition, C `#define NAME <int>` or Python `NAME = <int>`: group 1 is
+    the name, group 2 the integer (the only part `set_defines` rewrites)."""
+    return DEFINE.match(line) or ASSIGN.match(line)
+
+
+def _marker_text(text: str, marker: re.Match[str]) -> str:
+    """What follows a marker up to the end of its comment (`*/` in C, the line's end in Python)."""
+    return text[marker.end():].split("*/")[0]
+
+
 def parse_knobs(code: str) -> KnobSpec:
     spec = KnobSpec()
     for number, text in enumerate(code.splitlines(), start=1):
         marker = MARKER.search(text)
-        define = DEFINE.match(text)
+        define = _definition(text)
         if define:
             spec.constants[define.group(1)] = int(define.group(2))
         if not marker:
             continue
         kind = marker.group(1)
         if kind == "preset":
-            spec.presets.append(_parse_preset(text[marker.end():].split("*/")[0], number))
+            spec.presets.append(_parse_preset(_marker_text(text, marker), number))
             continue
         if kind == "constraint":
-            expr = text[marker.end():].split("*/")[0].strip()
+            expr = _marker_text(text, marker).strip()
             if not expr:
                 raise KnobError(f"line {number}: empty @constraint")
             spec.constraints.append((expr, number))
             continue
         if not define:
-            raise KnobError(f"line {number}: @{kind} must mark a line of the form `#define NAME <integer>`")
+            raise KnobError(f"line {number}: @{kind} must mark a line of the form `#define NAME <integer>` (C) "
+                            f"or `NAME = <integer>` at column 0 (Python)")
         name, value = define.group(1), int(define.group(2))
         if kind == "param":
             spec.params[name] = value
         else:
             if name in spec.knobs:
                 raise KnobError(f"line {number}: knob {name} is declared twice (first on line {spec.knobs[name].line})")
-            spec.knobs[name] = _parse_knob(name, value, text[marker.end():].split("*/")[0], number)
+            spec.knobs[name] = _parse_knob(name, value, _marker_text(text, marker), number)
     for expr, line in spec.constraints:  # names and syntax are checked up front, not at tuning time
         _evaluate(expr, {**spec.constants}, line)
     names = set()
@@ -196,18 +223,19 @@ def _parse_preset(text: str, line: int) -> Preset:
 
 
 def set_defines(code: str, values: dict[str, int]) -> str:
-    """Rewrite the integer of `#define NAME <int>` for each given name (knobs or params)."""
+    """Rewrite the integer of `#define NAME <int>` (C) or `NAME = <int>` (Python) for each given
+    name (knobs or params); the rest of the line, its marker included, is kept."""
     remaining = dict(values)
 
     def rewrite(line: str) -> str:
-        m = DEFINE.match(line)
+        m = _definition(line)
         if not m or m.group(1) not in remaining:
             return line
         return line[: m.start(2)] + str(remaining.pop(m.group(1))) + line[m.end(2):]
 
     out = "\n".join(rewrite(line) for line in code.split("\n"))
     if remaining:
-        raise KnobError(f"no `#define` found for {sorted(remaining)}")
+        raise KnobError(f"no `#define NAME <int>` or `NAME = <int>` line found for {sorted(remaining)}")
     return out
 
 
@@ -249,7 +277,7 @@ def _value(expr: str, env: dict[str, int], line: int, what: str = "@constraint")
     try:
         return int(_eval_node(tree.body, env))
     except KeyError as exc:
-        raise KnobError(f"line {line}: {what} {expr!r} uses {exc.args[0]!r}, which is not a knob or #define") from None
+        raise KnobError(f"line {line}: {what} {expr!r} uses {exc.args[0]!r}, which is not a knob or an integer constant (#define / NAME = <int>)") from None
     except ZeroDivisionError:
         return 0
     except KnobError as exc:

@@ -1,14 +1,17 @@
-"""Kernel templates: a target's parameterized kernels (C files with knobs) and the problems they fit.
+"""Kernel templates: a target's parameterized kernels (files with knobs, in one of the target's
+kernel languages) and the problems they fit.
 
-A template's first line says which problems it is written for:
+A template's first line says which problems it is written for, in a comment of its language:
 
-    /* @template family=gemm shapes="A[M][K] B[K][N] C[M][N]" */
+    /* @template family=gemm shapes="A[M][K] B[K][N] C[M][N]" */     (C)
+    # @template family=gemm shapes="A[M][K] B[K][N] C[M][N]"          (Python: Triton)
 
 `family` picks it for a problem; `shapes` says how its `@param`s size each tensor, so a problem
 whose params disagree with its own tensor shapes (which would make every instance read past
 its buffers) is refused with the field to fix, and a new problem's params can be read off its
-shapes (`infer_params`). The template's entry definition must be the problem's signature: the
-harness calls that. See autocomp/knobs.py for the knob syntax.
+shapes (`infer_params`). The template's entry definition must pass the problem's language's
+checks of initial code (`KernelLanguage.check_initial`: for C, the problem's signature), since the
+evaluator calls it as it calls the initial code. See autocomp/knobs.py for the knob syntax.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from autocomp.c_signature import find_definition, mismatch
+from autocomp.errors import ProblemError
 from autocomp.knobs import KnobError, KnobSpec, parse_knobs, set_defines
 
 if TYPE_CHECKING:
@@ -59,15 +62,15 @@ class Template:
         signature other than the problem's, params that disagree with the shapes, or no knob
         setting its constraints allow. Any of these made every instance fail."""
         spec = problem.spec
-        expected = [arg.cparam for arg in problem.arguments()]
-        found = find_definition(self.text, spec.kernel.entry)
-        if found is None:
-            defined = re.search(r"^void\s+(\w+)\s*\(", self.text, re.M)
-            return (f"template {self.name} defines `{defined.group(1) if defined else '?'}`, not kernel.entry "
-                    f"{spec.kernel.entry!r}; name the entry and arguments as the template does to use it")
-        why = mismatch(expected, found)
-        if why:
-            return f"template {self.name}'s {spec.kernel.entry}(): {why}"
+        language = problem.language
+        if not re.search(language.defines(spec.kernel.entry), self.text, re.M):
+            return (f"template {self.name} defines no {language.name} function {spec.kernel.entry!r} (kernel.entry); "
+                    f"name the entry and arguments as the template does to use it")
+        if language.check_initial is not None:  # the entry's parameters, as the initial code's are checked
+            try:
+                language.check_initial(problem, self.instantiate(spec.params), str(self.path))
+            except ProblemError as exc:
+                return f"template {self.name}: {str(exc).removeprefix(f'{self.path}: ')}"
         tensors = {t.name: t for t in spec.inputs + spec.outputs}
         for tensor, dims in self.shapes.items():
             if tensor not in tensors:

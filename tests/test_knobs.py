@@ -60,7 +60,7 @@ def test_set_defines_rewrites_only_the_number() -> None:
     out = set_defines(GOOD, {"MR": 8, "M": 512})
     assert '#define MR 8 /* @knob values=1,2,4,8 menu="register blocking" */' in out
     assert "#define M 512 /* @param M */" in out and out.count("\n") == GOOD.count("\n")
-    with pytest.raises(KnobError, match="no `#define` found for \\['NOPE'\\]"):
+    with pytest.raises(KnobError, match=r"no `#define NAME <int>` or `NAME = <int>` line found for \[.NOPE.\]"):
         set_defines(GOOD, {"NOPE": 1})
 
 

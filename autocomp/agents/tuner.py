@@ -142,7 +142,8 @@ class TunerAgent:
             + (f"no {target.name} template fits it ({why})" if why else
                f"{target.name} has no template for family {problem.spec.family!r}")
             + f". Mark tunable constants in {problem.initial_file.name}, e.g. `#define TILE 64 /* @knob values=16,32,64,128 "
-              "menu=\"cache blocking for L1/L2\" */` (syntax: autocomp/knobs.py; `autocomp check FOLDER` "
+              "menu=\"cache blocking for L1/L2\" */` in C or `TILE = 64  # @knob values=16,32,64,128 menu=\"...\"` in "
+              "Python (syntax: autocomp/knobs.py; `autocomp check FOLDER` "
               "lists the menu items), or optimize with a model (--models PROVIDER::MODEL)")
 
     def __init__(self, model: str, ctx: AgentContext) -> None:
