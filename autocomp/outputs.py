@@ -73,6 +73,7 @@ class BestOutput(Output):
     utilization: float | None
     above_peak: str | None = None
     unreliable: str | None = None
+    untimed: str | None = None  # checked but never timed (an interpreter or emulator), in the evaluator's words
 
 
 class RunOutput(Output):

@@ -174,6 +174,7 @@ def summary_output(summary: SearchSummary, store: RunStore) -> RunOutput:
             menu_item=best.menu_item, iteration=best.iteration,
             gflops=shown.details.get("gflops") if shown else None, utilization=shown.utilization if shown else None,
             above_peak=above_peak_warning(highest_use, target),
+            untimed=shown.details.get("untimed") if shown else None,
         ),
         iterations=summary.iterations, candidates=summary.candidates, llm_calls=summary.llm_calls,
         stopped=summary.stopped, best_score_history=summary.history,

@@ -90,7 +90,7 @@ if [ "$limit" -lt 30 ]; then
 else
   echo "gpu_check: tuner on $TUNER_PROBLEM, $TUNER_ITERS iterations (limit ${limit}s)"
   rc=0
-  timeout --signal=INT --kill-after=15 "$limit" "${AC[@]}" optimize "$TUNER_PROBLEM" --models tuner \
+  timeout --signal=INT --kill-after=15 "$limit" "${AC[@]}" optimize "$TUNER_PROBLEM" "${EMULATE[@]}" --models tuner \
     --iterations "$TUNER_ITERS" --beam 2 --plans 2 --codes 1 --run-dir "$OUT/tuner-run" --json \
     > "$TUNER_FILE" 2> "$OUT/tuner.log" || rc=$?
   if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] || [ ! -s "$TUNER_FILE" ]; then

@@ -134,6 +134,10 @@ def project_entry_points(tmp_path_factory: pytest.TempPathFactory) -> None:
     sys.path.insert(0, str(site))
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
     registry._group.cache_clear()
+    from autocomp.targets import plugins
+
+    plugins.available_targets.cache_clear()
+    plugins.load_target.cache_clear()
 
 
 @pytest.fixture

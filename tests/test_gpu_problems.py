@@ -153,7 +153,7 @@ def test_tuner_search_on_a_gpu_gemm_runs_end_to_end_and_times_nothing(tmp_path: 
     rewrites the naive kernel as the template and moves its knobs, every candidate is checked
     under the interpreter, and the outputs say nothing was timed."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-m", "autocomp.cli", "optimize", "gpu/gemm-fp16-skinny", "--models", "tuner",
+    run = subprocess.run([sys.executable, "-m", "autocomp.cli", "optimize", "gpu/gemm-fp16-skinny", "--emulate", "--models", "tuner",
                           "--iterations", "2", "--beam", "2", "--plans", "2", "--codes", "1",
                           "--run-dir", str(tmp_path / "run"), "--json"],
                          capture_output=True, text=True, env=env, timeout=600)

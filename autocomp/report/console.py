@@ -101,6 +101,8 @@ def runs_table(rows: list[RunRow]) -> None:
 
 def headline_text(best: BestOutput) -> str:
     """`X ms, N.NNx vs the initial code (re-checked on fresh inputs)`, the headline everywhere."""
+    if best.speedup_vs_initial is None and best.untimed:
+        return f"correct; {best.untimed}"
     if best.speedup_vs_initial is None:
         return f"{measure(best.metric, best.value)}, no trustworthy speedup ({best.disagreement or 'not measured'})"
     source = ("re-checked on fresh inputs, interleaved with the initial code" if best.speedup_source == "re-check"

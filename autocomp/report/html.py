@@ -107,7 +107,7 @@ def _candidate(row: Any, extended: set[str]) -> dict[str, Any]:
             "code_model": row["code_model"], "outcome": row["outcome"] or ("no code" if row["code"] is None else "not evaluated"),
             "speedup": row["speedup"], "metric": metric, "value": value, "utilization": row["utilization"],
             "error": row["eval_error"] or row["error"], "caches": details.get("caches"), "has_code": row["code"] is not None,
-            "unreliable": details.get(UNRELIABLE)}
+            "unreliable": details.get(UNRELIABLE), "untimed": details.get("untimed")}
 
 
 def _leader(row: dict[str, Any] | None) -> dict[str, Any]:

@@ -16,7 +16,8 @@ exist while candidate code runs, and the verdict comes from a process the candid
 shared.
 
 Results go to the parent as one JSON object on a private file descriptor (the original
-stdout); the candidate's own prints go to stderr, so it cannot forge a result line.
+stdout), after a nonce from the job file (deleted before any candidate code loads); the
+candidate's own prints go to stderr. So it cannot forge a result line.
 """
 
 from __future__ import annotations
@@ -503,6 +504,7 @@ def main(argv: list[str]) -> int:
     results = os.dup(1)  # the private results stream; the candidate's prints go to stderr
     os.dup2(2, 1)
     job = Job.model_validate_json((scratch / JOB_FILE).read_text())
+    (scratch / JOB_FILE).unlink()
     try:
         if role == "run":
             report = run_candidate(job, scratch)
@@ -511,7 +513,7 @@ def main(argv: list[str]) -> int:
             report = check_outputs(job, scratch, labels)
     except Rejected as rejected:
         report = {"outcome": rejected.outcome, "error": rejected.error}
-    os.write(results, (json.dumps(report) + "\n").encode())
+    os.write(results, f"{job.nonce} {json.dumps(report)}\n".encode())
     os.close(results)
     return 0
 

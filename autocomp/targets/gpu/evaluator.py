@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import secrets
 import shutil
 import threading
 from pathlib import Path
@@ -89,6 +90,7 @@ class GpuEvaluator:
             if timing is not None:
                 labels["timed"] = timing["checked_seed"]
             (folder / "check.json").write_text(json.dumps(labels))
+            job = job.model_copy(update={"nonce": secrets.token_hex(16)})
             (folder / JOB_FILE).write_text(job.model_dump_json())  # ours again, whatever the candidate's process did
             verdict, failure = self._child("check", folder, job)
             if failure is not None:
@@ -126,7 +128,8 @@ class GpuEvaluator:
                    timing_seeds=[rng.randrange(2**31) for _ in range(3)] if timed else [],
                    checked_call=rng.randrange(self.settings.min_reps) if timed else 0,
                    warmup=max(1, self.settings.warmup), reps_per_round=max(1, self.settings.min_reps),
-                   min_time_s=self.settings.min_time_s, flops=spec.flops, peak_flops=self.peak_flops)
+                   min_time_s=self.settings.min_time_s, flops=spec.flops, peak_flops=self.peak_flops,
+                   nonce=secrets.token_hex(16))
 
     def _child(self, role: str, folder: Path, job: Job) -> tuple[dict[str, Any], EvalResult | None]:
         """Run the driver as a sandboxed child; (its report, or the failure it amounts to)."""
@@ -138,7 +141,7 @@ class GpuEvaluator:
         devices = sorted(Path("/dev").glob("nvidia*")) if job.mode == "cuda" else []
         res = sandbox.run_python(DRIVER, [role, str(folder)], folder, limits, readable=(self.problem.root,),
                                  extra_env=env, devices=devices)
-        lines = [line for line in res.stdout.splitlines() if line.startswith("{")]
+        lines = [line.removeprefix(job.nonce + " ") for line in res.stdout.splitlines() if line.startswith(job.nonce + " {")]
         if res.timed_out:
             return {}, EvalResult(outcome=Outcome.TIMEOUT, error=f"the {role} step ran past {limits.timeout_s:.0f} s; killed")
         if res.signal_name:
@@ -184,6 +187,7 @@ class GpuEvaluator:
         cand, rival = med["candidate"], med["rival"]
         details: dict[str, Any] = {"timed": True, "device": timing["device"], "rounds": timing["rounds"],
                                    "calls": timing["calls"], "trials": len(job.seeds), "caches": "L2 flushed before every call",
+                                   "median_s": med,  # candidate, rival (initial code or duel leader), eager, compile
                                    "eager_latency_s": med.get("eager"), "compile_latency_s": med.get("compile"),
                                    "speedup_vs_eager": med["eager"] / cand if med.get("eager") else None,
                                    "speedup_vs_compile": med["compile"] / cand if med.get("compile") else None,

@@ -47,6 +47,9 @@ class Job(BaseModel):
     flops: int = 0
     peak_flops: float | None = None
     compile_baseline: bool = True  # also time torch.compile(reference)
+    # marks the driver's result line; the driver deletes job.json before loading candidate code,
+    # so a candidate cannot learn it and print a forged result
+    nonce: str = ""
 
     def inputs(self) -> list[TensorArg]:
         return [t for t in self.tensors if t.role == "input"]

@@ -95,12 +95,16 @@ class GpuTarget(Target):
         """The GPU evaluator (real shapes, timed); callers check `unavailable_reason` first."""
         return GpuEvaluator(problem, settings, "cuda", self.hardware().peak_for(problem))
 
-    def emulated_evaluator(self, problem: Problem, settings: Any) -> GpuEvaluator:
-        """Triton's interpreter on CPU tensors at the problem's [check] shapes: correctness only."""
+    def emulated_evaluator(self, problem: Problem, settings: Any = None) -> GpuEvaluator:
+        """Triton's interpreter on CPU tensors at the problem's [check] shapes: correctness only
+        (settings: [eval]'s, default ones when None). A CUDA C++ kernel is compiled, not run."""
+        from autocomp.config import EvalConfig
+
+        settings = settings if settings is not None else EvalConfig()
         missing = missing_packages()
         if missing:
             raise UserError(missing)
-        if problem.spec.check is None:
+        if problem.spec.check is None and problem.language is TRITON:
             raise UserError(f"{problem.name} has no [check] table of small shapes, which the interpreter needs "
                             "(docs/problem-format.md)")
         return GpuEvaluator(problem, settings.model_copy(update={"time": False}), "interpret")
