@@ -59,11 +59,13 @@ echo "gpu_check: device: $DEVICE"
 if [ "$MODE" = gpu ]; then
   BUDGET_S=${BUDGET_S:-460}
   EVAL_S=${EVAL_S:-90}             # one problem: Triton compile, torch.compile, correctness, timing
+  CUDA_EVAL_S=${CUDA_EVAL_S:-180}
   TUNER_S=${TUNER_S:-$TUNER_S_GPU}
 else
   # the interpreter needs ~20-40 s per problem on a small machine; there is no GPU time to save
   BUDGET_S=${BUDGET_S:-1800}
   EVAL_S=${EVAL_S:-240}
+  CUDA_EVAL_S=${CUDA_EVAL_S:-600}  # nvcc on torch's headers takes minutes on a small, busy machine
   TUNER_S=${TUNER_S:-600}
   echo "gpu_check: NOTHING WILL BE TIMED: no CUDA GPU is visible; checking correctness under the interpreter only."
 fi
@@ -84,7 +86,8 @@ rows = [p for p in json.load(sys.stdin) if p["target"] == "gpu"]
 language = {p["name"]: tomllib.loads((Path(p["path"]) / "problem.toml").read_text()).get("kernel", {}).get("language") for p in rows}
 only = {f"gpu/{n}" for n in sys.argv[2].split()}
 names = [n for n in language if not only or n in only]
-print("\n".join(sorted(names, key=lambda n: (n != sys.argv[1], language[n] == "cuda", n))))' "$TUNER_PROBLEM" "${ONLY:-}") || PROBLEMS=""
+for n in sorted(names, key=lambda n: (n != sys.argv[1], language[n] == "cuda", n)):
+    print(n, language[n] or "triton")' "$TUNER_PROBLEM" "${ONLY:-}") || PROBLEMS=""
 if [ -z "$PROBLEMS" ]; then
   echo "gpu_check: autocomp lists no gpu problems: the gpu target's entry point is not installed in this" >&2
   echo "  python's metadata (reinstall: pip install -e . from this checkout). Nothing was run." >&2
@@ -95,7 +98,7 @@ EMULATE=()
 eval_left() { echo $(( $(left) - TUNER_S )); }
 rm -f "$OUT"/eval_*.json "$OUT"/eval_*.log
 i=0
-for problem in $PROBLEMS; do
+while read -r problem language; do
   i=$(( i + 1 ))
   stem="eval_$(printf %02d "$i")_${problem#gpu/}"
   file="$OUT/$stem.json"
@@ -103,16 +106,18 @@ for problem in $PROBLEMS; do
     echo "{\"skipped\": \"time budget of ${BUDGET_S}s spent before this problem\"}" > "$file"
     continue
   fi
-  limit=$(( $(eval_left) < EVAL_S ? $(eval_left) : EVAL_S ))
+  step=$EVAL_S
+  [ "$language" != cuda ] || step=$CUDA_EVAL_S  # nvcc builds a torch extension first
+  limit=$(( $(eval_left) < step ? $(eval_left) : step ))
   echo "gpu_check: eval $problem (limit ${limit}s)"
   rc=0
-  timeout --signal=INT --kill-after=10 "$limit" "${AC[@]}" eval "$problem" "${EMULATE[@]}" --json > "$file" 2> "$OUT/$stem.log" || rc=$?
+  timeout --signal=INT --kill-after=10 "$limit" "${AC[@]}" eval "$problem" "${EMULATE[@]}" --json < /dev/null > "$file" 2> "$OUT/$stem.log" || rc=$?
   if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     echo "{\"skipped\": \"timed out after ${limit}s\"}" > "$file"
   elif [ ! -s "$file" ]; then
     echo "{\"skipped\": \"autocomp eval exited $rc with no output; see $OUT/$stem.log\"}" > "$file"
   fi
-done
+done <<< "$PROBLEMS"
 
 # ---- a short tuner search on the GEMM (correctness-checked; timed only on a GPU)
 TUNER_FILE="$OUT/tuner.json"
