@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.base import EvalSettings
 from autocomp.evaluation.result import Outcome
 from autocomp.targets.gemmini.target import GemminiTarget
 from autocomp.targets.registry import resolve_problem

@@ -14,7 +14,7 @@ from autocomp.agents.llm_agent import render
 from autocomp.agents.parsing import extract_code
 from autocomp.dtypes import DTYPES
 from autocomp.errors import ProblemError
-from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.base import EvalSettings
 from autocomp.evaluation.c_language import C_LANGUAGE
 from autocomp.evaluation.result import Outcome
 from autocomp.language import KernelLanguage

@@ -304,7 +304,7 @@ class _Unfit(Exception):
 def _evaluator(recipe: Recipe, core: int | None) -> Evaluator:
     key = (recipe.key, core)
     if key not in _evaluators:
-        from autocomp.evaluation.c_kernel import EvalSettings
+        from autocomp.evaluation.base import EvalSettings
         from autocomp.problem import load_problem
         from autocomp.targets.registry import get_target
 
