@@ -88,7 +88,6 @@ class Verification:
 class CandidateRun:
     """One candidate on its way through the stages after it was built: what later stages need."""
 
-    code: str
     so: Path  # the candidate's shared object
     baseline: Path  # the initial code's shared object
     cdir: Path  # this run's folder: inputs, outputs, job files
@@ -285,7 +284,7 @@ class CKernelEvaluator:
             timing_sets = [Trial(self.problem, rng.getrandbits(63), extreme=False) for _ in range(TIMING_SETS)]
             for i, trial in enumerate(trials + timing_sets):
                 trial.write_inputs(self.problem, cdir, i)
-            run = CandidateRun(code, so, baseline, cdir, trials)
+            run = CandidateRun(so, baseline, cdir, trials)
             with self._core() if self.exclusive_timing else contextlib.nullcontext():
                 return self.stages.verify(self, run) or self.stages.time(self, run)
 
