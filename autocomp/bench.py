@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from autocomp.errors import UserError
 from autocomp.evaluation import sandbox
-from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.base import EvalSettings
 from autocomp.evaluation.timing import QuietGate
 from autocomp.outputs import BenchOutput, BenchRow
 from autocomp.problem import Problem
@@ -152,10 +152,11 @@ def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, s
         speedup_vs_vendor_prepacked=vs_packed, vendor_prepacked=packed["name"] if packed else None,
         vendor_prepacked_latency_s=packed["latency_s"] if packed else None,
     )
-    if result.details.get("metric") == "cycles":  # modeled targets: cycles are the measurement, seconds are nominal
+    if result.metric.modeled:  # modeled targets: cycles are the measurement, seconds are nominal
+        _, value, initial_value = result.metric_values()
         row = row.model_copy(update=dict(
-            metric="cycles", initial_cycles=result.details.get("baseline_cycles"),
-            best_cycles=result.details.get("cycles") if best_s else None,
+            metric=result.metric, initial_cycles=initial_value,
+            best_cycles=value if best_s else None,
             best_utilization=result.utilization if best_s else None,
             vendor_cycles=vbest.get("cycles") if vbest else None))
         log(f"{problem.name}: initial {row.initial_cycles} cycles, best {row.best_cycles or '-'}, "

@@ -348,7 +348,7 @@ def _checked_core(core: int | None) -> int | None:
     """The --core flag, checked like [eval] core (a core we may not use would fail every timing run)."""
     from pydantic import ValidationError
 
-    from autocomp.evaluation.c_kernel import EvalSettings
+    from autocomp.evaluation.base import EvalSettings
 
     try:
         return EvalSettings(core=core).core

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from autocomp.evaluation.result import EvalResult
+from autocomp.evaluation.result import EvalResult, MetricKind
 from autocomp.headline import Headline
 from autocomp.search.schedule import Step
 
@@ -44,7 +44,7 @@ class EvalOutput(Output):
     outcome: str
     error: str | None
     emulated: bool
-    metric: str
+    metric: MetricKind
     value: float | None  # seconds (median) or modeled cycles
     baseline_value: float | None  # the initial code's, same run, interleaved call by call
     speedup: float | None
@@ -59,7 +59,7 @@ class EvalOutput(Output):
 
 class BestOutput(Output):
     candidate_id: int
-    metric: str
+    metric: MetricKind
     value: float | None  # of the headline's source: the re-check when there is one
     initial_value: float | None
     speedup_vs_initial: float | None  # the headline: re-checked on fresh inputs when possible
@@ -148,7 +148,7 @@ class BenchRow(Output):
     speedup_vs_vendor_prepacked: float | None = None
     vendor_prepacked: str | None = None
     vendor_prepacked_latency_s: float | None = None
-    metric: str = "latency_s"
+    metric: MetricKind = MetricKind.LATENCY
     initial_cycles: int | None = None
     best_cycles: int | None = None
     best_utilization: float | None = None
@@ -200,7 +200,7 @@ class InitialVerdict(Output):
     outcome: str
     correct: bool
     error: str | None
-    metric: str
+    metric: MetricKind
     value: float | None  # seconds (median) or modeled cycles
     gflops: float | None
     above_peak: str | None = None  # set when utilization > 100%: why, and the remedy

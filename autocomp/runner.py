@@ -14,6 +14,7 @@ from typing import Any
 
 from autocomp.config import RunConfig, check_consistency, load_config
 from autocomp.errors import RunInterrupted, UserError
+from autocomp.evaluation.result import MetricKind
 from autocomp.headline import headline
 from autocomp.llm.model_string import split_model
 from autocomp.llm.pricing import PriceTable
@@ -164,7 +165,7 @@ def summary_output(summary: SearchSummary, store: RunStore) -> RunOutput:
     recheck = summary.validation if best.key != "root" and summary.validation is not result else None
     head = headline(result, recheck)
     shown = recheck if head.source == "re-check" and recheck is not None else result
-    metric, value, initial = shown.metric_values() if shown else ("latency_s", None, None)
+    metric, value, initial = shown.metric_values() if shown else (MetricKind.LATENCY, None, None)
     target = store.run_info()["target"]
     highest_use = max((r.utilization for r in (result, recheck) if r and r.utilization is not None), default=None)
     row = RunOutput(

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autocomp.evaluation.c_kernel import EvalSettings  # noqa: E402
+from autocomp.evaluation.base import EvalSettings  # noqa: E402
 from autocomp.problem import load_problem  # noqa: E402
 from autocomp.targets.registry import get_target  # noqa: E402
 

@@ -18,7 +18,7 @@ import os
 import statistics
 import time
 
-from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.base import EvalSettings
 from autocomp.targets.registry import get_target, resolve_problem
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from autocomp.evaluation import sandbox
 from autocomp.evaluation import timing
-from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.base import EvalSettings
 from autocomp.targets.registry import get_target, resolve_problem
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.base import EvalSettings
 from autocomp.evaluation.result import Outcome
 from autocomp.targets.amx.target import AmxTarget, memory_ceiling, read_bandwidth
 from autocomp.targets.registry import builtin_problems, get_target, resolve_problem

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.base import EvalSettings
 from autocomp.evaluation.result import Outcome
 from autocomp.knobs import parse_knobs, set_defines
 from autocomp.problem import Problem

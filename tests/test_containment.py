@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from autocomp.evaluation.c_kernel import CKernelEvaluator, EvalSettings
+from autocomp.evaluation.base import EvalSettings
+from autocomp.evaluation.c_kernel import CKernelEvaluator
 from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import Outcome
 from autocomp.targets.registry import get_target, resolve_problem

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from autocomp.evaluation import sandbox
-from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.base import EvalSettings
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.evaluation.timing import (Call, Overhead, QuietGate, machine_load, paired, too_short, unpreempted, wait_for_quiet,
                                         within_noise)

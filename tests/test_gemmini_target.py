@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.base import EvalSettings, MetricKind
 from autocomp.evaluation.result import Outcome
 from autocomp.targets.gemmini.target import GemminiTarget
 from autocomp.targets.registry import resolve_problem
@@ -44,6 +44,8 @@ def test_initial_code_is_correct_and_its_own_baseline(admm0):
     assert result.outcome is Outcome.OK, result.error
     d = result.details
     assert d["metric"] == "cycles" and d["cycles"] == d["baseline_cycles"] > 0 and result.speedup == 1.0
+    assert ev.metric is result.metric is MetricKind.CYCLES and not ev.exclusive_timing  # typed, and no core to itself
+    assert result.metric_values() == (MetricKind.CYCLES, d["cycles"], d["baseline_cycles"])
     assert d["cycles_spread"] == 0.0  # the model is deterministic: every call costs the same
     assert d["emulator"]["macs"] >= problem.spec.flops // 2
     text = GemminiTarget().feedback(problem, result)

@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from autocomp.evaluation import policy, sandbox
-from autocomp.evaluation.c_kernel import CKernelEvaluator, EvalSettings
+from autocomp.evaluation.base import EvalSettings
+from autocomp.evaluation.c_kernel import CKernelEvaluator
 from autocomp.evaluation.result import Outcome
 from autocomp.targets.registry import get_target, resolve_problem
 from conftest import autocomp, reply_with_code, write_replay

@@ -14,7 +14,7 @@ from autocomp.agents.llm_agent import render
 from autocomp.agents.parsing import extract_code
 from autocomp.dtypes import DTYPES
 from autocomp.errors import ProblemError
-from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.base import EvalSettings
 from autocomp.evaluation.c_language import C_LANGUAGE
 from autocomp.evaluation.result import Outcome
 from autocomp.language import KernelLanguage
@@ -160,3 +160,29 @@ def test_a_targets_templates_are_its_languages_files(tmp_path: Path) -> None:
     for name in ("gemm.c", "gemm_triton.py", "notes.md"):
         (tmp_path / "templates" / name).write_text("x")
     assert set(TwoLanguages().templates()) == {"gemm", "gemm_triton"}
+
+
+def test_a_c_target_swaps_one_stage_and_keeps_the_rest(tmp_path: Path) -> None:
+    """The C pipeline's stages are named: a target replaces the time stage and the policy,
+    build and verify stages still run (a wrong kernel is still caught by the default verify)."""
+    from dataclasses import replace
+
+    from autocomp.evaluation.c_kernel import C_STAGES, CandidateRun, CKernelEvaluator
+    from autocomp.evaluation.result import EvalResult, MetricKind
+
+    def count_trials(ev: CKernelEvaluator, run: CandidateRun) -> EvalResult:
+        assert run.verification is not None  # the default verify stage ran first
+        return EvalResult(outcome=Outcome.OK, details={"timed": False, "verified_trials": len(run.trials)})
+
+    problem = load_problem(GEMM_DIR)
+    target = get_target("cpu")
+    assert target.evaluator(problem, EvalSettings(time=False)).metric is MetricKind.LATENCY
+    ev = CKernelEvaluator(problem, target.toolchain, EvalSettings(trials=2, adversarial=False, timeout_s=20), None,
+                          stages=replace(C_STAGES, time=count_trials))
+    try:
+        assert ev.evaluate(problem.initial_code).details == {"timed": False, "verified_trials": 2}
+        assert ev.evaluate("int gemm;").outcome is Outcome.POLICY_VIOLATION  # the default policy stage
+        wrong = problem.initial_code.replace("= acc;", "= acc + 1.0f;")
+        assert wrong != problem.initial_code and ev.evaluate(wrong).outcome is Outcome.WRONG_ANSWER
+    finally:
+        ev.close()

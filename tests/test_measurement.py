@@ -31,7 +31,8 @@ from pathlib import Path
 import pytest
 
 from autocomp.evaluation import sandbox
-from autocomp.evaluation.c_kernel import CKernelEvaluator, EvalSettings
+from autocomp.evaluation.base import EvalSettings
+from autocomp.evaluation.c_kernel import CKernelEvaluator
 from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.evaluation.timing import within_noise

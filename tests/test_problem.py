@@ -291,7 +291,7 @@ def test_bf16_nan_payloads_stay_nan() -> None:
 
 
 def test_a_target_without_configurations_rejects_the_config_field(tmp_path):
-    from autocomp.evaluation.c_kernel import EvalSettings
+    from autocomp.evaluation.base import EvalSettings
 
     folder = tmp_path / "p"
     shutil.copytree(resolve_problem("cpu/gemm-f32-256").root, folder, ignore=shutil.ignore_patterns("__pycache__"))

@@ -13,7 +13,8 @@ import pytest
 from autocomp.agents.base import Tried
 from autocomp.agents.llm_agent import render
 from autocomp.agents.parsing import extract_menu_items, extract_plan
-from autocomp.targets.base import HARNESS_CONTRACT, MenuItem
+from autocomp.evaluation.c_target import HARNESS_CONTRACT
+from autocomp.targets.base import MenuItem
 from autocomp.targets.cpu.target import vector_isa
 from autocomp.targets.peak import cpu_flags
 from autocomp.targets.registry import get_target, resolve_problem

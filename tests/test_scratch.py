@@ -130,7 +130,7 @@ import sys
 from autocomp.evaluation import sandbox
 if sys.argv[1] == "off":
     sandbox.isolation = lambda: sandbox.Isolation(None, "no bwrap (turned off by the test)")
-from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.base import EvalSettings
 from autocomp.targets.registry import get_target, resolve_problem
 ev = get_target("cpu").evaluator(resolve_problem("cpu/softmax-f32"), EvalSettings(trials=2, min_time_s=60, timeout_s=120))
 ev.evaluate(ev.problem.initial_code)

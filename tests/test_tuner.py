@@ -10,7 +10,7 @@ import pytest
 
 from autocomp.agents.base import AgentContext, CodeJob, Parent, PlanJob
 from autocomp.agents.tuner import TunerAgent
-from autocomp.evaluation.c_kernel import EvalSettings
+from autocomp.evaluation.base import EvalSettings
 from autocomp.knobs import parse_knobs, set_defines
 from autocomp.problem import Problem, load_problem
 from autocomp.store.runstore import RunStore

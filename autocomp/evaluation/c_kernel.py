@@ -1,15 +1,15 @@
 """Generic evaluation of C kernels, shared by every C-based target (cpu, amx, gemmini).
 
-Staged, cheapest first: static policy -> compile -> verify -> time. The candidate only
-ever runs inside `sandbox.run` children; this module prepares their inputs and turns
-their outputs into one `EvalResult`. All verdicts are made here, in Python.
+Staged, cheapest first: static policy -> build -> verify -> time (`CStages`; a target swaps
+any stage for its own, e.g. gemmini's emulator turns verification calls into modeled cycles).
+The candidate only ever runs inside `sandbox.run` children; this module prepares their inputs
+and turns their outputs into one `EvalResult`. All verdicts are made in Python, in the stages.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import random
 import secrets
 import shutil
@@ -18,11 +18,11 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from pydantic import BaseModel, Field, field_validator
+from typing import Callable
 
 from autocomp.evaluation import policy as static_policy
 from autocomp.evaluation import sandbox, scratch
+from autocomp.evaluation.base import EvalSettings, MetricKind
 from autocomp.evaluation.checks import Trial, check_not_degenerate, compare, from_bytes, poison_patterns
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.evaluation.timing import PATIENCE, Call, Overhead, core_lock, paired, speedup_interval, too_short
@@ -42,31 +42,6 @@ SIGNAL_HINTS = {
     "SIGSYS": "a forbidden system call: kernels may not create threads or processes, exec, open sockets, trace, "
               "change their own scheduling (core, priority, yielding) or signal other processes",
 }
-
-
-class EvalSettings(BaseModel):
-    """How hard to check and how long to time. Defaults follow the hygiene rules."""
-
-    trials: int = Field(3, ge=2, description="random correctness trials, each with a fresh seed")
-    adversarial: bool = Field(True, description="add one trial drawn from the distribution's extremes")
-    time: bool = True
-    min_time_s: float = Field(0.5, gt=0, description="total measured time across candidate and baseline")
-    min_reps: int = Field(5, ge=1)
-    max_reps: int = Field(1000, ge=1)
-    warmup: int = Field(3, ge=0)
-    timeout_s: float = Field(30.0, gt=0, description="wall-clock limit for one sandboxed step")
-    core: int | None = Field(None, description="CPU core to pin timing to; default: the last allowed core")
-    cold_cache: bool = Field(False, description="time every call with its buffers flushed from all cache levels "
-                             "(operands come from DRAM); by default data is warm from the previous call")
-
-    @field_validator("core")
-    @classmethod
-    def _core_we_may_use(cls, core: int | None) -> int | None:
-        """A core outside this process's affinity would fail every timing run as a kernel crash."""
-        allowed = sorted(os.sched_getaffinity(0))
-        if core is not None and core not in allowed:
-            raise ValueError(f"core {core} is not one this process may run on; allowed: {', '.join(map(str, allowed))}")
-        return core
 
 
 @dataclass(frozen=True)
@@ -101,18 +76,92 @@ def containment(res: sandbox.SandboxResult, lines: list[list[str]]) -> str:
     return f"{res.isolation}; " + (" ".join(said) if said else "unknown (the harness did not say)")
 
 
+@dataclass(frozen=True)
+class Verification:
+    """What the harness's verify run left: its result lines (e.g. an emulator's per-call metrics) and the run."""
+
+    lines: list[list[str]]
+    res: sandbox.SandboxResult
+
+
+@dataclass
+class CandidateRun:
+    """One candidate on its way through the stages after it was built: what later stages need."""
+
+    so: Path  # the candidate's shared object
+    baseline: Path  # the initial code's shared object
+    cdir: Path  # this run's folder: inputs, outputs, job files
+    trials: list[Trial]  # verification trials (the timing sets follow them on disk)
+    verification: Verification | None = None  # set by the verify stage
+
+
+PolicyStage = Callable[["CKernelEvaluator", str], "EvalResult | None"]  # the source against the static rules: a failure or None
+BuildStage = Callable[["CKernelEvaluator", str], "tuple[Path | None, EvalResult | None]"]  # (shared object, failure)
+VerifyStage = Callable[["CKernelEvaluator", CandidateRun], "EvalResult | None"]  # sets run.verification; a failure or None
+TimeStage = Callable[["CKernelEvaluator", CandidateRun], EvalResult]  # the verified candidate's final result
+
+
+@dataclass(frozen=True)
+class CStages:
+    """The C pipeline's named stages, run in this order; each may end the evaluation with a
+    result. A target changes one with `dataclasses.replace(C_STAGES, verify=...)`."""
+
+    policy: PolicyStage
+    build: BuildStage
+    verify: VerifyStage
+    time: TimeStage
+
+
+def check_policy(ev: "CKernelEvaluator", code: str) -> EvalResult | None:
+    """The static rules on the source as written (docs/evaluation-hygiene.md), before compiling."""
+    violations = static_policy.check(code, ev.problem.spec.kernel.entry, ev.toolchain.policy)
+    return EvalResult(outcome=Outcome.POLICY_VIOLATION, error="; ".join(violations)) if violations else None
+
+
+def build_shared_object(ev: "CKernelEvaluator", code: str) -> tuple[Path | None, EvalResult | None]:
+    """The candidate compiled to a shared object, then the banned calls checked again after the preprocessor."""
+    so, err = ev.shared_object(code)
+    if so is None:
+        return None, EvalResult(outcome=Outcome.COMPILE_ERROR, error=err)
+    expanded = ev.expanded_violations(so.parent)
+    if expanded:
+        return None, EvalResult(outcome=Outcome.POLICY_VIOLATION, error="; ".join(expanded))
+    return so, None
+
+
+def verify_in_harness(ev: "CKernelEvaluator", run: CandidateRun) -> EvalResult | None:
+    """Every trial through the harness's verify mode, outputs compared with the reference."""
+    lines, res, failure = ev.run_verification(run.so, run.cdir, run.trials)
+    run.verification = Verification(lines, res)
+    return failure
+
+
+def time_in_harness(ev: "CKernelEvaluator", run: CandidateRun) -> EvalResult:
+    """Wall-clock timing against the initial code, call by call in one harness run (untimed settings: verified only)."""
+    if not ev.settings.time:
+        assert run.verification is not None
+        return EvalResult(outcome=Outcome.OK, details={"timed": False, "trials": len(run.trials),
+                                                       "containment": containment(run.verification.res, run.verification.lines)})
+    return ev.run_timing(run.so, run.baseline, run.cdir, len(run.trials))
+
+
+C_STAGES = CStages(policy=check_policy, build=build_shared_object, verify=verify_in_harness, time=time_in_harness)
+
+
 class CKernelEvaluator:
-    """Evaluates candidate sources for one problem with one toolchain.
+    """Evaluates candidate sources for one problem with one toolchain, through `stages`.
 
     Builds the harness and the baseline (the problem's initial code) once, in a private
     build directory; each candidate gets its own subdirectory. Timing runs hold the timing
     core's machine-wide lock (`timing.core_lock`), so only one process at a time times on it.
+    A modeled metric (`MetricKind.modeled`) needs neither that core to itself nor duels.
     """
 
-    exclusive_timing = True  # wall-clock timing needs the pinned core to itself
-
-    def __init__(self, problem: Problem, toolchain: CToolchain, settings: EvalSettings, peak_flops: float | None) -> None:
+    def __init__(self, problem: Problem, toolchain: CToolchain, settings: EvalSettings, peak_flops: float | None, *,
+                 stages: CStages = C_STAGES, metric: MetricKind = MetricKind.LATENCY) -> None:
         self.problem, self.toolchain, self.settings, self.peak_flops = problem, toolchain, settings, peak_flops
+        self.stages, self.metric = stages, metric
+        self.exclusive_timing = not metric.modeled  # wall-clock timing needs the pinned core to itself
         self.workdir = scratch.make("autocomp-eval-")
         self._build_lock = threading.Lock()
         self._object_locks: dict[str, threading.Lock] = {}
@@ -145,7 +194,7 @@ class CKernelEvaluator:
             f"static inline void harness_init(void) {{\n{tc.harness_init}\n}}\n"
         )
 
-    def _shared_object(self, code: str) -> tuple[Path | None, str]:
+    def shared_object(self, code: str) -> tuple[Path | None, str]:
         """`code` built as a shared object, once per evaluator: a duel or a re-check times code
         that was built for its evaluation (the AMX templates take about a second to compile)."""
         key = hashlib.sha256(code.encode()).hexdigest()[:20]
@@ -176,7 +225,7 @@ class CKernelEvaluator:
         return sandbox.Limits(timeout_s=max(60.0, self.settings.timeout_s),
                               cpus=sandbox.other_cores(sandbox.timing_core(self.settings.core)))
 
-    def _expanded_violations(self, folder: Path) -> list[str]:
+    def expanded_violations(self, folder: Path) -> list[str]:
         """The policy's banned calls, checked again after the preprocessor on the kernel.c that
         `folder` built (see policy.check_expanded). Compiled fine, so it preprocesses fine."""
         argv = [self.toolchain.cc, *self.toolchain.cflags, "-E", "-o", "kernel.i", "kernel.c"]
@@ -215,17 +264,15 @@ class CKernelEvaluator:
 
     def evaluate(self, code: str, seed: int | None = None) -> EvalResult:
         """Run all stages on `code`; every failure is an outcome, never an exception."""
-        violations = static_policy.check(code, self.problem.spec.kernel.entry, self.toolchain.policy)
-        if violations:
-            return EvalResult(outcome=Outcome.POLICY_VIOLATION, error="; ".join(violations))
-        harness, baseline = self._ensure_built()
+        failure = self.stages.policy(self, code)
+        if failure is not None:
+            return failure
+        _, baseline = self._ensure_built()
         with self._run_dir(f"cand-{hashlib.sha256(code.encode()).hexdigest()[:10]}") as cdir:
-            so, err = self._shared_object(code)
+            so, failure = self.stages.build(self, code)
             if so is None:
-                return EvalResult(outcome=Outcome.COMPILE_ERROR, error=err)
-            expanded = self._expanded_violations(so.parent)
-            if expanded:
-                return EvalResult(outcome=Outcome.POLICY_VIOLATION, error="; ".join(expanded))
+                assert failure is not None
+                return failure
             rng = random.Random(seed if seed is not None else secrets.randbits(63))
             trials = [Trial(self.problem, rng.getrandbits(63), extreme=False) for _ in range(self.settings.trials)]
             if self.settings.adversarial:
@@ -237,8 +284,9 @@ class CKernelEvaluator:
             timing_sets = [Trial(self.problem, rng.getrandbits(63), extreme=False) for _ in range(TIMING_SETS)]
             for i, trial in enumerate(trials + timing_sets):
                 trial.write_inputs(self.problem, cdir, i)
+            run = CandidateRun(so, baseline, cdir, trials)
             with self._core() if self.exclusive_timing else contextlib.nullcontext():
-                return self._verify_and_time(harness, so, baseline, cdir, trials)
+                return self.stages.verify(self, run) or self.stages.time(self, run)
 
     def duel(self, code: str, rival: str) -> EvalResult:
         """Time `code` against `rival` (both already verified) call by call in one harness run: the
@@ -249,19 +297,19 @@ class CKernelEvaluator:
         baseline slow down differently), so two close finalists are ordered only by a direct
         interleaved comparison. Timed calls of `code` are still checked against the reference.
         """
-        if not self.settings.time:
+        if not self.settings.time or self.metric.modeled:  # modeled scores already order any two kernels
             return EvalResult(outcome=Outcome.OK, details={"timed": False})
         harness, _ = self._ensure_built()
         with self._run_dir("duel") as cdir:
-            so, err = self._shared_object(code)
-            rival_so, rival_err = self._shared_object(rival)
+            so, err = self.shared_object(code)
+            rival_so, rival_err = self.shared_object(rival)
             if so is None or rival_so is None:
                 return EvalResult(outcome=Outcome.COMPILE_ERROR, error=err or rival_err)
             rng = random.Random(secrets.randbits(63))
             for i in range(TIMING_SETS):
                 Trial(self.problem, rng.getrandbits(63), extreme=False).write_inputs(self.problem, cdir, i)
             with self._core():
-                return self._time(harness, so, rival_so, cdir, ntrials=0)
+                return self.run_timing(so, rival_so, cdir, ntrials=0)
 
     def _core(self) -> contextlib.AbstractContextManager[None]:
         """The timing core, held machine-wide while kernels run on it (verification runs there too)."""
@@ -331,10 +379,11 @@ class CKernelEvaluator:
             return EvalResult(outcome=Outcome.CRASH, error=f"{stage}: exited with code {res.returncode}\n{trim(res.stderr, 10)}")
         return None
 
-    def _verify(self, harness: Path, so: Path, cdir: Path, trials: list[Trial],
-                stage: str = "verification") -> tuple[list[list[str]], sandbox.SandboxResult, EvalResult | None]:
+    def run_verification(self, so: Path, cdir: Path, trials: list[Trial],
+                         stage: str = "verification") -> tuple[list[list[str]], sandbox.SandboxResult, EvalResult | None]:
         """Run every trial through the harness's verify mode and check the outputs against the
         reference. Returns the harness's result lines, the raw run and the failure (if any)."""
+        harness, _ = self._ensure_built()
         job, token = self._job(cdir, so, None, len(trials))
         res = self._run_harness(harness, "verify", job, cdir, self.settings.timeout_s)
         lines = self._result_lines(res, token)
@@ -345,17 +394,10 @@ class CKernelEvaluator:
                 failure = EvalResult(outcome=Outcome.WRONG_ANSWER, error=problem)
         return lines, res, failure
 
-    def _verify_and_time(self, harness: Path, so: Path, baseline: Path, cdir: Path, trials: list[Trial]) -> EvalResult:
-        lines, res, failure = self._verify(harness, so, cdir, trials)
-        if failure:
-            return failure
-        if not self.settings.time:
-            return EvalResult(outcome=Outcome.OK, details={"timed": False, "trials": len(trials),
-                                                           "containment": containment(res, lines)})
-        return self._time(harness, so, baseline, cdir, len(trials))
-
-    def _time(self, harness: Path, so: Path, baseline: Path, cdir: Path, ntrials: int) -> EvalResult:
-        """The harness's timing run; its inputs are the TIMING_SETS sets after the `ntrials` verification sets."""
+    def run_timing(self, so: Path, baseline: Path, cdir: Path, ntrials: int) -> EvalResult:
+        """The harness's timing run of `so` against `baseline`; its inputs are the TIMING_SETS sets
+        after the `ntrials` verification sets."""
+        harness, _ = self._ensure_built()
         job, token = self._job(cdir, so, baseline, ntrials)
         budget = self.settings.timeout_s + (PATIENCE + 1) * self.settings.min_time_s
         res = self._run_harness(harness, "time", job, cdir, budget)

@@ -80,7 +80,7 @@ def recipe_for(target: str, problem_root: Path, settings_json: str) -> Recipe:
         total += len(data)
         if total > MAX_PROBLEM_BYTES:
             raise UserError(f"{problem_root}: the problem folder is over {MAX_PROBLEM_BYTES >> 20} MiB; it is sent to "
-                            "every Ray worker, so keep only problem.toml, initial.c, reference.py and small data there")
+                            "every Ray worker, so keep only problem.toml, the initial code, reference.py and small data there")
         files.append((str(path.relative_to(problem_root)), data))
     return Recipe(target, problem_root.name, tuple(files), settings_json)
 
@@ -304,7 +304,7 @@ class _Unfit(Exception):
 def _evaluator(recipe: Recipe, core: int | None) -> Evaluator:
     key = (recipe.key, core)
     if key not in _evaluators:
-        from autocomp.evaluation.c_kernel import EvalSettings
+        from autocomp.evaluation.base import EvalSettings
         from autocomp.problem import load_problem
         from autocomp.targets.registry import get_target
 

@@ -27,6 +27,28 @@ class Outcome(str, Enum):
     INFRA_FAILURE = "infrastructure_failure"
 
 
+class MetricKind(str, Enum):
+    """What an evaluator's values measure; a target's evaluator declares one (`Evaluator.metric`).
+
+    A str enum, so it is stored, compared and printed in JSON as its value ("cycles") as before.
+    Exported from `evaluation/base.py`; defined here because results carry it.
+    """
+
+    LATENCY = "latency_s"  # measured wall-clock seconds per call (median)
+    CYCLES = "cycles"  # cycles from a model of the hardware (gemmini's emulator): deterministic, not timed
+
+    @property
+    def modeled(self) -> bool:
+        """A modeled metric is the same on every run and machine: no timing noise, no duel needed."""
+        return self is MetricKind.CYCLES
+
+    def format(self, value: float | None) -> str:
+        """A value as every table and line shows it: `1,234 cycles` or `1.234 ms`; `-` when absent."""
+        if value is None:
+            return "-"
+        return f"{value:,.0f} cycles" if self is MetricKind.CYCLES else f"{value * 1e3:.4g} ms"
+
+
 class EvalResult(BaseModel):
     outcome: Outcome
     error: str | None = None
@@ -54,17 +76,25 @@ class EvalResult(BaseModel):
             return 1.0 / self.speedup
         return self.latency_s if self.latency_s is not None else float("inf")
 
-    def metric_values(self) -> tuple[str, Any, Any]:
+    @property
+    def metric(self) -> MetricKind:
+        """What this result's value measures: an evaluator with another metric than latency records
+        it in `details["metric"]` (so it survives the run store), with the values under the same key."""
+        return MetricKind(self.details.get("metric", MetricKind.LATENCY))
+
+    def metric_values(self) -> tuple[MetricKind, Any, Any]:
         """(metric, value, initial code's value): wall-clock seconds, or modeled cycles for emulated targets."""
-        if self.details.get("metric") == "cycles":
-            return "cycles", self.details.get("cycles"), self.details.get("baseline_cycles")
-        return "latency_s", self.latency_s, self.baseline_latency_s
+        metric = self.metric
+        if metric is MetricKind.LATENCY:
+            return metric, self.latency_s, self.baseline_latency_s
+        return metric, self.details.get(metric.value), self.details.get(f"baseline_{metric.value}")
 
     def summary(self) -> str:
         if not self.correct:
             return f"{self.outcome.value}: {self.error or ''}".strip()
-        if "cycles" in self.details:  # modeled accelerators (gemmini) report cycles, not wall time
-            parts = [f"{self.details['cycles']:,} cycles"]
+        metric, value, _ = self.metric_values()
+        if metric is not MetricKind.LATENCY:  # modeled accelerators (gemmini) report cycles, not wall time
+            parts = [f"{value:,} {metric.value}"]
         else:
             parts = [f"{self.latency_s * 1e3:.3f} ms"] if self.latency_s else []
         if not parts and self.details.get("untimed"):  # checked, never timed (an interpreter, [eval] time = false)

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from autocomp.evaluation.result import MetricKind
 from autocomp.outputs import BenchOutput, BestOutput, CheckOutput, EvalOutput, NewOutput, ProblemRow, RunOutput, RunRow
 from autocomp.search.strategies import LABELS
 
@@ -28,13 +29,6 @@ def problems_table(rows: list[ProblemRow]) -> None:
 NOISY = 1.3  # median / fastest call of one kernel above which eval says the timing was noisy
 
 
-def measure(metric: str, value: float | None) -> str:
-    """A latency in ms or a modeled cycle count, as every line and table shows them."""
-    if value is None:
-        return "-"
-    return f"{value:,.0f} cycles" if metric == "cycles" else f"{value * 1e3:.4g} ms"
-
-
 def _warn(label: str, text: str | None) -> None:
     if text:
         console.print(f"[yellow]{label}:[/] {escape(text)}")
@@ -48,7 +42,7 @@ def eval_report(row: EvalOutput) -> None:
         console.print(row.details["untimed"], markup=False)
     elif row.emulated:
         console.print("checked on the functional emulator of the hardware: correctness only, not timed")
-    if row.correct and row.value is not None and row.metric == "cycles":
+    if row.correct and row.value is not None and row.metric.modeled:
         table = Table("", "modeled cycles", box=None)
         table.add_row("candidate", f"{row.value:,.0f}")
         table.add_row("initial code", f"{row.baseline_value:,.0f}" if row.baseline_value is not None else "-")
@@ -57,8 +51,8 @@ def eval_report(row: EvalOutput) -> None:
         console.print(f"speedup vs initial code: {row.speedup:.2f}x{util}")
     elif row.correct and row.value is not None:
         table = Table("", "latency (median)", "GFLOP/s", box=None)
-        table.add_row("candidate", measure(row.metric, row.value), f"{row.gflops:.4g}")
-        table.add_row("initial code", measure(row.metric, row.baseline_value), f"{row.baseline_gflops:.4g}")
+        table.add_row("candidate", row.metric.format(row.value), f"{row.gflops:.4g}")
+        table.add_row("initial code", row.metric.format(row.baseline_value), f"{row.baseline_gflops:.4g}")
         console.print(table)
         util = f", {row.utilization * 100:.1f}% of measured peak" if row.utilization is not None else ""
         caches = row.details.get("caches", "warm")
@@ -104,10 +98,10 @@ def headline_text(best: BestOutput) -> str:
     if best.speedup_vs_initial is None and best.untimed:
         return f"correct; {best.untimed}"
     if best.speedup_vs_initial is None:
-        return f"{measure(best.metric, best.value)}, no trustworthy speedup ({best.disagreement or 'not measured'})"
+        return f"{best.metric.format(best.value)}, no trustworthy speedup ({best.disagreement or 'not measured'})"
     source = ("re-checked on fresh inputs, interleaved with the initial code" if best.speedup_source == "re-check"
               else "as measured in the search; not re-checked")
-    return f"{measure(best.metric, best.value)}, {best.speedup_vs_initial:.2f}x vs the initial code ({source})"
+    return f"{best.metric.format(best.value)}, {best.speedup_vs_initial:.2f}x vs the initial code ({source})"
 
 
 def optimize_report(row: RunOutput) -> None:
@@ -129,7 +123,7 @@ def optimize_report(row: RunOutput) -> None:
     label = "with cold caches (operands flushed to DRAM before every call)"
     if cold and cold.correct and cold.speedup:
         metric, value, _ = cold.metric_values()
-        console.print(f"{label}: {measure(metric, value)}, {cold.speedup:.2f}x vs the initial code, timed the same way",
+        console.print(f"{label}: {metric.format(value)}, {cold.speedup:.2f}x vs the initial code, timed the same way",
                       markup=False)
     elif cold and not cold.correct:
         console.print(f"{label}: {cold.outcome.value}: {cold.error or ''}", markup=False, style="red")
@@ -170,7 +164,7 @@ def baseline_report(row: dict[str, Any]) -> None:
         console.print(f"unavailable: {row['reason']}", markup=False)
     if row.get("warning"):
         console.print(f"warning: {row['warning']}", markup=False, style="yellow")
-    modeled = any("cycles" in p for p in row["paths"])  # a modeled target: cycles are the metric, no error or packing
+    modeled = MetricKind(row.get("metric", MetricKind.LATENCY)).modeled  # cycles are the metric: no error or packing
     table = (Table("path", "cycles", "utilization %", "note", box=None) if modeled else
              Table("path", "latency (median)", "GFLOP/s", "rel. error", "same work", "note", box=None))
     for p in row["paths"]:
@@ -197,7 +191,7 @@ def bench_table(row: BenchOutput) -> None:
         return fmt(seconds and seconds * 1e3, ".4g")
 
     problems = row.problems
-    if any(r.metric == "cycles" for r in problems):
+    if any(r.metric.modeled for r in problems):
         table = Table("problem", "initial cycles", "best cycles", "utilization %", "vs initial", "baseline", "baseline cycles",
                       "vs baseline", box=None)
         for r in problems:
@@ -263,7 +257,7 @@ def check_report(row: CheckOutput) -> None:
     if initial.error:
         console.print(initial.error, markup=False)
     if initial.value is not None:
-        value = (f"{initial.value:,.0f} modeled cycles" if initial.metric == "cycles"
+        value = (f"{initial.value:,.0f} modeled {initial.metric.value}" if initial.metric.modeled
                  else f"{initial.value * 1e3:.4g} ms" + (f", {initial.gflops:.4g} GFLOP/s" if initial.gflops else "")
                  + " (median, one pinned core)")
         console.print(f"a search starts from: {value}", markup=False)

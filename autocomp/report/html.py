@@ -20,7 +20,7 @@ from typing import Any
 
 import jinja2
 
-from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.evaluation.result import EvalResult, MetricKind, Outcome
 from autocomp.headline import headline
 from autocomp.search.schedule import lineage
 from autocomp.search.strategies import LABELS, extended_items, strategy_source
@@ -92,15 +92,13 @@ def run_facts(store: RunStore) -> dict[str, Any]:
 
 def _measure(value: float | None, metric: str) -> str:
     """A latency in ms or a modeled cycle count, as the tables show them."""
-    if value is None:
-        return "-"
-    return f"{value:,.0f} cycles" if metric == "cycles" else f"{value * 1e3:.4g} ms"
+    return MetricKind(metric).format(value)
 
 
 def _candidate(row: Any, extended: set[str]) -> dict[str, Any]:
     details = json.loads(row["details_json"]) if row["details_json"] else {}
     metric, value, _ = (EvalResult(outcome=Outcome(row["outcome"]), latency_s=row["latency_s"], details=details).metric_values()
-                        if row["outcome"] else ("latency_s", None, None))
+                        if row["outcome"] else (MetricKind.LATENCY, None, None))
     return {"id": row["id"], "iteration": row["iteration"], "parent_id": row["parent_id"], "origin": row["origin"],
             "menu_item": row["menu_item"], "plan_text": row["plan_text"], "plan_model": row["plan_model"],
             "strategy": strategy_source(row["menu_item"], row["plan_text"], extended),

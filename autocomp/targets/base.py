@@ -1,7 +1,8 @@
-"""The Target seam: knowledge pack + evaluator + hardware facts.
+"""The Target seam: knowledge pack + kernel languages + evaluator + hardware facts.
 
 Adding a target means adding a folder and one `autocomp.targets` entry point; nothing in
-the search or the CLI names a target.
+the search or the CLI names a target (docs/writing-a-target.md). Nothing here is specific to
+one kernel language: the base class of the C targets is `evaluation/c_target.py`.
 """
 
 from __future__ import annotations
@@ -19,14 +20,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from autocomp.errors import ProblemError
-from autocomp.evaluation.base import Evaluator
-from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
-from autocomp.evaluation.c_language import C_LANGUAGE
+from autocomp.evaluation.base import EvalSettings, Evaluator
 from autocomp.evaluation.result import EvalResult
 from autocomp.language import KernelLanguage
 from autocomp.problem import PROBLEM_FILE, Problem, ProblemSpec
-
-HARNESS_CONTRACT = Path(__file__).resolve().parent.parent / "evaluation" / "harness" / "contract.toml"
 
 
 @dataclass(frozen=True)
@@ -156,39 +153,3 @@ class Target(ABC):
 def ops_unit(problem: Problem) -> str:
     """GFLOP/s for floating-point problems, GOP/s when the inputs are integers (int8 GEMMs)."""
     return "GFLOP/s" if problem.spec.inputs[0].dtype in ("f32", "f64", "f16", "bf16") else "GOP/s"
-
-
-class CTarget(Target):
-    """A target whose kernels are C compiled with gcc and run by the shared harness."""
-
-    toolchain: CToolchain = CToolchain()
-    languages = (C_LANGUAGE,)
-
-    @cached_property
-    def knowledge(self) -> KnowledgePack:
-        """The target's pack with the shared harness's contract merged in (one source for both C targets)."""
-        return KnowledgePack.load(self.root / "knowledge", HARNESS_CONTRACT)
-
-    def evaluator(self, problem: Problem, settings: EvalSettings) -> Evaluator:
-        if problem.spec.config is not None:
-            raise ProblemError(str(problem.root / "problem.toml"), "config", f"the {self.name} target has no configurations; remove the field")
-        return CKernelEvaluator(problem, self.toolchain, settings, self.hardware().peak_for(problem))
-
-    def feedback(self, problem: Problem, result: EvalResult) -> str:
-        if not result.correct:
-            return f"The code is incorrect: {result.summary()}"
-        d = result.details
-        hw = self.hardware()
-        caches = ("cold caches: every buffer was flushed to DRAM before each call" if d.get("caches") == "cold"
-                  else "warm caches: the previous call left the data in the caches")
-        lines = [f"Latency: {result.latency_s * 1e3:.4g} ms (median of {d.get('reps', '?')} timed calls, one pinned core, {caches})."]
-        unit = ops_unit(problem)
-        lines.append(f"Throughput: {d.get('gflops', 0):.4g} {unit}.")
-        if result.utilization is not None:
-            peak = hw.peak_for(problem) or 0
-            lines.append(f"Utilization: {result.utilization * 100:.1f}% of this core's measured peak ({peak / 1e9:.0f} {unit}).")
-        if result.speedup:
-            lines.append(f"Speedup over the initial code: {result.speedup:.2f}x (measured in the same run, call by call).")
-        intensity = problem.spec.flops / problem.spec.bytes
-        lines.append(f"Arithmetic intensity (minimum traffic): {intensity:.1f} {unit[1:-2]}/byte.")
-        return "\n".join(lines)

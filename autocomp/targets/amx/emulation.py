@@ -17,7 +17,10 @@ import platform
 import re
 from pathlib import Path
 
-from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
+from dataclasses import replace
+
+from autocomp.evaluation.base import EvalSettings
+from autocomp.evaluation.c_kernel import C_STAGES, CKernelEvaluator, CToolchain, build_shared_object
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.problem import Problem
 from autocomp.targets.amx.policy import POLICY
@@ -45,21 +48,22 @@ def unavailable_reason() -> str | None:
 UNEMULATED = re.compile(r"inlining failed in call to 'always_inline' '(_mm\w+)': target specific option mismatch")
 
 
-class EmulatedEvaluator(CKernelEvaluator):
-    """CKernelEvaluator with the emulator's toolchain; says so when a kernel uses an intrinsic
+def build_naming_unemulated(ev: CKernelEvaluator, code: str) -> tuple[Path | None, EvalResult | None]:
+    """The C build stage with the emulator's toolchain; says so when a kernel uses an intrinsic
     the emulator lacks (gcc's own message names a "target specific option mismatch")."""
-
-    def evaluate(self, code: str, seed: int | None = None) -> EvalResult:
-        result = super().evaluate(code, seed)
-        missing = sorted(set(UNEMULATED.findall(result.error or ""))) if result.outcome is Outcome.COMPILE_ERROR else []
-        if missing:
-            result.error = (f"the AMX emulator does not emulate {', '.join(missing)} (it covers the tile intrinsics and the "
-                            f"AVX-512 ones our AMX kernels use); check this kernel on AMX hardware\n{result.error}")
-        return result
+    so, failure = build_shared_object(ev, code)
+    missing = sorted(set(UNEMULATED.findall(failure.error or ""))) if failure and failure.outcome is Outcome.COMPILE_ERROR else []
+    if failure is not None and missing:
+        failure.error = (f"the AMX emulator does not emulate {', '.join(missing)} (it covers the tile intrinsics and the "
+                         f"AVX-512 ones our AMX kernels use); check this kernel on AMX hardware\n{failure.error}")
+    return so, failure
 
 
-def emulated_evaluator(problem: Problem, settings: EvalSettings) -> EmulatedEvaluator:
+STAGES = replace(C_STAGES, build=build_naming_unemulated)
+
+
+def emulated_evaluator(problem: Problem, settings: EvalSettings) -> CKernelEvaluator:
     """An evaluator that verifies `problem`'s AMX kernels on the emulator (never times them)."""
     if settings.time:
         raise ValueError("the AMX emulator checks correctness only; emulated tiles say nothing about speed (use time=False)")
-    return EmulatedEvaluator(problem, TOOLCHAIN, settings, None)
+    return CKernelEvaluator(problem, TOOLCHAIN, settings, None, stages=STAGES)

@@ -14,11 +14,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from autocomp.errors import UserError
-from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings
+from autocomp.evaluation.base import EvalSettings
+from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain
+from autocomp.evaluation.c_target import CTarget
 from autocomp.evaluation.result import EvalResult
 from autocomp.problem import Problem
 from autocomp.targets.amx.policy import POLICY
-from autocomp.targets.base import CTarget, HardwareFacts, ops_unit
+from autocomp.targets.base import HardwareFacts, ops_unit
 from autocomp.targets.peak import cpu_flags, cpu_model, measured_bandwidth, measured_peak
 
 HERE = Path(__file__).parent

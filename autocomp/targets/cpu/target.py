@@ -7,7 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from autocomp.evaluation.c_kernel import CToolchain
-from autocomp.targets.base import CTarget, HardwareFacts
+from autocomp.evaluation.c_target import CTarget
+from autocomp.targets.base import HardwareFacts
 from autocomp.targets.peak import cpu_flags, cpu_model, measured_peak
 
 HERE = Path(__file__).parent

@@ -15,12 +15,13 @@ problem.toml); the configurations are data files in `configs/`.
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from autocomp.errors import ProblemError
-from autocomp.evaluation.base import Evaluator
-from autocomp.evaluation.c_kernel import CKernelEvaluator, CToolchain, EvalSettings, containment
+from autocomp.evaluation.base import EvalSettings, Evaluator, MetricKind
+from autocomp.evaluation.c_kernel import C_STAGES, CandidateRun, CKernelEvaluator, CStages, CToolchain, Verification, containment
 from autocomp.evaluation.c_language import C_LANGUAGE
 from autocomp.evaluation.checks import Trial
 from autocomp.evaluation.policy import Policy
@@ -65,78 +66,87 @@ def toolchain_for(rt: Runtime) -> CToolchain:
     )
 
 
-class GemminiEvaluator(CKernelEvaluator):
-    """Verify on the emulator; the per-call metrics of the verification calls are the timing.
+class EmulatorStages:
+    """Gemmini's verify and time stages on the C pipeline: verify on the emulator; the per-call
+    metrics of the verification calls are the timing.
 
     The emulator reports `cycles`, `macs` and a breakdown after every call (the harness's
     metrics hook). A candidate must perform at least the problem's MACs on the array (work
     moved to the CPU does not count), and its cycles are compared with the initial code's,
-    measured once on the same inputs.
+    measured once on the same inputs (kept here: one instance per evaluator).
     """
 
-    exclusive_timing = False  # modeled cycles do not depend on what else runs on the machine
-
-    def __init__(self, problem: Problem, rt: Runtime, settings: EvalSettings) -> None:
-        super().__init__(problem, toolchain_for(rt), settings, None)
+    def __init__(self, rt: Runtime) -> None:
         self.runtime = rt
         self._baseline_metrics: dict[str, float] | None = None
 
-    def duel(self, code: str, rival: str) -> EvalResult:
-        """Modeled cycles are deterministic: the search's scores already order any two kernels."""
-        return EvalResult(outcome=Outcome.OK, details={"timed": False})
+    def stages(self) -> CStages:
+        return replace(C_STAGES, verify=self.verify, time=self.time)
 
-    def _verify_and_time(self, harness: Path, so: Path, baseline: Path, cdir: Path, trials: list[Trial]) -> EvalResult:
-        metrics, contained, failure = self._run_verify(harness, so, cdir, trials)
+    def verify(self, ev: CKernelEvaluator, run: CandidateRun) -> EvalResult | None:
+        verification, failure = self._run_verify(ev, run.so, run.cdir, run.trials)
         if failure is not None:
             return failure
-        needed = self.problem.spec.flops // 2
-        short = [m for m in metrics if m.get("macs", 0) < needed]
+        assert verification is not None
+        run.verification = verification
+        needed = ev.problem.spec.flops // 2
+        short = [m for m in _metrics(verification) if m.get("macs", 0) < needed]
         if short:
             return EvalResult(outcome=Outcome.WRONG_ANSWER, error=(
                 f"only {int(short[0].get('macs', 0)):,} multiply-accumulates ran on the Gemmini array, but the problem needs "
                 f"{needed:,}: the computation must run on the accelerator (work done on the CPU is not accepted)"))
+        return None
+
+    def time(self, ev: CKernelEvaluator, run: CandidateRun) -> EvalResult:
+        assert run.verification is not None
         if self._baseline_metrics is None:
-            base, _, failure = self._run_verify(harness, baseline, cdir, trials)
+            base, failure = self._run_verify(ev, run.baseline, run.cdir, run.trials)
             if failure is not None:
                 return EvalResult(outcome=Outcome.HARNESS_ERROR, error=f"the initial code failed on the emulator: {failure.error}")
-            self._baseline_metrics = _median_metrics(base)
-        result = self._result(metrics, self._baseline_metrics, len(trials))
-        result.details["containment"] = contained
+            assert base is not None
+            self._baseline_metrics = _median_metrics(_metrics(base))
+        result = self._result(ev, _metrics(run.verification), self._baseline_metrics, len(run.trials))
+        result.details["containment"] = containment(run.verification.res, run.verification.lines)
         return result
 
-    def _run_verify(self, harness: Path, so: Path, cdir: Path, trials: list[Trial]
-                    ) -> tuple[list[dict[str, float]], str, EvalResult | None]:
-        """(metrics per call, how the process was confined, failure)."""
-        lines, res, failure = self._verify(harness, so, cdir, trials, "emulation")
+    @staticmethod
+    def _run_verify(ev: CKernelEvaluator, so: Path, cdir: Path, trials: list[Trial]) -> tuple[Verification | None, EvalResult | None]:
+        """(the verification run, with one metrics line per call; failure)."""
+        lines, res, failure = ev.run_verification(so, cdir, trials, "emulation")
         if failure is not None:
             notes = _emulator_errors(res.stderr)
             if failure.outcome is Outcome.WRONG_ANSWER:  # wrong outputs: the emulator's warnings say why
                 failure = EvalResult(outcome=Outcome.WRONG_ANSWER, error=failure.error + (f"\nemulator warnings:\n{notes}" if notes else ""))
             elif "gemmini: error:" in res.stderr:  # the emulator stopped on misuse: its message is the verdict
                 failure = EvalResult(outcome=Outcome.CRASH, error=notes)
-            return [], "", failure
-        metrics = [_parse_metrics(f[3:]) for f in lines if f[0] == "metrics"]
-        if len(metrics) != len(trials) + 1:
-            return [], "", EvalResult(outcome=Outcome.HARNESS_ERROR,
-                                      error=f"expected {len(trials) + 1} metric lines from the emulator, got {len(metrics)}")
-        return metrics, containment(res, lines), None
+            return None, failure
+        verification = Verification(lines, res)
+        if len(_metrics(verification)) != len(trials) + 1:
+            return None, EvalResult(outcome=Outcome.HARNESS_ERROR,
+                                    error=f"expected {len(trials) + 1} metric lines from the emulator, got {len(_metrics(verification))}")
+        return verification, None
 
-    def _result(self, metrics: list[dict[str, float]], base: dict[str, float], ntrials: int) -> EvalResult:
+    def _result(self, ev: CKernelEvaluator, metrics: list[dict[str, float]], base: dict[str, float], ntrials: int) -> EvalResult:
         med = _median_metrics(metrics)
         cycles, base_cycles = med["cycles"], base["cycles"]
         dim = self.runtime.config.dim
         details: dict[str, Any] = {
-            "metric": "cycles", "cycles": int(cycles), "baseline_cycles": int(base_cycles), "trials": ntrials,
+            "metric": MetricKind.CYCLES, "cycles": int(cycles), "baseline_cycles": int(base_cycles), "trials": ntrials,
             "cycles_spread": (max(m["cycles"] for m in metrics) - min(m["cycles"] for m in metrics)) / cycles if cycles else 0.0,
             "config": self.runtime.config.name, "dim": dim,
             "emulator": {k: int(v) for k, v in med.items()},
         }
         speedup = base_cycles / cycles if cycles else None
-        util = (self.problem.spec.flops / 2) / (cycles * dim * dim) if cycles else None
+        util = (ev.problem.spec.flops / 2) / (cycles * dim * dim) if cycles else None
         if speedup and speedup > 10:
             details["flags"] = [f"{speedup:.1f}x fewer cycles than the initial code: review before trusting"]
         return EvalResult(outcome=Outcome.OK, latency_s=cycles / NOMINAL_CLOCK_HZ, baseline_latency_s=base_cycles / NOMINAL_CLOCK_HZ,
                           speedup=speedup, utilization=util, details=details)
+
+
+def _metrics(verification: Verification) -> list[dict[str, float]]:
+    """The emulator's metrics after each verification call."""
+    return [_parse_metrics(f[3:]) for f in verification.lines if f[0] == "metrics"]
 
 
 def _parse_metrics(fields: list[str]) -> dict[str, float]:
@@ -177,7 +187,9 @@ class GemminiTarget(Target):
         return {"CPU": 1}
 
     def evaluator(self, problem: Problem, settings: EvalSettings) -> Evaluator:
-        return GemminiEvaluator(problem, runtime(problem_config(problem).name), settings)
+        rt = runtime(problem_config(problem).name)
+        return CKernelEvaluator(problem, toolchain_for(rt), settings, None, stages=EmulatorStages(rt).stages(),
+                                metric=MetricKind.CYCLES)
 
     def baselines(self, problem: Problem, core: int | None = None) -> dict[str, Any]:
         """Our own library on the same emulator: hardware-loop (FSM) and CPU-issued variants
@@ -187,7 +199,8 @@ class GemminiTarget(Target):
         folder = problem.root / "baselines"
         variants = sorted(folder.glob("*.c")) if folder.is_dir() else []
         if not variants:
-            return {"available": False, "reason": f"no library baseline for {problem.name}: put C variants of the kernel in {folder}/*.c", "paths": [], "best": None}
+            return {"available": False, "reason": f"no library baseline for {problem.name}: put C variants of the kernel in {folder}/*.c", "paths": [], "best": None,
+                    "metric": MetricKind.CYCLES}
         evaluator = self.evaluator(problem, EvalSettings(trials=2, adversarial=False))
         paths = []
         try:
@@ -206,7 +219,8 @@ class GemminiTarget(Target):
             evaluator.close()
         ok = [p for p in paths if p["available"]]
         best = min(ok, key=lambda p: p["cycles"]) if ok else None
-        return {"available": bool(ok), "reason": None if ok else "no library variant ran correctly", "paths": paths, "best": best}
+        return {"available": bool(ok), "reason": None if ok else "no library variant ran correctly", "paths": paths, "best": best,
+                "metric": MetricKind.CYCLES}
 
     def feedback(self, problem: Problem, result: EvalResult) -> str:
         if not result.correct:
