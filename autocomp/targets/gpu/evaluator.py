@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from autocomp.evaluation import sandbox, scratch
-from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.evaluation.result import EvalResult, MetricKind, Outcome
 from autocomp.problem import Problem
 from autocomp.targets.gpu import policy
 from autocomp.targets.gpu.job import CANDIDATE_FILE, JOB_FILE, OUTPUTS_DIR, RIVAL_FILE, UNTIMED, Job, TensorArg
@@ -39,6 +39,8 @@ _gpu_timing = threading.Lock()  # one timed GPU child at a time in this process
 
 class GpuEvaluator:
     """Evaluates Triton (or CUDA C++) candidates for one problem; see the module docstring."""
+
+    metric = MetricKind.LATENCY  # CUDA-event time on a GPU; no value at all under the interpreter
 
     def __init__(self, problem: Problem, settings: Any, mode: str, peak_flops: float | None = None) -> None:
         self.problem, self.settings, self.mode, self.peak_flops = problem, settings, mode, peak_flops
