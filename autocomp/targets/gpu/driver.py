@@ -45,7 +45,7 @@ ALLOWED_ATEN = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_
                 "arange", "is_same_size", "_local_scalar_dense", "record_stream"}
 # what Triton, torch.compile and torch's inline extension loader start on a GPU machine: ptxas and
 # a C compiler (Triton's launchers), ldconfig (Triton finds libcuda with it), ninja and nvcc
-GPU_TOOLS = ("ptxas", "ldconfig", "ninja", "nvcc", "cicc", "cudafe++", "fatbinary", "nvlink", "ld", "cc", "c++", "gcc",
+GPU_TOOLS = ("ptxas", "ldconfig", "which", "ninja", "nvcc", "cicc", "cudafe++", "fatbinary", "nvlink", "ld", "cc", "c++", "gcc",
              "g++", "clang", "clang++")
 FLUSH_BYTES = 256 << 20  # written before every timed call: larger than any current GPU's L2 (H100: 50 MB)
 RESULTS_FD_ENV = "AUTOCOMP_RESULTS_FD"
