@@ -155,6 +155,7 @@ def _run(problem: Problem, config: RunConfig, store: RunStore, log: Log) -> RunO
     finally:
         store.close()
     row.report = str(write_report(run_dir))
+    row.best_code = str(run_dir / f"best{problem.language.suffix}")
     return row
 
 
@@ -182,7 +183,7 @@ def summary_output(summary: SearchSummary, store: RunStore) -> RunOutput:
         schedule=lineage(store, best.id), llm=store.llm_usage(),
         validation=summary.validation, cold_validation=summary.cold_validation,
     )
-    (Path(summary.run_dir) / "summary.json").write_text(row.model_dump_json(indent=2, exclude={"report"}))
+    (Path(summary.run_dir) / "summary.json").write_text(row.model_dump_json(indent=2, exclude={"report", "best_code"}))
     return row
 
 

@@ -249,6 +249,9 @@ def test_a_replay_search_runs_under_the_interpreter_and_says_nothing_was_timed(g
     assert summary["candidates"] == 2
     assert summary["best"]["untimed"] == UNTIMED and summary["best"]["value"] is None
     assert summary["best"]["speedup_vs_initial"] is None
-    assert UNTIMED in html.unescape((run_dir / "report.html").read_text())
+    report = html.unescape((run_dir / "report.html").read_text())
+    assert UNTIMED in report and 'href="candidates/00002.py"' in report
+    assert (run_dir / "best.py").read_text() == (run_dir / "candidates" / "00002.py").read_text()
+    assert not (run_dir / "best.c").exists() and f"best code: {run_dir}/best.py" in proc.stdout
     runs = _cli("runs", str(tmp_path), "--json")
     assert json.loads(runs.stdout)[0]["best_speedup"] is None
