@@ -98,6 +98,8 @@ def start_run(problem: Problem, config: RunConfig, run_dir: Path | None, log: Lo
     reason = target.unavailable_reason()
     if reason and config.eval.executor == "local" and not config.eval.emulate:  # on Ray, the nodes with the hardware run it
         raise UserError(reason)
+    if config.eval.emulate:  # a target without an emulator says so before a run folder exists
+        make_evaluator(target, problem, config.eval).close()
     run_dir = run_dir or default_run_dir(problem)
     store = RunStore.create(run_dir, problem.name, str(problem.root), problem.target, config.model_dump(mode="json"))
     log(f"run folder: {run_dir}")

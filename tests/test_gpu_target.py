@@ -255,3 +255,13 @@ def test_a_replay_search_runs_under_the_interpreter_and_says_nothing_was_timed(g
     assert not (run_dir / "best.c").exists() and f"best code: {run_dir}/best.py" in proc.stdout
     runs = _cli("runs", str(tmp_path), "--json")
     assert json.loads(runs.stdout)[0]["best_speedup"] is None
+
+
+def test_optimize_emulate_is_refused_up_front_where_it_cannot_work(tmp_path: Path) -> None:
+    """No emulator (cpu), or emulation on a cluster: one error line, and no run folder left behind."""
+    no_emulator = _cli("optimize", "cpu/gemm-f32-256", "--emulate", "--models", "tuner", "--run-dir", str(tmp_path / "a"))
+    assert no_emulator.returncode == 2 and "has no emulator" in no_emulator.stderr, no_emulator.stderr
+    on_ray = _cli("optimize", "cpu/gemm-f32-256", "--emulate", "--executor", "ray", "--models", "tuner",
+                  "--run-dir", str(tmp_path / "b"))
+    assert on_ray.returncode == 2 and "needs the local executor" in on_ray.stderr, on_ray.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
