@@ -92,6 +92,7 @@ class RunOutput(Output):
     validation: EvalResult | None  # the answer re-checked on fresh inputs (the headline's source)
     cold_validation: EvalResult | None  # ... and timed with cold caches
     report: str | None = None
+    best_code: str | None = None  # RUN/best<suffix of the kernel language>
 
 
 class RunRow(Output):

@@ -98,6 +98,8 @@ def start_run(problem: Problem, config: RunConfig, run_dir: Path | None, log: Lo
     reason = target.unavailable_reason()
     if reason and config.eval.executor == "local" and not config.eval.emulate:  # on Ray, the nodes with the hardware run it
         raise UserError(reason)
+    if config.eval.emulate:  # a target without an emulator says so before a run folder exists
+        make_evaluator(target, problem, config.eval).close()
     run_dir = run_dir or default_run_dir(problem)
     store = RunStore.create(run_dir, problem.name, str(problem.root), problem.target, config.model_dump(mode="json"))
     log(f"run folder: {run_dir}")
@@ -155,6 +157,7 @@ def _run(problem: Problem, config: RunConfig, store: RunStore, log: Log) -> RunO
     finally:
         store.close()
     row.report = str(write_report(run_dir))
+    row.best_code = str(run_dir / f"best{problem.language.suffix}")
     return row
 
 
@@ -182,7 +185,7 @@ def summary_output(summary: SearchSummary, store: RunStore) -> RunOutput:
         schedule=lineage(store, best.id), llm=store.llm_usage(),
         validation=summary.validation, cold_validation=summary.cold_validation,
     )
-    (Path(summary.run_dir) / "summary.json").write_text(row.model_dump_json(indent=2, exclude={"report"}))
+    (Path(summary.run_dir) / "summary.json").write_text(row.model_dump_json(indent=2, exclude={"report", "best_code"}))
     return row
 
 

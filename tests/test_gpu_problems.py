@@ -175,8 +175,13 @@ def test_tuner_search_on_a_gpu_gemm_runs_end_to_end_and_times_nothing(tmp_path: 
     out = json.loads(run.stdout)
     assert out["best"]["value"] is None and out["best"]["speedup_vs_initial"] is None
     assert "not timed" in out["best"]["untimed"]
+    # nothing was timed, so no candidate can lead: the answer stays the initial code
+    assert out["best"]["candidate_id"] == 1 and out["schedule"] == []
     store = RunStore.open(tmp_path / "run")
-    tried = [row for row in store.candidates() if row["origin"] == "planned"]
+    try:
+        tried = [row for row in store.candidates() if row["origin"] == "planned"]
+    finally:
+        store.close()
     assert len(tried) == 4
     assert all("rewrite as template gemm" in row["plan_text"] for row in tried)
     assert len({row["code_hash"] for row in tried}) == 4, "each plan slot takes a new knob setting"

@@ -69,9 +69,14 @@ class EvalResult(BaseModel):
 
         A same-process ratio is far more stable on a shared machine than raw latency, so
         candidates evaluated minutes apart stay comparable. Incorrect candidates score inf.
+        A correct result that was never timed (`details.untimed`: an interpreter or emulator)
+        scores 1.0, level with the initial code: correct children stay ahead of failed ones,
+        and none can take the lead without a measurement.
         """
         if not self.correct:
             return float("inf")
+        if self.details.get("untimed"):
+            return 1.0
         if self.speedup:
             return 1.0 / self.speedup
         return self.latency_s if self.latency_s is not None else float("inf")

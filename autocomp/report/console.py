@@ -135,7 +135,7 @@ def optimize_report(row: RunOutput) -> None:
             console.print(f"  iteration {step.iteration}: {item}{gain}", markup=False)
     if row.llm.get("calls"):
         llm_usage(row.llm)
-    console.print(f"run stored in {row.run_dir} (best code: {row.run_dir}/best.c, report: {row.report})", markup=False)
+    console.print(f"run stored in {row.run_dir} (best code: {row.best_code or row.run_dir + '/best.c'}, report: {row.report})", markup=False)
 
 
 def _dollars(value: float | None) -> str:

@@ -47,7 +47,10 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     charts, missing = _charts(facts)
     path = out or Path(run_dir) / REPORT_NAME
     code_dir = Path(os.path.relpath(Path(run_dir) / "candidates", path.resolve().parent if out else Path(run_dir)))
-    page = env.get_template("report.html.j2").render(**facts, charts=charts, charts_missing=missing, code_dir=code_dir.as_posix())
+    # the candidates' files carry their kernel language's suffix (.c, .py, .cu; RunStore.code_suffix)
+    suffix = next((p.suffix for p in sorted((Path(run_dir) / "candidates").glob("*"))), ".c")
+    page = env.get_template("report.html.j2").render(**facts, charts=charts, charts_missing=missing, code_dir=code_dir.as_posix(),
+                                                     code_suffix=suffix)
     path.write_text(page)
     return path
 

@@ -99,6 +99,7 @@ class RepairWork:
 class Search:
     def __init__(self, problem: Problem, target: Target, config: RunConfig, store: RunStore, log: Log = lambda _: None) -> None:
         self.problem, self.target, self.config, self.store, self.log = problem, target, config, store, log
+        store.code_suffix = problem.language.suffix  # best.py for Triton, best.c for C
         self.cfg = config.search
         ctx = AgentContext(problem, target, target.knowledge, store, config.llm.temperature, config.llm.max_tokens,
                            self.cfg.seed)

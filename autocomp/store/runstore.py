@@ -62,6 +62,9 @@ class RunStore:
         self._writer: RunLock | None = None  # held by the one process that may search in this folder
         # the iteration the coordinator is in; model calls recorded meanwhile are tagged with it
         self.iteration: int | None = None
+        # the file suffix of the problem's kernel language (".c", ".py", ".cu"): candidates/NNNNN<suffix>,
+        # best<suffix>; the search sets it from the problem
+        self.code_suffix = ".c"
 
     # ---- opening ---------------------------------------------------------------
 
@@ -238,7 +241,7 @@ class RunStore:
         self._write(f"UPDATE candidates SET {', '.join(f'{k} = ?' for k in row)} WHERE id = ?",
                     (*row.values(), candidate_id))
         if row.get("code"):
-            (self.run_dir / "candidates" / f"{candidate_id:05d}.c").write_text(row["code"])
+            (self.run_dir / "candidates" / f"{candidate_id:05d}{self.code_suffix}").write_text(row["code"])
 
     def last_llm_call_id(self) -> int:
         row = self._one("SELECT max(id) AS last FROM llm_calls")
@@ -265,7 +268,7 @@ class RunStore:
             f"INSERT INTO candidates ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values())
         )
         if row.get("code"):
-            (self.run_dir / "candidates" / f"{cid:05d}.c").write_text(row["code"])
+            (self.run_dir / "candidates" / f"{cid:05d}{self.code_suffix}").write_text(row["code"])
         return cid
 
     def candidates(self) -> list[sqlite3.Row]:
@@ -335,7 +338,7 @@ class RunStore:
         killed while replaying the iterations leaves best.c agreeing with `runs`."""
         answer = self.best()
         if answer is not None and answer[1]["code"]:
-            (self.run_dir / "best.c").write_text(answer[1]["code"])
+            (self.run_dir / f"best{self.code_suffix}").write_text(answer[1]["code"])
 
     def best(self) -> tuple[float, sqlite3.Row] | None:
         """(search score, candidate) of the run's answer: the final pick of its latest finished

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import secrets
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from autocomp.evaluation import sandbox, scratch
-from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.evaluation.result import EvalResult, MetricKind, Outcome
 from autocomp.problem import Problem
 from autocomp.targets.gpu import policy
 from autocomp.targets.gpu.job import CANDIDATE_FILE, JOB_FILE, OUTPUTS_DIR, RIVAL_FILE, UNTIMED, Job, TensorArg
@@ -38,6 +39,8 @@ _gpu_timing = threading.Lock()  # one timed GPU child at a time in this process
 
 class GpuEvaluator:
     """Evaluates Triton (or CUDA C++) candidates for one problem; see the module docstring."""
+
+    metric = MetricKind.LATENCY  # CUDA-event time on a GPU; no value at all under the interpreter
 
     def __init__(self, problem: Problem, settings: Any, mode: str, peak_flops: float | None = None) -> None:
         self.problem, self.settings, self.mode, self.peak_flops = problem, settings, mode, peak_flops
@@ -133,13 +136,14 @@ class GpuEvaluator:
 
     def _child(self, role: str, folder: Path, job: Job) -> tuple[dict[str, Any], EvalResult | None]:
         """Run the driver as a sandboxed child; (its report, or the failure it amounts to)."""
-        env = {"TRITON_INTERPRET": "1"} if job.mode == "interpret" else {"TORCHINDUCTOR_COMPILE_THREADS": "1"}
+        env = {"TRITON_INTERPRET": "1"} if job.mode == "interpret" else gpu_env()
         limits = sandbox.Limits(timeout_s=max(self.settings.timeout_s, 120.0 if job.mode == "interpret" else 300.0),
                                 # CUDA reserves address space for the whole device and host memory
-                                address_space_bytes=(16 << 30) if job.mode == "interpret" else (1 << 46),
+                                address_space_bytes=(16 << 30) if job.mode == "interpret" else (1 << 47),
                                 open_files=1024)
         devices = sorted(Path("/dev").glob("nvidia*")) if job.mode == "cuda" else []
-        res = sandbox.run_python(DRIVER, [role, str(folder)], folder, limits, readable=(self.problem.root,),
+        libraries = [Path(p) for p in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p]
+        res = sandbox.run_python(DRIVER, [role, str(folder)], folder, limits, readable=(self.problem.root, *libraries),
                                  extra_env=env, devices=devices)
         lines = [line.removeprefix(job.nonce + " ") for line in res.stdout.splitlines() if line.startswith(job.nonce + " {")]
         if res.timed_out:
@@ -201,6 +205,13 @@ class GpuEvaluator:
                           "rerun it, and report it as a bug if it stays")
         return EvalResult(outcome=Outcome.OK, latency_s=cand, baseline_latency_s=rival, speedup=rival / cand,
                           utilization=utilization, unreliable=unreliable, details=details)
+
+
+def gpu_env() -> dict[str, str]:
+    """What a GPU child needs from our environment (no secrets): which GPUs, where the driver's
+    libraries are on machines that name them only there; torch.compile without a worker pool."""
+    keep = {k: os.environ[k] for k in ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "CUDA_HOME") if k in os.environ}
+    return {**keep, "TORCHINDUCTOR_COMPILE_THREADS": "1"}
 
 
 def _shape(name: str, real: tuple[int, ...], check: Any) -> list[int]:

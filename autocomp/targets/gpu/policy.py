@@ -17,7 +17,7 @@ import re
 ALLOWED_MODULES = ("torch", "triton", "triton.language", "math")
 
 BANNED_NAMES = {"eval", "exec", "compile", "__import__", "open", "globals", "locals", "vars", "getattr", "setattr",
-                "delattr", "breakpoint", "input", "__builtins__", "memoryview", "classmethod", "staticmethod", "type"}
+                "delattr", "breakpoint", "__builtins__", "memoryview", "classmethod", "staticmethod", "type"}
 
 # attribute chains (after resolving import aliases) a kernel has no business touching
 BANNED_CHAINS = ("torch.save", "torch.load", "torch.hub", "torch.from_file", "torch.utils", "torch.library", "torch.ops",

@@ -1,6 +1,6 @@
-# Cheat: read reference.py from the problem folder and run it (static: open and exec are banned;
-# runtime: the reference's torch.softmax is a trapped PyTorch op, and the reference's outputs
-# are only ever computed by the checker, after this process has exited).
+# Cheat: find the problem's reference.py (the package sits on PYTHONPATH) and run it (static:
+# os, open and exec are banned; runtime: the reference's torch.softmax is a trapped PyTorch op,
+# and the reference's outputs are only ever computed by the checker, after this process exited).
 import triton
 import triton.language as tl
 
@@ -12,8 +12,8 @@ def touch(Y):
 
 def kernel(X, Y):
     touch[(1,)](Y)
-    import glob
+    import os
+    path = os.path.join(os.environ["PYTHONPATH"], "autocomp/targets/gpu/problems/softmax-fp16/reference.py")
     found = {}
-    for path in glob.glob("/**/softmax-fp16/reference.py", recursive=True):
-        exec(open(path).read(), found)
+    exec(open(path).read(), found)
     Y.copy_(found["reference"](X))
