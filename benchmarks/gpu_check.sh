@@ -3,7 +3,8 @@
 # initial code evaluated at its real shapes (correctness on fresh inputs, then CUDA-event timing
 # against PyTorch eager and torch.compile of its reference, same run, same GPU), then a short
 # offline-tuner search on the fp16 GEMM. Prints one table: problem, initial ms, eager ms,
-# compile ms, TFLOP/s, % of the device's peak, correct; and the device's name.
+# compile ms, TFLOP/s, % of the device's peak, GB/s and % of its HBM bandwidth, correct; and the
+# device's name. Peaks and bandwidths are nominal (autocomp/targets/gpu/devices.toml).
 #
 # Without a CUDA GPU it times nothing and says so: every initial code is checked under Triton's
 # interpreter on the problem's small [check] shapes (correct / not correct only), and it exits 0.
@@ -145,6 +146,28 @@ import sys
 from pathlib import Path
 
 out, mode, device, tuner_problem, elapsed = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+gpu = Path("autocomp/targets/gpu")
+
+
+def hbm_bytes_per_s():
+    """The device's nominal HBM bandwidth from the gpu target's devices.toml (first `match` that
+    is a substring of the device's name), None when the device is not listed."""
+    for row in tomllib.loads((gpu / "devices.toml").read_text())["device"]:
+        if row["match"] in device:
+            return row["hbm_tb_s"] * 1e12
+    return None
+
+
+def problem_bytes(name):
+    path = gpu / "problems" / name / "problem.toml"
+    return tomllib.loads(path.read_text())["bytes"] if path.is_file() else None
+
+
+hbm = hbm_bytes_per_s() if mode == "gpu" else None
 
 
 def ms(seconds):
@@ -162,13 +185,14 @@ def baselines(row):
 
 rows = []
 for path in sorted(out.glob("eval_*.json")):
-    name = path.stem.split("_", 2)[2]  # eval_NN_NAME: NN is the order they ran in
+    name = path.stem.removeprefix("eval_")
+    name = name.split("_", 1)[1] if name[:2].isdigit() else name  # eval_NN_NAME: NN is the order they ran in
     try:
         row = json.loads(path.read_text() or "{}")
     except json.JSONDecodeError:
         row = {"skipped": f"unreadable output in {path}"}
     if "skipped" in row or "error" in row and "correct" not in row:
-        rows.append((name, "-", "-", "-", "-", "-", "not run: " + str(row.get("skipped") or row.get("error"))[:70]))
+        rows.append((name, "-", "-", "-", "-", "-", "-", "-", "not run: " + str(row.get("skipped") or row.get("error"))[:70]))
         continue
     eager, compiled = baselines(row)
     value = row.get("value") if mode == "gpu" else None
@@ -181,10 +205,16 @@ for path in sorted(out.glob("eval_*.json")):
         verdict += " [timing unreliable]"
     if row.get("above_peak"):
         verdict += " [ABOVE PEAK: measurement suspect]"
+    moved = problem_bytes(name)
+    gbs = moved / value / 1e9 if value and moved else None  # each tensor moved once: the floor of the traffic
     rows.append((name, ms(value), ms(eager), ms(compiled), f"{tflops:.1f}" if tflops else "-",
-                 f"{util * 100:.1f}" if value and isinstance(util, (int, float)) else "-", verdict))
+                 f"{util * 100:.1f}" if value and isinstance(util, (int, float)) else "-",
+                 f"{gbs:.0f}" if gbs else "-", f"{gbs * 1e9 / hbm * 100:.0f}" if gbs and hbm else "-", verdict))
 
-head = ("problem", "initial ms", "eager ms", "compile ms", "TFLOP/s", "% peak", "correct")
+# % peak: of the nominal tensor-core peak for the inputs' dtype (compute-bound problems);
+# GB/s and % HBM: problem.toml's bytes (every tensor moved once) over the time, against the
+# nominal HBM bandwidth (memory-bound problems: norms, reductions, softmax, skinny GEMM)
+head = ("problem", "initial ms", "eager ms", "compile ms", "TFLOP/s", "% peak", "GB/s", "% HBM", "correct")
 widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
 print()
 print(f"device: {device}")
