@@ -299,7 +299,7 @@ class CKernelEvaluator:
         """
         if not self.settings.time or self.metric.modeled:  # modeled scores already order any two kernels
             return EvalResult(outcome=Outcome.OK, details={"timed": False})
-        harness, _ = self._ensure_built()
+        self._ensure_built()  # the harness, and the initial code compiled (a ProblemError otherwise)
         with self._run_dir("duel") as cdir:
             so, err = self.shared_object(code)
             rival_so, rival_err = self.shared_object(rival)
