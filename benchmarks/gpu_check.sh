@@ -10,6 +10,7 @@
 #
 #   bash benchmarks/gpu_check.sh [OUT_DIR]            (default: runs/gpu-check)
 #   PYTHON=/path/to/python  BUDGET_S=460  TUNER_S=140  bash benchmarks/gpu_check.sh
+#   ONLY="gemm-fp16-4096 rowsum-f32" bash benchmarks/gpu_check.sh      (only these problems, then the tuner)
 #
 # Everything goes through the `autocomp` CLI (eval --json, optimize --json); each step has its own
 # timeout. On a GPU the whole run is held to BUDGET_S (default 460 s, under 8 minutes with the
@@ -19,7 +20,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=${1:-runs/gpu-check}
-EVAL_S=${EVAL_S:-75}               # one problem: Triton compile, torch.compile, correctness, timing
 TUNER_S_GPU=140                    # the tuner search, reserved at the end of the budget (TUNER_S overrides)
 TUNER_PROBLEM=${TUNER_PROBLEM:-gpu/gemm-fp16-4096}
 START=$(date +%s)
@@ -58,10 +58,14 @@ fi
 echo "gpu_check: device: $DEVICE"
 if [ "$MODE" = gpu ]; then
   BUDGET_S=${BUDGET_S:-460}
+  EVAL_S=${EVAL_S:-90}             # one problem: Triton compile, torch.compile, correctness, timing
+  CUDA_EVAL_S=${CUDA_EVAL_S:-180}
   TUNER_S=${TUNER_S:-$TUNER_S_GPU}
 else
   # the interpreter needs ~20-40 s per problem on a small machine; there is no GPU time to save
   BUDGET_S=${BUDGET_S:-1800}
+  EVAL_S=${EVAL_S:-240}
+  CUDA_EVAL_S=${CUDA_EVAL_S:-600}  # nvcc on torch's headers takes minutes on a small, busy machine
   TUNER_S=${TUNER_S:-600}
   echo "gpu_check: NOTHING WILL BE TIMED: no CUDA GPU is visible; checking correctness under the interpreter only."
 fi
@@ -69,33 +73,58 @@ fi
 left() { echo $(( BUDGET_S - ($(date +%s) - START) )); }
 
 # ---- every gpu problem's initial code
-PROBLEMS=$("${AC[@]}" problems --json | "$PY" -c 'import json, sys; print("\n".join(p["name"] for p in json.load(sys.stdin) if p["target"] == "gpu"))')
+# order: the tuner's GEMM first, then the other Triton problems, CUDA C++ last (an nvcc build of a
+# torch extension takes a minute), so a budget that runs short drops the least central rows
+PROBLEMS=$("${AC[@]}" problems --json | "$PY" -c '
+import json, sys
+from pathlib import Path
+try:
+    import tomllib
+except ImportError:  # Python 3.10 (autocomp then depends on tomli)
+    import tomli as tomllib
+rows = [p for p in json.load(sys.stdin) if p["target"] == "gpu"]
+language = {p["name"]: tomllib.loads((Path(p["path"]) / "problem.toml").read_text()).get("kernel", {}).get("language") for p in rows}
+only = {f"gpu/{n}" for n in sys.argv[2].split()}
+names = [n for n in language if not only or n in only]
+for n in sorted(names, key=lambda n: (n != sys.argv[1], language[n] == "cuda", n)):
+    print(n, language[n] or "triton")' "$TUNER_PROBLEM" "${ONLY:-}") || PROBLEMS=""
+if [ -z "$PROBLEMS" ]; then
+  echo "gpu_check: autocomp lists no gpu problems: the gpu target's entry point is not installed in this" >&2
+  echo "  python's metadata (reinstall: pip install -e . from this checkout). Nothing was run." >&2
+  exit 1
+fi
 EMULATE=()
 [ "$MODE" = gpu ] || EMULATE=(--emulate)
 eval_left() { echo $(( $(left) - TUNER_S )); }
-for problem in $PROBLEMS; do
-  file="$OUT/eval_${problem#gpu/}.json"
+rm -f "$OUT"/eval_*.json "$OUT"/eval_*.log
+i=0
+while read -r problem language; do
+  i=$(( i + 1 ))
+  stem="eval_$(printf %02d "$i")_${problem#gpu/}"
+  file="$OUT/$stem.json"
   if [ "$(eval_left)" -lt 20 ]; then
     echo "{\"skipped\": \"time budget of ${BUDGET_S}s spent before this problem\"}" > "$file"
     continue
   fi
-  limit=$(( $(eval_left) < EVAL_S ? $(eval_left) : EVAL_S ))
+  step=$EVAL_S
+  [ "$language" != cuda ] || step=$CUDA_EVAL_S  # nvcc builds a torch extension first
+  limit=$(( $(eval_left) < step ? $(eval_left) : step ))
   echo "gpu_check: eval $problem (limit ${limit}s)"
   rc=0
-  timeout --signal=INT --kill-after=10 "$limit" "${AC[@]}" eval "$problem" "${EMULATE[@]}" --json > "$file" 2> "$OUT/eval_${problem#gpu/}.log" || rc=$?
+  timeout --signal=INT --kill-after=10 "$limit" "${AC[@]}" eval "$problem" "${EMULATE[@]}" --json < /dev/null > "$file" 2> "$OUT/$stem.log" || rc=$?
   if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     echo "{\"skipped\": \"timed out after ${limit}s\"}" > "$file"
   elif [ ! -s "$file" ]; then
-    echo "{\"skipped\": \"autocomp eval exited $rc with no output; see $OUT/eval_${problem#gpu/}.log\"}" > "$file"
+    echo "{\"skipped\": \"autocomp eval exited $rc with no output; see $OUT/$stem.log\"}" > "$file"
   fi
-done
+done <<< "$PROBLEMS"
 
 # ---- a short tuner search on the GEMM (correctness-checked; timed only on a GPU)
 TUNER_FILE="$OUT/tuner.json"
 rm -rf "$OUT/tuner-run"
 limit=$(( $(left) < TUNER_S ? $(left) : TUNER_S ))
 if [ "$limit" -lt 30 ]; then
-  echo "{\"skipped\": \"time budget of ${BUDGET_S}s spent before the tuner search\"}" > "$TUNER_FILE"
+  echo "{\"skipped\": \"only ${limit}s left for it (budget ${BUDGET_S}s, TUNER_S ${TUNER_S}s); it needs 30s or more\"}" > "$TUNER_FILE"
 else
   # 2 iterations of 2 plans on one beam member: the template's preset and a neighbour, then two
   # moves from the better one (~5 evaluations, each compiling and timing two GEMMs, plus the final re-check)
@@ -133,7 +162,7 @@ def baselines(row):
 
 rows = []
 for path in sorted(out.glob("eval_*.json")):
-    name = path.stem.removeprefix("eval_")
+    name = path.stem.split("_", 2)[2]  # eval_NN_NAME: NN is the order they ran in
     try:
         row = json.loads(path.read_text() or "{}")
     except json.JSONDecodeError:
