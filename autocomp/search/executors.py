@@ -22,7 +22,7 @@ def make_evaluator(target: Target, problem: Problem, settings: EvalConfig) -> Ev
     evaluator = target.emulated_evaluator(problem, settings.model_copy(update={"time": False}))
     if evaluator is None:
         raise UserError(f"the {target.name} target has no emulator; run without --emulate "
-                        "(--emulate is for targets whose hardware this machine may lack, like amx and gpu)")
+                        "(--emulate is for targets whose hardware this machine may lack and that ship an emulator or interpreter)")
     return evaluator
 
 
