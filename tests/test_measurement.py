@@ -225,7 +225,7 @@ def test_the_vendor_timer_waits_for_another_process_timing_on_its_core(problem) 
     row = run_child("json.tool", problem)
     took = time.monotonic() - start
     holder.communicate(timeout=10)
-    assert row["available"] is False and took >= 1.3, (row, took)
+    assert row.available is False and took >= 1.3, (row, took)
 
 
 # ---- issue 16: a kernel is never faster than itself -----------------------------------------------

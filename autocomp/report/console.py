@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from autocomp.outputs import BenchOutput, BestOutput, CheckOutput, EvalOutput, NewOutput, ProblemRow, RunOutput, RunRow
+from autocomp.outputs import BaselineOutput, BenchOutput, BestOutput, CheckOutput, EvalOutput, NewOutput, ProblemRow, RunOutput, RunRow
 from autocomp.search.strategies import LABELS
 
 # wide enough for the bench table when output goes to a file or CI log
@@ -159,30 +159,29 @@ def llm_usage(llm: dict[str, Any]) -> None:
                       "(add them under [llm.prices] in the config)", markup=False)
 
 
-def baseline_report(row: dict[str, Any]) -> None:
-    libraries = ", ".join(dict.fromkeys(p["library"] for p in row["paths"] if p.get("available")))
-    console.print(f"[bold]{escape(row['problem'])}[/]: vendor baselines" + (f" ({escape(libraries)})" if libraries else ""))
-    if not row["paths"]:
-        console.print(f"unavailable: {row['reason']}", markup=False)
-    if row.get("warning"):
-        console.print(f"warning: {row['warning']}", markup=False, style="yellow")
-    modeled = any("cycles" in p for p in row["paths"])  # a modeled target: cycles are the metric, no error or packing
+def baseline_report(row: BaselineOutput) -> None:
+    libraries = ", ".join(dict.fromkeys(p.library for p in row.paths if p.available))
+    console.print(f"[bold]{escape(row.problem)}[/]: vendor baselines" + (f" ({escape(libraries)})" if libraries else ""))
+    if not row.paths:
+        console.print(f"unavailable: {row.reason}", markup=False)
+    if row.warning:
+        console.print(f"warning: {row.warning}", markup=False, style="yellow")
+    modeled = any(p.cycles is not None for p in row.paths)  # a modeled target: cycles are the metric, no error or packing
     table = (Table("path", "cycles", "utilization %", "note", box=None) if modeled else
              Table("path", "latency (median)", "GFLOP/s", "rel. error", "same work", "note", box=None))
-    for p in row["paths"]:
-        if not p["available"]:
-            table.add_row(Text(p["name"]), *["-"] * (2 if modeled else 4), Text(f"unavailable: {p['reason']}"))
+    for p in row.paths:
+        if not p.available:
+            table.add_row(Text(p.name), *["-"] * (2 if modeled else 4), Text(f"unavailable: {p.reason}"))
         elif modeled:
-            table.add_row(Text(p["name"]), f"{p['cycles']:,}", f"{(p['utilization'] or 0) * 100:.1f}", Text(p["note"]))
+            table.add_row(Text(p.name), f"{p.cycles or 0:,}", f"{(p.utilization or 0) * 100:.1f}", Text(p.note or ""))
         else:
-            table.add_row(Text(p["name"]), f"{p['latency_s'] * 1e3:.4g} ms", f"{p['gflops']:.0f}", f"{p['rel_err']:.1e}",
-                          "no (prepacked)" if p.get("prepacked") else "yes", Text(p["note"]))
+            table.add_row(Text(p.name), f"{(p.latency_s or 0) * 1e3:.4g} ms", f"{p.gflops or 0:.0f}", f"{p.rel_err or 0:.1e}",
+                          "no (prepacked)" if p.prepacked else "yes", Text(p.note or ""))
     console.print(table)
-    for key, label in (("best", "best same-work path"), ("best_prepacked", "best incl. prepacked inputs")):
-        if row.get(key):
-            best = row[key]
-            amount = f"{best['cycles']:,} cycles" if modeled else f"{best['latency_s'] * 1e3:.4g} ms"
-            console.print(f"{label}: {best['name']} ({amount})", markup=False)
+    for best, label in ((row.best, "best same-work path"), (row.best_prepacked, "best incl. prepacked inputs")):
+        if best is not None:
+            amount = f"{best.cycles or 0:,} cycles" if modeled else f"{(best.latency_s or 0) * 1e3:.4g} ms"
+            console.print(f"{label}: {best.name} ({amount})", markup=False)
 
 
 def bench_table(row: BenchOutput) -> None:
