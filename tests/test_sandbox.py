@@ -16,6 +16,7 @@ import pytest
 
 from autocomp.evaluation import sandbox
 from autocomp.evaluation.sandbox import Limits, SandboxResult, other_cores, timing_core
+from autocomp.proctree import processes
 
 PY = sys.executable  # absolute path: the sandbox's PATH is only /usr/local/bin:/usr/bin:/bin
 
@@ -28,15 +29,7 @@ def run(argv: list[str], workdir: Path, limits: Limits = Limits()) -> SandboxRes
 def _host_pids(tag: str) -> list[int]:
     """Host pids of processes whose command line contains `tag` (pids printed inside the
     sandbox's pid namespace mean nothing out here)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if tag in entry.joinpath("cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
+    return [pid for pid, (_, cmd) in processes().items() if tag in cmd and pid != os.getpid()]
 
 
 def _dead(pid: int, wait_s: float = 3.0) -> bool:
