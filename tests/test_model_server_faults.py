@@ -160,3 +160,64 @@ def test_an_unusable_url_from_the_environment_fails_fast(monkeypatch: pytest.Mon
         provider.complete(_request())
     assert time.monotonic() - start < 1.0 and not err.value.retryable and not err.value.unreachable
     assert "cannot send to this base URL" in str(err.value) and "gave up" not in str(err.value)
+
+
+class _ThenGone(BaseHTTPRequestHandler):
+    """Answers the server's scripted chat replies in order; with the last one it stops listening,
+    so every later connection is refused (a model server that died mid-iteration)."""
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        replies: list[str] = self.server.replies  # type: ignore[attr-defined]
+        body = json.dumps(_chat_reply(replies.pop(0))).encode()
+        if not replies:
+            self.server.shutdown()  # this handler runs in its own thread, not the serving loop's
+            self.server.server_close()  # the listening socket: refused from now on
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_a_model_server_that_dies_before_the_repairs_stops_the_run_and_resume_asks_them_again(tmp_path: Path) -> None:
+    """The plan and code calls were answered, the server died, and the repair calls all failed to
+    connect: the run used to go on and "complete" with exit 0 (a dead server stopped a run only
+    through its plans and codes). Now the repair round stops it as they do, and `resume` asks
+    only the repair again."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ThenGone)
+    server.replies = ["Chosen item: 1\nBlock the loops.", reply_with_code(kernel("compile_error.c"))]  # type: ignore[attr-defined]
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    model = f"openai@http://127.0.0.1:{port}/v1::m"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(FAST_EVAL + "[llm.retry]\nattempts = 2\ninitial_s = 0.01\n")
+    run_dir = tmp_path / "run"
+    proc = autocomp("optimize", "cpu/gemm-f32-256", "--models", model, "--config", str(cfg), "--run-dir", str(run_dir),
+                    "--iterations", "1", "--beam", "1", "--plans", "1", "--codes", "1", "--repair", "1", "--json")
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    error = json.loads(proc.stdout)
+    assert error["kind"] == "user_error" and error["run_dir"] == str(run_dir)
+    assert "no model server answered: all 1 repair calls (attempt 1) of iteration 1 failed to connect" in error["error"]
+    assert f"autocomp resume {run_dir}" in error["error"]
+    db = sqlite3.connect(run_dir / "run.db")
+    assert db.execute("SELECT status FROM run").fetchone()[0] == "failed"
+    assert [r[0] for r in db.execute("SELECT status FROM llm_calls ORDER BY id")] == ["ok", "ok", "unreachable"]
+    db.close()
+
+    with HTTPServer(host="127.0.0.1", port=port) as again:
+        again.expect_ordered_request("/v1/chat/completions", method="POST").respond_with_json(
+            _chat_reply(reply_with_code(kernel("gemm256_faster.c"))))
+        resumed = autocomp("resume", str(run_dir), "--json")
+        assert len(again.log) == 1  # the repair only: the stored plan and code are not asked again
+    assert resumed.returncode == 0, resumed.stderr
+    out = json.loads(resumed.stdout)
+    assert out["best"]["speedup_vs_initial"] > 1.5
+    db = sqlite3.connect(run_dir / "run.db")
+    assert db.execute("SELECT status FROM run").fetchone()[0] == "finished"
+    assert db.execute("SELECT origin FROM candidates WHERE id = ?", (out["best"]["candidate_id"],)).fetchone()[0] == "repair"
+    db.close()
