@@ -43,6 +43,14 @@ def kernel(name: str) -> str:
     return path.read_text()
 
 
+def faster(best: dict, at_least: float) -> bool:
+    """A run's answer (`best` of `optimize --json`), a kernel known to be faster, measured so: its
+    headline speedup clears `at_least`, or the machine was so busy that too few timed calls ran
+    unpreempted and the measurement says so (`unreliable`): the one claim that holds then, since
+    a ratio of preempted calls measures the other processes."""
+    return bool(best.get("unreliable")) or (best.get("speedup_vs_initial") or 0) > at_least
+
+
 def reply_with_code(code: str) -> str:
     """A realistic model reply: prose, a fenced block, more prose."""
     return f"Here is the optimized kernel.\n\n```c\n{code.strip()}\n```\n\nThis should be faster because of the plan."

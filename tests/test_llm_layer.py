@@ -156,10 +156,11 @@ def test_retry_stops_at_the_total_time_budget() -> None:
         calls.append(1)
         raise ProviderError("HTTP 429", retryable=True, retry_after=0.3)
 
-    start = time.monotonic()
     with pytest.raises(ProviderError, match="gave up"):
         call_with_retry(slow_failure, RetryConfig(attempts=100, initial_s=0.001, total_s=0.5), "m")
-    assert time.monotonic() - start < 5.0 and len(calls) <= 3  # the budget, not 100 attempts (5 s: slack for a busy machine)
+    # the budget, not 100 attempts: each waits 0.3 s, so at most 3 fit in 0.5 s (fewer on a busy
+    # machine, never more; counted, not timed, so load cannot fail it)
+    assert 1 <= len(calls) <= 3, len(calls)
 
 
 def test_non_retryable_errors_fail_at_once() -> None:
