@@ -161,8 +161,8 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
         assert needle in lines[0], lines[0]
 
 
-def assert_all_correct(evaluator, code: str, settings: list[dict[str, int]]) -> None:  # type: ignore[no-untyped-def]
-    """Every knob setting of `code` passes `evaluator` (which is closed afterwards)."""
+def assert_all_correct(evaluator, code: str, settings: list[dict[str, int]], close: bool = True) -> None:  # type: ignore[no-untyped-def]
+    """Every knob setting of `code` passes `evaluator` (closed afterwards, unless a fixture shares it: close=False)."""
     from autocomp.knobs import set_defines
 
     try:
@@ -170,7 +170,8 @@ def assert_all_correct(evaluator, code: str, settings: list[dict[str, int]]) -> 
             result = evaluator.evaluate(set_defines(code, setting))
             assert result.correct, (setting, result.error)
     finally:
-        evaluator.close()
+        if close:
+            evaluator.close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
