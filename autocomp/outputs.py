@@ -89,6 +89,26 @@ class Step:
     strategy: str = "menu"  # where the menu item came from: menu, extended (proposed for this run) or own (the plan's)
 
 
+class LlmUsageRow(Output):
+    """Model calls of a run (or of one model, one phase), their tokens and cost."""
+
+    calls: int
+    failed: int  # calls that got no usable answer (errors, a server that did not answer)
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cost_usd: float | None  # None: no call was priced
+    unpriced_calls: int  # answered calls to a model without a known price (not in the cost)
+
+
+class LlmUsage(LlmUsageRow):
+    """A run's totals, with the same row per model and per phase (plan, code, direct, repair, menu)."""
+
+    by_model: dict[str, LlmUsageRow]
+    by_phase: dict[str, LlmUsageRow]
+
+
 class RunOutput(Output):
     """`optimize` and `resume` (also RUN/summary.json)."""
 
@@ -101,7 +121,7 @@ class RunOutput(Output):
     stopped: str
     best_score_history: list[float]
     schedule: list[Step]  # the winner's lineage; speedups as measured in the search
-    llm: dict[str, Any]
+    llm: LlmUsage
     validation: EvalResult | None  # the answer re-checked on fresh inputs (the headline's source)
     cold_validation: EvalResult | None  # ... and timed with cold caches
     report: str | None = None

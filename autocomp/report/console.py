@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from autocomp.outputs import BaselineOutput, BenchOutput, BestOutput, CheckOutput, EvalOutput, NewOutput, ProblemRow, RunOutput, RunRow
+from autocomp.outputs import (BaselineOutput, BenchOutput, BestOutput, CheckOutput, EvalOutput, LlmUsage, NewOutput, ProblemRow,
+                               RunOutput, RunRow)
 from autocomp.search.strategies import LABELS
 
 # wide enough for the bench table when output goes to a file or CI log
@@ -114,7 +115,7 @@ def optimize_report(row: RunOutput) -> None:
     _warn("search and re-check disagree", best.disagreement if best.speedup_vs_initial is not None else None)
     _warn("above peak", best.above_peak)
     _warn("unreliable timing", best.unreliable)
-    failed = row.llm.get("failed", 0)
+    failed = row.llm.failed
     calls = f"{row.llm_calls} model calls" + (f" ({failed} more failed: see the table below)" if failed else "")
     console.print(f"{row.iterations} iterations, {row.candidates} candidates, {calls}; {row.stopped}", markup=False)
     recheck = row.validation
@@ -135,7 +136,7 @@ def optimize_report(row: RunOutput) -> None:
             gain = f" -> {step.speedup:.2f}x" if step.speedup else ""
             item = (step.menu_item or "(unspecified)") + LABELS.get(step.strategy, "")
             console.print(f"  iteration {step.iteration}: {item}{gain}", markup=False)
-    if row.llm.get("calls"):
+    if row.llm.calls:
         llm_usage(row.llm)
     console.print(f"run stored in {row.run_dir} (best code: {row.run_dir}/best.c, report: {row.report})", markup=False)
 
@@ -144,18 +145,18 @@ def _dollars(value: float | None) -> str:
     return f"${value:.4f}" if value is not None else "unknown"
 
 
-def llm_usage(llm: dict[str, Any]) -> None:
+def llm_usage(llm: LlmUsage) -> None:
     """Model calls, tokens and cost of a run, per model and per phase."""
     table = Table("model calls", "calls", "failed", "tokens in", "tokens out", "cost", box=None)
-    for group, prefix in (("by_model", ""), ("by_phase", "phase: ")):
-        for name, r in llm[group].items():
-            table.add_row(prefix + name, str(r["calls"]), str(r["failed"]), str(r["input_tokens"]), str(r["output_tokens"]),
-                          _dollars(r["cost_usd"]))
-    table.add_row("total", str(llm["calls"]), str(llm["failed"]), str(llm["input_tokens"]), str(llm["output_tokens"]),
-                  _dollars(llm["cost_usd"]))
+    for group, prefix in ((llm.by_model, ""), (llm.by_phase, "phase: ")):
+        for name, r in group.items():
+            table.add_row(prefix + name, str(r.calls), str(r.failed), str(r.input_tokens), str(r.output_tokens),
+                          _dollars(r.cost_usd))
+    table.add_row("total", str(llm.calls), str(llm.failed), str(llm.input_tokens), str(llm.output_tokens),
+                  _dollars(llm.cost_usd))
     console.print(table)
-    if llm["unpriced_calls"]:
-        console.print(f"{llm['unpriced_calls']} calls to models without a known price are not in the cost "
+    if llm.unpriced_calls:
+        console.print(f"{llm.unpriced_calls} calls to models without a known price are not in the cost "
                       "(add them under [llm.prices] in the config)", markup=False)
 
 
