@@ -135,10 +135,10 @@ def test_a_dead_model_server_stops_the_run_and_resume_asks_the_failed_calls_agai
     listed = json.loads(autocomp("runs", str(tmp_path), "--json").stdout)
     assert listed[0]["status"] == "failed" and "no model server answered" in listed[0]["stop_reason"]
 
-    faster = kernel("gemm256_faster.c")
+    fast_code = kernel("gemm256_faster.c")
     with HTTPServer(host="127.0.0.1", port=port) as server:
         for text in ["Chosen item: 1\nBlock the loops.", "Chosen item: 2\nVectorize.",
-                     reply_with_code(faster), reply_with_code(resolve_problem("cpu/gemm-f32-256").initial_code)]:
+                     reply_with_code(fast_code), reply_with_code(resolve_problem("cpu/gemm-f32-256").initial_code)]:
             server.expect_ordered_request("/v1/chat/completions", method="POST").respond_with_json(_chat_reply(text))
         resumed = autocomp("resume", str(run_dir), "--json")
     assert resumed.returncode == 0, resumed.stderr

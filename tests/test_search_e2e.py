@@ -130,14 +130,15 @@ def test_the_final_beam_is_rechecked_then_the_finalists_duel(tmp_path: Path, fas
     leader = min(mean, key=mean.get)
     duels = [json.loads(d) for (d,) in db.execute("SELECT data_json FROM events WHERE kind = 'final_duel'")]
     assert len(duels) == 1 and duels[0]["leader_id"] == leader and duels[0]["challenger_id"] != leader
-    faster = duels[0]["result"]["speedup"] >= 1.02
-    assert out["best"]["candidate_id"] == (duels[0]["challenger_id"] if faster else leader)
+    challenger_won = duels[0]["result"]["speedup"] >= 1.02
+    assert out["best"]["candidate_id"] == (duels[0]["challenger_id"] if challenger_won else leader)
     assert out["validation"]["speedup"] == checks[out["best"]["candidate_id"]]["speedup"]
     # the winner, timed once more with cold caches (docs/evaluation-hygiene.md R5.4, R7.1), is reported next to the warm numbers
     cold = [json.loads(d) for (d,) in db.execute("SELECT data_json FROM events WHERE kind = 'cold_validation'")]
     assert [c["candidate_id"] for c in cold] == [out["best"]["candidate_id"]]
     assert cold[0]["result"] == out["cold_validation"] and out["cold_validation"]["details"]["caches"] == "cold"
-    assert out["validation"]["details"]["caches"] == "warm" and out["cold_validation"]["speedup"] > 2  # ~4x here
+    assert out["validation"]["details"]["caches"] == "warm"
+    assert out["cold_validation"]["unreliable"] or out["cold_validation"]["speedup"] > 2  # ~4x here, unless too busy to say
     human = " ".join(autocomp("resume", str(run_dir)).stdout.split())
     assert "with cold caches (operands flushed to DRAM before every call):" in human, human
 
