@@ -26,7 +26,7 @@ from autocomp.errors import UserError
 from autocomp.evaluation import sandbox
 from autocomp.evaluation.base import EvalSettings
 from autocomp.evaluation.timing import QuietGate
-from autocomp.outputs import BenchOutput, BenchRow
+from autocomp.outputs import BaselineOutput, BenchOutput, BenchRow, VendorPathRow
 from autocomp.problem import Problem
 from autocomp.store.runstore import RunStore, run_stores_under
 from autocomp.targets.peak import above_peak_warning
@@ -88,18 +88,20 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present and len(present) == len(values) else None
 
 
-def _vendor_over_rounds(picks: list[dict[str, Any] | None], ours: list[float | None]
-                        ) -> tuple[dict[str, Any] | None, float | None, list[float] | None]:
+def _vendor_over_rounds(picks: list[VendorPathRow | None], ours: list[float | None]
+                        ) -> tuple[VendorPathRow | None, float | None, list[float] | None]:
     """One vendor pick per round -> (the path that was fastest in most rounds, carrying the median
     of the per-round latencies; the median and [min, max] of the per-round ratios vendor / ours).
     Nones where a round has no pick (or, for the ratios, no time of ours)."""
-    if not picks or not all(picks):
+    chosen = [p for p in picks if p is not None and p.latency_s]
+    if not picks or len(chosen) != len(picks):
         return None, None, None
-    name = Counter(p["name"] for p in picks).most_common(1)[0][0]
-    path = dict(next(p for p in picks if p["name"] == name), latency_s=statistics.median(p["latency_s"] for p in picks))
+    name = Counter(p.name for p in chosen).most_common(1)[0][0]
+    latencies = [p.latency_s or 0.0 for p in chosen]
+    path = next(p for p in chosen if p.name == name).model_copy(update={"latency_s": statistics.median(latencies)})
     if not all(ours):
         return path, None, None
-    ratios = [p["latency_s"] / o for p, o in zip(picks, ours)]
+    ratios = [v / (o or 1.0) for v, o in zip(latencies, ours)]
     return path, statistics.median(ratios), [min(ratios), max(ratios)]
 
 
@@ -114,8 +116,8 @@ def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, s
             if evaluator.exclusive_timing:  # wall-clock numbers: start each round on a quiet machine (modeled cycles need not)
                 loads.append(quiet())
             results.append(evaluator.evaluate(stored[1] if stored else problem.initial_code))
-            base = target.baselines(problem, settings.core) if vendor else {"available": False, "reason": "skipped (--no-vendor)", "best": None}
-            vendors.append(base)
+            vendors.append(target.baselines(problem, settings.core) if vendor else
+                           BaselineOutput(problem=problem.name, available=False, reason="skipped (--no-vendor)"))
     finally:
         evaluator.close()
     failed = next((r for r in results if not r.correct), None)
@@ -131,9 +133,9 @@ def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, s
         return flops / seconds / peak * 100 if seconds and peak else None
 
     ours = best if best_s else initial
-    vbest, vs_vendor, vs_vendor_range = _vendor_over_rounds([v.get("best") for v in vendors], ours)
+    vbest, vs_vendor, vs_vendor_range = _vendor_over_rounds([v.best for v in vendors], ours)
     # the vendor's steady state with its weight prepared outside the timed call (an easier problem than ours)
-    packed, vs_packed, _ = _vendor_over_rounds([v.get("best_prepacked") for v in vendors], ours)
+    packed, vs_packed, _ = _vendor_over_rounds([v.best_prepacked for v in vendors], ours)
     best_pct = pct_peak(best_s)
     row = BenchRow(
         problem=problem.name, family=problem.spec.family, best_run=stored[2] if stored else None,
@@ -144,13 +146,13 @@ def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, s
         unreliable=next((r.unreliable for r in results if r.unreliable), None),  # the first round that lacked clean calls
         speedup_vs_initial=_median([i / b if i and b else None for i, b in zip(initial, best)]),
         speedup_vs_vendor=vs_vendor, speedup_vs_vendor_range=vs_vendor_range,
-        vendor=vbest["name"] if vbest else None,
-        vendor_note=vbest.get("note") if vbest else vendors[0].get("reason"),
-        vendor_latency_s=vbest["latency_s"] if vbest else None,
-        vendor_gflops=gflops(vbest["latency_s"]) if vbest else None,
-        vendor_pct_peak=pct_peak(vbest["latency_s"]) if vbest else None,
-        speedup_vs_vendor_prepacked=vs_packed, vendor_prepacked=packed["name"] if packed else None,
-        vendor_prepacked_latency_s=packed["latency_s"] if packed else None,
+        vendor=vbest.name if vbest else None,
+        vendor_note=vbest.note if vbest else vendors[0].reason,
+        vendor_latency_s=vbest.latency_s if vbest else None,
+        vendor_gflops=gflops(vbest.latency_s) if vbest else None,
+        vendor_pct_peak=pct_peak(vbest.latency_s) if vbest else None,
+        speedup_vs_vendor_prepacked=vs_packed, vendor_prepacked=packed.name if packed else None,
+        vendor_prepacked_latency_s=packed.latency_s if packed else None,
     )
     if result.metric.modeled:  # modeled targets: cycles are the measurement, seconds are nominal
         _, value, initial_value = result.metric_values()
@@ -158,7 +160,7 @@ def _row(target: Any, problem: Problem, stored: tuple[float, str, str] | None, s
             metric=result.metric, initial_cycles=initial_value,
             best_cycles=value if best_s else None,
             best_utilization=result.utilization if best_s else None,
-            vendor_cycles=vbest.get("cycles") if vbest else None))
+            vendor_cycles=vbest.cycles if vbest else None))
         log(f"{problem.name}: initial {row.initial_cycles} cycles, best {row.best_cycles or '-'}, "
             f"baseline {row.vendor_cycles or '-'} ({row.vendor or 'n/a'})")
         return row

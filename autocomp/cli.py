@@ -244,11 +244,12 @@ def baseline(problem: str, core: int | None, as_json: bool) -> None:
 
     prob = resolve_problem(problem)
     target = get_target(prob.target)
-    row = {"problem": prob.name, **target.baselines(prob, _checked_core(core))}
+    row = target.baselines(prob, _checked_core(core))
     missing = target.unavailable_reason()
-    if missing and row["paths"]:  # the libraries still run, on their fallback code: say these are not the target's timings
-        row["warning"] = (f"this machine cannot run {target.name} kernels (`autocomp hardware {target.name}` says why): "
-                          f"these are the libraries' fallback code paths on this CPU, not {target.name} timings")
+    if missing and row.paths:  # the libraries still run, on their fallback code: say these are not the target's timings
+        row = row.model_copy(update={"warning": f"this machine cannot run {target.name} kernels (`autocomp hardware "
+                                                f"{target.name}` says why): these are the libraries' fallback code paths "
+                                                f"on this CPU, not {target.name} timings"})
     _emit(as_json, row, baseline_report)
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
 
 from autocomp.config import load_config
+from autocomp.outputs import BaselineOutput, VendorPathRow
 from autocomp.report.console import console
 from autocomp.runner import start_run
 from autocomp.targets.registry import available_targets, get_target, resolve_problem
@@ -31,13 +31,13 @@ def pick_problem() -> str:
     return CPU_PROBLEM
 
 
-def vendor_rows(baselines: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def vendor_rows(baselines: BaselineOutput) -> list[tuple[str, VendorPathRow]]:
     """The vendor rows of the table: the fastest path doing the same work as our kernels, and
     the fastest prepacked-weight path only when it is a different, faster one (an easier
     problem, shown so nobody has to take the same-work figure on trust)."""
-    same, packed = baselines.get("best"), baselines.get("best_prepacked")
+    same, packed = baselines.best, baselines.best_prepacked
     rows = [("vendor", same)] if same else []
-    if packed and (not same or packed["name"] != same["name"]):
+    if packed and (not same or packed.name != same.name):
         rows.append(("vendor, prepacked weights", packed))
     return rows
 
@@ -74,7 +74,8 @@ def main() -> None:
         table.add_row("best, cold caches (vs initial, cold)", *cells(cold.latency_s), f"{cold.speedup:.2f}x")
     vendors = vendor_rows(get_target(problem.target).baselines(problem, config.eval.core))
     for name, vendor in vendors:
-        table.add_row(f"{name}: {vendor['name']}", *cells(vendor["latency_s"]), f"{initial / vendor['latency_s']:.2f}x")
+        if vendor.latency_s:
+            table.add_row(f"{name}: {vendor.name}", *cells(vendor.latency_s), f"{initial / vendor.latency_s:.2f}x")
     console.print(table)
     if best.speedup_source == "re-check" and best.search_speedup_vs_initial:
         console.print(f"(in the search the best measured {best.search_speedup_vs_initial:.2f}x)", markup=False)

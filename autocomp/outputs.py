@@ -8,13 +8,13 @@ paired), which says how to get a clean number; None when the timing was clean or
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from autocomp.evaluation.result import EvalResult, MetricKind
 from autocomp.headline import Headline
-from autocomp.search.schedule import Step
 
 
 class Output(BaseModel):
@@ -45,8 +45,8 @@ class EvalOutput(Output):
     error: str | None
     emulated: bool
     metric: MetricKind
-    value: float | None  # seconds (median) or modeled cycles
-    baseline_value: float | None  # the initial code's, same run, interleaved call by call
+    value: int | float | None  # seconds (median, a float) or modeled cycles (an int)
+    baseline_value: int | float | None  # the initial code's, same run, interleaved call by call
     speedup: float | None
     utilization: float | None
     gflops: float | None
@@ -60,8 +60,8 @@ class EvalOutput(Output):
 class BestOutput(Output):
     candidate_id: int
     metric: MetricKind
-    value: float | None  # of the headline's source: the re-check when there is one
-    initial_value: float | None
+    value: int | float | None  # of the headline's source (the re-check when there is one): seconds or modeled cycles (an int)
+    initial_value: int | float | None
     speedup_vs_initial: float | None  # the headline: re-checked on fresh inputs when possible
     speedup_source: Literal["re-check", "search"]
     search_speedup_vs_initial: float | None  # as measured in the search (a best-of-many draw)
@@ -76,6 +76,40 @@ class BestOutput(Output):
     untimed: str | None = None  # checked but never timed (an interpreter or emulator), in the evaluator's words
 
 
+@dataclass(frozen=True)
+class Step:
+    """One plan applied along a winner's lineage (`autocomp.search.schedule.lineage`)."""
+
+    candidate_id: int
+    iteration: int
+    menu_item: str | None
+    plan_text: str | None
+    plan_model: str | None
+    code_model: str | None
+    speedup: float | None
+    strategy: str = "menu"  # where the menu item came from: menu, extended (proposed for this run) or own (the plan's)
+
+
+class LlmUsageRow(Output):
+    """Model calls of a run (or of one model, one phase), their tokens and cost."""
+
+    calls: int
+    failed: int  # calls that got no usable answer (errors, a server that did not answer)
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cost_usd: float | None  # None: no call was priced
+    unpriced_calls: int  # answered calls to a model without a known price (not in the cost)
+
+
+class LlmUsage(LlmUsageRow):
+    """A run's totals, with the same row per model and per phase (plan, code, direct, repair, menu)."""
+
+    by_model: dict[str, LlmUsageRow]
+    by_phase: dict[str, LlmUsageRow]
+
+
 class RunOutput(Output):
     """`optimize` and `resume` (also RUN/summary.json)."""
 
@@ -88,7 +122,7 @@ class RunOutput(Output):
     stopped: str
     best_score_history: list[float]
     schedule: list[Step]  # the winner's lineage; speedups as measured in the search
-    llm: dict[str, Any]
+    llm: LlmUsage
     validation: EvalResult | None  # the answer re-checked on fresh inputs (the headline's source)
     cold_validation: EvalResult | None  # ... and timed with cold caches
     report: str | None = None
@@ -118,6 +152,45 @@ class HardwareOutput(Output):
     description: str
     peak_flops: dict[str, float]
     remeasured: int
+
+
+class VendorPathRow(Output):
+    """One way a library solves the problem, as `autocomp.targets.vendor` measured it: a vendor
+    path (PyTorch, oneMKL, numpy's BLAS), one of the problem folder's own baselines, or (gemmini)
+    one of our library's variants on the emulator. Every key is always present; the measured
+    ones are null on a path that did not run (`available` false, `reason` says why)."""
+
+    name: str
+    library: str
+    available: bool
+    reason: str | None = None  # why it did not run
+    note: str | None = None  # what the path does
+    prepacked: bool = False  # an input was packed/transposed/reordered before (outside) the timed call
+    latency_s: float | None = None  # median seconds per call (modeled targets: nominal, from cycles)
+    reps: int | None = None  # calls the median is over
+    preempted_reps_left_out: int | None = None
+    gflops: float | None = None
+    rel_err: float | None = None  # against the problem's reference on the same inputs
+    cycles: int | None = None  # modeled targets only: the measurement
+    utilization: float | None = None  # modeled targets only
+
+
+class BaselineOutput(Output):
+    """`autocomp baseline` (and what `bench` and the demo read): every path measured on the
+    problem, the fastest same-work one (`best`) and the fastest over all paths, prepacked
+    included (`best_prepacked`). Every key is always present, null when it does not apply."""
+
+    problem: str
+    available: bool  # a correct path ran (`best` is set)
+    reason: str | None = None  # why not, when not available
+    paths: list[VendorPathRow] = []
+    best: VendorPathRow | None = None
+    best_prepacked: VendorPathRow | None = None
+    torch: str | None = None  # library versions the paths ran on
+    mkl: str | None = None
+    cores: list[int] | None = None  # where the child ran, for the record
+    metric: MetricKind = MetricKind.LATENCY  # what the paths' numbers are: seconds, or modeled cycles (gemmini)
+    warning: str | None = None  # e.g. this machine cannot run the target: fallback code paths, not its timings
 
 
 class BenchRow(Output):
@@ -202,7 +275,7 @@ class InitialVerdict(Output):
     correct: bool
     error: str | None
     metric: MetricKind
-    value: float | None  # seconds (median) or modeled cycles
+    value: int | float | None  # seconds (median, a float) or modeled cycles (an int)
     gflops: float | None
     above_peak: str | None = None  # set when utilization > 100%: why, and the remedy
     unreliable: str | None = None

@@ -88,7 +88,7 @@ def main() -> None:
                 ours = evaluator.evaluate(best_code)
                 assert ours.correct, ours.error
                 vendor = target.baselines(problem)
-                paths = {p["name"]: p["latency_s"] for p in vendor["paths"] if p.get("available") and p["rel_err"] < 1e-2}
+                paths = {p.name: p.latency_s for p in vendor.paths if p.available and p.rel_err is not None and p.rel_err < 1e-2}
                 rounds.append({"load": before, "best_s": ours.latency_s, "initial_s": ours.baseline_latency_s, "vendor": paths})
         finally:
             evaluator.close()

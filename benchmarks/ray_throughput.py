@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ import time
 from pathlib import Path
 
 from autocomp.config import EvalConfig
+from autocomp.proctree import kill_tree
 from autocomp.search.executors import open_executor
 from autocomp.targets.registry import get_target, resolve_problem
 
@@ -57,26 +57,7 @@ def start_cluster(workers: int) -> tuple[str, Path]:
 
 
 def stop_cluster(base: Path) -> None:
-    table = {}
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            table[int(entry)] = (int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]), cmd)
-        except (OSError, ValueError, IndexError):
-            continue
-    found = {pid for pid, (_, cmd) in table.items() if str(base) in cmd and pid != os.getpid()}
-    grew = True
-    while grew:
-        grew = False
-        for pid, (ppid, _) in table.items():
-            if ppid in found and pid not in found:
-                found.add(pid)
-                grew = True
-    for pid in found:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    kill_tree(str(base))  # `ray start` daemonizes: its nodes are found by their temp dirs under base
     shutil.rmtree(base, ignore_errors=True)
 
 

@@ -43,6 +43,14 @@ def kernel(name: str) -> str:
     return path.read_text()
 
 
+def faster(best: dict, at_least: float) -> bool:
+    """A run's answer (`best` of `optimize --json`), a kernel known to be faster, measured so: its
+    headline speedup clears `at_least`, or the machine was so busy that too few timed calls ran
+    unpreempted and the measurement says so (`unreliable`): the one claim that holds then, since
+    a ratio of preempted calls measures the other processes."""
+    return bool(best.get("unreliable")) or (best.get("speedup_vs_initial") or 0) > at_least
+
+
 def reply_with_code(code: str) -> str:
     """A realistic model reply: prose, a fenced block, more prose."""
     return f"Here is the optimized kernel.\n\n```c\n{code.strip()}\n```\n\nThis should be faster because of the plan."
@@ -157,8 +165,8 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
         assert needle in lines[0], lines[0]
 
 
-def assert_all_correct(evaluator, code: str, settings: list[dict[str, int]]) -> None:  # type: ignore[no-untyped-def]
-    """Every knob setting of `code` passes `evaluator` (which is closed afterwards)."""
+def assert_all_correct(evaluator, code: str, settings: list[dict[str, int]], close: bool = True) -> None:  # type: ignore[no-untyped-def]
+    """Every knob setting of `code` passes `evaluator` (closed afterwards, unless a fixture shares it: close=False)."""
     from autocomp.knobs import set_defines
 
     try:
@@ -166,7 +174,8 @@ def assert_all_correct(evaluator, code: str, settings: list[dict[str, int]]) -> 
             result = evaluator.evaluate(set_defines(code, setting))
             assert result.correct, (setting, result.error)
     finally:
-        evaluator.close()
+        if close:
+            evaluator.close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autocomp.demo import AMX_PROBLEM, CPU_PROBLEM, pick_problem, vendor_rows
+from autocomp.outputs import BaselineOutput, VendorPathRow
 from autocomp.targets.registry import get_target
 
 
@@ -21,10 +22,15 @@ def test_demo_picks_amx_where_it_runs_and_says_why_not_elsewhere(capsys: pytest.
 
 
 def test_demo_shows_the_prepacked_vendor_only_when_it_is_a_different_faster_path() -> None:
-    same = {"name": "torch.matmul", "latency_s": 2e-4}
-    packed = {"name": "MKL bf16 GEMM, packed B", "latency_s": 1e-4}
-    assert vendor_rows({"best": same, "best_prepacked": packed}) == [("vendor", same), ("vendor, prepacked weights", packed)]
-    assert vendor_rows({"best": same, "best_prepacked": same}) == [("vendor", same)]
+    same = VendorPathRow(name="torch.matmul", library="oneDNN", available=True, latency_s=2e-4)
+    packed = VendorPathRow(name="MKL bf16 GEMM, packed B", library="oneMKL", available=True, latency_s=1e-4, prepacked=True)
+
+    def rows(best: VendorPathRow | None, best_prepacked: VendorPathRow | None) -> list[tuple[str, VendorPathRow]]:
+        return vendor_rows(BaselineOutput(problem=AMX_PROBLEM, available=best is not None, paths=[same, packed],
+                                          best=best, best_prepacked=best_prepacked))
+
+    assert rows(same, packed) == [("vendor", same), ("vendor, prepacked weights", packed)]
+    assert rows(same, same) == [("vendor", same)]
     # only prepacked paths ran (e.g. a build without the same-work path): still shown, labelled
-    assert vendor_rows({"best": None, "best_prepacked": packed}) == [("vendor, prepacked weights", packed)]
-    assert vendor_rows({"available": False}) == []
+    assert rows(None, packed) == [("vendor, prepacked weights", packed)]
+    assert rows(None, None) == []

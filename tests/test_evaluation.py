@@ -99,6 +99,15 @@ def self_timed_ok(r: EvalResult) -> None:
         assert "flags" not in r.details, r.details
 
 
+def faster_or_flagged(r: EvalResult, at_least: float) -> None:
+    """A kernel known to be faster than its rival, timed against it: the ratio clears `at_least`,
+    unless too few calls ran unpreempted, and then the result says so (as in self_timed_ok)."""
+    if r.unreliable:
+        assert r.details.get("flags", []) == [f"unreliable: {r.unreliable}"], r.details
+    else:
+        assert r.speedup > at_least and r.latency_s < r.baseline_latency_s, r.details
+
+
 @pytest.fixture(scope="module")
 def problem():
     return resolve_problem("cpu/gemm-f32-256")
@@ -132,8 +141,7 @@ def test_initial_code_is_ok(ev, problem) -> None:
 def test_legitimate_optimisation_is_ok_and_faster(ev) -> None:
     r = ev.evaluate(kernel("correct_ikj"))
     assert r.outcome is Outcome.OK, r.error
-    assert r.speedup > 1.2
-    assert r.latency_s < r.baseline_latency_s
+    faster_or_flagged(r, 1.2)
 
 
 @contextlib.contextmanager
@@ -268,9 +276,11 @@ def test_a_duel_times_two_kernels_against_each_other(ev, problem) -> None:
     """The final pick's head-to-head: `code` and `rival` interleaved in one process."""
     r = ev.duel(kernel("correct_ikj"), problem.initial_code)
     assert r.outcome is Outcome.OK, r.error
-    assert r.speedup > 1.2 and r.latency_s < r.baseline_latency_s
+    faster_or_flagged(r, 1.2)
     back = ev.duel(problem.initial_code, kernel("correct_ikj"))
-    assert back.outcome is Outcome.OK and back.speedup < 1 / 1.2
+    assert back.outcome is Outcome.OK
+    if not back.unreliable:
+        assert back.speedup < 1 / 1.2, back.details
     # the duelling code's timed calls are still checked against the reference
     assert_rejected(ev.duel(kernel("returns_zeros"), problem.initial_code), Outcome.WRONG_ANSWER, "picked at random for checking")
     assert ev.duel("void gemm(", problem.initial_code).outcome is Outcome.COMPILE_ERROR

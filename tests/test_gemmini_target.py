@@ -128,9 +128,20 @@ def test_cli_eval_reports_cycles_for_the_fsm_library_on_512(tmp_path: Path):
     row = json.loads(proc.stdout)
     assert row["correct"] and row["metric"] == "cycles"
     assert row["value"] < row["baseline_value"] and row["speedup"] > 1.5
+    assert type(row["value"]) is int and type(row["baseline_value"]) is int  # cycles are counted, never fractional
     assert 0.8 < row["utilization"] <= 1.0  # the hardware loop keeps the array busy (spec: 86-96%)
     human = autocomp("eval", "gemmini/gemm-512x512x512", str(code))
     assert "modeled cycles" in human.stdout and "array utilization" in human.stdout
+
+
+def test_check_prints_modeled_cycles_as_whole_numbers():
+    """`check --json` once printed 278.0 cycles: a count is an int in every output."""
+    folder = resolve_problem("gemmini/admm-0").root
+    proc = autocomp("check", str(folder), "--json")
+    assert proc.returncode == 0, proc.stderr
+    initial = json.loads(proc.stdout)["initial"]
+    assert initial["correct"] and initial["metric"] == "cycles"
+    assert type(initial["value"]) is int and initial["value"] > 0, initial
 
 
 @pytest.mark.slow

@@ -189,11 +189,12 @@ def test_modeled_cycles_are_never_printed_as_milliseconds() -> None:
 
 def test_the_unknown_price_hint_names_its_config_table(capsys: pytest.CaptureFixture[str]) -> None:
     """Console markup ate "[llm.prices]": the hint read "add them under  in the config"."""
+    from autocomp.outputs import LlmUsage, LlmUsageRow
     from autocomp.report.console import llm_usage
 
-    zero = {"calls": 1, "failed": 0, "input_tokens": 1, "output_tokens": 1, "cost_usd": None}
-    llm_usage({**zero, "cached_tokens": 0, "reasoning_tokens": 0, "unpriced_calls": 1,
-               "by_model": {"openai::m": zero}, "by_phase": {"code": zero}})
+    one = LlmUsageRow(calls=1, failed=0, input_tokens=1, output_tokens=1, cached_tokens=0, reasoning_tokens=0,
+                      cost_usd=None, unpriced_calls=1)
+    llm_usage(LlmUsage(**one.model_dump(), by_model={"openai::m": one}, by_phase={"code": one}))
     assert "add them under [llm.prices] in the config" in " ".join(capsys.readouterr().out.split())
 
 

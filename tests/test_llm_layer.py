@@ -103,7 +103,7 @@ def test_usage_and_cost_are_stored_with_every_call(store: RunStore) -> None:
     assert ok["iteration"] == 3 and failed["status"] == "error" and failed["cost_usd"] is None
     assert "sk-" not in ok["request_json"] and "api_key" not in ok["request_json"]
     usage = store.llm_usage()
-    assert usage["calls"] == 2 and usage["failed"] == 1 and usage["by_phase"]["plan"]["calls"] == 2
+    assert usage.calls == 2 and usage.failed == 1 and usage.by_phase["plan"].calls == 2
     assert store.spend(3, 3) == Spend(2, pytest.approx(ok["cost_usd"])) and store.spend(0, 2) == Spend(0, 0.0)
 
 
@@ -114,7 +114,7 @@ def test_unpriced_model_has_unknown_cost_and_one_warning(store: RunStore, caplog
     client.complete(req[1])
     assert [c["cost_usd"] for c in store.llm_calls()] == [None, None]
     assert len([r for r in caplog.records if "no price known for openai::my-finetune" in r.getMessage()]) == 1
-    assert store.llm_usage()["unpriced_calls"] == 2
+    assert store.llm_usage().unpriced_calls == 2
 
 
 # ---- retries -----------------------------------------------------------------------------
@@ -156,10 +156,11 @@ def test_retry_stops_at_the_total_time_budget() -> None:
         calls.append(1)
         raise ProviderError("HTTP 429", retryable=True, retry_after=0.3)
 
-    start = time.monotonic()
     with pytest.raises(ProviderError, match="gave up"):
         call_with_retry(slow_failure, RetryConfig(attempts=100, initial_s=0.001, total_s=0.5), "m")
-    assert time.monotonic() - start < 5.0 and len(calls) <= 3  # the budget, not 100 attempts (5 s: slack for a busy machine)
+    # the budget, not 100 attempts: each waits 0.3 s, so at most 3 fit in 0.5 s (fewer on a busy
+    # machine, never more; counted, not timed, so load cannot fail it)
+    assert 1 <= len(calls) <= 3, len(calls)
 
 
 def test_non_retryable_errors_fail_at_once() -> None:

@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,42 +141,66 @@ def test_computing_correctly_only_on_guessed_checks_is_caught(ev) -> None:
 # ---- hole 9: one timed workload per core, machine-wide -----------------------------------------
 
 HOLDER = textwrap.dedent("""\
-    import sys, time
+    import select, sys, time
     from autocomp.evaluation.timing import core_lock
     with core_lock(int(sys.argv[1])):
         print("held", time.monotonic(), flush=True)
-        time.sleep(float(sys.argv[2]))
+        select.select([sys.stdin], [], [], float(sys.argv[2]))  # until told (stdin closed), at most this long
         print("released", time.monotonic(), flush=True)
 """)
 
 
-def hold_core(core: int, seconds: float) -> subprocess.Popen[str]:
-    """Another process (another autocomp run) holding `core` for timed work; returns once it holds it."""
+@dataclasses.dataclass
+class Holder:
+    """Another process (another autocomp run) holding a core's timing lock. Its times are on the
+    machine's monotonic clock, which every process shares, so the tests below compare the order
+    of events across processes instead of durations a loaded machine stretches."""
+
+    proc: subprocess.Popen[str]
+    held_at: float
+
+    def release(self) -> float:
+        """Tell it to let go (if it still holds); when it did."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        out = self.proc.stdout.read()  # to its end: the holder exits once it let go
+        self.proc.wait(timeout=120)
+        return float(out.split()[-1])
+
+
+def hold_core(core: int, seconds: float) -> Holder:
+    """A holder of `core`'s lock for `seconds` or until released; returns once it holds it."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(core), str(seconds)], stdout=subprocess.PIPE, text=True, env=env)
-    assert holder.stdout is not None and holder.stdout.readline().startswith("held")
-    return holder
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(core), str(seconds)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("held"), line
+    return Holder(proc, float(line.split()[-1]))
 
 
 def test_two_processes_never_time_on_one_core_at_once() -> None:
     core = sandbox.timing_core()
-    first = hold_core(core, 1.0)
+    first = hold_core(core, 120)
     try:
-        start = time.monotonic()
-        second = hold_core(core, 0.0)  # returns only once the first has let go
-        waited = time.monotonic() - start
-        released_first = float(first.communicate(timeout=10)[0].split()[-1])
-        second.communicate(timeout=10)
+        others = sorted(os.sched_getaffinity(0) - {core})
+        other = hold_core(others[0], 0) if others else None  # another core is another lock: got while `core` is held
+        # the second holder of `core` cannot get it until the first lets go: started in a thread,
+        # it returns only after the release (at most 120 s later if the lock were broken)
+        second: list[Holder] = []
+        claim = threading.Thread(target=lambda: second.append(hold_core(core, 0)))
+        claim.start()
+        claim.join(timeout=1.0)  # given time to (wrongly) get in
+        released = first.release()
+        claim.join(timeout=120)
     finally:
-        first.kill()
-        first.wait()
-    assert waited >= 0.8, f"the second process got the core after {waited:.2f} s, while the first held it for 1 s"
-    assert released_first > start
-    others = sorted(os.sched_getaffinity(0) - {core})
-    if others:  # another core is another lock: no wait
-        start = time.monotonic()
-        hold_core(others[0], 0.0).communicate(timeout=10)
-        assert time.monotonic() - start < 5
+        first.proc.kill()
+        first.proc.wait()
+    assert second and second[0].held_at >= released, "the second process got the core while the first held it"
+    second[0].release()
+    if other is not None:
+        assert other.held_at < released
+        other.release()
 
 
 def test_a_free_core_is_claimed_under_the_same_lock_and_its_holder_may_take_it_again() -> None:
@@ -186,17 +211,16 @@ def test_a_free_core_is_claimed_under_the_same_lock_and_its_holder_may_take_it_a
 
     busy = 4096 + 2 * (os.getpid() % 1000)
     free = busy + 1
-    holder = hold_core(busy, 3.0)
+    holder = hold_core(busy, 120)
     try:
-        start = time.monotonic()
         with free_core_lock((busy, free)) as core:
             assert core == free
             with core_lock(free):
-                pass
-        assert time.monotonic() - start < 1.0, "the claim waited for the busy core"
+                claimed = time.monotonic()
+        assert claimed < holder.release(), "the claim waited for the busy core"  # it would have waited until its release
     finally:
-        holder.kill()
-        holder.wait()
+        holder.proc.kill()
+        holder.proc.wait()
 
 
 @pytest.mark.slow
@@ -206,14 +230,13 @@ def test_an_evaluation_waits_for_another_process_timing_on_its_core(problem) -> 
     try:
         ev.evaluate(problem.initial_code)  # built and warm: what remains is verification and timing
         holder = hold_core(sandbox.timing_core(), 2.0)
-        start = time.monotonic()
         r = ev.evaluate(problem.initial_code)
-        took = time.monotonic() - start
-        out, _ = holder.communicate(timeout=10)
+        finished = time.monotonic()
+        released = holder.release()
     finally:
         ev.close()
     assert r.outcome is Outcome.OK, r.error
-    assert took >= 1.8, took
+    assert finished > released, (finished, released)
 
 
 @pytest.mark.slow
@@ -222,11 +245,10 @@ def test_the_vendor_timer_waits_for_another_process_timing_on_its_core(problem) 
     from autocomp.targets.vendor import run_child
 
     holder = hold_core(sandbox.timing_core(), 1.5)
-    start = time.monotonic()
     row = run_child("json.tool", problem)
-    took = time.monotonic() - start
-    holder.communicate(timeout=10)
-    assert row["available"] is False and took >= 1.3, (row, took)
+    finished = time.monotonic()
+    released = holder.release()
+    assert row.available is False and finished > released, (row, finished, released)
 
 
 # ---- issue 16: a kernel is never faster than itself -----------------------------------------------

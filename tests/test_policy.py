@@ -290,19 +290,19 @@ def test_crafted_inputs_are_checked_in_linear_time(name: str) -> None:
 
     code = CRAFTED[name] + "\n" + kernel()
     assert len(code.encode()) <= policy.MAX_CODE_BYTES
-    start = time.perf_counter()
+    start = time.thread_time()  # this thread's CPU time: other work on a loaded machine does not count
     check(code, "gemm")
     check_expanded('# 1 "kernel.c"\n' + code, "kernel.c")
-    took = time.perf_counter() - start
-    assert took < 1.5, f"{took:.2f} s on {len(code):,} bytes"  # linear: ~0.1-0.5 s here, 48 s per 8 KB before
+    took = time.thread_time() - start
+    assert took < 1.5, f"{took:.2f} CPU s on {len(code):,} bytes"  # linear: ~0.1-0.5 s here, 48 s per 8 KB before
 
 
 def test_oversized_code_is_rejected_at_once() -> None:
     import time
 
-    start = time.perf_counter()
+    start = time.thread_time()  # CPU time, as above
     problems = check("(" * 50_000_000, "gemm")
-    assert time.perf_counter() - start < 1.0
+    assert time.thread_time() - start < 1.0
     assert problems == [f"the code is 50,000,000 bytes; at most {policy.MAX_CODE_BYTES:,} bytes are accepted "
                         "(a kernel is a few kilobytes: generated tables or data belong in the problem's inputs)"]
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from autocomp.proctree import kill_tree, tree
 from conftest import assert_one_line_error, autocomp, kernel, needs_extra, reply_with_code, write_replay
 from test_gemmini_target import FSM_512
 
@@ -63,43 +64,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _processes() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command line) of every process we can read."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        table[int(entry)] = (ppid, cmd)
-    return table
-
-
-def _tree(marker: str) -> dict[int, str]:
-    """The processes whose command line names `marker` (a node's temp dir), and their descendants."""
-    table = _processes()
-    found = {pid for pid, (_, cmd) in table.items() if marker in cmd and pid != os.getpid()}
-    grew = True
-    while grew:
-        grew = False
-        for pid, (ppid, _) in table.items():
-            if ppid in found and pid not in found:
-                found.add(pid)
-                grew = True
-    return {pid: table[pid][1] for pid in found}
-
-
-def _kill(marker: str) -> None:
-    for pid in _tree(marker):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
 SMALL = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=80000000", "--disable-usage-stats"]
 
 
@@ -123,7 +87,7 @@ def cluster():
                         f"--temp-dir={base}/special"], check=True, capture_output=True, env=_env(), timeout=180)
         yield Cluster(address, base)
     finally:
-        _kill(str(base))
+        kill_tree(str(base))
         shutil.rmtree(base, ignore_errors=True)
         patch.undo()
 
@@ -267,9 +231,9 @@ def test_killing_the_worker_node_mid_run_loses_and_double_counts_no_evaluation(c
     marker, killed_busy = f"{cluster.base}/special", False
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        busy = [pid for pid, cmd in _tree(marker).items() if cmd.startswith("ray::evaluate_on_worker")]
+        busy = [pid for pid, cmd in tree(marker).items() if cmd.startswith("ray::evaluate_on_worker")]
         if busy:
-            _kill(marker)
+            kill_tree(marker)
             killed_busy = True
             break
         time.sleep(0.05)
@@ -300,7 +264,7 @@ def test_an_evaluation_no_live_node_can_run_is_an_infrastructure_failure_that_re
                         f"--temp-dir={cluster.base}/{name}"], check=True, capture_output=True, env=_env(), timeout=180)
         return f"{cluster.base}/{name}"
 
-    _kill(f"{cluster.base}/special")  # the module's own special node (gone already if the test before killed it)
+    kill_tree(f"{cluster.base}/special")  # the module's own special node (gone already if the test before killed it)
     marker = special_node("special-a")
     run_dir = tmp_path / "ray"
     proc = subprocess.Popen([sys.executable, "-m", "autocomp.cli", "optimize", *TUNER, "--config", str(config),
@@ -309,8 +273,8 @@ def test_an_evaluation_no_live_node_can_run_is_an_infrastructure_failure_that_re
     deadline, killed_busy = time.monotonic() + 300, False
     while time.monotonic() < deadline and proc.poll() is None:
         if _count(run_dir, "evaluations") >= 1 and any(
-                cmd.startswith("ray::evaluate_on_worker") for cmd in _tree(marker).values()):
-            _kill(marker)
+                cmd.startswith("ray::evaluate_on_worker") for cmd in tree(marker).values()):
+            kill_tree(marker)
             killed_busy = True
             break
         time.sleep(0.05)
@@ -346,7 +310,7 @@ def test_a_lost_head_stops_the_run_and_resume_on_a_new_cluster_measures_nothing_
         while time.monotonic() < deadline and proc.poll() is None and _count(run_dir, "evaluations") < 2:
             time.sleep(0.1)
         assert proc.poll() is None, "the run finished before its head could be killed"
-        _kill(str(base / "one"))
+        kill_tree(str(base / "one"))
         out, err = proc.communicate(timeout=240)
         assert proc.returncode == 2, (out, err)
         error = json.loads(out)  # --json: the error is one JSON object on stdout, naming the folder to resume
@@ -368,7 +332,7 @@ def test_a_lost_head_stops_the_run_and_resume_on_a_new_cluster_measures_nothing_
         assert all(after[h] == (c, d) for h, c, d in before)  # nothing stored was measured again
         assert len(calls) == len(set(calls)) == local["llm_calls"]
     finally:
-        _kill(str(base))
+        kill_tree(str(base))
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -20,7 +20,7 @@ from autocomp.search.referee import duel_rank
 from autocomp.search.selection import select
 from autocomp.store.runstore import RunStore
 from autocomp.targets.registry import get_target, resolve_problem
-from conftest import autocomp, kernel, reply_with_code, write_replay
+from conftest import autocomp, faster, kernel, reply_with_code, write_replay
 
 pytestmark = pytest.mark.timing  # kernels or libraries timed on the pinned core
 
@@ -47,7 +47,7 @@ def test_optimize_records_every_outcome_and_picks_the_fast_kernel(tmp_path: Path
     out = json.loads(proc.stdout)
     assert out["run_dir"] == str(run_dir)
     assert out["iterations"] == 1 and out["candidates"] == len(CASES) + 1 and out["llm_calls"] == 2 * len(CASES)
-    assert out["best"]["speedup_vs_initial"] > 1.5
+    assert faster(out["best"], 1.5)
 
     db = sqlite3.connect(run_dir / "run.db")
     rows = db.execute(
@@ -81,7 +81,7 @@ def test_exhausted_script_fails_candidates_not_the_run(tmp_path: Path, fast_conf
                     "--iterations", "2", "--plans", "2", "--codes", "1", "--run-dir", str(tmp_path / "run"), "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["best"]["speedup_vs_initial"] > 1.5
+    assert faster(out["best"], 1.5)
     db = sqlite3.connect(tmp_path / "run" / "run.db")
     failed = db.execute("SELECT error FROM plans WHERE status = 'failed'").fetchall()
     assert failed and all("replay script has no plan reply" in f[0] for f in failed)
@@ -130,14 +130,15 @@ def test_the_final_beam_is_rechecked_then_the_finalists_duel(tmp_path: Path, fas
     leader = min(mean, key=mean.get)
     duels = [json.loads(d) for (d,) in db.execute("SELECT data_json FROM events WHERE kind = 'final_duel'")]
     assert len(duels) == 1 and duels[0]["leader_id"] == leader and duels[0]["challenger_id"] != leader
-    faster = duels[0]["result"]["speedup"] >= 1.02
-    assert out["best"]["candidate_id"] == (duels[0]["challenger_id"] if faster else leader)
+    challenger_won = duels[0]["result"]["speedup"] >= 1.02
+    assert out["best"]["candidate_id"] == (duels[0]["challenger_id"] if challenger_won else leader)
     assert out["validation"]["speedup"] == checks[out["best"]["candidate_id"]]["speedup"]
     # the winner, timed once more with cold caches (docs/evaluation-hygiene.md R5.4, R7.1), is reported next to the warm numbers
     cold = [json.loads(d) for (d,) in db.execute("SELECT data_json FROM events WHERE kind = 'cold_validation'")]
     assert [c["candidate_id"] for c in cold] == [out["best"]["candidate_id"]]
     assert cold[0]["result"] == out["cold_validation"] and out["cold_validation"]["details"]["caches"] == "cold"
-    assert out["validation"]["details"]["caches"] == "warm" and out["cold_validation"]["speedup"] > 2  # ~4x here
+    assert out["validation"]["details"]["caches"] == "warm"
+    assert out["cold_validation"]["unreliable"] or out["cold_validation"]["speedup"] > 2  # ~4x here, unless too busy to say
     human = " ".join(autocomp("resume", str(run_dir)).stdout.split())
     assert "with cold caches (operands flushed to DRAM before every call):" in human, human
 

@@ -15,6 +15,7 @@ import sys
 import pytest
 
 from autocomp.evaluation import sandbox
+from autocomp.outputs import BaselineOutput, VendorPathRow
 from autocomp.targets.registry import get_target, resolve_problem
 from autocomp.targets.vendor import find_mkl_rt, mkl_paths, pick_best
 from conftest import autocomp
@@ -36,14 +37,15 @@ def _mkl_child(module: str, problem: str) -> dict:
 
 
 def test_best_vendor_is_the_fastest_correct_path_of_either_library() -> None:
-    def row(name, library, latency, rel_err=0.0, prepacked=False):  # type: ignore[no-untyped-def]
-        return {"name": name, "library": library, "available": True, "latency_s": latency, "rel_err": rel_err,
-                "prepacked": prepacked}
+    def row(name: str, library: str, latency: float, rel_err: float = 0.0, prepacked: bool = False) -> VendorPathRow:
+        return VendorPathRow(name=name, library=library, available=True, latency_s=latency, rel_err=rel_err,
+                             prepacked=prepacked)
 
     onednn, mkl = row("torch.matmul", "oneDNN", 2e-4), row("MKL cblas_gemm_bf16bf16f32", "oneMKL", 1e-4)
-    down = {"name": "MKL s8u8 (mixed sign)", "library": "oneMKL", "available": False, "reason": "not installed"}
+    down = VendorPathRow(name="MKL s8u8 (mixed sign)", library="oneMKL", available=False, reason="not installed")
     assert pick_best([onednn, mkl, down]) is mkl
-    assert pick_best([row("torch.matmul", "oneDNN", 5e-5), mkl])["library"] == "oneDNN"
+    fastest = pick_best([row("torch.matmul", "oneDNN", 5e-5), mkl])
+    assert fastest is not None and fastest.library == "oneDNN"
     assert pick_best([onednn, row("wrong", "oneMKL", 1e-6, rel_err=0.5)]) is onednn  # a wrong answer never wins
     assert pick_best([down]) is None
     # a path that packs the weight before the timed call solves an easier problem: only the
@@ -60,14 +62,14 @@ def test_mkl_unavailable_is_reported_not_faked(tmp_path) -> None:  # type: ignor
     problem = resolve_problem("amx/gemm-i8-256")
     bogus = tmp_path / "libmkl_rt.so.3"
     paths, version = mkl_paths(problem, SUITE, lib_path=bogus)
-    assert version is None and [p["name"] for p in paths] == ["MKL s8u8 (mixed sign)", "MKL s8u8 (mixed sign), pack + compute",
-                                                              "MKL s8u8 (mixed sign), packed B"]
+    assert version is None and [p.name for p in paths] == ["MKL s8u8 (mixed sign)", "MKL s8u8 (mixed sign), pack + compute",
+                                                           "MKL s8u8 (mixed sign), packed B"]
     for p in paths:
-        assert p["available"] is False and "latency_s" not in p
-        assert "cannot load oneMKL" in p["reason"] and "pip install 'autocomp[baselines]'" in p["reason"]
+        assert p.available is False and p.latency_s is None and p.reason
+        assert "cannot load oneMKL" in p.reason and "pip install 'autocomp[baselines]'" in p.reason
     bogus.write_bytes(b"not a shared object")
     paths, _ = mkl_paths(problem, SUITE, lib_path=bogus)
-    assert all(p["available"] is False and "cannot load oneMKL" in p["reason"] for p in paths)
+    assert all(p.available is False and "cannot load oneMKL" in (p.reason or "") for p in paths)
 
 
 @pytest.mark.slow
@@ -120,9 +122,9 @@ def test_cpu_gemm_baseline_measures_every_library_and_picks_the_fastest_same_wor
 def test_cpu_conv_and_softmax_baselines_are_correct_on_the_timing_core(problem: str, path: str, core: int | None) -> None:
     pytest.importorskip("torch", reason="needs the baselines extra (torch missing): pip install 'autocomp[baselines]'")
     row = get_target("cpu").baselines(resolve_problem(problem), core)  # the real sandboxed child, as bench runs it
-    assert row["available"] and [p["name"] for p in row["paths"]] == [path], row
-    assert row["best"]["rel_err"] < 1e-5 and row["best"]["latency_s"] > 0 and row["best"]["prepacked"] is False
-    assert row["cores"] == [sandbox.timing_core(core)]  # pinned where our kernels are timed ([eval] core when set)
+    assert row.available and [p.name for p in row.paths] == [path], row
+    assert row.best and (row.best.rel_err or 1) < 1e-5 and (row.best.latency_s or 0) > 0 and row.best.prepacked is False
+    assert row.cores == [sandbox.timing_core(core)]  # pinned where our kernels are timed ([eval] core when set)
 
 
 def test_a_target_without_vendor_baselines_says_so() -> None:
@@ -133,8 +135,8 @@ def test_a_target_without_vendor_baselines_says_so() -> None:
         vendor_module = None
 
     row = PlainTarget().baselines(resolve_problem("cpu/gemm-f32-256"))
-    assert row == {"available": False, "paths": [], "best": None, "reason": "the plain target has no vendor baselines and the "
-                   "problem declares none (baselines.py, see docs/problem-format.md)"}
+    assert row == BaselineOutput(problem="cpu/gemm-f32-256", available=False, reason="the plain target has no vendor "
+                                 "baselines and the problem declares none (baselines.py, see docs/problem-format.md)")
 
 
 @pytest.mark.slow
@@ -145,7 +147,7 @@ def test_baseline_on_a_machine_without_the_target_warns_that_these_are_not_its_t
     assert proc.returncode == 0, proc.stderr
     row = json.loads(proc.stdout)
     if get_target("amx").unavailable_reason() is None:
-        assert "warning" not in row
+        assert row["warning"] is None
     else:
         assert "not amx timings" in row["warning"] and row["paths"]
         human = autocomp("baseline", "amx/gemm-bf16-256")
@@ -229,25 +231,25 @@ def test_a_problem_declares_its_own_baselines(tmp_path) -> None:  # type: ignore
     checked against the reference and timed like the built-in ones; a wrong one is reported, not chosen."""
     problem = _layernorm(tmp_path / "ln", LAYERNORM_BASELINES)
     row = get_target("cpu").baselines(problem)
-    paths = {p["name"]: p for p in row["paths"]}
+    paths = {p.name: p for p in row.paths}
     assert set(paths) == {"numpy rows", "identity (wrong)"}, row
-    assert paths["numpy rows"]["rel_err"] < 1e-5 and paths["numpy rows"]["latency_s"] > 0
-    assert paths["numpy rows"]["library"] == "baselines.py (problem folder)"
-    assert paths["numpy rows"]["note"] == "numpy float32, one vectorized expression per step"
-    assert paths["identity (wrong)"]["rel_err"] > 0.1
-    assert row["available"] and row["best"]["name"] == "numpy rows"
-    assert row["cores"] == [sandbox.timing_core(None)]
+    assert (paths["numpy rows"].rel_err or 1) < 1e-5 and (paths["numpy rows"].latency_s or 0) > 0
+    assert paths["numpy rows"].library == "baselines.py (problem folder)"
+    assert paths["numpy rows"].note == "numpy float32, one vectorized expression per step"
+    assert (paths["identity (wrong)"].rel_err or 0) > 0.1
+    assert row.available and row.best and row.best.name == "numpy rows"
+    assert row.cores == [sandbox.timing_core(None)]
 
 
 def test_a_broken_baselines_file_is_reported_not_fatal(tmp_path) -> None:  # type: ignore[no-untyped-def]
     problem = _layernorm(tmp_path / "ln", "def baselines(X):\n    raise RuntimeError('no library here')\n")
     row = get_target("cpu").baselines(problem)
-    assert not row["available"] and "RuntimeError: no library here" in row["reason"]
+    assert not row.available and "RuntimeError: no library here" in (row.reason or "")
 
 
 def test_a_problem_without_baselines_in_a_family_without_vendor_paths_says_how_to_add_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
     row = get_target("cpu").baselines(_layernorm(tmp_path / "ln", None))
-    assert not row["available"] and "no baselines.py in the problem folder" in row["reason"]
+    assert not row.available and "no baselines.py in the problem folder" in (row.reason or "")
 
 
 def test_a_custom_problem_named_like_a_builtin_never_gets_its_baselines(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -262,5 +264,5 @@ def test_a_custom_problem_named_like_a_builtin_never_gets_its_baselines(tmp_path
     problem = load_problem(mine)
     assert problem.name == builtin.name
     row = get_target("gemmini").baselines(problem)
-    assert row["available"] is False and row["reason"].startswith("no library baseline for gemmini/gemm-512x512x512: put C")
-    assert str(mine.resolve() / "baselines") in row["reason"]
+    assert row.available is False and row.reason and row.reason.startswith("no library baseline for gemmini/gemm-512x512x512: put C")
+    assert str(mine.resolve() / "baselines") in row.reason

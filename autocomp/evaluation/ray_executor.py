@@ -23,6 +23,7 @@ Ray is imported only here, and only when a RayExecutor is made.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -33,6 +34,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -269,7 +271,12 @@ def _lost_message(address: str, exc: BaseException) -> str:
 
 # ---- worker side ----------------------------------------------------------------------
 
-_evaluators: dict[tuple[str, int | None], Evaluator] = {}  # per worker process: built once per recipe and core
+# per worker process: built once per recipe and core, kept for the last KEPT_RECIPES recipes (a run
+# uses a few: its evaluation settings, the cold check's); a worker outlives runs, so an older
+# recipe's evaluators are closed (their scratch folders and compiled objects removed), and all of
+# them when the worker exits (a killed worker's folders go at the next sweep: evaluation/scratch.py)
+KEPT_RECIPES = 4
+_evaluators: OrderedDict[str, dict[int | None, Evaluator]] = OrderedDict()
 _node_timing_cores: int | None = None
 
 
@@ -302,8 +309,10 @@ class _Unfit(Exception):
 
 
 def _evaluator(recipe: Recipe, core: int | None) -> Evaluator:
-    key = (recipe.key, core)
-    if key not in _evaluators:
+    """This worker's evaluator for the recipe on `core`, built on first use; using a recipe makes
+    it the most recent, and the evaluators of recipes beyond the last KEPT_RECIPES are closed."""
+    by_core = _evaluators.get(recipe.key, {})
+    if core not in by_core:
         from autocomp.evaluation.base import EvalSettings
         from autocomp.problem import load_problem
         from autocomp.targets.registry import get_target
@@ -315,8 +324,26 @@ def _evaluator(recipe: Recipe, core: int | None) -> Evaluator:
         settings = EvalSettings.model_validate_json(recipe.settings)
         if core is not None:
             settings = settings.model_copy(update={"core": core})
-        _evaluators[key] = target.evaluator(load_problem(_unpack(recipe)), settings)
-    return _evaluators[key]
+        by_core[core] = target.evaluator(load_problem(_unpack(recipe)), settings)
+    _evaluators[recipe.key] = by_core
+    _evaluators.move_to_end(recipe.key)
+    while len(_evaluators) > KEPT_RECIPES:
+        _close(_evaluators.popitem(last=False)[1])
+    return by_core[core]
+
+
+def close_evaluators() -> None:
+    """Close every evaluator this worker built (registered to run when the worker exits)."""
+    while _evaluators:
+        _close(_evaluators.popitem()[1])
+
+
+def _close(by_core: dict[int | None, Evaluator]) -> None:
+    for evaluator in by_core.values():
+        evaluator.close()
+
+
+atexit.register(close_evaluators)
 
 
 def _unpack(recipe: Recipe) -> Path:

@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from autocomp.evaluation.result import MetricKind
-from autocomp.outputs import BenchOutput, BestOutput, CheckOutput, EvalOutput, NewOutput, ProblemRow, RunOutput, RunRow
+from autocomp.outputs import (BaselineOutput, BenchOutput, BestOutput, CheckOutput, EvalOutput, LlmUsage, NewOutput, ProblemRow,
+                               RunOutput, RunRow)
 from autocomp.search.strategies import LABELS
 
 # wide enough for the bench table when output goes to a file or CI log
@@ -112,7 +112,7 @@ def optimize_report(row: RunOutput) -> None:
     _warn("search and re-check disagree", best.disagreement if best.speedup_vs_initial is not None else None)
     _warn("above peak", best.above_peak)
     _warn("unreliable timing", best.unreliable)
-    failed = row.llm.get("failed", 0)
+    failed = row.llm.failed
     calls = f"{row.llm_calls} model calls" + (f" ({failed} more failed: see the table below)" if failed else "")
     console.print(f"{row.iterations} iterations, {row.candidates} candidates, {calls}; {row.stopped}", markup=False)
     recheck = row.validation
@@ -133,7 +133,7 @@ def optimize_report(row: RunOutput) -> None:
             gain = f" -> {step.speedup:.2f}x" if step.speedup else ""
             item = (step.menu_item or "(unspecified)") + LABELS.get(step.strategy, "")
             console.print(f"  iteration {step.iteration}: {item}{gain}", markup=False)
-    if row.llm.get("calls"):
+    if row.llm.calls:
         llm_usage(row.llm)
     console.print(f"run stored in {row.run_dir} (best code: {row.best_code or row.run_dir + '/best.c'}, report: {row.report})", markup=False)
 
@@ -142,45 +142,44 @@ def _dollars(value: float | None) -> str:
     return f"${value:.4f}" if value is not None else "unknown"
 
 
-def llm_usage(llm: dict[str, Any]) -> None:
+def llm_usage(llm: LlmUsage) -> None:
     """Model calls, tokens and cost of a run, per model and per phase."""
     table = Table("model calls", "calls", "failed", "tokens in", "tokens out", "cost", box=None)
-    for group, prefix in (("by_model", ""), ("by_phase", "phase: ")):
-        for name, r in llm[group].items():
-            table.add_row(prefix + name, str(r["calls"]), str(r["failed"]), str(r["input_tokens"]), str(r["output_tokens"]),
-                          _dollars(r["cost_usd"]))
-    table.add_row("total", str(llm["calls"]), str(llm["failed"]), str(llm["input_tokens"]), str(llm["output_tokens"]),
-                  _dollars(llm["cost_usd"]))
+    for group, prefix in ((llm.by_model, ""), (llm.by_phase, "phase: ")):
+        for name, r in group.items():
+            table.add_row(prefix + name, str(r.calls), str(r.failed), str(r.input_tokens), str(r.output_tokens),
+                          _dollars(r.cost_usd))
+    table.add_row("total", str(llm.calls), str(llm.failed), str(llm.input_tokens), str(llm.output_tokens),
+                  _dollars(llm.cost_usd))
     console.print(table)
-    if llm["unpriced_calls"]:
-        console.print(f"{llm['unpriced_calls']} calls to models without a known price are not in the cost "
+    if llm.unpriced_calls:
+        console.print(f"{llm.unpriced_calls} calls to models without a known price are not in the cost "
                       "(add them under [llm.prices] in the config)", markup=False)
 
 
-def baseline_report(row: dict[str, Any]) -> None:
-    libraries = ", ".join(dict.fromkeys(p["library"] for p in row["paths"] if p.get("available")))
-    console.print(f"[bold]{escape(row['problem'])}[/]: vendor baselines" + (f" ({escape(libraries)})" if libraries else ""))
-    if not row["paths"]:
-        console.print(f"unavailable: {row['reason']}", markup=False)
-    if row.get("warning"):
-        console.print(f"warning: {row['warning']}", markup=False, style="yellow")
-    modeled = MetricKind(row.get("metric", MetricKind.LATENCY)).modeled  # cycles are the metric: no error or packing
+def baseline_report(row: BaselineOutput) -> None:
+    libraries = ", ".join(dict.fromkeys(p.library for p in row.paths if p.available))
+    console.print(f"[bold]{escape(row.problem)}[/]: vendor baselines" + (f" ({escape(libraries)})" if libraries else ""))
+    if not row.paths:
+        console.print(f"unavailable: {row.reason}", markup=False)
+    if row.warning:
+        console.print(f"warning: {row.warning}", markup=False, style="yellow")
+    modeled = row.metric.modeled  # cycles are the metric: no error or packing
     table = (Table("path", "cycles", "utilization %", "note", box=None) if modeled else
              Table("path", "latency (median)", "GFLOP/s", "rel. error", "same work", "note", box=None))
-    for p in row["paths"]:
-        if not p["available"]:
-            table.add_row(Text(p["name"]), *["-"] * (2 if modeled else 4), Text(f"unavailable: {p['reason']}"))
+    for p in row.paths:
+        if not p.available:
+            table.add_row(Text(p.name), *["-"] * (2 if modeled else 4), Text(f"unavailable: {p.reason}"))
         elif modeled:
-            table.add_row(Text(p["name"]), f"{p['cycles']:,}", f"{(p['utilization'] or 0) * 100:.1f}", Text(p["note"]))
+            table.add_row(Text(p.name), f"{p.cycles or 0:,}", f"{(p.utilization or 0) * 100:.1f}", Text(p.note or ""))
         else:
-            table.add_row(Text(p["name"]), f"{p['latency_s'] * 1e3:.4g} ms", f"{p['gflops']:.0f}", f"{p['rel_err']:.1e}",
-                          "no (prepacked)" if p.get("prepacked") else "yes", Text(p["note"]))
+            table.add_row(Text(p.name), f"{(p.latency_s or 0) * 1e3:.4g} ms", f"{p.gflops or 0:.0f}", f"{p.rel_err or 0:.1e}",
+                          "no (prepacked)" if p.prepacked else "yes", Text(p.note or ""))
     console.print(table)
-    for key, label in (("best", "best same-work path"), ("best_prepacked", "best incl. prepacked inputs")):
-        if row.get(key):
-            best = row[key]
-            amount = f"{best['cycles']:,} cycles" if modeled else f"{best['latency_s'] * 1e3:.4g} ms"
-            console.print(f"{label}: {best['name']} ({amount})", markup=False)
+    for best, label in ((row.best, "best same-work path"), (row.best_prepacked, "best incl. prepacked inputs")):
+        if best is not None:
+            amount = f"{best.cycles or 0:,} cycles" if modeled else f"{(best.latency_s or 0) * 1e3:.4g} ms"
+            console.print(f"{label}: {best.name} ({amount})", markup=False)
 
 
 def bench_table(row: BenchOutput) -> None:

@@ -168,14 +168,15 @@ class Search:
             self.executor.shutdown()
             self.evaluator.close()
 
-    def _stop_if_unreachable(self, iteration: int, calls_before: int) -> None:
-        """Stop the run when no model call of this iteration reached its server (none running,
-        a wrong host): every later iteration would fail the same way after its retries, and a
-        run that "completes" so would look like a search that found nothing."""
+    def _stop_if_unreachable(self, iteration: int, calls_before: int, what: str = "model calls") -> None:
+        """Stop the run when no model call since `calls_before` (an iteration's plans and codes,
+        or one round of its repairs) reached its server (none running, a wrong host): every later
+        call would fail the same way after its retries, and a run that "completes" so would look
+        like a search that found nothing."""
         calls = self.store.llm_call_statuses_since(calls_before)
         if calls and all(c["status"] == "unreachable" for c in calls):
             raise ModelServerDown(
-                f"no model server answered: all {len(calls)} model calls of iteration {iteration} failed to connect "
+                f"no model server answered: all {len(calls)} {what} of iteration {iteration} failed to connect "
                 f"(first: {calls[0]['error']}); start the server (or fix its address), then "
                 f"`autocomp resume {self.store.run_dir}` asks those calls again")
 
@@ -283,7 +284,8 @@ class Search:
         `[search] repair` times; each repair is a new candidate (origin `repair`, the same parent
         and plan), evaluated like any other. Keys extend the failed one's (`.../k0/r1`), and the
         repair order is the children's order, so a resumed run asks the same calls in the same
-        order and finds every stored one."""
+        order and finds every stored one. A round whose every call finds no server stops the run
+        as a dead server stops the plans (`_stop_if_unreachable`); a resume asks those calls again."""
         made: list[Candidate] = []
         current = children
         for attempt in range(1, self.cfg.repair + 1):
@@ -297,6 +299,7 @@ class Search:
                 works.append(RepairWork(cand, f"{cand.key}/r{attempt}", job))
             if not works:
                 break
+            calls_before = self.store.last_llm_call_id()
             codes = self._map(lambda work: self._existing(work.key)
                               or self._start(self.agents[work.failed.code_model].repair(work.job)),  # type: ignore[index]
                               works)
@@ -311,6 +314,7 @@ class Search:
                     work.key, iteration, code.code, "repair", parent_id=failed.parent_id, plan_id=row["plan_id"] if row else None,
                     plan=Plan(failed.plan_text, failed.menu_item), plan_model=failed.plan_model, code_model=failed.code_model,
                     error=code.error, llm_call_id=code.llm_call_id))
+            self._stop_if_unreachable(iteration, calls_before, f"repair calls (attempt {attempt})")
             self._evaluate(fixed)
             made += fixed
             current = fixed

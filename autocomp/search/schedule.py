@@ -7,28 +7,16 @@ applies the winning schedule of RUN to a similar problem (see `ReuseConfig`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 from autocomp.config import ReuseConfig, ReuseStep
 from autocomp.errors import UserError
+from autocomp.outputs import Step
 from autocomp.problem import Problem
 from autocomp.search.strategies import extended_items, strategy_source
 from autocomp.store.runstore import RunStore
 from autocomp.targets.registry import run_problem
-
-
-@dataclass(frozen=True)
-class Step:
-    candidate_id: int
-    iteration: int
-    menu_item: str | None
-    plan_text: str | None
-    plan_model: str | None
-    code_model: str | None
-    speedup: float | None
-    strategy: str = "menu"  # where the menu item came from: menu, extended (proposed for this run) or own (the plan's)
 
 
 def lineage(store: RunStore, candidate_id: int) -> list[Step]:

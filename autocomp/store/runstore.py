@@ -20,6 +20,7 @@ from typing import Any
 from autocomp.errors import UserError
 from autocomp.evaluation.result import EvalResult, Outcome
 from autocomp.llm.budget import Spend
+from autocomp.outputs import LlmUsage, LlmUsageRow
 from autocomp.store.migrations import MIGRATIONS
 from autocomp.store.runlock import RunLock, has_live_owner
 
@@ -49,10 +50,9 @@ def _details_with_unreliable(result: EvalResult) -> dict[str, Any]:
     return {**result.details, UNRELIABLE: result.unreliable} if result.unreliable else result.details
 
 
-def _usage_row(row: sqlite3.Row) -> dict[str, Any]:
-    keys = ("calls", "failed", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cost_usd",
-            "unpriced_calls")
-    return {k: (row[k] or 0) if k != "cost_usd" else row[k] for k in keys}
+def _usage_row(row: sqlite3.Row) -> dict[str, int | float | None]:
+    """An LlmUsageRow's fields from a row of sums (SQL's NULL sum of no rows is 0 calls, an unknown cost)."""
+    return {k: (row[k] or 0) if k != "cost_usd" else row[k] for k in LlmUsageRow.model_fields}
 
 
 class RunStore:
@@ -210,7 +210,7 @@ class RunStore:
                         "WHERE coalesce(iteration, 0) BETWEEN ? AND ?", (first, last))
         return Spend(row["calls"], row["cost"]) if row else Spend()
 
-    def llm_usage(self) -> dict[str, Any]:
+    def llm_usage(self) -> LlmUsage:
         """Run totals of calls, tokens and cost, overall and per model and per phase."""
         sums = ("count(*) AS calls, sum(status != 'ok') AS failed, coalesce(sum(input_tokens), 0) AS input_tokens, "
                 "coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cached_tokens), 0) AS cached_tokens, "
@@ -219,7 +219,7 @@ class RunStore:
         total = self._one(f"SELECT {sums} FROM llm_calls")
         by = {col: {r[col]: _usage_row(r) for r in self._all(f"SELECT {col}, {sums} FROM llm_calls GROUP BY {col} ORDER BY {col}")}
               for col in ("model", "phase")}
-        return {**(_usage_row(total) if total else {}), "by_model": by["model"], "by_phase": by["phase"]}
+        return LlmUsage.model_validate({**(_usage_row(total) if total else {}), "by_model": by["model"], "by_phase": by["phase"]})
 
     # ---- plans and candidates --------------------------------------------------------
 

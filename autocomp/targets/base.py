@@ -12,7 +12,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,6 +22,7 @@ from autocomp.errors import ProblemError
 from autocomp.evaluation.base import EvalSettings, Evaluator
 from autocomp.evaluation.result import EvalResult
 from autocomp.language import KernelLanguage
+from autocomp.outputs import BaselineOutput
 from autocomp.problem import PROBLEM_FILE, Problem, ProblemSpec
 
 
@@ -120,18 +120,17 @@ class Target(ABC):
         """None when this machine can run the target; else one line saying what is missing."""
         return None
 
-    def baselines(self, problem: Problem, core: int | None = None) -> dict[str, Any]:
+    def baselines(self, problem: Problem, core: int | None = None) -> BaselineOutput:
         """The best vendor-library result on this problem, measured like our kernels (pinned to
-        `core`, the [eval] core our kernels are timed on; None: the default timing core).
-
-        Returns {"available": bool, "reason": str | None, "paths": [...], "best": {...} | None,
-        "best_prepacked": {...} | None}; see `autocomp.targets.vendor`.
+        `core`, the [eval] core our kernels are timed on; None: the default timing core): every
+        path measured, the best same-work and the best prepacked one; see `autocomp.targets.vendor`.
         """
         from autocomp.targets.vendor import BASELINES_FILE, run_child
 
         if self.vendor_module is None and not (problem.root / BASELINES_FILE).is_file():
-            return {"available": False, "reason": f"the {self.name} target has no vendor baselines and the problem declares "
-                                                  f"none ({BASELINES_FILE}, see docs/problem-format.md)", "paths": [], "best": None}
+            return BaselineOutput(problem=problem.name, available=False,
+                                  reason=f"the {self.name} target has no vendor baselines and the problem declares "
+                                         f"none ({BASELINES_FILE}, see docs/problem-format.md)")
         return run_child(self.vendor_module or "autocomp.targets.vendor", problem, core)
 
     @abstractmethod

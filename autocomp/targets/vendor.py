@@ -44,6 +44,7 @@ import numpy as np
 from autocomp.evaluation import sandbox, scratch
 from autocomp.evaluation.checks import Trial
 from autocomp.evaluation.timing import core_lock, median_latency
+from autocomp.outputs import BaselineOutput, VendorPathRow
 from autocomp.problem import Problem, load_problem
 
 TRIAL_SEED = 20261125
@@ -75,7 +76,7 @@ class VendorSuite(NamedTuple):
     mkl_families: dict[str, MklFamily]
     mkl_names: dict[str, list[str]]  # family -> the MKL path names (reported unavailable without MKL)
     torch_library: str = "oneDNN"  # what PyTorch runs these families on, for the reports
-    other_libraries: Callable[[Problem], list[dict[str, Any]]] | None = None  # e.g. numpy's BLAS, in the torch child
+    other_libraries: Callable[[Problem], list[VendorPathRow]] | None = None  # e.g. numpy's BLAS, in the torch child
 
 
 def rel_err(out: np.ndarray, expected: np.ndarray) -> float:
@@ -83,31 +84,33 @@ def rel_err(out: np.ndarray, expected: np.ndarray) -> float:
     return float(np.linalg.norm(out - expected) / (np.linalg.norm(expected) or 1.0))
 
 
-def pick_best(paths: list[dict[str, Any]], prepacked: bool = False) -> dict[str, Any] | None:
+def pick_best(paths: list[VendorPathRow], prepacked: bool = False) -> VendorPathRow | None:
     """The fastest path, over every library, that ran and is correct (rel_err < REL_ERR_OK);
     paths that prepare an input outside the timed call only count with `prepacked`."""
-    ok = [r for r in paths if r.get("available") and r["rel_err"] < REL_ERR_OK and (prepacked or not r.get("prepacked"))]
-    return min(ok, key=lambda r: r["latency_s"]) if ok else None
+    ok = [r for r in paths if r.available and r.latency_s is not None and r.rel_err is not None
+          and r.rel_err < REL_ERR_OK and (prepacked or not r.prepacked)]
+    return min(ok, key=lambda r: r.latency_s or 0.0) if ok else None
 
 
 def timed(problem: Problem, library: str, path: VendorPath, output: Callable[[Any], np.ndarray],
-          expected: np.ndarray) -> dict[str, Any]:
+          expected: np.ndarray) -> VendorPathRow:
     """Call the path once, check `output(its return value)` against `expected`, then time it
     (the same policy for every path of every library)."""
     try:
         err = rel_err(output(path.call()), expected)
         latency, reps, left_out = median_latency(path.call)
     except Exception as exc:  # a path this build lacks is unavailable, not fatal
-        return {"name": path.name, "library": library, "available": False, "reason": f"{type(exc).__name__}: {exc}"[:300]}
-    return {"name": path.name, "library": library, "note": path.note, "available": True, "prepacked": path.prepacked,
-            "latency_s": latency, "reps": reps, "preempted_reps_left_out": left_out, "gflops": problem.spec.flops / latency / 1e9, "rel_err": err}
+        return unavailable(path.name, library, f"{type(exc).__name__}: {exc}"[:300])
+    return VendorPathRow(name=path.name, library=library, note=path.note, available=True, prepacked=path.prepacked,
+                         latency_s=latency, reps=reps, preempted_reps_left_out=left_out,
+                         gflops=problem.spec.flops / latency / 1e9, rel_err=err)
 
 
-def unavailable(name: str, library: str, reason: str) -> dict[str, Any]:
-    return {"name": name, "library": library, "available": False, "reason": reason}
+def unavailable(name: str, library: str, reason: str) -> VendorPathRow:
+    return VendorPathRow(name=name, library=library, available=False, reason=reason)
 
 
-def torch_paths(problem: Problem, suite: VendorSuite) -> tuple[list[dict[str, Any]], str | None]:
+def torch_paths(problem: Problem, suite: VendorSuite) -> tuple[list[VendorPathRow], str | None]:
     """PyTorch's paths for the problem's family: (measured paths, torch version), or one
     unavailable row without torch."""
     families = suite.torch_families
@@ -231,7 +234,7 @@ def packed_b_paths(names: tuple[str, str, str], notes: tuple[str, str, str], pla
 
 
 def mkl_paths(problem: Problem, suite: VendorSuite,
-              lib_path: str | os.PathLike[str] | None = None) -> tuple[list[dict[str, Any]], str | None]:
+              lib_path: str | os.PathLike[str] | None = None) -> tuple[list[VendorPathRow], str | None]:
     """oneMKL on the problem's shape, in this process: (measured paths, MKL version).
 
     Call it in a process that has not loaded PyTorch (see the module docstring). Without
@@ -255,7 +258,7 @@ def mkl_paths(problem: Problem, suite: VendorSuite,
     return results, version
 
 
-def _mkl_in_child(problem: Problem, suite: VendorSuite) -> tuple[list[dict[str, Any]], str | None]:
+def _mkl_in_child(problem: Problem, suite: VendorSuite) -> tuple[list[VendorPathRow], str | None]:
     """mkl_paths() in a fresh process (same core: affinity is inherited; sequential MKL)."""
     if problem.spec.family not in suite.mkl_families:
         return [], None
@@ -267,7 +270,7 @@ def _mkl_in_child(problem: Problem, suite: VendorSuite) -> tuple[list[dict[str, 
         if proc.returncode != 0:
             raise RuntimeError(f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
         out = json.loads(proc.stdout)
-        return out["paths"], out["mkl"]
+        return [VendorPathRow.model_validate(p) for p in out["paths"]], out["mkl"]
     except Exception as exc:
         return [unavailable("oneMKL", "oneMKL", f"MKL benchmark failed: {type(exc).__name__}: {exc}"[:400])], None
 
@@ -290,7 +293,7 @@ def _outputs(problem: Problem, value: Any) -> np.ndarray:
     return np.concatenate(arrays)
 
 
-def problem_paths(problem: Problem) -> list[dict[str, Any]]:
+def problem_paths(problem: Problem) -> list[VendorPathRow]:
     """The baselines the problem folder declares in baselines.py, each checked and timed like a
     vendor path (nothing without the file). Everything `baselines()` does before returning is
     untimed: prepare only what the kernel also receives (arrays, dtypes), not the work."""
@@ -316,7 +319,7 @@ def problem_paths(problem: Problem) -> list[dict[str, Any]]:
                   lambda out: _outputs(problem, out), expected) for name, call in calls.items()]
 
 
-def _guarded(name: str, library: str, paths: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def _guarded(name: str, library: str, paths: Callable[[], list[VendorPathRow]]) -> list[VendorPathRow]:
     """A family's paths, or one unavailable row when they do not apply to this problem's tensors
     (a user's problem in a built-in family may name or shape them differently)."""
     try:
@@ -325,15 +328,15 @@ def _guarded(name: str, library: str, paths: Callable[[], list[dict[str, Any]]])
         return [unavailable(name, library, f"does not apply to this problem: {type(exc).__name__}: {exc}"[:300])]
 
 
-def measure(problem: Problem, suite: VendorSuite) -> dict[str, Any]:
+def measure(problem: Problem, suite: VendorSuite) -> BaselineOutput:
     """Every vendor path of the problem's family and of its own baselines.py, the best same-work
     and the best prepacked one."""
     family = problem.spec.family
     own = problem_paths(problem)
     if family not in suite.torch_families and family not in suite.mkl_families and not own:
-        return {"available": False, "reason": f"no vendor path for family {family!r} and no {BASELINES_FILE} in the problem "
-                                              f"folder (see docs/problem-format.md)", "paths": [], "best": None,
-                "best_prepacked": None}
+        return BaselineOutput(problem=problem.name, available=False,
+                              reason=f"no vendor path for family {family!r} and no {BASELINES_FILE} in the problem "
+                                     f"folder (see docs/problem-format.md)")
     mkl, mkl_ver = _mkl_in_child(problem, suite)  # before torch is imported here
     others = _guarded("other libraries", "numpy", lambda: suite.other_libraries(problem)) if suite.other_libraries else []
     onednn, torch_version = torch_paths(problem, suite)
@@ -341,16 +344,16 @@ def measure(problem: Problem, suite: VendorSuite) -> dict[str, Any]:
     best = pick_best(results)
     if best is not None:
         reason = None
-    elif not any(r["available"] for r in results):
-        reason = "; ".join(dict.fromkeys(r["reason"] for r in results))
+    elif not any(r.available for r in results):
+        reason = "; ".join(dict.fromkeys(r.reason or "" for r in results))
     else:
         reason = "no vendor path ran correctly"
-    return {"available": best is not None, "torch": torch_version, "mkl": mkl_ver, "paths": results, "best": best,
-            "best_prepacked": pick_best(results, prepacked=True), "reason": reason,
-            "cores": sorted(os.sched_getaffinity(0))}  # where it ran, for the record
+    return BaselineOutput(problem=problem.name, available=best is not None, torch=torch_version, mkl=mkl_ver,
+                          paths=results, best=best, best_prepacked=pick_best(results, prepacked=True), reason=reason,
+                          cores=sorted(os.sched_getaffinity(0)))  # where it ran, for the record
 
 
-def run_child(module: str, problem: Problem, core: int | None = None) -> dict[str, Any]:
+def run_child(module: str, problem: Problem, core: int | None = None) -> BaselineOutput:
     """`python -m MODULE PROBLEM_DIR` sandboxed and pinned to the core our kernels are timed on
     (`sandbox.timing_core(core)`, so an [eval] core setting moves both), holding that core's
     machine-wide timing lock as our own timing runs do."""
@@ -362,17 +365,18 @@ def run_child(module: str, problem: Problem, core: int | None = None) -> dict[st
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if not res.ok:
-        return {"available": False, "reason": f"vendor benchmark failed: {res.stderr.strip()[-300:]}", "paths": [], "best": None}
-    return dict(json.loads(res.stdout))
+        return BaselineOutput(problem=problem.name, available=False,
+                              reason=f"vendor benchmark failed: {res.stderr.strip()[-300:]}")
+    return BaselineOutput.model_validate_json(res.stdout)
 
 
 def main(suite: VendorSuite, argv: list[str]) -> None:
     """The child's entry point: `MODULE PROBLEM_DIR` measures everything, `MODULE --mkl PROBLEM_DIR` MKL only."""
     if argv[0] == "--mkl":
         paths, version = mkl_paths(load_problem(argv[1]), suite)
-        print(json.dumps({"paths": paths, "mkl": version}))
+        print(json.dumps({"paths": [p.model_dump(mode="json") for p in paths], "mkl": version}))
     else:
-        print(json.dumps(measure(load_problem(argv[0]), suite)))
+        print(measure(load_problem(argv[0]), suite).model_dump_json())
 
 
 if __name__ == "__main__":  # a target without a vendor module: only the problem's own baselines.py

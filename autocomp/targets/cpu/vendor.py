@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from autocomp.evaluation.checks import Trial
+from autocomp.outputs import VendorPathRow
 from autocomp.problem import Problem
 from autocomp.targets.vendor import (B_MATRIX, NO_TRANS, PACKED, ROW_MAJOR, TRIAL_SEED, VendorPath, VendorSuite,
                                      aligned, bind, float_gemm_buffers, gemm_shape, main, packed_b_paths, timed)
@@ -71,7 +72,7 @@ def gemm_mkl(lib: Any, problem: Problem, trial: Trial) -> tuple[list[VendorPath]
     return paths, c, trial.expected["C"]
 
 
-def numpy_blas(problem: Problem) -> list[dict[str, Any]]:
+def numpy_blas(problem: Problem) -> list[VendorPathRow]:
     """numpy.matmul into a preallocated C: whatever BLAS numpy was built with (single-threaded by
     the child's OMP_NUM_THREADS=1 and its one-core affinity)."""
     if problem.spec.family != "gemm":

@@ -26,6 +26,7 @@ from autocomp.evaluation.c_language import C_LANGUAGE
 from autocomp.evaluation.checks import Trial
 from autocomp.evaluation.policy import Policy
 from autocomp.evaluation.result import EvalResult, Outcome
+from autocomp.outputs import BaselineOutput, VendorPathRow
 from autocomp.problem import Problem
 from autocomp.targets.base import HardwareFacts, Target
 from autocomp.targets.gemmini.build import ACC_BYTES, ELEM_BYTES, GemminiConfig, Runtime, runtime
@@ -191,7 +192,7 @@ class GemminiTarget(Target):
         return CKernelEvaluator(problem, toolchain_for(rt), settings, None, stages=EmulatorStages(rt).stages(),
                                 metric=MetricKind.CYCLES)
 
-    def baselines(self, problem: Problem, core: int | None = None) -> dict[str, Any]:
+    def baselines(self, problem: Problem, core: int | None = None) -> BaselineOutput:
         """Our own library on the same emulator: hardware-loop (FSM) and CPU-issued variants
         (modeled cycles do not depend on the core, so `core` changes nothing here). They are
         the C files in the problem folder's `baselines/`: they belong to the problem, so a
@@ -199,28 +200,29 @@ class GemminiTarget(Target):
         folder = problem.root / "baselines"
         variants = sorted(folder.glob("*.c")) if folder.is_dir() else []
         if not variants:
-            return {"available": False, "reason": f"no library baseline for {problem.name}: put C variants of the kernel in {folder}/*.c", "paths": [], "best": None,
-                    "metric": MetricKind.CYCLES}
+            return BaselineOutput(problem=problem.name, available=False,
+                                  reason=f"no library baseline for {problem.name}: put C variants of the kernel in {folder}/*.c",
+                                  metric=MetricKind.CYCLES)
         evaluator = self.evaluator(problem, EvalSettings(trials=2, adversarial=False))
         paths = []
         try:
             for src in variants:
                 result = evaluator.evaluate(src.read_text(), seed=0)
-                row: dict[str, Any] = {"name": f"library {src.stem}", "library": "autocomp's Gemmini library",
-                                      "note": _VARIANT_NOTES.get(src.stem, ""), "available": result.correct}
-                if result.correct:
-                    cycles = result.details["cycles"]
-                    row.update(latency_s=result.latency_s, cycles=cycles, utilization=result.utilization,
-                               gflops=problem.spec.flops / result.latency_s / 1e9, rel_err=0.0, reps=1)
+                row = VendorPathRow(name=f"library {src.stem}", library="autocomp's Gemmini library",
+                                    note=_VARIANT_NOTES.get(src.stem, ""), available=result.correct)
+                if result.correct and result.latency_s:
+                    row = row.model_copy(update=dict(
+                        latency_s=result.latency_s, cycles=result.details["cycles"], utilization=result.utilization,
+                        gflops=problem.spec.flops / result.latency_s / 1e9, rel_err=0.0, reps=1))
                 else:
-                    row["reason"] = result.summary()
+                    row = row.model_copy(update=dict(available=False, reason=result.summary()))
                 paths.append(row)
         finally:
             evaluator.close()
-        ok = [p for p in paths if p["available"]]
-        best = min(ok, key=lambda p: p["cycles"]) if ok else None
-        return {"available": bool(ok), "reason": None if ok else "no library variant ran correctly", "paths": paths, "best": best,
-                "metric": MetricKind.CYCLES}
+        ok = [p for p in paths if p.available and p.cycles is not None]
+        best = min(ok, key=lambda p: p.cycles or 0) if ok else None
+        return BaselineOutput(problem=problem.name, available=bool(ok), reason=None if ok else "no library variant ran correctly",
+                              paths=paths, best=best, metric=MetricKind.CYCLES)
 
     def feedback(self, problem: Problem, result: EvalResult) -> str:
         if not result.correct:
