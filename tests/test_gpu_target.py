@@ -34,6 +34,15 @@ def _settings():  # type: ignore[no-untyped-def]
     return EvalConfig(trials=2)
 
 
+def _check(target, problem, code: str):  # type: ignore[no-untyped-def]
+    """`code` through the real interpreter evaluator, which is closed after."""
+    evaluator = target.emulated_evaluator(problem, _settings())
+    try:
+        return evaluator.evaluate(code)
+    finally:
+        evaluator.close()
+
+
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     return subprocess.run([sys.executable, "-m", "autocomp.cli", *args], capture_output=True, text=True, env=env,
@@ -92,6 +101,7 @@ def test_initial_code_is_correct_under_the_interpreter_and_untimed(gpu_target, n
     evaluator = gpu_target.emulated_evaluator(problem, _settings())
     try:
         result = evaluator.evaluate(problem.initial_code)
+        duel = evaluator.duel(problem.initial_code, problem.initial_code)
     finally:
         evaluator.close()
     assert result.correct, result.error
@@ -99,7 +109,6 @@ def test_initial_code_is_correct_under_the_interpreter_and_untimed(gpu_target, n
     assert result.details["untimed"] == UNTIMED and result.details["timed"] is False
     assert result.details["launches"] >= 2 and UNTIMED in result.summary()
     assert not evaluator.exclusive_timing
-    duel = evaluator.duel(problem.initial_code, problem.initial_code)
     assert duel.correct and duel.speedup is None  # no duel is timed under the interpreter
 
 
@@ -109,11 +118,7 @@ def test_a_wrong_kernel_is_caught_with_the_element_named(gpu_target) -> None:  #
     problem = _problem(gpu_target, "softmax-fp16")
     wrong = problem.initial_code.replace("mask=cols < N, other", "mask=cols < N - 1, other")
     assert wrong != problem.initial_code
-    evaluator = gpu_target.emulated_evaluator(problem, _settings())
-    try:
-        result = evaluator.evaluate(wrong)
-    finally:
-        evaluator.close()
+    result = _check(gpu_target, problem, wrong)
     assert result.outcome.value == "wrong_answer", result
     assert "output Y" in result.error and "trial 0" in result.error
 
@@ -130,11 +135,7 @@ def test_bf16_dot_is_exact_under_the_interpreter(gpu_target, tmp_path: Path) -> 
         'name = "gemm-fp16-4096"', 'name = "gemm-bf16-check"')
     (folder / "problem.toml").write_text(toml)
     problem = load_problem(folder)
-    evaluator = gpu_target.emulated_evaluator(problem, _settings())
-    try:
-        result = evaluator.evaluate(problem.initial_code)
-    finally:
-        evaluator.close()
+    result = _check(gpu_target, problem, problem.initial_code)
     assert result.correct, result.error
 
 
@@ -161,11 +162,7 @@ def test_cuda_static_rules_refuse_streams_and_pytorch_ops(gpu_target) -> None:  
 def test_a_cuda_compile_error_goes_back_with_nvccs_message(gpu_target) -> None:  # type: ignore[no-untyped-def]
     problem = _problem(gpu_target, "softmax-fp16-cuda")
     broken = problem.initial_code.replace("m = scratch[0];", "m = scratch[0] +;")
-    evaluator = gpu_target.emulated_evaluator(problem, _settings())
-    try:
-        result = evaluator.evaluate(broken)
-    finally:
-        evaluator.close()
+    result = _check(gpu_target, problem, broken)
     assert result.outcome.value == "compile_error", result
     assert "nvcc failed" in result.error and "expected an expression" in result.error
 
@@ -176,11 +173,7 @@ def test_a_cuda_kernel_that_compiles_is_not_called_correct_without_a_gpu(gpu_tar
     """nvcc builds the initial code against torch's headers (minutes on a loaded machine); then
     nothing can run it here, so it is UNVERIFIED, never correct and never timed."""
     problem = _problem(gpu_target, "softmax-fp16-cuda")
-    evaluator = gpu_target.emulated_evaluator(problem, _settings())
-    try:
-        result = evaluator.evaluate(problem.initial_code)
-    finally:
-        evaluator.close()
+    result = _check(gpu_target, problem, problem.initial_code)
     assert result.outcome.value == "unverified" and not result.correct, result
     assert "compiled; not run (no GPU)" in result.error and result.latency_s is None
 

@@ -52,10 +52,7 @@ def check_triton_initial(problem: Any, code: str, file: str) -> None:
     defs = [n for n in ast.parse(code).body if isinstance(n, ast.FunctionDef) and n.name == entry]
     if not defs:
         raise ProblemError(file, "kernel.entry", f"no top-level `def {entry}(...)`; define it or set kernel.entry")
-    params = [a.arg for a in defs[-1].args.args]
-    if params != list(problem.spec.kernel.args):
-        raise ProblemError(file, entry, f"takes ({', '.join(params)}) but problem.toml's kernel.args is "
-                                        f"({', '.join(problem.spec.kernel.args)}); make them agree")
+    _same_arguments(problem, file, [a.arg for a in defs[-1].args.args])
 
 
 def check_cuda_initial(problem: Any, code: str, file: str) -> None:
@@ -66,10 +63,14 @@ def check_cuda_initial(problem: Any, code: str, file: str) -> None:
     match = re.search(rf"\bvoid\s+{re.escape(entry)}\s*\(([^)]*)\)\s*\{{", code)
     if match is None:
         raise ProblemError(file, "kernel.entry", f"no host function `void {entry}(...) {{` is defined here")
-    names = [re.split(r"[\s*&]+", p.strip())[-1] for p in match.group(1).split(",") if p.strip()]
+    _same_arguments(problem, file, [re.split(r"[\s*&]+", p.strip())[-1] for p in match.group(1).split(",") if p.strip()])
+
+
+def _same_arguments(problem: Any, file: str, names: list[str]) -> None:
+    """The entry's parameter names are kernel.args, in order: the driver passes them by position."""
     if names != list(problem.spec.kernel.args):
-        raise ProblemError(file, entry, f"takes ({', '.join(names)}) but problem.toml's kernel.args is "
-                                        f"({', '.join(problem.spec.kernel.args)}); make them agree")
+        raise ProblemError(file, problem.spec.kernel.entry, f"takes ({', '.join(names)}) but problem.toml's kernel.args is "
+                                                            f"({', '.join(problem.spec.kernel.args)}); make them agree")
 
 
 TRITON = KernelLanguage(
