@@ -88,7 +88,8 @@ def main() -> None:
                       f"peak was likely measured on a busy machine; re-measure it on a quiet one with "
                       f"`autocomp hardware {problem.target} --remeasure`")
     for name, vendor in vendors:
-        console.print(f"best vs {name}: {vendor['latency_s'] / best.value:.2f}x ({vendor['note']})")
+        if vendor.latency_s:
+            console.print(f"best vs {name}: {vendor.latency_s / best.value:.2f}x ({vendor.note or vendor.name})", markup=False)
     console.print("speedups are same-run ratios against the initial code, timed interleaved call by call on one pinned core")
     console.print(f"finished in {time.monotonic() - start:.0f} s; run stored in {row.run_dir} "
                   f"(best code: {row.run_dir}/best.c, summary: {row.run_dir}/summary.json)", markup=False)
