@@ -266,3 +266,13 @@ def test_a_custom_problem_named_like_a_builtin_never_gets_its_baselines(tmp_path
     row = get_target("gemmini").baselines(problem)
     assert row.available is False and row.reason and row.reason.startswith("no library baseline for gemmini/gemm-512x512x512: put C")
     assert str(mine.resolve() / "baselines") in row.reason
+
+
+def test_a_target_without_baselines_gets_its_reason_and_no_empty_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from autocomp.outputs import BaselineOutput
+    from autocomp.report.console import baseline_report
+
+    baseline_report(BaselineOutput(problem="gpu/rowsum-f32", available=False, reason="the gpu target has no vendor baselines"))
+    out = capsys.readouterr().out
+    assert "unavailable: the gpu target has no vendor baselines" in out
+    assert "latency (median)" not in out and "path" not in out

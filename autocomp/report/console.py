@@ -160,10 +160,11 @@ def llm_usage(llm: LlmUsage) -> None:
 def baseline_report(row: BaselineOutput) -> None:
     libraries = ", ".join(dict.fromkeys(p.library for p in row.paths if p.available))
     console.print(f"[bold]{escape(row.problem)}[/]: vendor baselines" + (f" ({escape(libraries)})" if libraries else ""))
-    if not row.paths:
-        console.print(f"unavailable: {row.reason}", markup=False)
     if row.warning:
         console.print(f"warning: {row.warning}", markup=False, style="yellow")
+    if not row.paths:  # nothing ran: the reason, and no empty table
+        console.print(f"unavailable: {row.reason}", markup=False)
+        return
     modeled = row.metric.modeled  # cycles are the metric: no error or packing
     table = (Table("path", "cycles", "utilization %", "note", box=None) if modeled else
              Table("path", "latency (median)", "GFLOP/s", "rel. error", "same work", "note", box=None))
