@@ -120,13 +120,18 @@ def toy_target(tmp_path: Path) -> Iterator[None]:
         plugins.load_target.cache_clear()
 
 
-def test_a_plugin_target_of_another_language_gets_its_fences(toy_target: None, tmp_path: Path) -> None:
+def _toy_problem(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A problem folder of the toy target: y = 2 * x in its Python-like language."""
     folder = tmp_path / "double"
     folder.mkdir()
     (folder / "problem.toml").write_text(TOY_PROBLEM)
     (folder / "initial.py").write_text(INITIAL)
     (folder / "reference.py").write_text("def reference(x):\n    return 2 * x\n")
-    problem, target = load_problem(folder), get_target("toy")
+    return load_problem(folder)
+
+
+def test_a_plugin_target_of_another_language_gets_its_fences(toy_target: None, tmp_path: Path) -> None:
+    problem, target = _toy_problem(tmp_path), get_target("toy")
     assert problem.language.key == "toy" and problem.initial_code == INITIAL
     assert problem.signature() == "def kernel(x, y) -> None"
 
@@ -151,12 +156,7 @@ def test_a_plugin_target_of_another_language_gets_its_fences(toy_target: None, t
 
 
 def test_a_reply_without_the_languages_code_says_which_language(toy_target: None, tmp_path: Path) -> None:
-    folder = tmp_path / "double"
-    folder.mkdir()
-    (folder / "problem.toml").write_text(TOY_PROBLEM)
-    (folder / "initial.py").write_text(INITIAL)
-    (folder / "reference.py").write_text("def reference(x):\n    return 2 * x\n")
-    problem, target = load_problem(folder), get_target("toy")
+    problem, target = _toy_problem(tmp_path), get_target("toy")
     replay = write_replay(tmp_path / "replay.toml", [], ["I would rather not write code today."])
     store = RunStore.create(tmp_path / "run", problem.name, str(problem.root), "toy", {})
     agent = LLMAgent(f"replay::{replay}", AgentContext(problem, target, target.knowledge, store, None, None))
