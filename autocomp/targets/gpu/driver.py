@@ -306,7 +306,7 @@ def run_candidate(job: Job, scratch: Path) -> dict[str, Any]:
     try:
         fn = load_entry(scratch / CANDIDATE_FILE, "candidate", job, scratch)
     except Exception:
-        raise Rejected("compile_error", "the code failed to load:\n" + _tail(traceback.format_exc()))
+        raise Rejected("compile_error", "the code failed to load:\n" + tail(traceback.format_exc()))
     _check(guards)
     for i, seed in enumerate(job.seeds):
         inputs = make_inputs(job, seed, device)
@@ -342,7 +342,7 @@ def call_guarded(guards: Guards, fn: Callable[..., Any], args: list[Any]) -> Non
     except Exception as exc:
         kind = "compile_error" if "CompilationError" in type(exc).__name__ else "crash"
         _check(guards)  # a refused escape the candidate did not catch: say what it tried
-        raise Rejected(kind, "the kernel call raised:\n" + _tail(traceback.format_exc()))
+        raise Rejected(kind, "the kernel call raised:\n" + tail(traceback.format_exc()))
 
 
 def _check(guards: Guards) -> None:
@@ -353,7 +353,8 @@ def _check(guards: Guards) -> None:
         raise Rejected("policy_violation", tampered)
 
 
-def _tail(text: str, lines: int = 25) -> str:
+def tail(text: str, lines: int = 25) -> str:
+    """The last lines of a traceback or a child's stderr: where the error is (the evaluator's too)."""
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
@@ -412,7 +413,7 @@ def time_contenders(job: Job, scratch: Path, guards: Guards, candidate: Callable
             contenders[name]()
         except Exception:
             if mine:
-                raise Rejected("crash", "a timed kernel call raised:\n" + _tail(traceback.format_exc()))
+                raise Rejected("crash", "a timed kernel call raised:\n" + tail(traceback.format_exc()))
             raise
         finally:
             end.record()

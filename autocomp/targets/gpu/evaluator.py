@@ -25,6 +25,7 @@ from autocomp.evaluation import sandbox, scratch
 from autocomp.evaluation.result import EvalResult, MetricKind, Outcome
 from autocomp.problem import Problem
 from autocomp.targets.gpu import policy
+from autocomp.targets.gpu.driver import tail
 from autocomp.targets.gpu.job import CANDIDATE_FILE, JOB_FILE, OUTPUTS_DIR, RIVAL_FILE, UNTIMED, Job, TensorArg
 
 DRIVER = "autocomp.targets.gpu.driver"
@@ -149,10 +150,10 @@ class GpuEvaluator:
         if res.timed_out:
             return {}, EvalResult(outcome=Outcome.TIMEOUT, error=f"the {role} step ran past {limits.timeout_s:.0f} s; killed")
         if res.signal_name:
-            return {}, EvalResult(outcome=Outcome.CRASH, error=f"the {role} step died with {res.signal_name}\n{_tail(res.stderr)}")
+            return {}, EvalResult(outcome=Outcome.CRASH, error=f"the {role} step died with {res.signal_name}\n{tail(res.stderr, 20)}")
         if not lines:
             return {}, EvalResult(outcome=Outcome.CRASH, error=f"the {role} step exited ({res.returncode}) without a result\n"
-                                                              f"{_tail(res.stderr)}")
+                                                              f"{tail(res.stderr, 20)}")
         report = json.loads(lines[-1])
         if role == "run" and report.get("outcome") != "ok":
             return report, EvalResult(outcome=Outcome(report["outcome"]), error=report.get("error"))
@@ -178,7 +179,7 @@ class GpuEvaluator:
         if res.returncode != 0:
             lines = CUDA_PRELUDE.count("\n")
             return EvalResult(outcome=Outcome.COMPILE_ERROR,
-                              error=f"nvcc failed (line numbers are the kernel's plus {lines}):\n{_tail(res.stderr, 40)}")
+                              error=f"nvcc failed (line numbers are the kernel's plus {lines}):\n{tail(res.stderr, 40)}")
         return None
 
     def _result(self, job: Job, report: dict[str, Any]) -> EvalResult:
@@ -216,10 +217,6 @@ def gpu_env() -> dict[str, str]:
 
 def _shape(name: str, real: tuple[int, ...], check: Any) -> list[int]:
     return list(check.shapes[name]) if check is not None else list(real)
-
-
-def _tail(text: str, lines: int = 20) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 def torch_includes() -> list[str]:
